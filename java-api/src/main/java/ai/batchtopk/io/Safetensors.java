@@ -1,0 +1,293 @@
+package ai.batchtopk.io;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Reader and writer for the <a href="https://github.com/huggingface/safetensors">safetensors</a> format:
+ * {@code u64-LE N | N bytes of UTF-8 JSON header | data}. The header maps each tensor name to
+ * {@code {"dtype", "shape", "data_offsets": [begin, end]}} (offsets relative to the data section), plus
+ * an optional {@code "__metadata__"} string-to-string map.
+ *
+ * <p>Reading memory-maps the file; tensors are read-only views into the mapping, never copied. The
+ * header is validated fully and any inconsistency is reported as a {@link MalformedFileException} naming
+ * the file and the problem. Unlike the reference implementation, gaps between tensors and unused bytes
+ * at the end of the data section are tolerated; overlapping tensors are not. Unknown keys in a tensor
+ * entry are ignored.
+ */
+public final class Safetensors {
+    /** Largest header accepted, as in the reference implementation. */
+    public static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
+
+    private static final String METADATA_KEY = "__metadata__";
+
+    private Safetensors() {}
+
+    /**
+     * Memory-maps and validates a .safetensors file. The mapping (and every tensor's segment) lives as
+     * long as {@code arena}.
+     *
+     * @throws MalformedFileException if the file is not a valid safetensors file
+     * @throws IOException if it cannot be read
+     */
+    public static SafetensorsFile open(Path file, Arena arena) throws IOException {
+        MemorySegment seg;
+        long size;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            size = ch.size();
+            if (size < 8) {
+                throw new MalformedFileException(file, "file is " + size
+                        + " bytes long, too short for a safetensors file (needs at least the 8-byte header length)");
+            }
+            seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+        }
+        long n = seg.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
+        if (n < 0 || n > MAX_HEADER_BYTES) {
+            throw new MalformedFileException(file, "header length " + Long.toUnsignedString(n)
+                    + " exceeds the limit of " + MAX_HEADER_BYTES + " bytes (100 MB); not a safetensors file?");
+        }
+        if (n > size - 8) {
+            throw new MalformedFileException(file, "header length " + n + " is larger than the file ("
+                    + size + " bytes, " + (size - 8) + " after the length field); file truncated or not safetensors");
+        }
+        byte[] headerBytes = seg.asSlice(8, n).toArray(ValueLayout.JAVA_BYTE);
+        String headerText;
+        try {
+            headerText = StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(headerBytes)).toString();
+        } catch (CharacterCodingException e) {
+            throw new MalformedFileException(file, "header is not valid UTF-8", e);
+        }
+        Object parsed;
+        try {
+            parsed = Json.parse(headerText);
+        } catch (Json.JsonException e) {
+            throw new MalformedFileException(file, "header is not valid JSON: " + e.getMessage(), e);
+        }
+        if (!(parsed instanceof Map<?, ?> header)) {
+            throw new MalformedFileException(file, "header must be a JSON object, found " + kind(parsed));
+        }
+
+        long dataStart = 8 + n;
+        long dataLen = size - dataStart;
+        Map<String, String> metadata = new LinkedHashMap<>();
+        record Entry(String name, DType dtype, long[] shape, long begin, long end) {}
+        List<Entry> entries = new ArrayList<>();
+        for (Map.Entry<?, ?> e : header.entrySet()) {
+            String name = (String) e.getKey();
+            Object v = e.getValue();
+            if (name.equals(METADATA_KEY)) {
+                if (!(v instanceof Map<?, ?> meta)) {
+                    throw new MalformedFileException(file, "\"__metadata__\" must be an object mapping strings to strings, found "
+                            + kind(v));
+                }
+                for (Map.Entry<?, ?> me : meta.entrySet()) {
+                    if (!(me.getValue() instanceof String s)) {
+                        throw new MalformedFileException(file, "\"__metadata__\" value for key "
+                                + quoteShort((String) me.getKey()) + " must be a string, found " + kind(me.getValue()));
+                    }
+                    metadata.put((String) me.getKey(), s);
+                }
+                continue;
+            }
+            String where = "tensor " + quoteShort(name);
+            if (!(v instanceof Map<?, ?> info)) {
+                throw new MalformedFileException(file, where + ": entry must be an object with dtype, shape and data_offsets, found "
+                        + kind(v));
+            }
+            // dtype
+            Object dt = info.get("dtype");
+            if (!(dt instanceof String dtName)) {
+                throw new MalformedFileException(file, where + ": \"dtype\" must be a string, found "
+                        + (info.containsKey("dtype") ? kind(dt) : "nothing (missing)"));
+            }
+            DType dtype;
+            try {
+                dtype = DType.fromSafetensorsName(dtName);
+            } catch (IllegalArgumentException ex) {
+                throw new MalformedFileException(file, where + ": " + ex.getMessage());
+            }
+            // shape
+            Object sh = info.get("shape");
+            if (!(sh instanceof List<?> shList)) {
+                throw new MalformedFileException(file, where + ": \"shape\" must be an array of non-negative integers, found "
+                        + (info.containsKey("shape") ? kind(sh) : "nothing (missing)"));
+            }
+            long[] shape = new long[shList.size()];
+            for (int i = 0; i < shape.length; i++) {
+                Object d = shList.get(i);
+                if (!(d instanceof Long dim)) {
+                    throw new MalformedFileException(file, where + ": shape dimension " + i
+                            + " must be a non-negative integer, found " + kind(d) + " " + snippet(d));
+                }
+                if (dim < 0) {
+                    throw new MalformedFileException(file, where + ": negative shape dimension " + dim + " at index " + i);
+                }
+                shape[i] = dim;
+            }
+            long nbytes;
+            try {
+                nbytes = Tensor.byteSizeOf(dtype, shape);
+            } catch (IllegalArgumentException ex) {
+                throw new MalformedFileException(file, where + ": shape " + Arrays.toString(shape)
+                        + " is too large: its element count or byte size overflows a 64-bit integer");
+            }
+            // data_offsets
+            Object off = info.get("data_offsets");
+            if (!(off instanceof List<?> offList) || offList.size() != 2
+                    || !(offList.get(0) instanceof Long begin) || !(offList.get(1) instanceof Long end)) {
+                throw new MalformedFileException(file, where + ": \"data_offsets\" must be an array of 2 integers [begin, end], found "
+                        + (info.containsKey("data_offsets") ? snippet(off) : "nothing (missing)"));
+            }
+            if (begin < 0 || end < 0) {
+                throw new MalformedFileException(file, where + ": negative data_offsets [" + begin + ", " + end + "]");
+            }
+            if (begin > end) {
+                throw new MalformedFileException(file, where + ": data_offsets begin " + begin + " > end " + end);
+            }
+            if (end > dataLen) {
+                throw new MalformedFileException(file, where + ": data_offsets end " + end
+                        + " is beyond the end of the data section (" + dataLen + " bytes); file truncated?");
+            }
+            if (end - begin != nbytes) {
+                throw new MalformedFileException(file, where + ": data_offsets [" + begin + ", " + end + "] span "
+                        + (end - begin) + " bytes but a " + dtype.safetensorsName() + " tensor of shape "
+                        + Arrays.toString(shape) + " needs " + nbytes);
+            }
+            entries.add(new Entry(name, dtype, shape, begin, end));
+        }
+
+        List<Entry> sorted = new ArrayList<>(entries);
+        sorted.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
+        for (int i = 1; i < sorted.size(); i++) {
+            Entry prev = sorted.get(i - 1);
+            Entry cur = sorted.get(i);
+            if (cur.begin() < prev.end()) {
+                throw new MalformedFileException(file, "tensors " + quoteShort(prev.name()) + " [" + prev.begin()
+                        + ", " + prev.end() + ") and " + quoteShort(cur.name()) + " [" + cur.begin() + ", "
+                        + cur.end() + ") overlap");
+            }
+        }
+
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        for (Entry en : entries) {
+            MemorySegment data = seg.asSlice(dataStart + en.begin(), en.end() - en.begin());
+            tensors.put(en.name(), new Tensor(en.dtype(), en.shape(), data));
+        }
+        return new SafetensorsFile(file, tensors, metadata);
+    }
+
+    /**
+     * Writes a safetensors file atomically (temporary file in the same directory, fsync, rename over the
+     * target). Tensors are written in the map's iteration order (use a {@link LinkedHashMap}) with data
+     * packed back to back in that order; {@code __metadata__} is written first, and omitted when
+     * {@code metadata} is empty or null. The header is padded with spaces to a multiple of 8 bytes, so the
+     * data section starts 8-byte aligned in the file.
+     *
+     * @throws IllegalArgumentException if a name is null or {@code "__metadata__"}, or a tensor or
+     *     metadata key/value is null
+     */
+    public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
+        Map<String, Object> header = new LinkedHashMap<>();
+        if (metadata != null && !metadata.isEmpty()) {
+            Map<String, Object> meta = new LinkedHashMap<>();
+            for (Map.Entry<String, String> e : metadata.entrySet()) {
+                if (e.getKey() == null || e.getValue() == null) {
+                    throw new IllegalArgumentException("metadata keys and values must not be null: " + e);
+                }
+                meta.put(e.getKey(), e.getValue());
+            }
+            header.put(METADATA_KEY, meta);
+        }
+        List<MemorySegment> segments = new ArrayList<>(tensors.size());
+        long offset = 0;
+        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            String name = e.getKey();
+            Tensor t = e.getValue();
+            if (name == null || name.equals(METADATA_KEY)) {
+                throw new IllegalArgumentException("invalid tensor name " + name);
+            }
+            if (t == null) {
+                throw new IllegalArgumentException("tensor " + name + " is null");
+            }
+            long end = offset + t.byteSize();
+            Map<String, Object> info = new LinkedHashMap<>();
+            info.put("dtype", t.dtype().safetensorsName());
+            info.put("shape", t.shape());
+            info.put("data_offsets", List.of(offset, end));
+            header.put(name, info);
+            segments.add(t.data());
+            offset = end;
+        }
+        byte[] json = Json.write(header).getBytes(StandardCharsets.UTF_8);
+        int padded = (json.length + 7) & ~7;
+        ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+        head.putLong(padded);
+        head.put(json);
+        while (head.hasRemaining()) {
+            head.put((byte) ' ');
+        }
+        head.flip();
+        AtomicFiles.write(file, ch -> {
+            AtomicFiles.writeFully(ch, head);
+            for (MemorySegment s : segments) {
+                AtomicFiles.writeFully(ch, s);
+            }
+        });
+    }
+
+    private static String kind(Object v) {
+        if (v == null) {
+            return "null";
+        }
+        if (v instanceof Map<?, ?>) {
+            return "an object";
+        }
+        if (v instanceof List<?>) {
+            return "an array";
+        }
+        if (v instanceof String) {
+            return "a string";
+        }
+        if (v instanceof Boolean) {
+            return "a boolean";
+        }
+        if (v instanceof Long) {
+            return "an integer";
+        }
+        if (v instanceof Double) {
+            return "a non-integer number";
+        }
+        return v.getClass().getSimpleName();
+    }
+
+    /** {@code name} as a JSON string, truncated for messages. */
+    static String quoteShort(String name) {
+        String q = Json.quote(name);
+        return q.length() > 120 ? q.substring(0, 116) + "...\"" : q;
+    }
+
+    /** Compact JSON of {@code v}, truncated so hostile headers cannot blow up the message. */
+    private static String snippet(Object v) {
+        String s = Json.write(v);
+        return s.length() > 80 ? s.substring(0, 77) + "..." : s;
+    }
+}

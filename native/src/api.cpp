@@ -1,0 +1,328 @@
+// The C entry points: argument checks, conversions at the boundary, and a guard around each.
+#include <torch/version.h>
+
+#include <cstring>
+#include <limits>
+
+#include "batchtopk.h"
+#include "errors.h"
+#include "inference.h"
+#include "state.h"
+#include "step.h"
+
+#define BTK_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace btk {
+namespace {
+
+void require_not_null(const void* p, const char* what) {
+  if (p == nullptr) fail(BTK_ERR_INVALID_ARGUMENT, std::string(what) + " is NULL");
+}
+
+const char* dtype_name(int32_t dtype) {
+  switch (dtype) {
+    case BTK_DTYPE_F32: return "F32";
+    case BTK_DTYPE_F64: return "F64";
+    case BTK_DTYPE_F16: return "F16";
+    case BTK_DTYPE_BF16: return "BF16";
+    case BTK_DTYPE_I64: return "I64";
+    default: return "unknown";
+  }
+}
+
+// Checks a view's pointer, shape, type and device, the same way for inputs and outputs.
+void check_view(const btk_tensor_view* view, const char* what, int64_t rows, int64_t cols) {
+  require_not_null(view, what);
+  require_not_null(view->data, (std::string(what) + ".data").c_str());
+  if (view->device != BTK_DEVICE_CPU) {
+    fail(BTK_ERR_DEVICE, std::string(what) + " is on device " + std::to_string(view->device) +
+                             ", but this build of batchtopk runs on the CPU only");
+  }
+  if (view->dtype != BTK_DTYPE_F32 && view->dtype != BTK_DTYPE_F64 && view->dtype != BTK_DTYPE_F16 &&
+      view->dtype != BTK_DTYPE_BF16) {
+    fail(BTK_ERR_DTYPE, std::string(what) + " has dtype " + dtype_name(view->dtype) + " (code " +
+                            std::to_string(view->dtype) + "); expected F32, F64, F16 or BF16");
+  }
+  if (view->rows <= 0 || view->rows > (std::numeric_limits<int32_t>::max)()) {
+    fail(BTK_ERR_SHAPE, std::string(what) + " has " + std::to_string(view->rows) + " rows; expected 1 to 2^31-1");
+  }
+  if (rows >= 0 && view->rows != rows) {
+    fail(BTK_ERR_SHAPE, std::string(what) + " has " + std::to_string(view->rows) + " rows but " +
+                            std::to_string(rows) + " are needed");
+  }
+  if (view->cols != cols) {
+    fail(BTK_ERR_SHAPE, std::string(what) + " has " + std::to_string(view->cols) + " columns but " +
+                            std::to_string(cols) + " are expected");
+  }
+}
+
+size_t view_bytes(const btk_tensor_view* view) {
+  return static_cast<size_t>(view->rows) * static_cast<size_t>(view->cols) *
+         c10::elementSize(scalar_type_of(view->dtype));
+}
+
+// The caller's block as a tensor of the SAE's dtype, borrowed when it needs no conversion.
+torch::Tensor input_tensor(const btk_sae& sae, const btk_tensor_view* view, const char* what, int64_t cols) {
+  check_view(view, what, -1, cols);
+  auto type = scalar_type_of(view->dtype);
+  auto shape = std::vector<int64_t>{view->rows, view->cols};
+  torch::Tensor t;
+  if (reinterpret_cast<uintptr_t>(view->data) % c10::elementSize(type) == 0) {
+    t = torch::from_blob(view->data, shape, torch::TensorOptions().dtype(type));
+  } else {
+    // Vectorised kernels may assume element alignment; an unaligned block is copied once.
+    t = torch::empty(shape, torch::TensorOptions().dtype(type));
+    std::memcpy(t.data_ptr(), view->data, view_bytes(view));
+  }
+  auto finite = torch::isfinite(t);
+  if (!finite.all().item<bool>()) {
+    int64_t row = (~finite).any(1).nonzero()[0][0].item<int64_t>();
+    fail(BTK_ERR_NON_FINITE, std::string(what) + " contains NaN or infinity (first in row " + std::to_string(row) + ")");
+  }
+  return t.to(sae.options.dtype()).contiguous();
+}
+
+void write_output(const torch::Tensor& result, btk_tensor_view* view) {
+  auto converted = result.to(scalar_type_of(view->dtype)).contiguous();
+  std::memcpy(view->data, converted.data_ptr(), view_bytes(view));
+}
+
+btk_sae* checked(btk_sae* sae) {
+  require_not_null(sae, "sae");
+  return sae;
+}
+const btk_sae* checked(const btk_sae* sae) {
+  require_not_null(sae, "sae");
+  return sae;
+}
+
+void fill_metrics(const btk_sae& sae, const StepResult& r, double grad_norm, btk_metrics* out) {
+  out->step = sae.step;
+  out->loss = r.loss;
+  out->mse = r.mse;
+  out->aux_loss = r.aux_loss;
+  out->sparsity_loss = r.sparsity_loss;
+  out->nmse = r.nmse;
+  out->l0 = r.l0;
+  out->dead = (r.tokens_since_fired >= sae.cfg.dead_after_tokens).sum().item<int64_t>();
+  out->theta = sae.theta;
+  out->grad_norm = grad_norm;
+}
+
+StepResult forward_backward(const btk_sae& sae, const torch::Tensor& x, bool want_gradients) {
+  return sae.cfg.path == BTK_PATH_FUSED ? fused_forward_backward(sae, x, want_gradients)
+                                        : naive_forward_backward(sae, x, want_gradients);
+}
+
+const std::string& build_info_text() {
+  static const std::string text = std::string("batchtopk ") + BTK_VERSION + " (libtorch " +
+                                  std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
+                                  "." + std::to_string(TORCH_VERSION_PATCH) + ", cpu)";
+  return text;
+}
+
+}  // namespace
+}  // namespace btk
+
+using namespace btk;
+
+BTK_EXPORT int32_t btk_abi_version(void) { return BTK_ABI_VERSION; }
+
+BTK_EXPORT const char* btk_build_info(void) { return build_info_text().c_str(); }
+
+// The CUDA code paths are not part of this build yet.
+BTK_EXPORT int32_t btk_cuda_available(void) { return 0; }
+
+BTK_EXPORT const char* btk_last_error(void) { return last_error(); }
+
+BTK_EXPORT int32_t btk_set_num_threads(int32_t threads) {
+  if (threads > 0) at::set_num_threads(threads);
+  return at::get_num_threads();
+}
+
+BTK_EXPORT int32_t btk_config_defaults(btk_config* cfg, int64_t d_in, int64_t d_sae, int32_t architecture, int32_t k) {
+  return guard("btk_config_defaults", [&] {
+    require_not_null(cfg, "cfg");
+    std::memset(cfg, 0, sizeof(*cfg));
+    cfg->d_in = d_in;
+    cfg->d_sae = d_sae;
+    cfg->architecture = architecture;
+    cfg->k = k;
+    cfg->k_aux = 512;
+    cfg->normalize = BTK_NORMALIZE_PER_TOKEN;
+    cfg->dead_after_tokens = 5 * 4096;  // the reference: 5 batches of 4096 tokens
+    cfg->aux_coeff = 1.0 / 32.0;
+    cfg->lr = 3e-4;
+    cfg->beta1 = 0.9;
+    cfg->beta2 = 0.99;
+    cfg->eps = 1e-8;
+    cfg->max_grad_norm = 1e5;
+    cfg->l1_coeff = 1e-3;
+    cfg->l0_coeff = 1e-3;
+    cfg->jumprelu_bandwidth = 1e-3;
+    cfg->jumprelu_init_threshold = 1e-3;
+    cfg->theta_momentum = 0.01;
+    cfg->seed = 42;
+    cfg->dtype = BTK_DTYPE_F32;
+    cfg->device = BTK_DEVICE_CPU;
+    cfg->path = BTK_PATH_FUSED;
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_create(const btk_config* cfg, btk_sae** out) {
+  return guard("btk_sae_create", [&] {
+    require_not_null(cfg, "cfg");
+    require_not_null(out, "out");
+    *out = nullptr;
+    validate_config(*cfg);
+    auto sae = std::make_unique<btk_sae>();
+    sae->cfg = *cfg;
+    sae->options = torch::TensorOptions().dtype(scalar_type_of(cfg->dtype));
+    init_parameters(*sae);
+    sae->state_names = state_names_of(*sae);
+    *out = sae.release();
+  });
+}
+
+BTK_EXPORT void btk_sae_destroy(btk_sae* sae) { delete sae; }
+
+BTK_EXPORT int32_t btk_sae_config(const btk_sae* sae, btk_config* out) {
+  return guard("btk_sae_config", [&] {
+    require_not_null(out, "out");
+    *out = checked(sae)->cfg;
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_set_path(btk_sae* sae, int32_t path) {
+  return guard("btk_sae_set_path", [&] {
+    if (path != BTK_PATH_FUSED && path != BTK_PATH_NAIVE) fail(BTK_ERR_INVALID_ARGUMENT, "unknown path code " + std::to_string(path));
+    checked(sae)->cfg.path = path;
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_set_lr(btk_sae* sae, double lr) {
+  return guard("btk_sae_set_lr", [&] {
+    if (!(std::isfinite(lr) && lr > 0)) fail(BTK_ERR_INVALID_ARGUMENT, "lr must be finite and positive, got " + std::to_string(lr));
+    checked(sae)->cfg.lr = lr;
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_train_step(btk_sae* sae, const btk_tensor_view* batch, btk_metrics* out) {
+  return guard("btk_sae_train_step", [&] {
+    require_not_null(out, "out");
+    auto& s = *checked(sae);
+    auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
+    StepResult r = forward_backward(s, x, true);
+    double norm = s.cfg.path == BTK_PATH_FUSED ? fused_update(s, r.gradients) : naive_update(s, r.gradients);
+    finish_step(s, r);
+    s.has_gradients = false;
+    fill_metrics(s, r, norm, out);
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_loss_and_gradients(btk_sae* sae, const btk_tensor_view* batch, int32_t want_gradients,
+                                              btk_metrics* out) {
+  return guard("btk_sae_loss_and_gradients", [&] {
+    require_not_null(out, "out");
+    auto& s = *checked(sae);
+    auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
+    StepResult r = forward_backward(s, x, want_gradients != 0);
+    if (want_gradients) {
+      s.last_gradients = r.gradients;
+      s.has_gradients = true;
+    }
+    fill_metrics(s, r, std::numeric_limits<double>::quiet_NaN(), out);
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_encode(btk_sae* sae, const btk_tensor_view* batch, int32_t select, btk_tensor_view* codes) {
+  return guard("btk_sae_encode", [&] {
+    auto& s = *checked(sae);
+    auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
+    check_view(codes, "codes", x.size(0), s.cfg.d_sae);
+    write_output(encode(s, normalize_input(s.cfg, x).x, select), codes);
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_decode(btk_sae* sae, const btk_tensor_view* codes, btk_tensor_view* out) {
+  return guard("btk_sae_decode", [&] {
+    auto& s = *checked(sae);
+    auto z = input_tensor(s, codes, "codes", s.cfg.d_sae);
+    check_view(out, "out", z.size(0), s.cfg.d_in);
+    write_output(decode(s, z), out);
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_reconstruct(btk_sae* sae, const btk_tensor_view* batch, int32_t select, btk_tensor_view* out) {
+  return guard("btk_sae_reconstruct", [&] {
+    auto& s = *checked(sae);
+    auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
+    check_view(out, "out", x.size(0), s.cfg.d_in);
+    auto normalized = normalize_input(s.cfg, x);
+    write_output(denormalize(normalized, decode(s, encode(s, normalized.x, select))), out);
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_evaluate(btk_sae* sae, const btk_tensor_view* batch, btk_eval_sums* sums, double* column_sums,
+                                    int64_t* fire_counts) {
+  return guard("btk_sae_evaluate", [&] {
+    auto& s = *checked(sae);
+    require_not_null(sums, "sums");
+    require_not_null(column_sums, "column_sums");
+    auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
+    EvalSums e = evaluate(s, x);
+    sums->tokens += x.size(0);
+    sums->active += e.active;
+    sums->squared_error += e.squared_error;
+    sums->squared_sum += e.squared_sum;
+    const double* col = e.column_sums.data_ptr<double>();
+    for (int64_t j = 0; j < s.cfg.d_in; j++) column_sums[j] += col[j];
+    if (fire_counts != nullptr) {
+      const int64_t* fired = e.fire_counts.data_ptr<int64_t>();
+      for (int64_t f = 0; f < s.cfg.d_sae; f++) fire_counts[f] += fired[f];
+    }
+  });
+}
+
+BTK_EXPORT int64_t btk_sae_state_count(const btk_sae* sae) {
+  return sae == nullptr ? 0 : static_cast<int64_t>(sae->state_names.size());
+}
+
+BTK_EXPORT const char* btk_sae_state_name(const btk_sae* sae, int64_t index) {
+  if (sae == nullptr || index < 0 || index >= static_cast<int64_t>(sae->state_names.size())) return nullptr;
+  return sae->state_names[index].c_str();
+}
+
+BTK_EXPORT int32_t btk_sae_state_info(const btk_sae* sae, const char* name, btk_tensor_info* out) {
+  return guard("btk_sae_state_info", [&] {
+    require_not_null(name, "name");
+    require_not_null(out, "out");
+    auto t = read_state(*checked(sae), name);
+    out->ndim = static_cast<int32_t>(t.dim());
+    out->dtype = btk_dtype_of(t.scalar_type());
+    out->shape[0] = t.dim() > 0 ? t.size(0) : 0;
+    out->shape[1] = t.dim() > 1 ? t.size(1) : 0;
+    out->numel = t.numel();
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_state_get(const btk_sae* sae, const char* name, void* dst, int64_t dst_bytes) {
+  return guard("btk_sae_state_get", [&] {
+    require_not_null(name, "name");
+    require_not_null(dst, "dst");
+    auto t = read_state(*checked(sae), name).contiguous();
+    int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
+    if (dst_bytes != bytes) {
+      fail(BTK_ERR_SHAPE, std::string("'") + name + "' holds " + std::to_string(bytes) + " bytes; the buffer has " +
+                              std::to_string(dst_bytes));
+    }
+    std::memcpy(dst, t.data_ptr(), static_cast<size_t>(bytes));
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_state_set(btk_sae* sae, const char* name, const void* src, int64_t src_bytes) {
+  return guard("btk_sae_state_set", [&] {
+    require_not_null(name, "name");
+    write_state(*checked(sae), name, src, src_bytes);
+  });
+}

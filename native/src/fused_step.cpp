@@ -1,0 +1,249 @@
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include "normalize.h"
+#include "selection.h"
+#include "step.h"
+
+namespace btk {
+
+namespace {
+
+template <typename T>
+inline T dot(const T* a, const T* b, int64_t n) {
+  T sum = 0;
+  for (int64_t i = 0; i < n; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+template <typename T>
+inline void axpy(T alpha, const T* x, T* y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+// out[b] += sum over row b's codes of value * W_dec[latent]: a gather of the active decoder rows.
+template <typename T>
+void sparse_decode(const SparseRows<T>& codes, const T* W_dec, int64_t d, T* out) {
+  at::parallel_for(0, codes.rows(), 8, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; b++) {
+      for (int64_t p = codes.row_ptr[b]; p < codes.row_ptr[b + 1]; p++) {
+        axpy(codes.val[p], W_dec + codes.col[p] * d, out + b * d, d);
+      }
+    }
+  });
+}
+
+// One active (token, latent) pair and the gradient that reaches it.
+template <typename T>
+struct Pair {
+  int64_t row;
+  int64_t latent;
+  T code;           // the selected activation
+  T grad_pre;       // dL/dpre: g[row] . W_dec[latent] (the pre-activation is positive)
+  const T* grad_out;  // dL/dx_hat row it came from: the main or the AuxK reconstruction
+};
+
+template <typename T>
+void append_pairs(const SparseRows<T>& codes, const T* grad_out, int64_t d, std::vector<Pair<T>>& pairs) {
+  size_t first = pairs.size();
+  pairs.resize(first + codes.nnz());
+  for (int64_t b = 0; b < codes.rows(); b++) {
+    for (int64_t p = codes.row_ptr[b]; p < codes.row_ptr[b + 1]; p++) {
+      pairs[first + p] = {b, codes.col[p], codes.val[p], T(0), grad_out + b * d};
+    }
+  }
+}
+
+template <typename T>
+Gradients sparse_backward(const btk_sae& sae, std::vector<Pair<T>>& pairs, const torch::Tensor& xc,
+                          const torch::Tensor& grad_out) {
+  const int64_t d = sae.cfg.d_in, F = sae.cfg.d_sae;
+  const T* W_dec = sae.W_dec.data_ptr<T>();
+  const T* x = xc.data_ptr<T>();
+  at::parallel_for(0, static_cast<int64_t>(pairs.size()), 1024, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i++) {
+      pairs[i].grad_pre = dot(pairs[i].grad_out, W_dec + pairs[i].latent * d, d);
+    }
+  });
+
+  // Group the pairs by latent (a stable counting sort) so each latent's rows are summed by one
+  // thread, in a fixed order: no atomics, and the same result on every run.
+  std::vector<int64_t> start(F + 1, 0);
+  for (const auto& p : pairs) start[p.latent + 1]++;
+  std::vector<int64_t> slot_of(F, -1), active;
+  for (int64_t f = 0; f < F; f++) {
+    if (start[f + 1] > 0) {
+      slot_of[f] = static_cast<int64_t>(active.size());
+      active.push_back(f);
+    }
+    start[f + 1] += start[f];
+  }
+  std::vector<int64_t> order(pairs.size());
+  {
+    std::vector<int64_t> next(start.begin(), start.end() - 1);
+    for (size_t i = 0; i < pairs.size(); i++) order[next[pairs[i].latent]++] = static_cast<int64_t>(i);
+  }
+
+  const int64_t n = static_cast<int64_t>(active.size());
+  Gradients g;
+  g.rows = torch::tensor(active, torch::kInt64);
+  g.W_dec = torch::zeros({n, d}, sae.options);
+  g.W_encT = torch::zeros({n, d}, sae.options);
+  g.b_enc = torch::zeros({n}, sae.options);
+  T* gW_dec = g.W_dec.data_ptr<T>();
+  T* gW_encT = g.W_encT.data_ptr<T>();
+  T* gb_enc = g.b_enc.data_ptr<T>();
+  at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t s = begin; s < end; s++) {
+      int64_t f = active[s];
+      for (int64_t o = start[f]; o < start[f + 1]; o++) {
+        const Pair<T>& p = pairs[order[o]];
+        axpy(p.code, p.grad_out, gW_dec + s * d, d);
+        axpy(p.grad_pre, x + p.row * d, gW_encT + s * d, d);
+        gb_enc[s] += p.grad_pre;
+      }
+    }
+  });
+  // b_dec: directly through the decoder, and through the encoder's input x - b_dec: a matrix-vector
+  // product over the active latents only.
+  g.b_dec = grad_out.sum(0) - torch::matmul(g.b_enc, sae.W_encT.index_select(0, g.rows));
+  return g;
+}
+
+torch::Tensor updated_counters(const btk_sae& sae, const torch::Tensor& fired, int64_t tokens) {
+  return torch::where(fired, torch::zeros_like(sae.tokens_since_fired), sae.tokens_since_fired + tokens);
+}
+
+template <typename T>
+torch::Tensor fired_latents(const SparseRows<T>& codes, int64_t F) {
+  auto fired = torch::zeros({F}, torch::kBool);
+  bool* f = fired.data_ptr<bool>();
+  for (int64_t c : codes.col) f[c] = true;
+  return fired;
+}
+
+// BatchTopK and TopK: the sparse path.
+template <typename T>
+StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients) {
+  const auto& c = sae.cfg;
+  const int64_t B = batch.size(0), d = c.d_in, F = c.d_sae;
+  auto normalized = normalize_input(c, batch);
+  auto xn = normalized.x.contiguous();
+  auto xc = (xn - sae.b_dec).contiguous();
+  // The only dense matrix product of the step.
+  auto pre = torch::addmm(sae.b_enc, xc, sae.W_encT.t()).contiguous();
+  const T* pre_data = pre.data_ptr<T>();
+
+  SparseRows<T> codes = c.architecture == BTK_ARCH_BATCHTOPK ? select_batch_topk(pre_data, B, F, int64_t(c.k) * B)
+                                                             : select_row_topk(pre_data, B, F, int64_t(c.k));
+  auto x_hat = sae.b_dec.expand({B, d}).contiguous();
+  sparse_decode(codes, sae.W_dec.data_ptr<T>(), d, x_hat.data_ptr<T>());
+  auto error = x_hat - xn;
+
+  StepResult r;
+  r.mse = error.pow(2).mean().item<double>();
+  r.nmse = error.pow(2).sum().item<double>() / total_variance(xn).item<double>();
+  r.l0 = static_cast<double>(codes.nnz()) / static_cast<double>(B);
+  if (codes.nnz() > 0) r.smallest_selected = static_cast<double>(*std::min_element(codes.val.begin(), codes.val.end()));
+  r.tokens_since_fired = updated_counters(sae, fired_latents(codes, F), B);
+
+  // AuxK: the dead latents' own top activations reconstruct what the live ones missed.
+  SparseRows<T> aux_codes;
+  torch::Tensor aux_grad_out;
+  if (uses_aux_loss(c)) {
+    auto dead_mask = r.tokens_since_fired >= c.dead_after_tokens;
+    auto dead_index = dead_mask.nonzero().flatten().contiguous();
+    if (dead_index.numel() > 0) {
+      const int64_t* dead = dead_index.data_ptr<int64_t>();
+      int64_t k_aux = std::min<int64_t>(c.k_aux, dead_index.numel());
+      auto pre_dead = pre.index_select(1, dead_index).contiguous();
+      aux_codes = select_row_topk(pre_dead.data_ptr<T>(), B, dead_index.numel(), k_aux);
+      for (auto& col : aux_codes.col) col = dead[col];
+      auto x_hat_aux = torch::zeros({B, d}, sae.options);
+      sparse_decode(aux_codes, sae.W_dec.data_ptr<T>(), d, x_hat_aux.data_ptr<T>());
+      // The residual x - x_hat is a constant target, so x_hat_aux - residual = x_hat_aux + error.
+      auto aux_error = x_hat_aux + error;
+      r.aux_loss = c.aux_coeff * aux_error.pow(2).mean().item<double>();
+      aux_grad_out = (aux_error * (2.0 * c.aux_coeff / double(B * d))).contiguous();
+    }
+  }
+  r.loss = r.mse + r.aux_loss;
+
+  if (want_gradients) {
+    auto grad_out = (error * (2.0 / double(B * d))).contiguous();
+    std::vector<Pair<T>> pairs;
+    pairs.reserve(codes.nnz() + aux_codes.col.size());
+    append_pairs(codes, grad_out.data_ptr<T>(), d, pairs);
+    if (aux_grad_out.defined()) append_pairs(aux_codes, aux_grad_out.data_ptr<T>(), d, pairs);
+    r.gradients = sparse_backward(sae, pairs, xc, grad_out);
+  }
+  return r;
+}
+
+// JumpReLU and ReLU: every latent may fire, so the explicit backward is written with dense products.
+StepResult dense_step(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients) {
+  const auto& c = sae.cfg;
+  const int64_t B = batch.size(0), d = c.d_in;
+  auto normalized = normalize_input(c, batch);
+  auto xn = normalized.x;
+  auto xc = xn - sae.b_dec;
+  auto pre = torch::addmm(sae.b_enc, xc, sae.W_encT.t());
+  auto acts = torch::relu(pre);
+  torch::Tensor threshold, mask;
+  if (c.architecture == BTK_ARCH_JUMPRELU) {
+    threshold = sae.log_threshold.exp();
+    mask = acts > threshold;
+  } else {
+    mask = pre > 0;
+  }
+  auto codes = acts * mask;
+  auto x_hat = torch::addmm(sae.b_dec, codes, sae.W_dec);
+  auto error = x_hat - xn;
+
+  StepResult r;
+  r.mse = error.pow(2).mean().item<double>();
+  r.nmse = error.pow(2).sum().item<double>() / total_variance(xn).item<double>();
+  r.l0 = mask.sum().item<double>() / double(B);
+  r.sparsity_loss = c.architecture == BTK_ARCH_JUMPRELU ? c.l0_coeff * r.l0
+                                                        : c.l1_coeff * codes.sum(1).mean().item<double>();
+  r.loss = r.mse + r.sparsity_loss;
+  r.tokens_since_fired = updated_counters(sae, mask.any(0), B);
+
+  if (want_gradients) {
+    auto grad_out = error * (2.0 / double(B * d));
+    auto grad_codes = torch::mm(grad_out, sae.W_dec.t());
+    if (c.architecture == BTK_ARCH_RELU) grad_codes += c.l1_coeff / double(B);
+    auto grad_pre = grad_codes * mask;
+    Gradients g;
+    g.W_dec = torch::mm(codes.t(), grad_out);
+    g.W_encT = torch::mm(grad_pre.t(), xc);
+    g.b_enc = grad_pre.sum(0);
+    g.b_dec = grad_out.sum(0) - torch::mv(sae.W_encT.t(), g.b_enc);
+    if (c.architecture == BTK_ARCH_JUMPRELU) {
+      // Straight-through estimator: a rectangle kernel of width `bandwidth` around each threshold.
+      double bw = c.jumprelu_bandwidth;
+      auto near = (((acts - threshold) / bw).abs() < 0.5).to(sae.options.dtype());
+      auto grad_threshold = -(threshold / bw) * (grad_codes * near).sum(0) - (c.l0_coeff / (double(B) * bw)) * near.sum(0);
+      g.log_threshold = grad_threshold * threshold;
+    }
+    r.gradients = g;
+  }
+  return r;
+}
+
+}  // namespace
+
+StepResult fused_forward_backward(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients) {
+  if (sae.cfg.architecture == BTK_ARCH_JUMPRELU || sae.cfg.architecture == BTK_ARCH_RELU) {
+    return dense_step(sae, batch, want_gradients);
+  }
+  StepResult result;
+  AT_DISPATCH_FLOATING_TYPES(batch.scalar_type(), "fused_forward_backward", [&] {
+    result = sparse_step<scalar_t>(sae, batch, want_gradients);
+  });
+  return result;
+}
+
+torch::Tensor total_variance(const torch::Tensor& x) { return (x - x.mean(0, true)).pow(2).sum(); }
+
+}  // namespace btk

@@ -1,0 +1,70 @@
+// The state behind an opaque btk_sae handle, and what every translation unit needs to read it.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "batchtopk.h"
+
+namespace btk {
+
+// Gradients of one batch in the SAE's internal layouts. Sparse steps touch few latents, so the
+// latent-indexed gradients can hold only the rows of the latents listed in `rows`.
+struct Gradients {
+  torch::Tensor rows;           // int64 [n], ascending; undefined means all d_sae latents, in order
+  torch::Tensor W_encT;         // [n, d_in]
+  torch::Tensor W_dec;          // [n, d_in]
+  torch::Tensor b_enc;          // [n]
+  torch::Tensor b_dec;          // [d_in]
+  torch::Tensor log_threshold;  // [d_sae], JumpReLU only
+};
+
+}  // namespace btk
+
+struct btk_sae {
+  btk_config cfg;
+  torch::TensorOptions options;  // dtype and device of every parameter
+
+  // Parameters. The encoder is kept transposed ([d_sae, d_in]) so that the per-latent gradient rows
+  // of a sparse step are contiguous; it is exposed as SAELens's W_enc [d_in, d_sae].
+  torch::Tensor W_encT, b_enc, W_dec, b_dec, log_threshold;
+  // Adam moments, same layouts as their parameters.
+  torch::Tensor m_W_encT, v_W_encT, m_b_enc, v_b_enc, m_W_dec, v_W_dec, m_b_dec, v_b_dec;
+  torch::Tensor m_log_threshold, v_log_threshold;
+
+  torch::Tensor tokens_since_fired;  // int64 [d_sae]: tokens since each latent was last selected
+  double theta = 0.0;                // BatchTopK inference threshold (EMA)
+  int64_t step = 0;                  // optimizer steps taken
+
+  btk::Gradients last_gradients;  // from btk_sae_loss_and_gradients, for inspection
+  bool has_gradients = false;
+
+  std::vector<std::string> state_names;
+};
+
+namespace btk {
+
+// One trainable tensor with its Adam moments, named as in SAELens.
+struct Param {
+  const char* name;
+  torch::Tensor btk_sae::*value;
+  torch::Tensor btk_sae::*m;
+  torch::Tensor btk_sae::*v;
+  torch::Tensor Gradients::*grad;
+  bool transposed;   // stored transposed relative to its public name
+  bool per_latent;   // first dimension indexes latents (sparse gradients carry only some rows)
+};
+
+// The parameters this SAE trains, in a fixed order.
+std::vector<Param> params_of(const btk_sae& sae);
+
+bool uses_aux_loss(const btk_config& cfg);
+bool has_thresholds(const btk_config& cfg);
+torch::ScalarType scalar_type_of(int32_t btk_dtype);
+
+void validate_config(const btk_config& cfg);
+void init_parameters(btk_sae& sae);
+
+}  // namespace btk

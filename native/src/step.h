@@ -1,0 +1,35 @@
+// One training step, split as the shim runs it: forward and backward (two implementations that must
+// agree), then the update (two implementations that must agree), then the bookkeeping both share.
+#pragma once
+
+#include <limits>
+
+#include "sae.h"
+
+namespace btk {
+
+struct StepResult {
+  Gradients gradients;               // defined only when asked for
+  torch::Tensor tokens_since_fired;  // the counters as they stand after this batch
+  double loss = 0, mse = 0, aux_loss = 0, sparsity_loss = 0, nmse = 0, l0 = 0;
+  // Smallest positive selected activation (BatchTopK's theta estimate); NaN when none was selected.
+  double smallest_selected = std::numeric_limits<double>::quiet_NaN();
+};
+
+// Explicit forward and backward over the active (token, latent) pairs only.
+StepResult fused_forward_backward(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients);
+// Dense tensors, topk over the flattened batch, scatter and autograd, as the reference code does.
+StepResult naive_forward_backward(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients);
+
+// Decoder-gradient projection, global-norm clipping, Adam and decoder renormalisation.
+// Both return the gradient norm before clipping and leave the step counter alone.
+double fused_update(btk_sae& sae, Gradients& gradients);
+double naive_update(btk_sae& sae, Gradients& gradients);
+
+// Counters, theta and the step count after an update.
+void finish_step(btk_sae& sae, const StepResult& result);
+
+// The batch's mean squared deviation from its per-column mean, summed: NMSE's denominator.
+torch::Tensor total_variance(const torch::Tensor& x);
+
+}  // namespace btk

@@ -1,0 +1,125 @@
+// A very small test harness over the public C interface: the tests see the shim as Java does.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "batchtopk.h"
+
+struct TestFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+#define CHECK(cond, msg)                                                                                  \
+  do {                                                                                                    \
+    if (!(cond)) throw TestFailure(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " + (msg)); \
+  } while (0)
+
+#define CHECK_OK(call)                                                                             \
+  do {                                                                                             \
+    int32_t rc_ = (call);                                                                          \
+    CHECK(rc_ == BTK_OK, std::string(#call) + " failed (" + std::to_string(rc_) + "): " + btk_last_error()); \
+  } while (0)
+
+using Suite = std::map<std::string, std::function<void()>>;
+Suite& suite(const std::string& name);
+
+struct Registration {
+  Registration(const char* suite_name, const char* test_name, std::function<void()> body) {
+    suite(suite_name)[test_name] = std::move(body);
+  }
+};
+#define TEST(suite_name, test_name)                                                   \
+  static void suite_name##_##test_name();                                            \
+  static Registration reg_##suite_name##_##test_name(#suite_name, #test_name,        \
+                                                     suite_name##_##test_name);      \
+  static void suite_name##_##test_name()
+
+// Owns a btk_sae.
+class Sae {
+ public:
+  explicit Sae(const btk_config& cfg) { CHECK_OK(btk_sae_create(&cfg, &handle_)); }
+  ~Sae() { btk_sae_destroy(handle_); }
+  Sae(const Sae&) = delete;
+  Sae& operator=(const Sae&) = delete;
+  btk_sae* get() const { return handle_; }
+
+  std::vector<std::string> state_names() const {
+    std::vector<std::string> names;
+    for (int64_t i = 0; i < btk_sae_state_count(handle_); i++) names.emplace_back(btk_sae_state_name(handle_, i));
+    return names;
+  }
+  // Any state tensor as doubles.
+  std::vector<double> state(const std::string& name) const {
+    btk_tensor_info info;
+    CHECK_OK(btk_sae_state_info(handle_, name.c_str(), &info));
+    std::vector<double> out(info.numel);
+    if (info.dtype == BTK_DTYPE_F32) {
+      std::vector<float> f(info.numel);
+      CHECK_OK(btk_sae_state_get(handle_, name.c_str(), f.data(), info.numel * 4));
+      for (int64_t i = 0; i < info.numel; i++) out[i] = f[i];
+    } else if (info.dtype == BTK_DTYPE_I64) {
+      std::vector<int64_t> v(info.numel);
+      CHECK_OK(btk_sae_state_get(handle_, name.c_str(), v.data(), info.numel * 8));
+      for (int64_t i = 0; i < info.numel; i++) out[i] = double(v[i]);
+    } else {
+      CHECK_OK(btk_sae_state_get(handle_, name.c_str(), out.data(), info.numel * 8));
+    }
+    return out;
+  }
+  template <typename T>
+  void set_state(const std::string& name, const std::vector<T>& values) {
+    CHECK_OK(btk_sae_state_set(handle_, name.c_str(), values.data(), int64_t(values.size() * sizeof(T))));
+  }
+
+ private:
+  btk_sae* handle_ = nullptr;
+};
+
+template <typename T>
+btk_tensor_view view_of(std::vector<T>& data, int64_t rows, int64_t cols) {
+  int32_t dtype = sizeof(T) == 4 ? BTK_DTYPE_F32 : BTK_DTYPE_F64;
+  return btk_tensor_view{data.data(), rows, cols, dtype, BTK_DEVICE_CPU};
+}
+
+template <typename T>
+std::vector<T> random_normal(size_t n, uint64_t seed, double mean = 0.0, double stddev = 1.0) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> dist(mean, stddev);
+  std::vector<T> out(n);
+  for (auto& v : out) v = T(dist(rng));
+  return out;
+}
+
+// ||a - b|| / ||b||, with an absolute floor for tensors that are (near) zero.
+inline double relative_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < a.size(); i++) {
+    diff += (a[i] - b[i]) * (a[i] - b[i]);
+    norm += b[i] * b[i];
+  }
+  return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-12);
+}
+
+inline btk_config config_for(int64_t d, int64_t F, int32_t arch, int32_t k) {
+  btk_config cfg;
+  CHECK_OK(btk_config_defaults(&cfg, d, F, arch, k));
+  return cfg;
+}
+
+inline const char* arch_name(int32_t arch) {
+  switch (arch) {
+    case BTK_ARCH_BATCHTOPK: return "batchtopk";
+    case BTK_ARCH_TOPK: return "topk";
+    case BTK_ARCH_JUMPRELU: return "jumprelu";
+    default: return "relu";
+  }
+}
