@@ -228,7 +228,12 @@ BTK_EXPORT int32_t btk_sae_loss_and_gradients(btk_sae* sae, const btk_tensor_vie
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
     StepResult r = forward_backward(s, x, want_gradients != 0);
     if (want_gradients) {
-      s.last_gradients = r.gradients;
+      // The fused step's gradients live in the workspace, which the next step overwrites.
+      for (auto field : {&Gradients::rows, &Gradients::W_encT, &Gradients::W_dec, &Gradients::b_enc, &Gradients::b_dec,
+                          &Gradients::log_threshold}) {
+        const auto& t = r.gradients.*field;
+        s.last_gradients.*field = t.defined() ? t.clone() : t;
+      }
       s.has_gradients = true;
     }
     fill_metrics(s, r, std::numeric_limits<double>::quiet_NaN(), out);

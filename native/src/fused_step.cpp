@@ -9,16 +9,31 @@ namespace btk {
 
 namespace {
 
+// Eight partial sums: the compiler may not reorder a floating-point sum, so the vector lanes are
+// spelled out.
 template <typename T>
-inline T dot(const T* a, const T* b, int64_t n) {
-  T sum = 0;
-  for (int64_t i = 0; i < n; i++) sum += a[i] * b[i];
+inline T dot(const T* __restrict a, const T* __restrict b, int64_t n) {
+  T part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; j++) part[j] += a[i + j] * b[i + j];
+  }
+  T sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+  for (; i < n; i++) sum += a[i] * b[i];
   return sum;
 }
 
 template <typename T>
-inline void axpy(T alpha, const T* x, T* y, int64_t n) {
+inline void axpy(T alpha, const T* __restrict x, T* __restrict y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+// A [rows, cols] buffer of the workspace, reallocated only when it is too small or of another type.
+torch::Tensor& reuse(torch::Tensor& buffer, int64_t rows, int64_t cols, const torch::TensorOptions& options) {
+  if (!buffer.defined() || buffer.size(0) != rows || buffer.size(1) != cols || buffer.scalar_type() != options.dtype()) {
+    buffer = torch::empty({rows, cols}, options);
+  }
+  return buffer;
 }
 
 // out[b] += sum over row b's codes of value * W_dec[latent]: a gather of the active decoder rows.
@@ -87,8 +102,8 @@ Gradients sparse_backward(const btk_sae& sae, std::vector<Pair<T>>& pairs, const
   const int64_t n = static_cast<int64_t>(active.size());
   Gradients g;
   g.rows = torch::tensor(active, torch::kInt64);
-  g.W_dec = torch::zeros({n, d}, sae.options);
-  g.W_encT = torch::zeros({n, d}, sae.options);
+  g.W_dec = reuse(sae.workspace.grad_W_dec, F, d, sae.options).narrow(0, 0, n).zero_();
+  g.W_encT = reuse(sae.workspace.grad_W_encT, F, d, sae.options).narrow(0, 0, n).zero_();
   g.b_enc = torch::zeros({n}, sae.options);
   T* gW_dec = g.W_dec.data_ptr<T>();
   T* gW_encT = g.W_encT.data_ptr<T>();
@@ -131,7 +146,8 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
   auto xn = normalized.x.contiguous();
   auto xc = (xn - sae.b_dec).contiguous();
   // The only dense matrix product of the step.
-  auto pre = torch::addmm(sae.b_enc, xc, sae.W_encT.t()).contiguous();
+  auto& pre = reuse(sae.workspace.pre, B, F, sae.options);
+  torch::addmm_out(pre, sae.b_enc, xc, sae.W_encT.t());
   const T* pre_data = pre.data_ptr<T>();
 
   SparseRows<T> codes = c.architecture == BTK_ARCH_BATCHTOPK ? select_batch_topk(pre_data, B, F, int64_t(c.k) * B)

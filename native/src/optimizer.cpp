@@ -19,12 +19,27 @@ struct AdamStep {
         step_size(c.lr / (1.0 - std::pow(c.beta1, double(t)))),
         bias_correction2_sqrt(std::sqrt(1.0 - std::pow(c.beta2, double(t)))) {}
 
+  // One row of a parameter; grad == nullptr is a zero gradient (a latent this batch did not touch).
+  // Written as plain loops over restrict pointers so that they vectorise.
   template <typename T>
-  inline void apply(T grad, T& param, T& m, T& v) const {
-    m += T(1.0 - beta1) * (grad - m);
-    v = v * T(beta2) + T(1.0 - beta2) * grad * grad;
-    T denom = std::sqrt(v) / T(bias_correction2_sqrt) + T(eps);
-    param -= T(step_size) * (m / denom);
+  void apply_row(const T* __restrict grad, T scale, T* __restrict param, T* __restrict m, T* __restrict v,
+                 int64_t n) const {
+    const T keep1 = T(1.0 - beta1), b2 = T(beta2), keep2 = T(1.0 - beta2), bc2 = T(bias_correction2_sqrt),
+            e = T(eps), size = T(step_size);
+    if (grad != nullptr) {
+      for (int64_t i = 0; i < n; i++) {
+        T g = scale * grad[i];
+        m[i] += keep1 * (g - m[i]);
+        v[i] = v[i] * b2 + keep2 * g * g;
+        param[i] -= size * (m[i] / (std::sqrt(v[i]) / bc2 + e));
+      }
+    } else {
+      for (int64_t i = 0; i < n; i++) {
+        m[i] -= keep1 * m[i];
+        v[i] = v[i] * b2;
+        param[i] -= size * (m[i] / (std::sqrt(v[i]) / bc2 + e));
+      }
+    }
   }
 
   // The same update on whole tensors, pass after pass.
@@ -98,19 +113,14 @@ double fused_update_impl(btk_sae& sae, Gradients& g) {
   at::parallel_for(0, F, 16, [&](int64_t begin, int64_t end) {
     for (int64_t f = begin; f < end; f++) {
       int64_t s = sparse ? slot_of[f] : f;
-      const T* ge = s >= 0 ? gW_encT + s * d : nullptr;
-      const T* gd = s >= 0 ? gW_dec + s * d : nullptr;
-      T* we = W_encT + f * d;
+      adam.apply_row(s >= 0 ? gW_encT + s * d : nullptr, scale, W_encT + f * d, mWe + f * d, vWe + f * d, d);
       T* wd = W_dec + f * d;
+      adam.apply_row(s >= 0 ? gW_dec + s * d : nullptr, scale, wd, mWd + f * d, vWd + f * d, d);
       T length = 0;
-      for (int64_t i = 0; i < d; i++) {
-        adam.apply(ge ? scale * ge[i] : T(0), we[i], mWe[f * d + i], vWe[f * d + i]);
-        adam.apply(gd ? scale * gd[i] : T(0), wd[i], mWd[f * d + i], vWd[f * d + i]);
-        length += wd[i] * wd[i];
-      }
+      for (int64_t i = 0; i < d; i++) length += wd[i] * wd[i];
       length = std::sqrt(length);
       for (int64_t i = 0; i < d; i++) wd[i] /= length;
-      adam.apply(s >= 0 ? scale * gb_enc[s] : T(0), b_enc[f], mbe[f], vbe[f]);
+      adam.apply_row(s >= 0 ? gb_enc + s : nullptr, scale, b_enc + f, mbe + f, vbe + f, 1);
     }
   });
   // The small dense parameters.

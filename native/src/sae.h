@@ -21,6 +21,14 @@ struct Gradients {
   torch::Tensor log_threshold;  // [d_sae], JumpReLU only
 };
 
+// Buffers the fused step reuses from one step to the next: allocating tens of megabytes per step
+// costs page faults that are a visible share of a CPU step.
+struct Workspace {
+  torch::Tensor pre;          // [B, d_sae] pre-activations
+  torch::Tensor grad_W_encT;  // [d_sae, d_in] capacity; a step uses its first rows
+  torch::Tensor grad_W_dec;   // [d_sae, d_in] capacity
+};
+
 }  // namespace btk
 
 struct btk_sae {
@@ -38,7 +46,8 @@ struct btk_sae {
   double theta = 0.0;                // BatchTopK inference threshold (EMA)
   int64_t step = 0;                  // optimizer steps taken
 
-  btk::Gradients last_gradients;  // from btk_sae_loss_and_gradients, for inspection
+  mutable btk::Workspace workspace;  // scratch, not state
+  btk::Gradients last_gradients;     // from btk_sae_loss_and_gradients, for inspection
   bool has_gradients = false;
 
   std::vector<std::string> state_names;

@@ -60,63 +60,70 @@ SparseRows<scalar_t> to_rows(const std::vector<Entry<scalar_t>>& entries, int64_
   return out;
 }
 
-}  // namespace
-
+// The highest bucket such that the buckets from it upwards hold at least `wanted` positive entries
+// of the sampled rows (every stride-th row); 0, meaning every positive entry, when none does.
 template <typename scalar_t>
-SparseRows<scalar_t> select_batch_topk(const scalar_t* values, int64_t rows, int64_t cols, int64_t count) {
-  auto bounds = row_chunks(rows);
+int64_t lower_bucket(const scalar_t* values, int64_t rows, int64_t cols, int64_t stride, int64_t wanted) {
+  auto bounds = row_chunks((rows + stride - 1) / stride);
   int64_t chunks = static_cast<int64_t>(bounds.size()) - 1;
-
-  // Pass 1: histogram of the positive entries by their top bits.
   std::vector<std::vector<int64_t>> partial(chunks, std::vector<int64_t>(kBuckets, 0));
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; c++) {
-      auto& hist = partial[c];
-      const scalar_t* p = values + bounds[c] * cols;
-      const scalar_t* stop = values + bounds[c + 1] * cols;
-      for (; p < stop; p++) {
-        if (*p > scalar_t(0)) hist[bucket_of(*p)]++;
+      int64_t* hist = partial[c].data();
+      for (int64_t r = bounds[c] * stride; r < bounds[c + 1] * stride && r < rows; r += stride) {
+        const scalar_t* v = values + r * cols;
+        // Branch-free: non-positive entries land in bucket 0, which is never a bound of its own.
+        for (int64_t j = 0; j < cols; j++) hist[v[j] > scalar_t(0) ? bucket_of(v[j]) : 0]++;
       }
     }
   });
-  std::vector<int64_t> hist(kBuckets, 0);
-  for (const auto& h : partial) {
-    for (int64_t b = 0; b < kBuckets; b++) hist[b] += h[b];
+  int64_t above = 0;
+  for (int64_t b = kBuckets - 1; b >= 1; b--) {
+    for (const auto& h : partial) above += h[b];
+    if (above >= wanted) return b;
   }
+  return 0;
+}
 
-  // The bucket holding the count-th largest entry; with fewer positives than count, keep them all.
-  int64_t boundary = 0, above = 0;
-  for (int64_t b = kBuckets - 1; b >= 0; b--) {
-    if (above + hist[b] >= count) {
-      boundary = b;
-      break;
-    }
-    above += hist[b];
-  }
-
-  // Pass 2: every entry in or above the boundary bucket, in row-major order.
+// Every entry in bucket `lower` or above (every positive entry when lower is 0), in row-major order.
+template <typename scalar_t>
+std::vector<Entry<scalar_t>> collect_at_least(const scalar_t* values, int64_t rows, int64_t cols, int64_t lower) {
+  bits_t<scalar_t> bits = lower == 0 ? 1 : static_cast<bits_t<scalar_t>>(lower) << (sizeof(scalar_t) * 8 - 1 - kKeyBits);
+  scalar_t bound;
+  std::memcpy(&bound, &bits, sizeof(bound));
+  auto bounds = row_chunks(rows);
+  int64_t chunks = static_cast<int64_t>(bounds.size()) - 1;
   std::vector<std::vector<Entry<scalar_t>>> found(chunks);
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; c++) {
       auto& out = found[c];
       for (int64_t i = bounds[c] * cols; i < bounds[c + 1] * cols; i++) {
-        scalar_t v = values[i];
-        if (v > scalar_t(0) && bucket_of(v) >= boundary) out.push_back({i, v});
+        if (values[i] >= bound) out.push_back({i, values[i]});
       }
     }
   });
-  std::vector<Entry<scalar_t>> candidates;
-  for (auto& f : found) candidates.insert(candidates.end(), f.begin(), f.end());
+  std::vector<Entry<scalar_t>> all;
+  for (auto& f : found) all.insert(all.end(), f.begin(), f.end());
+  return all;
+}
 
+}  // namespace
+
+template <typename scalar_t>
+SparseRows<scalar_t> select_batch_topk(const scalar_t* values, int64_t rows, int64_t cols, int64_t count) {
+  // A histogram of a sample of rows gives a lower bound for the count-th largest value; one pass
+  // then collects everything at or above it, and an exact ranking of those few candidates decides.
+  // A sample that proves misleading (too few candidates) falls back to the histogram of every row.
+  const int64_t stride = std::max<int64_t>(1, rows / 256);
+  int64_t lower = lower_bucket(values, rows, cols, stride, count * 5 / 4 / stride + 64);
+  auto candidates = collect_at_least(values, rows, cols, lower);
+  if (static_cast<int64_t>(candidates.size()) < count && lower > 0) {
+    candidates = collect_at_least(values, rows, cols, lower_bucket(values, rows, cols, 1, count));
+  }
   if (static_cast<int64_t>(candidates.size()) > count) {
-    // Rank the boundary bucket alone: everything above it is kept, whatever its order.
-    std::vector<Entry<scalar_t>> edge;
-    for (const auto& e : candidates) {
-      if (bucket_of(e.value) == boundary) edge.push_back(e);
-    }
-    int64_t needed = count - above;
-    std::nth_element(edge.begin(), edge.begin() + (needed - 1), edge.end(), ranks_before<scalar_t>);
-    Entry<scalar_t> last = edge[needed - 1];
+    std::vector<Entry<scalar_t>> ranked(candidates);
+    std::nth_element(ranked.begin(), ranked.begin() + (count - 1), ranked.end(), ranks_before<scalar_t>);
+    const Entry<scalar_t> last = ranked[count - 1];
     std::vector<Entry<scalar_t>> kept;
     kept.reserve(count);
     for (const auto& e : candidates) {
