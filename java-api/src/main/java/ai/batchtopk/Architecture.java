@@ -1,0 +1,57 @@
+package ai.batchtopk;
+
+import static ai.batchtopk.bindings.batchtopk_h.*;
+
+import java.util.Arrays;
+import java.util.stream.Collectors;
+
+/** Which sparsity rule the SAE trains with (see ALGORITHM.md). */
+public enum Architecture {
+    /** The k*B largest activations over the whole batch; a global threshold theta at inference. */
+    BATCHTOPK("batchtopk", BTK_ARCH_BATCHTOPK()),
+    /** The k largest activations of each row. */
+    TOPK("topk", BTK_ARCH_TOPK()),
+    /** Learned per-latent thresholds, an L0 penalty trained with straight-through gradients. */
+    JUMPRELU("jumprelu", BTK_ARCH_JUMPRELU()),
+    /** ReLU with an L1 penalty ("vanilla"). */
+    RELU("relu", BTK_ARCH_RELU());
+
+    private final String cliName;
+    private final int code;
+
+    Architecture(String cliName, int code) {
+        this.cliName = cliName;
+        this.code = code;
+    }
+
+    /** The name used on the command line and in our JSON, e.g. {@code batchtopk}. */
+    public String cliName() {
+        return cliName;
+    }
+
+    /** The {@code BTK_ARCH_*} value. */
+    public int code() {
+        return code;
+    }
+
+    /** The architecture for a command-line name (case-insensitive). */
+    public static Architecture fromCliName(String name) {
+        for (Architecture value : values()) {
+            if (value.cliName.equalsIgnoreCase(name)) {
+                return value;
+            }
+        }
+        throw new IllegalArgumentException("unknown architecture '" + name + "'; expected one of "
+                + Arrays.stream(values()).map(Architecture::cliName).collect(Collectors.joining(", ")));
+    }
+
+    /** The architecture for a {@code BTK_ARCH_*} value. */
+    public static Architecture fromCode(int code) {
+        for (Architecture value : values()) {
+            if (value.code == code) {
+                return value;
+            }
+        }
+        throw new IllegalArgumentException("unknown architecture code " + code);
+    }
+}

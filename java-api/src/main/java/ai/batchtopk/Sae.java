@@ -1,0 +1,334 @@
+package ai.batchtopk;
+
+import static ai.batchtopk.BatchTopKException.check;
+
+import ai.batchtopk.bindings.batchtopk_h;
+import ai.batchtopk.bindings.btk_config;
+import ai.batchtopk.bindings.btk_metrics;
+import ai.batchtopk.bindings.btk_tensor_info;
+import ai.batchtopk.bindings.btk_tensor_view;
+import ai.batchtopk.io.DType;
+import ai.batchtopk.io.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * A sparse autoencoder living in native memory: its parameters, Adam moments, dead-latent counters
+ * and BatchTopK threshold. Owns the native {@code btk_sae} handle; {@link #close()} frees it.
+ *
+ * <p>Batches are {@link MemorySegment}s in native memory (allocated, or mapped from a file) and are
+ * handed to native code by address, never copied through the Java heap. Every segment is checked
+ * against the rows and columns announced to native code first, so native code cannot read or write
+ * past one.
+ *
+ * <p>Not thread-safe, like the handle it wraps: one thread at a time. The scratch structs live in a
+ * shared arena so that an SAE built on one thread may be handed to another (a trainer thread). A
+ * batch is passed by address, so its memory must not be freed by another thread during a call.
+ */
+public final class Sae implements AutoCloseable {
+    private final Arena arena;
+    private final MemorySegment handle;
+    private final long dIn;
+    private final long dSae;
+    // Reused argument structs: allocated once, so a training step allocates nothing.
+    private final MemorySegment input;
+    private final MemorySegment output;
+    private final MemorySegment metrics;
+    private final MemorySegment info;
+    private boolean closed;
+
+    private Sae(Arena arena, MemorySegment handle, SaeConfig config) {
+        this.arena = arena;
+        this.handle = handle;
+        this.dIn = config.dIn();
+        this.dSae = config.dSae();
+        this.input = btk_tensor_view.allocate(arena);
+        this.output = btk_tensor_view.allocate(arena);
+        this.metrics = btk_metrics.allocate(arena);
+        this.info = btk_tensor_info.allocate(arena);
+    }
+
+    /** A new SAE with freshly initialised parameters (from {@code config.seed()}). */
+    public static Sae create(SaeConfig config) {
+        Objects.requireNonNull(config, "config");
+        NativeLibrary.load();
+        Arena arena = Arena.ofShared();
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment out = scratch.allocate(ValueLayout.ADDRESS);
+            check(batchtopk_h.btk_sae_create(config.toNative(scratch), out), "btk_sae_create");
+            return new Sae(arena, out.get(ValueLayout.ADDRESS, 0), config);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** The current config, as the native side holds it (the path and lr can change). */
+    public SaeConfig config() {
+        ensureOpen();
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment c = btk_config.allocate(scratch);
+            check(batchtopk_h.btk_sae_config(handle, c), "btk_sae_config");
+            return SaeConfig.fromNative(c);
+        }
+    }
+
+    /** Width of the activations this SAE takes. */
+    public long dIn() {
+        ensureOpen();
+        return dIn;
+    }
+
+    /** Number of latents. */
+    public long dSae() {
+        ensureOpen();
+        return dSae;
+    }
+
+    /**
+     * One optimizer step on an F32 batch of {@code rows x d_in} starting at {@code batch}.
+     *
+     * @throws IllegalArgumentException if the segment is on the heap or smaller than rows x d_in floats
+     * @throws BatchTopKException for what native code rejects (e.g. NaN in the batch)
+     */
+    public StepMetrics trainStep(MemorySegment batch, long rows) {
+        ensureOpen();
+        NativeTensors.fill(input, batch, rows, dIn, DType.F32, "batch", "btk_sae_train_step", false);
+        check(batchtopk_h.btk_sae_train_step(handle, input, metrics), "btk_sae_train_step");
+        return StepMetrics.fromNative(metrics);
+    }
+
+    /** One optimizer step on a {@code rows x d_in} batch of F32, F64, F16 or BF16, used in place. */
+    public StepMetrics trainStep(Tensor batch) {
+        ensureOpen();
+        NativeTensors.batch(input, batch, "btk_sae_train_step");
+        check(batchtopk_h.btk_sae_train_step(handle, input, metrics), "btk_sae_train_step");
+        return StepMetrics.fromNative(metrics);
+    }
+
+    /**
+     * The loss of a batch without changing any parameter, moment, counter or theta. With
+     * {@code gradients}, the gradients become readable as state tensors {@code grad.<name>}.
+     */
+    public StepMetrics lossAndGradients(Tensor batch, boolean gradients) {
+        ensureOpen();
+        NativeTensors.batch(input, batch, "btk_sae_loss_and_gradients");
+        check(batchtopk_h.btk_sae_loss_and_gradients(handle, input, gradients ? 1 : 0, metrics),
+                "btk_sae_loss_and_gradients");
+        return StepMetrics.fromNative(metrics);
+    }
+
+    /** Writes the F32 codes ({@code rows x d_sae}) of a batch into {@code codesOut}. */
+    public void encode(Tensor batch, Selection selection, MemorySegment codesOut) {
+        Objects.requireNonNull(selection, "selection");
+        ensureOpen();
+        NativeTensors.batch(input, batch, "btk_sae_encode");
+        NativeTensors.fill(output, codesOut, batch.dim(0), dSae, DType.F32, "codes", "btk_sae_encode", true);
+        check(batchtopk_h.btk_sae_encode(handle, input, selection.code(), output), "btk_sae_encode");
+    }
+
+    /**
+     * Writes {@code codes W_dec + b_dec} ({@code rows x d_in}, F32) for F32 codes ({@code rows x d_sae}).
+     * With per-token normalisation the result is in the normalised space.
+     */
+    public void decode(MemorySegment codes, long rows, MemorySegment out) {
+        ensureOpen();
+        NativeTensors.fill(input, codes, rows, dSae, DType.F32, "codes", "btk_sae_decode", false);
+        NativeTensors.fill(output, out, rows, dIn, DType.F32, "out", "btk_sae_decode", true);
+        check(batchtopk_h.btk_sae_decode(handle, input, output), "btk_sae_decode");
+    }
+
+    /** Encodes, decodes and maps back to the batch's space: writes {@code rows x d_in} F32 into {@code out}. */
+    public void reconstruct(Tensor batch, Selection selection, MemorySegment out) {
+        Objects.requireNonNull(selection, "selection");
+        ensureOpen();
+        NativeTensors.batch(input, batch, "btk_sae_reconstruct");
+        NativeTensors.fill(output, out, batch.dim(0), dIn, DType.F32, "out", "btk_sae_reconstruct", true);
+        check(batchtopk_h.btk_sae_reconstruct(handle, input, selection.code(), output), "btk_sae_reconstruct");
+    }
+
+    /** Switches the implementation of the step; the state is shared by both. */
+    public void setPath(StepPath path) {
+        Objects.requireNonNull(path, "path");
+        ensureOpen();
+        check(batchtopk_h.btk_sae_set_path(handle, path.code()), "btk_sae_set_path");
+    }
+
+    /** Changes the learning rate from the next step on (for schedules). */
+    public void setLearningRate(double lr) {
+        if (!(Double.isFinite(lr) && lr > 0)) {
+            throw new IllegalArgumentException("lr must be finite and positive, got " + lr);
+        }
+        ensureOpen();
+        check(batchtopk_h.btk_sae_set_lr(handle, lr), "btk_sae_set_lr");
+    }
+
+    /**
+     * Names of the state tensors: parameters, Adam moments ({@code adam.m.*}, {@code adam.v.*}),
+     * {@code step}, {@code theta}, {@code tokens_since_fired}, and gradients ({@code grad.*}, readable
+     * only after {@link #lossAndGradients} with gradients).
+     */
+    public List<String> stateNames() {
+        ensureOpen();
+        long count = batchtopk_h.btk_sae_state_count(handle);
+        List<String> names = new ArrayList<>((int) count);
+        for (long i = 0; i < count; i++) {
+            MemorySegment name = batchtopk_h.btk_sae_state_name(handle, i);
+            if (name.equals(MemorySegment.NULL)) {
+                throw new IllegalStateException("btk_sae_state_name(" + i + ") returned NULL although "
+                        + "btk_sae_state_count said " + count);
+            }
+            names.add(name.reinterpret(Long.MAX_VALUE).getString(0));
+        }
+        return List.copyOf(names);
+    }
+
+    /** A copy of a state tensor, in memory the garbage collector frees. */
+    public Tensor state(String name) {
+        return state(name, Arena.ofAuto());
+    }
+
+    /** A copy of a state tensor, in memory of the caller's arena. */
+    public Tensor state(String name, Arena into) {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(into, "into");
+        ensureOpen();
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment cName = scratch.allocateFrom(name);
+            StateInfo expected = info(cName, "btk_sae_state_get");
+            Tensor copy = Tensor.allocate(expected.dtype(), expected.shape(), into);
+            check(batchtopk_h.btk_sae_state_get(handle, cName, copy.data(), copy.byteSize()), "btk_sae_state_get");
+            return copy;
+        }
+    }
+
+    /**
+     * Replaces a state tensor (e.g. to load parameters). The value must have the tensor's own dtype
+     * and shape ({@link #stateInfo}); the native library also checks it is finite.
+     */
+    public void setState(String name, Tensor value) {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(value, "value");
+        ensureOpen();
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment cName = scratch.allocateFrom(name);
+            StateInfo expected = info(cName, "btk_sae_state_set");
+            if (value.dtype() != expected.dtype()) {
+                throw new BatchTopKException(Status.DTYPE, "btk_sae_state_set", "'" + name + "' is "
+                        + expected.describe() + " but the value given is " + value.dtype() + " " + Arrays.toString(value.shape()));
+            }
+            if (!Arrays.equals(value.shape(), expected.shape())) {
+                throw new BatchTopKException(Status.SHAPE, "btk_sae_state_set", "'" + name + "' is "
+                        + expected.describe() + " but the value given is " + value.dtype() + " " + Arrays.toString(value.shape()));
+            }
+            NativeTensors.requireNative(value.data(), "the value of '" + name + "'");
+            check(batchtopk_h.btk_sae_state_set(handle, cName, value.data(), value.byteSize()), "btk_sae_state_set");
+        }
+    }
+
+    /** Element type and shape of a named state tensor ({@code []} for a scalar). */
+    public record StateInfo(DType dtype, long[] shape) {
+        public StateInfo {
+            Objects.requireNonNull(dtype, "dtype");
+            shape = shape.clone();
+        }
+
+        @Override
+        public long[] shape() {
+            return shape.clone();
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof StateInfo s && dtype == s.dtype && Arrays.equals(shape, s.shape);
+        }
+
+        @Override
+        public int hashCode() {
+            return 31 * dtype.hashCode() + Arrays.hashCode(shape);
+        }
+
+        @Override
+        public String toString() {
+            return describe();
+        }
+
+        String describe() {
+            return dtype + " " + Arrays.toString(shape);
+        }
+    }
+
+    /** Element type and shape of a named state tensor. */
+    public StateInfo stateInfo(String name) {
+        Objects.requireNonNull(name, "name");
+        ensureOpen();
+        try (Arena scratch = Arena.ofConfined()) {
+            return info(scratch.allocateFrom(name), "btk_sae_state_info");
+        }
+    }
+
+    private StateInfo info(MemorySegment cName, String function) {
+        check(batchtopk_h.btk_sae_state_info(handle, cName, info), "btk_sae_state_info");
+        int ndim = btk_tensor_info.ndim(info);
+        if (ndim < 0 || ndim > 2) {
+            throw new IllegalStateException(function + ": btk_sae_state_info reported ndim " + ndim);
+        }
+        long[] shape = new long[ndim];
+        for (int i = 0; i < ndim; i++) {
+            shape[i] = btk_tensor_info.shape(info, i);
+        }
+        return new StateInfo(NativeTensors.dtype(btk_tensor_info.dtype(info)), shape);
+    }
+
+    /** The BatchTopK inference threshold (a running average kept during training). */
+    public double theta() {
+        Tensor theta = state("theta");
+        return switch (theta.dtype()) {
+            case F64 -> theta.data().get(Tensor.F64_LE, 0);
+            case F32 -> theta.data().get(Tensor.F32_LE, 0);
+            default -> throw new IllegalStateException("theta has dtype " + theta.dtype());
+        };
+    }
+
+    /**
+     * Adds one batch to evaluation sums (inference rule); used by {@link Evaluator}. The sums are
+     * accumulated, not overwritten.
+     */
+    void evaluate(Tensor batch, MemorySegment sums, MemorySegment columnSums, MemorySegment fireCounts) {
+        ensureOpen();
+        NativeTensors.batch(input, batch, "btk_sae_evaluate");
+        check(batchtopk_h.btk_sae_evaluate(handle, input, sums, columnSums, fireCounts), "btk_sae_evaluate");
+    }
+
+    /** Frees the native SAE and its scratch memory. Calling it again does nothing. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        batchtopk_h.btk_sae_destroy(handle);
+        arena.close();
+    }
+
+    /** Whether {@link #close()} has been called. */
+    public boolean isClosed() {
+        return closed;
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("Sae is closed");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return closed ? "Sae[closed]" : "Sae[d_in=" + dIn + ", d_sae=" + dSae + "]";
+    }
+}

@@ -1,0 +1,411 @@
+package ai.batchtopk;
+
+import ai.batchtopk.io.AtomicFiles;
+import ai.batchtopk.io.DType;
+import ai.batchtopk.io.Json;
+import ai.batchtopk.io.MalformedFileException;
+import ai.batchtopk.io.Safetensors;
+import ai.batchtopk.io.SafetensorsFile;
+import ai.batchtopk.io.Tensor;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.UnaryOperator;
+
+/**
+ * Saves and loads SAEs in the SAELens directory layout ({@code cfg.json} + {@code
+ * sae_weights.safetensors}, see FORMATS.md), the format other tools already read.
+ *
+ * <p>SAELens has no BatchTopK architecture at inference, so a BatchTopK SAE is written as a JumpReLU
+ * whose {@code threshold} is theta everywhere, which is exactly how it encodes at inference. So that
+ * our own loader can restore the true architecture and training config, {@code cfg.json} also holds
+ * a {@value #OUR_KEY} object with every {@link SaeConfig} field (and theta, exactly); SAELens ignores
+ * keys it does not know.
+ *
+ * <p>Reading is lenient about what it does not need (unknown keys and tensors are ignored) and strict
+ * about what it does: a shape that disagrees with {@code d_in}/{@code d_sae}, an unknown dtype or an
+ * architecture we cannot run is a {@link MalformedFileException} naming the file and the field.
+ */
+public final class SaeLens {
+    public static final String CONFIG_FILE = "cfg.json";
+    public static final String WEIGHTS_FILE = "sae_weights.safetensors";
+    /** The key of cfg.json that holds our own config. */
+    public static final String OUR_KEY = "batchtopk";
+    /** The SAELens version whose layout we write. */
+    public static final String SAE_LENS_VERSION = "6.0.0";
+
+    private static final List<String> PARAMETERS = List.of("W_enc", "W_dec", "b_enc", "b_dec");
+    private static final List<String> METADATA_KEYS = List.of("model_name", "hook_name", "context_size", "dataset_path");
+
+    private SaeLens() {}
+
+    /**
+     * Writes the SAE's parameters for inference into {@code dir} (created if missing), each file
+     * atomically.
+     *
+     * @param metadata SAELens metadata such as {@code model_name}, {@code hook_name},
+     *     {@code context_size}, {@code dataset_path}; missing ones are written as null
+     */
+    public static void saveInference(Sae sae, Path dir, Map<String, ?> metadata) throws IOException {
+        Objects.requireNonNull(sae, "sae");
+        Objects.requireNonNull(dir, "dir");
+        SaeConfig config = sae.config();
+        double theta = sae.theta();
+        Files.createDirectories(dir);
+        try (Arena arena = Arena.ofConfined()) {
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            for (String name : PARAMETERS) {
+                tensors.put(name, sae.state(name, arena));
+            }
+            DType dtype = tensors.get("W_enc").dtype();
+            switch (config.architecture()) {
+                case BATCHTOPK -> tensors.put("threshold", constant(dtype, config.dSae(), theta, arena));
+                case JUMPRELU -> tensors.put("threshold", thresholdsOf(sae.state("log_threshold", arena), arena));
+                case TOPK, RELU -> { }
+            }
+            // Weights first: a cfg.json that names an architecture always has its tensors beside it.
+            Safetensors.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
+            AtomicFiles.writeString(dir.resolve(CONFIG_FILE), Json.writePretty(configJson(config, theta, metadata)) + "\n");
+        }
+    }
+
+    /** The contents of cfg.json for a config. */
+    static Map<String, Object> configJson(SaeConfig config, double theta, Map<String, ?> metadata) {
+        Map<String, Object> cfg = new LinkedHashMap<>();
+        cfg.put("d_in", config.dIn());
+        cfg.put("d_sae", config.dSae());
+        cfg.put("dtype", config.doublePrecision() ? "float64" : "float32");
+        cfg.put("device", config.device().name().toLowerCase(Locale.ROOT));
+        // Every architecture here encodes (x - b_dec).
+        cfg.put("apply_b_dec_to_input", true);
+        // SAELens's "layer_norm" is the same per-token (x - mean) / (std + 1e-5) as ours.
+        cfg.put("normalize_activations", config.normalization() == Normalization.PER_TOKEN ? "layer_norm" : "none");
+        cfg.put("reshape_activations", "none");
+        switch (config.architecture()) {
+            case BATCHTOPK, JUMPRELU -> cfg.put("architecture", "jumprelu");
+            case TOPK -> {
+                cfg.put("architecture", "topk");
+                cfg.put("k", config.k());
+                cfg.put("rescale_acts_by_decoder_norm", false);
+            }
+            case RELU -> cfg.put("architecture", "standard");
+        }
+        Map<String, Object> meta = new LinkedHashMap<>();
+        meta.put("sae_lens_version", SAE_LENS_VERSION);
+        for (String key : METADATA_KEYS) {
+            meta.put(key, null);
+        }
+        if (metadata != null) {
+            meta.putAll(metadata);
+        }
+        cfg.put("metadata", meta);
+        Map<String, Object> ours = ConfigJson.toMap(config);
+        ours.put("theta", theta);
+        cfg.put(OUR_KEY, ours);
+        return cfg;
+    }
+
+    /** Loads an SAE saved by {@link #saveInference} or by SAELens. */
+    public static Sae load(Path dir) throws IOException {
+        return load(dir, UnaryOperator.identity());
+    }
+
+    /**
+     * Loads an SAE, letting the caller change the training settings first (device, learning rate,
+     * step path...). The shape, architecture and precision come from the files and may not change.
+     */
+    public static Sae load(Path dir, UnaryOperator<SaeConfig.Builder> adjust) throws IOException {
+        Objects.requireNonNull(adjust, "adjust");
+        Path cfgFile = dir.resolve(CONFIG_FILE);
+        Map<?, ?> cfg = readConfig(cfgFile);
+        Loaded found = cfg.get(OUR_KEY) != null ? fromOurKey(cfgFile, cfg) : fromSaeLens(cfgFile, cfg);
+        SaeConfig config = adjust.apply(found.config.toBuilder()).build();
+        if (config.dIn() != found.config.dIn() || config.dSae() != found.config.dSae()
+                || config.architecture() != found.config.architecture()
+                || config.doublePrecision() != found.config.doublePrecision()) {
+            throw new IllegalArgumentException("the adjustments may not change d_in, d_sae, the architecture or the "
+                    + "precision of a saved SAE: " + dir);
+        }
+        Path weightsFile = dir.resolve(WEIGHTS_FILE);
+        try (Arena arena = Arena.ofConfined()) {
+            SafetensorsFile weights = Safetensors.open(weightsFile, arena);
+            DType dtype = config.doublePrecision() ? DType.F64 : DType.F32;
+            Map<String, Tensor> params = new LinkedHashMap<>();
+            for (String name : PARAMETERS) {
+                params.put(name, expect(weights, name, dtype, shapeOf(name, config)));
+            }
+            Tensor threshold = found.savedArchitecture.equals("jumprelu")
+                    ? expect(weights, "threshold", dtype, new long[] {config.dSae()})
+                    : null;
+            Sae sae = Sae.create(config);
+            try {
+                params.forEach(sae::setState);
+                switch (config.architecture()) {
+                    case BATCHTOPK -> sae.setState("theta", scalar(found.theta != null
+                            ? found.theta
+                            : constantValue(weightsFile, threshold), arena));
+                    case JUMPRELU -> sae.setState("log_threshold", logThresholdsOf(weightsFile, threshold, arena));
+                    case TOPK, RELU -> { }
+                }
+                return sae;
+            } catch (RuntimeException e) {
+                sae.close();
+                throw e;
+            }
+        }
+    }
+
+    /** What cfg.json says: the config, SAELens's architecture name, and theta if we wrote it. */
+    private record Loaded(SaeConfig config, String savedArchitecture, Double theta) {}
+
+    private static Map<?, ?> readConfig(Path cfgFile) throws IOException {
+        String text;
+        try {
+            text = Files.readString(cfgFile);
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(cfgFile.toString(), null, "not an SAE directory: it has no " + CONFIG_FILE);
+        }
+        Object parsed;
+        try {
+            parsed = Json.parse(text);
+        } catch (Json.JsonException e) {
+            throw new MalformedFileException(cfgFile, "not valid JSON: " + e.getMessage(), e);
+        }
+        if (!(parsed instanceof Map<?, ?> map)) {
+            throw new MalformedFileException(cfgFile, "expected a JSON object at the top level");
+        }
+        return map;
+    }
+
+    /** Our own key: the exact config; SAELens's fields must agree with it. */
+    private static Loaded fromOurKey(Path cfgFile, Map<?, ?> cfg) throws MalformedFileException {
+        if (!(cfg.get(OUR_KEY) instanceof Map<?, ?> ours)) {
+            throw new MalformedFileException(cfgFile, "'" + OUR_KEY + "' must be an object");
+        }
+        SaeConfig config;
+        try {
+            config = ConfigJson.fromMap(ours);
+        } catch (IllegalArgumentException e) {
+            throw new MalformedFileException(cfgFile, "'" + OUR_KEY + "': " + e.getMessage(), e);
+        }
+        long dIn = requiredLong(cfgFile, cfg, "d_in");
+        long dSae = requiredLong(cfgFile, cfg, "d_sae");
+        if (dIn != config.dIn() || dSae != config.dSae()) {
+            throw new MalformedFileException(cfgFile, "d_in = " + dIn + ", d_sae = " + dSae + " disagree with '" + OUR_KEY
+                    + "' (d_in = " + config.dIn() + ", d_sae = " + config.dSae() + ")");
+        }
+        Double theta = null;
+        if (ours.get("theta") != null) {
+            if (!(ours.get("theta") instanceof Number n)) {
+                throw new MalformedFileException(cfgFile, "'" + OUR_KEY + ".theta' must be a number");
+            }
+            theta = n.doubleValue();
+        }
+        String saved = config.architecture() == Architecture.BATCHTOPK || config.architecture() == Architecture.JUMPRELU
+                ? "jumprelu"
+                : "";
+        return new Loaded(config, saved, theta);
+    }
+
+    /** A file SAELens wrote: map its architecture onto ours. */
+    private static Loaded fromSaeLens(Path cfgFile, Map<?, ?> cfg) throws MalformedFileException {
+        long dIn = requiredLong(cfgFile, cfg, "d_in");
+        long dSae = requiredLong(cfgFile, cfg, "d_sae");
+        String architecture = optionalString(cfgFile, cfg, "architecture", "standard");
+        SaeConfig.Builder builder = SaeConfig.builder(dIn, dSae);
+        switch (architecture) {
+            case "jumprelu" -> builder.architecture(Architecture.JUMPRELU);
+            case "standard" -> builder.architecture(Architecture.RELU);
+            case "topk" -> {
+                long k = requiredLong(cfgFile, cfg, "k");
+                if (k <= 0 || k > dSae) {
+                    throw new MalformedFileException(cfgFile, "k = " + k + " must be in 1..d_sae (" + dSae + ")");
+                }
+                if (Boolean.TRUE.equals(cfg.get("rescale_acts_by_decoder_norm"))) {
+                    throw new MalformedFileException(cfgFile, "rescale_acts_by_decoder_norm = true is not supported");
+                }
+                builder.architecture(Architecture.TOPK).k((int) k);
+            }
+            default -> throw new MalformedFileException(cfgFile, "architecture \"" + architecture
+                    + "\" is not supported (jumprelu, topk and standard are)");
+        }
+        String dtype = optionalString(cfgFile, cfg, "dtype", "float32");
+        switch (dtype) {
+            case "float32", "torch.float32" -> builder.doublePrecision(false);
+            case "float64", "torch.float64" -> builder.doublePrecision(true);
+            default -> throw new MalformedFileException(cfgFile, "dtype \"" + dtype
+                    + "\" is not supported (float32 and float64 are)");
+        }
+        String normalize = optionalString(cfgFile, cfg, "normalize_activations", "none");
+        switch (normalize) {
+            case "none" -> builder.normalization(Normalization.NONE);
+            case "layer_norm" -> builder.normalization(Normalization.PER_TOKEN);
+            default -> throw new MalformedFileException(cfgFile, "normalize_activations \"" + normalize
+                    + "\" is not supported (none and layer_norm are)");
+        }
+        if (Boolean.FALSE.equals(cfg.get("apply_b_dec_to_input"))) {
+            throw new MalformedFileException(cfgFile,
+                    "apply_b_dec_to_input = false is not supported: this library always encodes x - b_dec");
+        }
+        String reshape = optionalString(cfgFile, cfg, "reshape_activations", "none");
+        if (!reshape.equals("none")) {
+            throw new MalformedFileException(cfgFile, "reshape_activations \"" + reshape + "\" is not supported");
+        }
+        try {
+            return new Loaded(builder.build(), architecture, null);
+        } catch (IllegalArgumentException e) {
+            throw new MalformedFileException(cfgFile, e.getMessage(), e);
+        }
+    }
+
+    private static long[] shapeOf(String name, SaeConfig c) {
+        return switch (name) {
+            case "W_enc" -> new long[] {c.dIn(), c.dSae()};
+            case "W_dec" -> new long[] {c.dSae(), c.dIn()};
+            case "b_enc" -> new long[] {c.dSae()};
+            case "b_dec" -> new long[] {c.dIn()};
+            default -> throw new IllegalArgumentException(name);
+        };
+    }
+
+    private static Tensor expect(SafetensorsFile file, String name, DType dtype, long[] shape) throws MalformedFileException {
+        Tensor t = file.get(name);
+        if (!Arrays.equals(t.shape(), shape)) {
+            throw new MalformedFileException(file.path(), name + " has shape " + Arrays.toString(t.shape()) + " but "
+                    + CONFIG_FILE + " (d_in, d_sae) makes it " + Arrays.toString(shape));
+        }
+        if (t.dtype() != dtype) {
+            throw new MalformedFileException(file.path(), name + " has dtype " + t.dtype() + " but " + CONFIG_FILE
+                    + " says " + (dtype == DType.F64 ? "float64" : "float32"));
+        }
+        return t;
+    }
+
+    private static long requiredLong(Path file, Map<?, ?> cfg, String key) throws MalformedFileException {
+        Object v = cfg.get(key);
+        if (v instanceof Long l) {
+            return l;
+        }
+        throw new MalformedFileException(file, v == null ? "missing '" + key + "'" : "'" + key + "' must be an integer, got " + v);
+    }
+
+    private static String optionalString(Path file, Map<?, ?> cfg, String key, String fallback) throws MalformedFileException {
+        Object v = cfg.get(key);
+        if (v == null) {
+            return fallback;
+        }
+        if (v instanceof String s) {
+            return s;
+        }
+        throw new MalformedFileException(file, "'" + key + "' must be a string, got " + v);
+    }
+
+    // ---- thresholds: theta and log_threshold on our side, threshold on SAELens's
+
+    private static Tensor constant(DType dtype, long n, double value, Arena arena) {
+        Tensor t = Tensor.allocate(dtype, new long[] {n}, arena);
+        for (long i = 0; i < n; i++) {
+            set(t, i, value);
+        }
+        return t;
+    }
+
+    private static Tensor scalar(double value, Arena arena) {
+        Tensor t = Tensor.allocate(DType.F64, new long[0], arena);
+        t.data().set(Tensor.F64_LE, 0, value);
+        return t;
+    }
+
+    /** Theta of a BatchTopK SAE exported by someone else: its threshold must be one value throughout. */
+    private static double constantValue(Path file, Tensor threshold) throws MalformedFileException {
+        double first = get(threshold, 0);
+        for (long i = 1; i < threshold.numel(); i++) {
+            if (get(threshold, i) != first) {
+                throw new MalformedFileException(file, "threshold is not constant (threshold[0] = " + first + ", threshold["
+                        + i + "] = " + get(threshold, i) + "); a BatchTopK SAE has one theta");
+            }
+        }
+        return first;
+    }
+
+    /**
+     * {@code exp(log_threshold)}, choosing for each element the representable value, nearest to the
+     * exact one, whose log rounds back to the same log_threshold; so saving and loading gives back
+     * the very same bits whenever such a value exists (always for thresholds far from 1, as they are).
+     * StrictMath keeps the result the same on every JVM.
+     */
+    static Tensor thresholdsOf(Tensor logThreshold, Arena arena) {
+        Tensor out = Tensor.allocate(logThreshold.dtype(), logThreshold.shape(), arena);
+        boolean f32 = logThreshold.dtype() == DType.F32;
+        for (long i = 0; i < logThreshold.numel(); i++) {
+            double lt = get(logThreshold, i);
+            set(out, i, f32 ? roundTripFloat((float) lt) : roundTripDouble(lt));
+        }
+        return out;
+    }
+
+    private static float roundTripFloat(float lt) {
+        float t = (float) StrictMath.exp(lt);
+        float up = t;
+        float down = t;
+        for (int i = 0; i < 8; i++) {
+            if ((float) StrictMath.log(up) == lt) return up;
+            if ((float) StrictMath.log(down) == lt) return down;
+            up = Math.nextUp(up);
+            down = Math.nextDown(down);
+        }
+        return t;
+    }
+
+    private static double roundTripDouble(double lt) {
+        double t = StrictMath.exp(lt);
+        double up = t;
+        double down = t;
+        for (int i = 0; i < 8; i++) {
+            if (StrictMath.log(up) == lt) return up;
+            if (StrictMath.log(down) == lt) return down;
+            up = Math.nextUp(up);
+            down = Math.nextDown(down);
+        }
+        return t;
+    }
+
+    /** {@code log(threshold)}, which must be positive everywhere. */
+    static Tensor logThresholdsOf(Path file, Tensor threshold, Arena arena) throws MalformedFileException {
+        Tensor out = Tensor.allocate(threshold.dtype(), threshold.shape(), arena);
+        boolean f32 = threshold.dtype() == DType.F32;
+        for (long i = 0; i < threshold.numel(); i++) {
+            double t = get(threshold, i);
+            if (!(t > 0) || Double.isInfinite(t)) {
+                throw new MalformedFileException(file, "threshold[" + i + "] = " + t
+                        + " is not a finite positive number, so it has no log_threshold");
+            }
+            double lt = StrictMath.log(t);
+            set(out, i, f32 ? (float) lt : lt);
+        }
+        return out;
+    }
+
+    private static double get(Tensor t, long i) {
+        MemorySegment d = t.data();
+        return t.dtype() == DType.F32 ? d.getAtIndex(Tensor.F32_LE, i) : d.getAtIndex(Tensor.F64_LE, i);
+    }
+
+    private static void set(Tensor t, long i, double v) {
+        MemorySegment d = t.data();
+        if (t.dtype() == DType.F32) {
+            d.setAtIndex(Tensor.F32_LE, i, (float) v);
+        } else {
+            d.setAtIndex(Tensor.F64_LE, i, v);
+        }
+    }
+}

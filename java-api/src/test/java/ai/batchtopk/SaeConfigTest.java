@@ -1,0 +1,145 @@
+package ai.batchtopk;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.batchtopk.bindings.batchtopk_h;
+import java.lang.foreign.Arena;
+import java.util.function.UnaryOperator;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+class SaeConfigTest {
+
+    @Test
+    void defaultsComeFromTheNativeLibrary() {
+        SaeConfig c = SaeConfig.builder(64, 512).build();
+        assertThat(c.architecture()).isEqualTo(Architecture.BATCHTOPK);
+        assertThat(c.k()).isEqualTo(32);
+        assertThat(c.kAux()).isEqualTo(512);
+        assertThat(c.normalization()).isEqualTo(Normalization.PER_TOKEN);
+        assertThat(c.deadAfterTokens()).isEqualTo(5 * 4096);
+        assertThat(c.auxCoeff()).isEqualTo(1.0 / 32);
+        assertThat(c.lr()).isEqualTo(3e-4);
+        assertThat(c.beta1()).isEqualTo(0.9);
+        assertThat(c.beta2()).isEqualTo(0.99);
+        assertThat(c.eps()).isEqualTo(1e-8);
+        assertThat(c.maxGradNorm()).isEqualTo(1e5);
+        assertThat(c.thetaMomentum()).isEqualTo(0.01);
+        assertThat(c.seed()).isEqualTo(42);
+        assertThat(c.doublePrecision()).isFalse();
+        assertThat(c.device()).isEqualTo(Device.CPU);
+        assertThat(c.path()).isEqualTo(StepPath.FUSED);
+    }
+
+    @Test
+    void defaultKIsCappedByTheDictionarySize() {
+        assertThat(SaeConfig.builder(8, 16).build().k()).isEqualTo(16);
+    }
+
+    @Test
+    void explicitValuesWinOverDefaults() {
+        SaeConfig c = SaeConfig.builder(64, 512).architecture(Architecture.TOPK).k(12).lr(1e-3).seed(-1)
+                .doublePrecision(true).path(StepPath.NAIVE).build();
+        assertThat(c.architecture()).isEqualTo(Architecture.TOPK);
+        assertThat(c.k()).isEqualTo(12);
+        assertThat(c.lr()).isEqualTo(1e-3);
+        assertThat(c.seed()).isEqualTo(-1);
+        assertThat(c.doublePrecision()).isTrue();
+        assertThat(c.path()).isEqualTo(StepPath.NAIVE);
+    }
+
+    @Test
+    void kAboveTheDictionarySizeIsRejected() {
+        assertThatThrownBy(() -> SaeConfig.builder(64, 32).k(40).build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("k = 40 exceeds d_sae = 32");
+        SaeConfig ok = SaeConfig.builder(64, 32).k(32).build();
+        assertThatThrownBy(() -> ok.toBuilder().k(33).build())
+                .hasMessage("k = 33 exceeds d_sae = 32");
+    }
+
+    @Test
+    void kIsOnlyCheckedAgainstTheDictionaryWhereItIsUsed() {
+        SaeConfig relu = SaeConfig.builder(64, 32).architecture(Architecture.RELU).k(40).build();
+        assertThat(relu.k()).isEqualTo(40);
+    }
+
+    @ParameterizedTest
+    @EnumSource(Invalid.class)
+    void invalidFieldsAreNamed(Invalid invalid) {
+        SaeConfig.Builder b = SaeConfig.builder(64, 256);
+        assertThatThrownBy(() -> invalid.change.apply(b).build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith(invalid.message);
+    }
+
+    enum Invalid {
+        K_ZERO(b -> b.k(0), "k must be positive, got 0"),
+        K_AUX(b -> b.kAux(-1), "k_aux must not be negative"),
+        DEAD_AFTER(b -> b.deadAfterTokens(0), "dead_after_tokens must be positive, got 0"),
+        AUX_COEFF(b -> b.auxCoeff(Double.NaN), "aux_coeff must be finite and >= 0"),
+        LR_ZERO(b -> b.lr(0), "lr must be finite and positive, got 0.0"),
+        LR_INFINITE(b -> b.lr(Double.POSITIVE_INFINITY), "lr must be finite and positive, got Infinity"),
+        BETA1(b -> b.beta1(1.0), "beta1 must be in [0, 1), got 1.0"),
+        BETA2(b -> b.beta2(-0.1), "beta2 must be in [0, 1), got -0.1"),
+        EPS(b -> b.eps(0), "eps must be finite and positive"),
+        MAX_GRAD_NORM(b -> b.maxGradNorm(Double.NaN), "max_grad_norm must be finite"),
+        L1(b -> b.l1Coeff(-1), "l1_coeff must be finite and >= 0"),
+        L0(b -> b.l0Coeff(Double.POSITIVE_INFINITY), "l0_coeff must be finite and >= 0"),
+        BANDWIDTH(b -> b.jumpReluBandwidth(0), "jumprelu_bandwidth must be finite and positive"),
+        THRESHOLD(b -> b.jumpReluInitThreshold(-1e-3), "jumprelu_init_threshold must be finite and positive"),
+        THETA_MOMENTUM(b -> b.thetaMomentum(0), "theta_momentum must be in (0, 1], got 0.0");
+
+        final UnaryOperator<SaeConfig.Builder> change;
+        final String message;
+
+        Invalid(UnaryOperator<SaeConfig.Builder> change, String message) {
+            this.change = change;
+            this.message = message;
+        }
+    }
+
+    @Test
+    void shapeMustBePositive() {
+        assertThatThrownBy(() -> SaeConfig.builder(0, 256).build()).hasMessage("d_in must be positive, got 0");
+        assertThatThrownBy(() -> SaeConfig.builder(64, -3).build()).hasMessage("d_sae must be positive, got -3");
+    }
+
+    @ParameterizedTest
+    @EnumSource(Architecture.class)
+    void nativeRoundTripKeepsEveryField(Architecture architecture) {
+        SaeConfig c = SaeConfig.builder(48, 96).architecture(architecture).k(5).kAux(7)
+                .normalization(Normalization.NONE).deadAfterTokens(1234).auxCoeff(0.5).lr(2e-3).beta1(0.5)
+                .beta2(0.75).eps(1e-6).maxGradNorm(1.0).l1Coeff(0.1).l0Coeff(0.2).jumpReluBandwidth(0.05)
+                .jumpReluInitThreshold(0.02).thetaMomentum(0.3).seed(Long.MIN_VALUE).doublePrecision(true)
+                .path(StepPath.NAIVE).build();
+        try (Arena arena = Arena.ofConfined()) {
+            assertThat(SaeConfig.fromNative(c.toNative(arena))).isEqualTo(c);
+        }
+        assertThat(ConfigJson.fromMap(ConfigJson.toMap(c))).isEqualTo(c);
+        assertThat(c.toBuilder().build()).isEqualTo(c);
+    }
+
+    @Test
+    void jsonNamesTheBadKey() {
+        var map = new java.util.HashMap<>(ConfigJson.toMap(SaeConfig.builder(8, 16).build()));
+        map.put("lr", "fast");
+        assertThatThrownBy(() -> ConfigJson.fromMap(map)).hasMessage("'lr' must be a number, got String fast");
+        map.put("lr", 1e-3);
+        map.put("architecture", "gated");
+        assertThatThrownBy(() -> ConfigJson.fromMap(map))
+                .hasMessage("'architecture': unknown architecture 'gated'; expected one of batchtopk, topk, jumprelu, relu");
+    }
+
+    @Test
+    void enumCodesAreTheHeaderConstants() {
+        assertThat(Architecture.BATCHTOPK.code()).isEqualTo(batchtopk_h.BTK_ARCH_BATCHTOPK());
+        assertThat(Architecture.RELU.code()).isEqualTo(batchtopk_h.BTK_ARCH_RELU());
+        assertThat(Architecture.fromCliName("JumpReLU")).isEqualTo(Architecture.JUMPRELU);
+        assertThat(Normalization.fromCliName("per-token")).isEqualTo(Normalization.PER_TOKEN);
+        assertThat(Status.of(batchtopk_h.BTK_ERR_NON_FINITE())).isEqualTo(Status.NON_FINITE);
+        assertThat(Status.of(99)).isEqualTo(Status.INTERNAL);
+    }
+}

@@ -1,0 +1,252 @@
+package ai.batchtopk;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.batchtopk.io.DType;
+import ai.batchtopk.io.Json;
+import ai.batchtopk.io.MalformedFileException;
+import ai.batchtopk.io.Safetensors;
+import ai.batchtopk.io.SafetensorsFile;
+import ai.batchtopk.io.Tensor;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+class SaeLensTest {
+    @TempDir
+    Path dir;
+
+    private static Sae trained(Architecture architecture, Arena arena) {
+        Sae sae = Sae.create(TestData.small(architecture).lr(1e-2).build());
+        for (int step = 0; step < 5; step++) {
+            sae.trainStep(TestData.gaussian(arena, 64, 32, step, 0.5f));
+        }
+        return sae;
+    }
+
+    @ParameterizedTest
+    @EnumSource(Architecture.class)
+    void saveThenLoadIsBitIdentical(Architecture architecture) throws IOException {
+        try (Arena arena = Arena.ofConfined(); Sae sae = trained(architecture, arena)) {
+            SaeLens.saveInference(sae, dir.resolve("sae"), Map.of("model_name", "test-model"));
+            try (Sae loaded = SaeLens.load(dir.resolve("sae"))) {
+                assertThat(loaded.config()).isEqualTo(sae.config());
+                List<String> parameters = new java.util.ArrayList<>(List.of("W_enc", "W_dec", "b_enc", "b_dec", "theta"));
+                if (architecture == Architecture.JUMPRELU) {
+                    parameters.add("log_threshold");
+                }
+                for (String name : parameters) {
+                    assertThat(loaded.state(name).data().mismatch(sae.state(name).data())).as(name).isEqualTo(-1);
+                }
+                // Same parameters, same codes at inference.
+                Tensor batch = TestData.gaussian(arena, 16, 32, 77, 0.5f);
+                MemorySegment a = arena.allocate(16 * 128 * 4);
+                MemorySegment b = arena.allocate(16 * 128 * 4);
+                sae.encode(batch, Selection.INFERENCE, a);
+                loaded.encode(batch, Selection.INFERENCE, b);
+                assertThat(a.mismatch(b)).isEqualTo(-1);
+            }
+        }
+    }
+
+    @Test
+    void batchTopKIsWrittenAsJumpReluWithThetaEverywhere() throws IOException {
+        try (Arena arena = Arena.ofConfined(); Sae sae = trained(Architecture.BATCHTOPK, arena)) {
+            Map<String, Object> metadata = new LinkedHashMap<>();
+            metadata.put("model_name", "all-MiniLM-L6-v2");
+            metadata.put("hook_name", "layer.3");
+            metadata.put("context_size", 128);
+            SaeLens.saveInference(sae, dir, metadata);
+            Map<?, ?> cfg = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("cfg.json")));
+            assertThat(cfg.get("d_in")).isEqualTo(32L);
+            assertThat(cfg.get("d_sae")).isEqualTo(128L);
+            assertThat(cfg.get("dtype")).isEqualTo("float32");
+            assertThat(cfg.get("device")).isEqualTo("cpu");
+            assertThat(cfg.get("apply_b_dec_to_input")).isEqualTo(true);
+            assertThat(cfg.get("normalize_activations")).isEqualTo("layer_norm");
+            assertThat(cfg.get("reshape_activations")).isEqualTo("none");
+            assertThat(cfg.get("architecture")).isEqualTo("jumprelu");
+            Map<?, ?> meta = (Map<?, ?>) cfg.get("metadata");
+            assertThat(meta.get("sae_lens_version")).isEqualTo("6.0.0");
+            assertThat(meta.get("model_name")).isEqualTo("all-MiniLM-L6-v2");
+            assertThat(meta.get("hook_name")).isEqualTo("layer.3");
+            assertThat(meta.get("context_size")).isEqualTo(128L);
+            assertThat(meta.containsKey("dataset_path")).isTrue();
+            assertThat(meta.get("dataset_path")).isNull();
+            Map<?, ?> ours = (Map<?, ?>) cfg.get("batchtopk");
+            assertThat(ours.get("architecture")).isEqualTo("batchtopk");
+            assertThat(ours.get("k")).isEqualTo(8L);
+            assertThat(ours.get("theta")).isEqualTo(sae.theta());
+            assertThat(sae.theta()).isPositive();
+
+            try (Arena read = Arena.ofConfined()) {
+                SafetensorsFile weights = Safetensors.open(dir.resolve("sae_weights.safetensors"), read);
+                assertThat(weights.tensors().keySet()).containsExactlyInAnyOrder("W_enc", "W_dec", "b_enc", "b_dec", "threshold");
+                assertThat(weights.get("W_enc").shape()).containsExactly(32, 128);
+                assertThat(weights.get("W_dec").shape()).containsExactly(128, 32);
+                float[] threshold = weights.get("threshold").toFloatArray();
+                assertThat(threshold).hasSize(128).containsOnly((float) sae.theta());
+            }
+        }
+    }
+
+    @Test
+    void otherArchitecturesUseTheirSaeLensNames() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            try (Sae topk = trained(Architecture.TOPK, arena)) {
+                SaeLens.saveInference(topk, dir.resolve("topk"), Map.of());
+            }
+            Map<?, ?> cfg = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("topk/cfg.json")));
+            assertThat(cfg.get("architecture")).isEqualTo("topk");
+            assertThat(cfg.get("k")).isEqualTo(8L);
+            assertThat(cfg.get("rescale_acts_by_decoder_norm")).isEqualTo(false);
+
+            try (Sae relu = Sae.create(TestData.small(Architecture.RELU).normalization(Normalization.NONE).build())) {
+                SaeLens.saveInference(relu, dir.resolve("relu"), Map.of());
+            }
+            cfg = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("relu/cfg.json")));
+            assertThat(cfg.get("architecture")).isEqualTo("standard");
+            assertThat(cfg.get("normalize_activations")).isEqualTo("none");
+
+            try (Sae jumprelu = trained(Architecture.JUMPRELU, arena); Arena read = Arena.ofConfined()) {
+                SaeLens.saveInference(jumprelu, dir.resolve("jumprelu"), Map.of());
+                SafetensorsFile weights = Safetensors.open(dir.resolve("jumprelu/sae_weights.safetensors"), read);
+                float[] threshold = weights.get("threshold").toFloatArray();
+                float[] logThreshold = jumprelu.state("log_threshold").toFloatArray();
+                for (int i = 0; i < threshold.length; i++) {
+                    assertThat((double) threshold[i]).isCloseTo(Math.exp(logThreshold[i]),
+                            org.assertj.core.data.Percentage.withPercentage(1e-4));
+                }
+            }
+        }
+    }
+
+    /** Writes a directory the way SAELens would (no "batchtopk" key). */
+    private void writeSaeLens(Path target, String architecture, Map<String, Object> extraCfg, Map<String, Tensor> overrides,
+            Arena arena) throws IOException {
+        Files.createDirectories(target);
+        Map<String, Object> cfg = new LinkedHashMap<>();
+        cfg.put("d_in", 32);
+        cfg.put("d_sae", 128);
+        cfg.put("dtype", "float32");
+        cfg.put("device", "cuda");
+        cfg.put("apply_b_dec_to_input", true);
+        cfg.put("normalize_activations", "none");
+        cfg.put("architecture", architecture);
+        cfg.put("some_future_key", List.of(1, 2, 3));
+        cfg.putAll(extraCfg);
+        Files.writeString(target.resolve("cfg.json"), Json.write(cfg));
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        tensors.put("W_enc", TestData.gaussian(arena, 32, 128, 1));
+        tensors.put("W_dec", TestData.gaussian(arena, 128, 32, 2));
+        tensors.put("b_enc", TestData.gaussianVector(arena, 128, 3));
+        tensors.put("b_dec", TestData.gaussianVector(arena, 32, 4));
+        Tensor threshold = Tensor.allocate(DType.F32, new long[] {128}, arena);
+        for (int i = 0; i < 128; i++) {
+            threshold.data().setAtIndex(Tensor.F32_LE, i, 0.01f * (i + 1));
+        }
+        tensors.put("threshold", threshold);
+        tensors.put("log_feature_sparsity", Tensor.allocate(DType.F32, new long[] {128}, arena));
+        tensors.putAll(overrides);
+        Safetensors.write(target.resolve("sae_weights.safetensors"), tensors, Map.of());
+    }
+
+    @Test
+    void loadsWhatSaeLensWrites() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            writeSaeLens(dir.resolve("j"), "jumprelu", Map.of(), Map.of(), arena);
+            try (Sae sae = SaeLens.load(dir.resolve("j"), b -> b.device(Device.CPU))) {
+                assertThat(sae.config().architecture()).isEqualTo(Architecture.JUMPRELU);
+                assertThat(sae.config().normalization()).isEqualTo(Normalization.NONE);
+                float[] logThreshold = sae.state("log_threshold").toFloatArray();
+                assertThat(logThreshold[9]).isEqualTo((float) Math.log(0.1f));
+                assertThat(sae.state("W_enc").toFloatArray()).isEqualTo(TestData.gaussian(arena, 32, 128, 1).toFloatArray());
+            }
+            writeSaeLens(dir.resolve("t"), "topk", Map.of("k", 5, "normalize_activations", "layer_norm"), Map.of(), arena);
+            try (Sae sae = SaeLens.load(dir.resolve("t"), b -> b.device(Device.CPU))) {
+                assertThat(sae.config().architecture()).isEqualTo(Architecture.TOPK);
+                assertThat(sae.config().k()).isEqualTo(5);
+                assertThat(sae.config().normalization()).isEqualTo(Normalization.PER_TOKEN);
+            }
+            writeSaeLens(dir.resolve("s"), "standard", Map.of(), Map.of(), arena);
+            try (Sae sae = SaeLens.load(dir.resolve("s"), b -> b.device(Device.CPU))) {
+                assertThat(sae.config().architecture()).isEqualTo(Architecture.RELU);
+            }
+        }
+    }
+
+    @Test
+    void inconsistentFilesAreRejectedNamingFileAndField() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            writeSaeLens(dir.resolve("shape"), "jumprelu", Map.of(),
+                    Map.of("W_enc", TestData.gaussian(arena, 32, 64, 1)), arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("shape"), b -> b.device(Device.CPU)))
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("sae_weights.safetensors")
+                    .hasMessageContaining("W_enc has shape [32, 64] but cfg.json (d_in, d_sae) makes it [32, 128]");
+
+            writeSaeLens(dir.resolve("dtype"), "jumprelu", Map.of("dtype", "int8"), Map.of(), arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("dtype")))
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("cfg.json")
+                    .hasMessageContaining("dtype \"int8\" is not supported");
+
+            writeSaeLens(dir.resolve("arch"), "gated", Map.of(), Map.of(), arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("arch")))
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("architecture \"gated\" is not supported");
+
+            writeSaeLens(dir.resolve("f16"), "standard", Map.of(), Map.of("b_dec",
+                    Tensor.allocate(DType.F16, new long[] {32}, arena)), arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("f16"), b -> b.device(Device.CPU)))
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("b_dec has dtype F16");
+
+            writeSaeLens(dir.resolve("zero"), "jumprelu", Map.of(), Map.of("threshold",
+                    Tensor.allocate(DType.F32, new long[] {128}, arena)), arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("zero"), b -> b.device(Device.CPU)))
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("threshold[0] = 0.0 is not a finite positive number");
+
+            Files.createDirectories(dir.resolve("json"));
+            Files.writeString(dir.resolve("json/cfg.json"), "{\"d_in\": 32,");
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("json")))
+                    .isInstanceOf(MalformedFileException.class).hasMessageContaining("not valid JSON");
+        }
+    }
+
+    @Test
+    void aLoadedSaeChecksTheWidthOfItsBatches() throws IOException {
+        try (Arena arena = Arena.ofConfined(); Sae sae = trained(Architecture.BATCHTOPK, arena)) {
+            SaeLens.saveInference(sae, dir, Map.of());
+        }
+        try (Arena arena = Arena.ofConfined(); Sae loaded = SaeLens.load(dir)) {
+            assertThatThrownBy(() -> loaded.trainStep(TestData.gaussian(arena, 8, 100, 1)))
+                    .isInstanceOfSatisfying(BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.SHAPE))
+                    .hasMessageContaining("100 columns but 32 are expected");
+        }
+    }
+
+    @Test
+    void adjustmentsMayNotChangeTheShape() throws IOException {
+        try (Arena arena = Arena.ofConfined(); Sae sae = trained(Architecture.TOPK, arena)) {
+            SaeLens.saveInference(sae, dir, Map.of());
+        }
+        assertThatThrownBy(() -> SaeLens.load(dir, b -> b.architecture(Architecture.RELU)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("may not change");
+        try (Sae sae = SaeLens.load(dir, b -> b.lr(0.5).path(StepPath.NAIVE))) {
+            assertThat(sae.config().lr()).isEqualTo(0.5);
+            assertThat(sae.config().path()).isEqualTo(StepPath.NAIVE);
+        }
+    }
+}
