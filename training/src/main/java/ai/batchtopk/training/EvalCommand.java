@@ -1,0 +1,123 @@
+package ai.batchtopk.training;
+
+import ai.batchtopk.EvalResult;
+import ai.batchtopk.Evaluator;
+import ai.batchtopk.NativeLibrary;
+import ai.batchtopk.Sae;
+import ai.batchtopk.SaeLens;
+import ai.batchtopk.io.DType;
+import ai.batchtopk.io.Json;
+import ai.batchtopk.io.Npy;
+import ai.batchtopk.io.Tensor;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code batchtopk eval}: reconstruction quality of an SAE on activation files, with the inference
+ * rule, printed as one JSON line; with {@code --dictionary}, also how well it recovered known features.
+ */
+@Command(name = "eval", sortOptions = false, usageHelpAutoWidth = true,
+        description = "Evaluate an SAE on activation files; prints one JSON line.")
+final class EvalCommand implements Callable<Integer> {
+    @Mixin
+    CommonOptions common;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--sae", required = true, paramLabel = "DIR", description = "An SAELens directory.")
+    Path saeDir;
+
+    @Option(names = "--data", required = true, paramLabel = "FILE.npy", description = "Activations; repeatable.")
+    List<Path> data;
+
+    @Option(names = "--batch-size", defaultValue = "4096", paramLabel = "B",
+            description = "Tokens per evaluation batch (default: ${DEFAULT-VALUE}).")
+    long batchSize;
+
+    @Option(names = "--dictionary", paramLabel = "TRUE_DICT.npy",
+            description = "[n_true, d] true feature directions: adds dictionary_recovery.")
+    Path dictionary;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Native intra-op threads (default: libtorch's).")
+    Integer threads;
+
+    @Override
+    public Integer call() throws IOException {
+        if (batchSize <= 0) {
+            throw new ParameterException(spec.commandLine(), "--batch-size must be positive, got " + batchSize);
+        }
+        if (threads != null) {
+            if (threads <= 0) {
+                throw new ParameterException(spec.commandLine(), "--threads must be positive, got " + threads);
+            }
+            NativeLibrary.setNumThreads(threads);
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            ActivationData activations = ActivationData.open(data, arena);
+            if (!Files.isDirectory(saeDir)) {
+                throw new CommandFailure("--sae " + saeDir + ": " + (Files.exists(saeDir) ? "not a directory" : "no such directory"));
+            }
+            try (Sae sae = SaeLens.load(saeDir)) {
+                if (sae.dIn() != activations.width()) {
+                    throw new CommandFailure("the data has width d = " + activations.width() + " (" + activations.describe()
+                            + ") but the SAE " + saeDir + " has d_in = " + sae.dIn());
+                }
+                Map<String, Object> line = evaluate(sae, activations);
+                if (dictionary != null) {
+                    line.put("dictionary_recovery", recovery(sae, arena));
+                }
+                spec.commandLine().getOut().println(Json.write(line));
+                return Main.OK;
+            }
+        }
+    }
+
+    /** Every row once, in batches that are views of the mapped files (a batch never spans two). */
+    private Map<String, Object> evaluate(Sae sae, ActivationData activations) {
+        try (Evaluator evaluator = new Evaluator(sae)) {
+            long rowBytes = activations.rowBytes();
+            for (ActivationData.Part part : activations.parts()) {
+                for (long first = 0; first < part.rowCount(); first += batchSize) {
+                    long rows = Math.min(batchSize, part.rowCount() - first);
+                    MemorySegment view = part.rows().data().asSlice(first * rowBytes, rows * rowBytes);
+                    evaluator.add(new Tensor(activations.dtype(), new long[] {rows, activations.width()}, view));
+                }
+            }
+            EvalResult result = evaluator.result();
+            Map<String, Object> line = new LinkedHashMap<>();
+            line.put("nmse", MetricsLog.finite(result.nmse()));
+            line.put("explained_variance", MetricsLog.finite(result.explainedVariance()));
+            line.put("l0", MetricsLog.finite(result.l0()));
+            line.put("dead_fraction", result.deadFraction());
+            line.put("tokens", result.tokens());
+            return line;
+        }
+    }
+
+    private double recovery(Sae sae, Arena arena) throws IOException {
+        if (!Files.exists(dictionary)) {
+            throw new CommandFailure("dictionary file not found: " + dictionary);
+        }
+        Tensor truth = Npy.map(dictionary, arena, DType.BF16);
+        if (!truth.dtype().isFloatingPoint() || truth.rank() != 2 || truth.dim(0) == 0 || truth.dim(1) != sae.dIn()) {
+            throw new CommandFailure(dictionary + ": a dictionary must be a float [n_true, d_in = " + sae.dIn()
+                    + "] matrix, got " + truth.dtype() + " " + Arrays.toString(truth.shape()));
+        }
+        return DictionaryRecovery.meanBestCosine(truth, sae.state("W_dec", arena));
+    }
+}

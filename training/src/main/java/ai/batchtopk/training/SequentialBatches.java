@@ -1,0 +1,75 @@
+package ai.batchtopk.training;
+
+import ai.batchtopk.io.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The rows in file order, batch after batch, starting over at the end of the data.
+ *
+ * <p>A batch inside one file is a view of its mapping: nothing is copied at all. Only a batch that
+ * spans two files, or the end and the start of the data, is copied (off-heap to off-heap, one copy per
+ * contiguous run of rows) into a buffer of the source's own.
+ */
+final class SequentialBatches implements BatchSource {
+    private final ActivationData data;
+    private final long batchSize;
+    private final Tensor buffer;
+    private long epoch;
+    private long next;
+
+    SequentialBatches(ActivationData data, long batchSize, DataPosition start, Arena arena) {
+        if (batchSize <= 0 || batchSize > data.rows()) {
+            throw new IllegalArgumentException("batch size " + batchSize + " must be in 1.." + data.rows());
+        }
+        this.data = data;
+        this.batchSize = batchSize;
+        this.buffer = Tensor.allocate(data.dtype(), new long[] {batchSize, data.width()}, arena);
+        this.epoch = start.epoch();
+        this.next = start.row() % data.rows();
+    }
+
+    @Override
+    public Tensor next() {
+        ActivationData.Part part = data.partOf(next);
+        long inPart = next - part.firstRow();
+        Tensor batch;
+        if (inPart + batchSize <= part.rowCount()) {
+            long bytes = data.rowBytes();
+            MemorySegment view = part.rows().data().asSlice(inPart * bytes, batchSize * bytes);
+            batch = new Tensor(data.dtype(), new long[] {batchSize, data.width()}, view);
+            advance(batchSize);
+        } else {
+            copyInto(buffer.data());
+            batch = buffer;
+        }
+        return batch;
+    }
+
+    /** Copies the next batch, run by run, wrapping around at the end of the data. */
+    private void copyInto(MemorySegment out) {
+        long rowBytes = data.rowBytes();
+        long filled = 0;
+        while (filled < batchSize) {
+            ActivationData.Part part = data.partOf(next);
+            long inPart = next - part.firstRow();
+            long run = Math.min(batchSize - filled, part.rowCount() - inPart);
+            MemorySegment.copy(part.rows().data(), inPart * rowBytes, out, filled * rowBytes, run * rowBytes);
+            filled += run;
+            advance(run);
+        }
+    }
+
+    private void advance(long rows) {
+        next += rows;
+        if (next == data.rows()) {
+            next = 0;
+            epoch++;
+        }
+    }
+
+    @Override
+    public DataPosition position() {
+        return new DataPosition(epoch, next);
+    }
+}
