@@ -9,6 +9,7 @@ import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -18,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
@@ -38,6 +40,7 @@ import java.util.stream.Stream;
  */
 public final class Checkpoint {
     public static final String STATE_FILE = "training_state.safetensors";
+    private static final Set<String> OWN_FILES = Set.of(SaeLens.CONFIG_FILE, SaeLens.WEIGHTS_FILE, STATE_FILE);
     private static final String INCOMING = ".incoming";
     private static final String PREVIOUS = ".previous";
 
@@ -65,7 +68,8 @@ public final class Checkpoint {
     }
 
     /**
-     * Saves a checkpoint into {@code dir}, replacing any checkpoint there atomically.
+     * Saves a checkpoint into {@code dir}, replacing any checkpoint there atomically. Other plain files
+     * in {@code dir} are kept.
      *
      * @param metadata SAELens metadata for cfg.json (see {@link SaeLens#saveInference})
      * @param extra strings restored by {@link #resume}, e.g. the data position
@@ -78,6 +82,7 @@ public final class Checkpoint {
         Path previous = sibling(target, PREVIOUS);
         Files.createDirectories(target.getParent());
         finishInterruptedSwap(target);
+        List<Path> others = othersIn(target);
         deleteRecursively(incoming);  // a save that died while writing
         deleteRecursively(previous);  // a save that died before its last delete
 
@@ -90,6 +95,9 @@ public final class Checkpoint {
                 }
             }
             Safetensors.write(incoming.resolve(STATE_FILE), state, extra);
+        }
+        for (Path other : others) {
+            carryOver(other, incoming.resolve(other.getFileName()));
         }
         syncFiles(incoming);
 
@@ -145,6 +153,37 @@ public final class Checkpoint {
         } catch (IOException | RuntimeException e) {
             sae.close();
             throw e;
+        }
+    }
+
+    /**
+     * The entries of an existing checkpoint directory that a save does not write itself (a run's
+     * metrics log, a user's notes): they move into the new directory, since a save never deletes what
+     * is not its own. Only plain files can be carried; anything else stops the save before it starts.
+     */
+    private static List<Path> othersIn(Path target) throws IOException {
+        if (!Files.isDirectory(target)) {
+            return List.of();
+        }
+        List<Path> others;
+        try (Stream<Path> entries = Files.list(target)) {
+            others = entries.filter(p -> !OWN_FILES.contains(p.getFileName().toString())).toList();
+        }
+        for (Path other : others) {
+            if (!Files.isRegularFile(other, LinkOption.NOFOLLOW_LINKS)) {
+                throw new IOException("cannot save a checkpoint into " + target + ": it holds " + other.getFileName()
+                        + ", which is not a plain file, and a save replaces the directory as a whole");
+            }
+        }
+        return others;
+    }
+
+    /** A hard link keeps a file that is open for appending (a metrics log) the same file. */
+    private static void carryOver(Path from, Path to) throws IOException {
+        try {
+            Files.createLink(to, from);
+        } catch (IOException | UnsupportedOperationException e) {
+            Files.copy(from, to, StandardCopyOption.COPY_ATTRIBUTES);
         }
     }
 

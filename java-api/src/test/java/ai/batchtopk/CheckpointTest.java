@@ -55,6 +55,28 @@ class CheckpointTest {
     }
 
     @Test
+    void savingKeepsOtherFilesAndRefusesWhatItCannotCarry() throws IOException {
+        Path checkpoint = dir.resolve("run");
+        Files.createDirectories(checkpoint);
+        Files.writeString(checkpoint.resolve("notes.txt"), "mine");
+        try (Arena arena = Arena.ofConfined(); Sae sae = Sae.create(config(Architecture.BATCHTOPK))) {
+            train(sae, arena, 0, 2);
+            Checkpoint.save(sae, checkpoint, Map.of());
+            Checkpoint.save(sae, checkpoint, Map.of());
+            assertThat(checkpoint.resolve("notes.txt")).hasContent("mine");
+            assertThat(checkpoint.resolve(Checkpoint.STATE_FILE)).exists();
+
+            Files.createDirectories(checkpoint.resolve("plots"));
+            assertThatThrownBy(() -> Checkpoint.save(sae, checkpoint, Map.of()))
+                    .isInstanceOf(IOException.class)
+                    .hasMessageContaining("plots")
+                    .hasMessageContaining("not a plain file");
+            assertThat(checkpoint.resolve("notes.txt")).hasContent("mine");
+            assertThat(checkpoint.resolve("plots")).isDirectory();
+        }
+    }
+
+    @Test
     void checkpointHoldsEveryStateTensorButGradients() throws IOException {
         try (Arena arena = Arena.ofConfined(); Sae sae = Sae.create(config(Architecture.JUMPRELU))) {
             train(sae, arena, 0, 3);

@@ -6,7 +6,6 @@ import ai.batchtopk.SaeLens;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -16,9 +15,9 @@ import java.util.stream.Stream;
  * The {@code --out} directory of a training run: an SAELens directory that is also a training
  * checkpoint ({@link Checkpoint#save} writes both), plus {@value MetricsLog#FILE}.
  *
- * <p>{@link Checkpoint#save} replaces the whole directory atomically, deleting whatever else is in it.
- * Two consequences handled here: a directory holding files that are not ours is refused up front (so
- * {@code --out ~} cannot wipe a home directory), and the metrics log is kept across the swap.
+ * <p>{@link Checkpoint#save} replaces the whole directory atomically (keeping other plain files, such as
+ * the metrics log); a directory holding files a run does not write is refused up front all the same, so
+ * that a mistyped {@code --out} never mixes a run into unrelated files.
  */
 final class OutputDirectory {
     /** What a run writes; a directory holding only these is a previous run's and may be replaced. */
@@ -75,25 +74,8 @@ final class OutputDirectory {
         return Files.exists(other) && Files.isSameFile(dir, other);
     }
 
-    /**
-     * Saves the SAE as an SAELens directory and training checkpoint, atomically, keeping the metrics
-     * log: it is hard-linked (or copied) beside the directory before the swap and moved back after.
-     */
+    /** Saves the SAE as an SAELens directory and training checkpoint, atomically; the metrics log stays. */
     void save(Sae sae, Map<String, ?> metadata, Map<String, String> extra) throws IOException {
-        Path log = metricsFile();
-        Path kept = dir.resolveSibling("." + dir.getFileName() + "." + MetricsLog.FILE + ".keep");
-        boolean keep = Files.exists(log);
-        if (keep) {
-            Files.deleteIfExists(kept);
-            try {
-                Files.createLink(kept, log);
-            } catch (IOException | UnsupportedOperationException e) {
-                Files.copy(log, kept);
-            }
-        }
         Checkpoint.save(sae, dir, metadata, extra);
-        if (keep) {
-            Files.move(kept, log, StandardCopyOption.ATOMIC_MOVE);
-        }
     }
 }
