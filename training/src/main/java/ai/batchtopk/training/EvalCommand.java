@@ -53,7 +53,7 @@ final class EvalCommand implements Callable<Integer> {
             description = "[n_true, d] true feature directions: adds dictionary_recovery.")
     Path dictionary;
 
-    @Option(names = "--threads", paramLabel = "N", description = "Native intra-op threads (default: libtorch's).")
+    @Option(names = "--threads", paramLabel = "N", description = "Native intra-op threads (default: the number of cores; some libtorch builds default to 1).")
     Integer threads;
 
     @Override
@@ -61,12 +61,10 @@ final class EvalCommand implements Callable<Integer> {
         if (batchSize <= 0) {
             throw new ParameterException(spec.commandLine(), "--batch-size must be positive, got " + batchSize);
         }
-        if (threads != null) {
-            if (threads <= 0) {
-                throw new ParameterException(spec.commandLine(), "--threads must be positive, got " + threads);
-            }
-            NativeLibrary.setNumThreads(threads);
+        if (threads != null && threads <= 0) {
+            throw new ParameterException(spec.commandLine(), "--threads must be positive, got " + threads);
         }
+        NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
         try (Arena arena = Arena.ofConfined()) {
             ActivationData activations = ActivationData.open(data, arena);
             if (!Files.isDirectory(saeDir)) {

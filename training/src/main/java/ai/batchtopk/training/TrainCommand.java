@@ -109,7 +109,7 @@ final class TrainCommand implements Callable<Integer> {
             description = "A metrics line every N steps (default: every step up to 200 steps, else ~200 lines).")
     Long logEvery;
 
-    @Option(names = "--threads", paramLabel = "N", description = "Native intra-op threads (default: libtorch's).")
+    @Option(names = "--threads", paramLabel = "N", description = "Native intra-op threads (default: the number of cores; some libtorch builds default to 1).")
     Integer threads;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Where the SAE and metrics go.")
@@ -118,9 +118,7 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         checkOptions();
-        if (threads != null) {
-            NativeLibrary.setNumThreads(threads);
-        }
+        NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
         if (device == Device.CUDA && !NativeLibrary.cudaAvailable()) {
             throw new CommandFailure("--device cuda: no CUDA device is usable by this build (" + NativeLibrary.buildInfo() + ")");
         }
