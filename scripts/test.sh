@@ -7,3 +7,14 @@ cd "$root"
 scripts/install-deps.sh
 source scripts/java-env.sh
 mvn -B -ntp install "$@"
+
+# The CUDA kernels are compiled wherever nvcc is, so that they cannot rot on machines without a GPU;
+# their self-test runs only where a GPU is (benchmarks/gpu/run.sh), and says so elsewhere.
+nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+if [ -x "$nvcc" ]; then
+  cmake -S native/cuda -B native/cuda/build -DCMAKE_CUDA_COMPILER="$nvcc" -DBTK_CUDA_WERROR=ON
+  cmake --build native/cuda/build -j 2
+  native/cuda/build/cuda_selftest
+else
+  echo "nvcc not found: CUDA kernels not compiled"
+fi
