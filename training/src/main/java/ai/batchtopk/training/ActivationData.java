@@ -2,6 +2,8 @@ package ai.batchtopk.training;
 
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Npy;
+import ai.batchtopk.io.Safetensors;
+import ai.batchtopk.io.SafetensorsFile;
 import ai.batchtopk.io.Tensor;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -9,10 +11,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
 
 /**
- * Several memory-mapped .npy files of activations seen as one table of rows, in the order given.
+ * Several memory-mapped files of activations seen as one table of rows, in the order given: .npy files,
+ * safetensors files (the file's one 2-D float tensor, or {@code FILE.safetensors:NAME}), and
+ * directories of shards (every .npy and .safetensors file inside, sorted by name).
  *
  * <p>Every file must hold floats (F32, F16, F64, or bfloat16 saved as raw {@code <V2}) of the same
  * width {@code d} and the same dtype: a batch that spans two files is copied byte for byte into one
@@ -50,28 +57,23 @@ final class ActivationData {
      * @throws CommandFailure naming the file and the problem
      * @throws IOException for a file that cannot be read or is not a valid .npy file
      */
-    static ActivationData open(List<Path> files, Arena arena) throws IOException {
-        if (files.isEmpty()) {
+    static ActivationData open(List<Path> specs, Arena arena) throws IOException {
+        if (specs.isEmpty()) {
             throw new CommandFailure("no data files given");
         }
         List<Part> parts = new ArrayList<>();
         long first = 0;
-        for (Path file : files) {
-            if (!Files.exists(file)) {
-                throw new CommandFailure("data file not found: " + file);
-            }
-            if (!Files.isRegularFile(file)) {
-                throw new CommandFailure("data file is not a regular file: " + file);
-            }
-            Tensor rows = asRows(file, Npy.map(file, arena, DType.BF16));
+        for (Source source : expand(specs)) {
+            Path file = source.file();
+            Tensor rows = asRows(source.label(), source.read(arena));
             if (!parts.isEmpty()) {
                 Part previous = parts.getFirst();
                 if (rows.dim(1) != previous.rows().dim(1)) {
-                    throw new CommandFailure(file + " has width d = " + rows.dim(1) + " but " + previous.path()
+                    throw new CommandFailure(source.label() + " has width d = " + rows.dim(1) + " but " + previous.path()
                             + " has d = " + previous.rows().dim(1) + "; all --data files must have the same width");
                 }
                 if (rows.dtype() != previous.rows().dtype()) {
-                    throw new CommandFailure(file + " holds " + rows.dtype() + " but " + previous.path() + " holds "
+                    throw new CommandFailure(source.label() + " holds " + rows.dtype() + " but " + previous.path() + " holds "
                             + previous.rows().dtype() + "; all --data files must have the same dtype");
                 }
             }
@@ -81,8 +83,88 @@ final class ActivationData {
         return new ActivationData(parts);
     }
 
+    /**
+     * One file to read: a .npy file, or a .safetensors file with the name of the tensor to take (null:
+     * its only 2-D float tensor).
+     */
+    record Source(Path file, String tensor) {
+        String label() {
+            return tensor == null ? file.toString() : file + ":" + tensor;
+        }
+
+        Tensor read(Arena arena) throws IOException {
+            if (!isSafetensors(file)) {
+                return Npy.map(file, arena, DType.BF16);
+            }
+            SafetensorsFile st = Safetensors.open(file, arena);
+            if (tensor != null) {
+                return st.get(tensor);
+            }
+            List<String> candidates = st.tensors().entrySet().stream()
+                    .filter(e -> e.getValue().rank() == 2 && e.getValue().dtype().isFloatingPoint())
+                    .map(Map.Entry::getKey).toList();
+            if (candidates.size() != 1) {
+                throw new CommandFailure(file + " holds " + (candidates.isEmpty() ? "no" : candidates.size())
+                        + " 2-D float tensors" + (candidates.isEmpty() ? "" : " (" + String.join(", ", candidates) + ")")
+                        + "; name the one to train on: --data " + file + ":NAME");
+            }
+            return st.tensors().get(candidates.getFirst());
+        }
+    }
+
+    static boolean isSafetensors(Path file) {
+        return file.getFileName() != null && file.getFileName().toString().endsWith(".safetensors");
+    }
+
+    private static boolean isActivationFile(Path file) {
+        String name = file.getFileName().toString();
+        return Files.isRegularFile(file) && !name.startsWith(".") && (name.endsWith(".npy") || name.endsWith(".safetensors"));
+    }
+
+    /**
+     * What {@code --data} values stand for: a file; {@code FILE.safetensors:NAME}, one tensor of a
+     * file; or a directory: every .npy and .safetensors file directly inside it, sorted by name.
+     */
+    static List<Source> expand(List<Path> specs) throws IOException {
+        List<Source> sources = new ArrayList<>();
+        for (Path spec : specs) {
+            if (Files.isDirectory(spec)) {
+                List<Path> files;
+                try (Stream<Path> entries = Files.list(spec)) {
+                    files = entries.filter(ActivationData::isActivationFile)
+                            .sorted(Comparator.comparing(p -> p.getFileName().toString())).toList();
+                }
+                if (files.isEmpty()) {
+                    throw new CommandFailure("data directory " + spec + " holds no .npy or .safetensors files");
+                }
+                files.forEach(f -> sources.add(new Source(f, null)));
+                continue;
+            }
+            String text = spec.toString();
+            int colon = text.lastIndexOf(':');
+            if (!Files.exists(spec) && colon > 0 && text.substring(0, colon).endsWith(".safetensors")) {
+                Path file = Path.of(text.substring(0, colon));
+                checkFile(file);
+                sources.add(new Source(file, text.substring(colon + 1)));
+                continue;
+            }
+            checkFile(spec);
+            sources.add(new Source(spec, null));
+        }
+        return sources;
+    }
+
+    private static void checkFile(Path file) {
+        if (!Files.exists(file)) {
+            throw new CommandFailure("data file not found: " + file);
+        }
+        if (!Files.isRegularFile(file)) {
+            throw new CommandFailure("data file is not a regular file: " + file);
+        }
+    }
+
     /** The file's tensor as a {@code rows x d} matrix over the same mapped bytes. */
-    private static Tensor asRows(Path file, Tensor tensor) {
+    private static Tensor asRows(String file, Tensor tensor) {
         if (!tensor.dtype().isFloatingPoint()) {
             throw new CommandFailure(file + ": dtype " + tensor.dtype() + " (" + tensor.dtype().npyDescr()
                     + ") is not a float type; activations must be f32, f16, f64 or bf16 (saved as <V2)");

@@ -34,6 +34,37 @@ final class MetricsLog implements AutoCloseable {
     }
 
     /**
+     * Drops the lines of a log written after a checkpoint (a killed run logs past its last
+     * checkpoint): every line whose "tokens" exceeds {@code tokens}, so the resumed run's lines follow
+     * on without repeats. The file is rewritten atomically; lines that are not JSON are kept.
+     */
+    static void truncateAfter(Path file, long tokens) throws IOException {
+        if (!Files.exists(file)) {
+            return;
+        }
+        java.util.List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        java.util.List<String> kept = new java.util.ArrayList<>();
+        for (String text : lines) {
+            if (text.isBlank()) {
+                continue;
+            }
+            try {
+                if (Json.parse(text) instanceof Map<?, ?> map && map.get("tokens") instanceof Number n
+                        && n.longValue() > tokens) {
+                    continue;
+                }
+            } catch (IllegalArgumentException e) {
+                // A line cut by the kill: drop it too.
+                continue;
+            }
+            kept.add(text);
+        }
+        if (kept.size() != lines.size()) {
+            ai.batchtopk.io.AtomicFiles.writeString(file, kept.isEmpty() ? "" : String.join("\n", kept) + "\n");
+        }
+    }
+
+    /**
      * Writes one line.
      *
      * @param tokens tokens trained on since the SAE was created (earlier runs included)

@@ -5,28 +5,41 @@ import java.util.Map;
 
 /**
  * What a checkpoint must remember besides the SAE's tensors for a resumed run to continue the same
- * run: tokens trained on so far, and where the data stood. Saved as strings in the checkpoint's
- * metadata ({@link ai.batchtopk.Checkpoint}'s "extra").
+ * run: tokens trained on so far, steps of this run, its base learning rate, and where the data stood.
+ * Saved as strings in the checkpoint's metadata ({@link ai.batchtopk.Checkpoint}'s "extra").
  *
  * @param tokens tokens trained on since the SAE was created
  * @param dataRows rows in the data the position refers to (a different data set starts afresh)
- * @param shuffled whether the position is into shuffled epochs
+ * @param order how the rows are visited: "sequential", "shuffled" (full permutation) or
+ *     "shuffled-window-N"; a position only means something in the same order
  * @param position where the next batch starts
+ * @param runSteps steps taken by this run (over its resumed parts), 0 when unknown
+ * @param baseLr the run's --lr before any schedule (NaN when unknown)
  */
-record ResumeState(long tokens, long dataRows, boolean shuffled, DataPosition position) {
+record ResumeState(long tokens, long dataRows, String order, DataPosition position, long runSteps, double baseLr) {
     private static final String TOKENS = "batchtopk.tokens";
     private static final String ROWS = "batchtopk.data.rows";
     private static final String SHUFFLED = "batchtopk.data.shuffled";
+    private static final String ORDER = "batchtopk.data.order";
     private static final String EPOCH = "batchtopk.data.epoch";
     private static final String ROW = "batchtopk.data.row";
+    private static final String RUN_STEPS = "batchtopk.run.steps";
+    private static final String BASE_LR = "batchtopk.run.lr";
+
+    static String orderName(boolean shuffle, long window) {
+        return !shuffle ? "sequential" : window == 0 ? "shuffled" : "shuffled-window-" + window;
+    }
 
     Map<String, String> toExtra() {
         Map<String, String> extra = new LinkedHashMap<>();
         extra.put(TOKENS, Long.toString(tokens));
         extra.put(ROWS, Long.toString(dataRows));
-        extra.put(SHUFFLED, Boolean.toString(shuffled));
+        extra.put(SHUFFLED, Boolean.toString(!order.equals("sequential")));
+        extra.put(ORDER, order);
         extra.put(EPOCH, Long.toString(position.epoch()));
         extra.put(ROW, Long.toString(position.row()));
+        extra.put(RUN_STEPS, Long.toString(runSteps));
+        extra.put(BASE_LR, Double.toString(baseLr));
         return extra;
     }
 
@@ -36,23 +49,29 @@ record ResumeState(long tokens, long dataRows, boolean shuffled, DataPosition po
      */
     static ResumeState fromExtra(Map<String, String> extra) {
         try {
+            String order = extra.get(ORDER);
+            if (order == null) {  // saved before orders had names
+                order = Boolean.parseBoolean(extra.get(SHUFFLED)) ? "shuffled" : "sequential";
+            }
             return new ResumeState(
                     Long.parseLong(extra.getOrDefault(TOKENS, "0")),
                     Long.parseLong(extra.getOrDefault(ROWS, "-1")),
-                    Boolean.parseBoolean(extra.get(SHUFFLED)),
+                    order,
                     new DataPosition(Long.parseLong(extra.getOrDefault(EPOCH, "0")),
-                            Long.parseLong(extra.getOrDefault(ROW, "0"))));
+                            Long.parseLong(extra.getOrDefault(ROW, "0"))),
+                    Long.parseLong(extra.getOrDefault(RUN_STEPS, "0")),
+                    Double.parseDouble(extra.getOrDefault(BASE_LR, "NaN")));
         } catch (IllegalArgumentException e) {
             return fresh();
         }
     }
 
     static ResumeState fresh() {
-        return new ResumeState(0, -1, false, DataPosition.START);
+        return new ResumeState(0, -1, "sequential", DataPosition.START, 0, Double.NaN);
     }
 
-    /** Where to start in data of {@code rows} rows read with or without shuffling. */
-    DataPosition positionIn(long rows, boolean shuffle) {
-        return rows == dataRows && shuffle == shuffled ? position : DataPosition.START;
+    /** Where to start in data of {@code rows} rows read in {@code order}. */
+    DataPosition positionIn(long rows, String order) {
+        return rows == dataRows && order.equals(this.order) ? position : DataPosition.START;
     }
 }

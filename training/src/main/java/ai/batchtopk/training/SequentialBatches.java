@@ -11,7 +11,7 @@ import java.lang.foreign.MemorySegment;
  * spans two files, or the end and the start of the data, is copied (off-heap to off-heap, one copy per
  * contiguous run of rows) into a buffer of the source's own.
  */
-final class SequentialBatches implements BatchSource {
+final class SequentialBatches implements BatchSource, RowStream {
     private final ActivationData data;
     private final long batchSize;
     private final Tensor buffer;
@@ -46,6 +46,21 @@ final class SequentialBatches implements BatchSource {
         return batch;
     }
 
+    @Override
+    public void fill(MemorySegment out) {
+        copyInto(out);
+    }
+
+    @Override
+    public long batchSize() {
+        return batchSize;
+    }
+
+    @Override
+    public ActivationData data() {
+        return data;
+    }
+
     /** Copies the next batch, run by run, wrapping around at the end of the data. */
     private void copyInto(MemorySegment out) {
         long rowBytes = data.rowBytes();
@@ -71,5 +86,15 @@ final class SequentialBatches implements BatchSource {
     @Override
     public DataPosition position() {
         return new DataPosition(epoch, next);
+    }
+
+    @Override
+    public long epoch() {
+        return epoch;
+    }
+
+    @Override
+    public long nextRow() {
+        return next;
     }
 }

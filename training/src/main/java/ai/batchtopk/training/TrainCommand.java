@@ -10,6 +10,13 @@ import ai.batchtopk.StepMetrics;
 import ai.batchtopk.StepPath;
 import ai.batchtopk.io.Json;
 import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Set;
+import picocli.CommandLine;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.ParseResult;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -26,14 +33,18 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code batchtopk train}: trains an SAE on .npy activation files and writes it to {@code --out} as an
- * SAELens directory that is also a checkpoint ({@code --init} it to go on), with {@code metrics.jsonl}.
+ * {@code batchtopk train}: trains an SAE (or, with {@code --sweep}, several in one pass over the data)
+ * on memory-mapped activations and writes it to {@code --out} as an SAELens directory that is also a
+ * checkpoint, with {@code metrics.jsonl} (and {@code eval.jsonl} with {@code --eval-data}), plus
+ * {@code run.json}: the arguments, so that {@code --resume DIR} continues a killed run exactly
+ * ({@code --init} starts a new run from a checkpoint instead).
  *
  * <p>Options left out take the library's defaults ({@link SaeConfig#builder}); with {@code --init} they
  * keep the saved SAE's values instead. Nullable fields are how "given" is told from "left out".
  */
 @Command(name = "train", sortOptions = false, usageHelpAutoWidth = true,
-        description = "Train an SAE on activation files (.npy, [tokens, d], f32/f16/f64/bf16).")
+        description = "Train SAEs on activations ([tokens, d], f32/f16/f64/bf16) in .npy or .safetensors files or"
+                + " directories of them; or go on with a killed run (--resume DIR).")
 final class TrainCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
@@ -41,8 +52,9 @@ final class TrainCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--data", required = true, paramLabel = "FILE.npy",
-            description = "Activations; repeat to concatenate files of the same width and dtype.")
+    @Option(names = "--data", paramLabel = "FILE|DIR",
+            description = "Activations: a .npy file, a .safetensors file (its one 2-D float tensor, or FILE:NAME),"
+                    + " or a directory of such shards (sorted by name); repeat to concatenate (same width and dtype). Required.")
     List<Path> data;
 
     @Option(names = "--arch", paramLabel = "ARCH", converter = Converters.ArchitectureConverter.class,
@@ -55,15 +67,15 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--k", paramLabel = "K", description = "Active latents per token (batchtopk, topk).")
     Integer k;
 
-    @Option(names = "--batch-size", required = true, paramLabel = "B", description = "Tokens per step.")
-    long batchSize;
+    @Option(names = "--batch-size", paramLabel = "B", description = "Tokens per step (required).")
+    Long batchSize;
 
-    @ArgGroup(exclusive = true, multiplicity = "1")
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
     Length length;
 
     /** How long to train: a step count or a token count. */
     static final class Length {
-        @Option(names = "--steps", required = true, paramLabel = "N", description = "Optimizer steps to take.")
+        @Option(names = "--steps", required = true, paramLabel = "N", description = "Optimizer steps to take (this or --tokens is required).")
         Long steps;
 
         @Option(names = "--tokens", required = true, paramLabel = "N",
@@ -84,6 +96,53 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--shuffle", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "Visit rows in a seeded random order, new each epoch (default), or in file order.")
     boolean shuffle;
+
+    @Option(names = "--shuffle-buffer", paramLabel = "ROWS", defaultValue = "0",
+            description = "Shuffle within windows of ROWS consecutive rows (windows in random order) instead of"
+                    + " over all rows: a working set of ROWS rows; 0 (default): one permutation of all rows.")
+    long shuffleBuffer;
+
+    @Option(names = "--prefetch", paramLabel = "N", defaultValue = "2",
+            description = "Batches a background thread prepares ahead into off-heap buffers (default: 2; 0: none).")
+    int prefetch;
+
+    @Option(names = "--lr-warmup-steps", paramLabel = "N", defaultValue = "0",
+            description = "Raise the learning rate linearly from 0 over the first N steps (default: 0).")
+    long lrWarmupSteps;
+
+    @Option(names = "--lr-decay", paramLabel = "SHAPE", defaultValue = "none",
+            description = "none, linear or cosine: decay the learning rate after the warm-up (default: none).")
+    String lrDecay;
+
+    @Option(names = "--lr-end-fraction", paramLabel = "X", defaultValue = "0",
+            description = "With --lr-decay, the rate falls towards X * lr at the end of the run (default: 0).")
+    double lrEndFraction;
+
+    @Option(names = "--checkpoint-every", paramLabel = "N", defaultValue = "0",
+            description = "Save a checkpoint every N steps (atomically; default 0: only at the end).")
+    long checkpointEvery;
+
+    @Option(names = "--resume", paramLabel = "DIR",
+            description = "Continue the run whose --out is DIR exactly where its last checkpoint stopped, with its"
+                    + " saved options (run.json); only --threads and --prefetch may be given with it.")
+    Path resume;
+
+    @Option(names = "--eval-data", paramLabel = "FILE|DIR",
+            description = "Held-out activations to evaluate on (same forms as --data); lines go to eval.jsonl.")
+    List<Path> evalData;
+
+    @Option(names = "--eval-every", paramLabel = "N",
+            description = "Evaluate every N steps and at the end (default: about 10 times per run).")
+    Long evalEvery;
+
+    @Option(names = "--eval-tokens", paramLabel = "N", defaultValue = "16384",
+            description = "Rows of --eval-data to evaluate on: the first N (default: 16384).")
+    long evalTokens;
+
+    @Option(names = "--sweep", paramLabel = "NAME=V1,V2,...",
+            description = "Train several SAEs in one pass over the same batches: k=16,32,64 and/or d-sae=2048,4096"
+                    + " (all combinations); each goes to DIR/<arch>-dsae<N>-k<K>/.")
+    List<String> sweep;
 
     @Option(names = "--init", paramLabel = "SAE_DIR",
             description = "Start from an SAELens directory; resume it if it is a checkpoint of ours.")
@@ -112,53 +171,320 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "Native intra-op threads (default: the number of cores; some libtorch builds default to 1).")
     Integer threads;
 
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Where the SAE and metrics go.")
+    @Option(names = "--out", paramLabel = "DIR", description = "Where the SAE and metrics go (required; with --sweep, one subdirectory per SAE).")
     Path out;
+
+    private PrintWriter stdout;
+    private PrintWriter stderr;
 
     @Override
     public Integer call() throws IOException {
+        stdout = spec.commandLine().getOut();
+        stderr = spec.commandLine().getErr();
+        if (resume != null) {
+            return resumeRun();
+        }
+        return execute(false);
+    }
+
+    /** --resume DIR: the saved command line, run again in "continue" mode. */
+    private int resumeRun() throws IOException {
+        ParseResult given = spec.commandLine().getParseResult();
+        for (OptionSpec option : given.matchedOptions()) {
+            String name = option.longestName();
+            if (!Set.of("--resume", "--threads", "--prefetch", "--debug").contains(name)) {
+                throw usage(name + " cannot be given with --resume: the run goes on with the options it was started"
+                        + " with (" + RunFile.FILE + "); use --init to start a new run from a checkpoint");
+            }
+        }
+        if (!Files.isDirectory(resume)) {
+            throw new CommandFailure("--resume " + resume + ": no such directory");
+        }
+        List<String> args = RunFile.read(resume);
+        CommandLine saved = new CommandLine(new TrainCommand()).setCaseInsensitiveEnumValuesAllowed(true);
+        try {
+            saved.parseArgs(args.toArray(String[]::new));
+        } catch (ParameterException e) {
+            throw new CommandFailure(resume.resolve(RunFile.FILE) + ": the saved arguments no longer parse: "
+                    + e.getMessage(), e);
+        }
+        TrainCommand run = saved.getCommand();
+        run.stdout = stdout;
+        run.stderr = stderr;
+        run.out = resume;
+        if (given.hasMatchedOption("--threads")) {
+            run.threads = threads;
+        }
+        if (given.hasMatchedOption("--prefetch")) {
+            run.prefetch = prefetch;
+        }
+        return run.execute(true);
+    }
+
+    private int execute(boolean resuming) throws IOException {
         checkOptions();
         NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
         if (device == Device.CUDA && !NativeLibrary.cudaAvailable()) {
             throw new CommandFailure("--device cuda: no CUDA device is usable by this build (" + NativeLibrary.buildInfo() + ")");
         }
-        try (Arena arena = Arena.ofConfined()) {
+        // Shared: the prefetch thread reads the mappings and fills the buffers the trainer reads.
+        try (Arena arena = Arena.ofShared()) {
             ActivationData activations = ActivationData.open(data, arena);
             if (batchSize > activations.rows()) {
                 throw new CommandFailure("--batch-size " + batchSize + " is larger than the data ("
                         + activations.describe() + ")");
             }
-            SaeStart start = init == null ? SaeStart.fresh(newConfig(activations.width())) : SaeStart.load(init, this::adjust);
-            try (Sae sae = start.sae()) {
-                checkAgainstInit(sae, activations);
-                return train(sae, start, activations, arena);
+            ActivationData evalActivations = evalData == null ? null : ActivationData.open(evalData, arena);
+            if (evalActivations != null && evalActivations.width() != activations.width()) {
+                throw new CommandFailure("--eval-data has width d = " + evalActivations.width() + " ("
+                        + evalActivations.describe() + ") but --data has d = " + activations.width());
+            }
+            List<Trainer.Member> members = new ArrayList<>();
+            List<AutoCloseable> toClose = new ArrayList<>();
+            try {
+                return train(members, toClose, activations, evalActivations, arena, resuming);
+            } finally {
+                closeAll(toClose);
             }
         }
     }
 
-    private int train(Sae sae, SaeStart start, ActivationData activations, Arena arena) throws IOException {
-        OutputDirectory output = OutputDirectory.prepare(out);
-        boolean inPlace = init != null && output.isSameAs(init);
-        DataPosition position = start.state().positionIn(activations.rows(), shuffle);
-        long shuffleSeed = sae.config().seed();
-        BatchSource batches = shuffle
-                ? new ShuffledBatches(activations, batchSize, shuffleSeed, position, arena)
-                : new SequentialBatches(activations, batchSize, position, arena);
+    /** One SAE to train: its config overrides (from --sweep) and where it goes. */
+    private record Variant(String name, Long dSae, Integer k) {}
+
+    private int train(List<Trainer.Member> members, List<AutoCloseable> toClose, ActivationData activations,
+            ActivationData evalActivations, Arena arena, boolean resuming) throws IOException {
+        List<Variant> variants = variants();
+        boolean sweeping = sweep != null && !sweep.isEmpty();
+        Set<String> names = new java.util.TreeSet<>();
+        variants.forEach(v -> names.add(v.name()));
+        OutputDirectory top = OutputDirectory.prepare(out, sweeping ? names : Set.of());
+        String runId = resuming ? RunFile.id(top.path()) : RunFile.write(top.path(), savedArgs());
+        String order = ResumeState.orderName(shuffle, shuffleBuffer);
         long steps = steps();
-        ProgressBar progress = ProgressBar.terminal() ? new ProgressBar(spec.commandLine().getErr(), steps) : null;
-        Trainer.Result result;
-        try (MetricsLog log = MetricsLog.open(output.metricsFile(), inPlace)) {
-            result = new Trainer(sae, batches, LogSchedule.of(steps, logEvery), log, progress).run(start.state().tokens());
+        double baseLr = Double.NaN;
+        DataPosition position = DataPosition.START;
+        long fewestSteps = Long.MAX_VALUE;
+        long seed = 0;
+        for (Variant variant : variants) {
+            Path dir = sweeping ? top.path().resolve(variant.name()) : top.path();
+            // Resuming: from the SAE's own checkpoint when the killed run got to write one; else the run
+            // starts this SAE over exactly as it first did (new, or from --init).
+            boolean continued = resuming && RunFile.hasCheckpointOf(dir, runId);
+            SaeStart start = continued ? SaeStart.load(dir, this::adjust)
+                    : init == null ? SaeStart.fresh(newConfig(activations.width(), variant)) : SaeStart.load(init, this::adjust);
+            toClose.add(start.sae());
+            if (continued && start.state().runSteps() > steps) {
+                throw new CommandFailure("--resume " + dir + ": its checkpoint is at step " + start.state().runSteps()
+                        + ", past the run's " + steps + " steps");
+            }
+            if (continued && (start.state().dataRows() != activations.rows() || !start.state().order().equals(order))) {
+                throw new CommandFailure("--resume " + dir + ": the checkpoint was taken over " + start.state().dataRows()
+                        + " rows read " + start.state().order() + ", but the data is now " + activations.describe()
+                        + " read " + order + "; the data files changed, so the run cannot go on exactly");
+            }
+            checkAgainstInit(start.sae(), activations);
+            if (start.sae().dIn() != activations.width()) {
+                throw new CommandFailure("the data has width d = " + activations.width() + " (" + activations.describe()
+                        + ") but the SAE in " + dir + " has d_in = " + start.sae().dIn());
+            }
+            long done = continued ? start.state().runSteps() : 0;
+            if (done < fewestSteps) {
+                fewestSteps = done;
+                position = continued || init != null ? start.state().positionIn(activations.rows(), order) : DataPosition.START;
+            }
+            if (Double.isNaN(baseLr)) {
+                baseLr = continued && Double.isFinite(start.state().baseLr()) ? start.state().baseLr()
+                        : lr != null ? lr : start.sae().config().lr();
+                seed = start.sae().config().seed();
+            }
+            OutputDirectory output = sweeping ? OutputDirectory.prepare(dir) : top;
+            boolean append = continued || (!resuming && init != null && output.isSameAs(init));
+            if (continued) {
+                MetricsLog.truncateAfter(output.metricsFile(), start.state().tokens());
+                MetricsLog.truncateAfter(output.path().resolve(EvalLog.FILE), start.state().tokens());
+            }
+            MetricsLog log = MetricsLog.open(output.metricsFile(), append);
+            toClose.add(log);
+            EvalLog evalLog = null;
+            if (evalActivations != null) {
+                evalLog = EvalLog.open(output.path().resolve(EvalLog.FILE), append);
+                toClose.add(evalLog);
+            }
+            members.add(new Trainer.Member(variant.name(), start.sae(), output, log, evalLog, metadata(), done,
+                    start.state().tokens()));
         }
-        ResumeState state = new ResumeState(result.tokens(), activations.rows(), shuffle, result.position());
-        output.save(sae, metadata(), state.toExtra());
-        spec.commandLine().getOut().println(Json.write(summary(result, output.path())));
+        if (fewestSteps >= steps) {
+            throw new CommandFailure("--resume " + out + ": the run is already complete (" + steps + " of " + steps + " steps)");
+        }
+
+        RowStream stream = shuffle
+                ? new ShuffledBatches(activations, batchSize, seed, shuffleBuffer, position, arena)
+                : new SequentialBatches(activations, batchSize, position, arena);
+        BatchSource batches = (BatchSource) stream;
+        if (prefetch > 0) {
+            PrefetchingBatches prefetching = new PrefetchingBatches(stream, prefetch, arena);
+            toClose.add(prefetching);
+            batches = prefetching;
+        }
+        EvalSet evalSet = null;
+        if (evalActivations != null) {
+            evalSet = new EvalSet(evalActivations, evalTokens);
+            toClose.add(evalSet);
+        }
+        LrSchedule schedule = new LrSchedule(baseLr, steps, lrWarmupSteps, LrSchedule.Decay.parse(lrDecay), lrEndFraction);
+        long evalPeriod = evalSet == null ? 0 : evalEvery != null ? evalEvery : Math.max(1, steps / 10);
+        Trainer.Plan plan = new Trainer.Plan(steps, schedule, LogSchedule.of(steps, logEvery), checkpointEvery,
+                evalPeriod, activations.rows(), order, runId);
+        ProgressBar progress = ProgressBar.terminal() ? new ProgressBar(stderr, steps - fewestSteps) : null;
+        Trainer.Result result = new Trainer(members, batches, plan, evalSet, progress).run();
+        stdout.println(Json.write(summary(result, sweeping ? top.path() : members.getFirst().output.path(),
+                sweeping ? members : List.of())));
         return Main.OK;
+    }
+
+    /** The SAEs of the run: one, or the cartesian product of the --sweep values. */
+    private List<Variant> variants() {
+        List<Long> dSaes = new ArrayList<>();
+        List<Integer> ks = new ArrayList<>();
+        if (sweep != null) {
+            for (String item : sweep) {
+                int eq = item.indexOf('=');
+                String key = eq < 0 ? item : item.substring(0, eq).strip();
+                if (eq < 0 || !(key.equals("k") || key.equals("d-sae"))) {
+                    throw usage("--sweep " + item + ": expected k=V1,V2,... or d-sae=V1,V2,...");
+                }
+                for (String value : item.substring(eq + 1).split(",")) {
+                    long v;
+                    try {
+                        v = Long.parseLong(value.strip());
+                    } catch (NumberFormatException e) {
+                        throw usage("--sweep " + item + ": " + value + " is not a whole number");
+                    }
+                    if (v <= 0) {
+                        throw usage("--sweep " + item + ": values must be positive");
+                    }
+                    if (key.equals("k")) {
+                        if (v > Integer.MAX_VALUE) {
+                            throw usage("--sweep " + item + ": k " + v + " is too large");
+                        }
+                        if (!ks.contains((int) v)) ks.add((int) v);
+                    } else if (!dSaes.contains(v)) {
+                        dSaes.add(v);
+                    }
+                }
+            }
+        }
+        if (dSaes.isEmpty()) dSaes.add(dSae);
+        if (ks.isEmpty()) ks.add(k);
+        List<Variant> variants = new ArrayList<>();
+        for (Long n : dSaes) {
+            for (Integer kk : ks) {
+                if (kk != null && n != null && kk > n) {
+                    throw usage("--sweep: k " + kk + " is larger than d_sae " + n + " (k must be at most d_sae)");
+                }
+                int shownK = kk != null ? kk : SaeConfig.DEFAULT_K;
+                variants.add(new Variant(architecture().cliName() + "-dsae" + n + "-k" + shownK, n, kk));
+            }
+        }
+        return variants;
+    }
+
+    /** The arguments saved in run.json: as given, with data paths made absolute. */
+    private List<String> savedArgs() {
+        List<String> all = spec.commandLine().getParseResult().originalArgs();
+        // The whole command line: keep what follows the subcommand's name.
+        int at = all.indexOf(spec.name());
+        List<String> original = at >= 0 ? all.subList(at + 1, all.size()) : all;
+        List<String> args = new ArrayList<>();
+        Set<String> pathOptions = Set.of("--data", "--eval-data", "--init");
+        for (int i = 0; i < original.size(); i++) {
+            String arg = original.get(i);
+            if (arg.equals("--debug")) {
+                continue;
+            }
+            int eq = arg.indexOf('=');
+            if (arg.startsWith("--") && eq > 0 && pathOptions.contains(arg.substring(0, eq))) {
+                args.add(arg.substring(0, eq));
+                args.add(absolute(arg.substring(eq + 1)));
+            } else if (pathOptions.contains(arg) && i + 1 < original.size()) {
+                args.add(arg);
+                args.add(absolute(original.get(++i)));
+            } else {
+                args.add(arg);
+            }
+        }
+        return args;
+    }
+
+    private static String absolute(String path) {
+        return Path.of(path).toAbsolutePath().normalize().toString();
+    }
+
+    private static void closeAll(List<AutoCloseable> resources) throws IOException {
+        Throwable first = null;
+        // In reverse: the prefetch thread stops before anything it uses goes.
+        for (int i = resources.size() - 1; i >= 0; i--) {
+            try {
+                resources.get(i).close();
+            } catch (Exception e) {
+                if (first == null) first = e;
+            }
+        }
+        if (first instanceof IOException io) throw io;
+        if (first instanceof RuntimeException re) throw re;
+        if (first != null) throw new IOException(first);
     }
 
     /** Checks the options on their own, before any file is read: these are usage errors (exit 2). */
     private void checkOptions() {
+        if (data == null || data.isEmpty()) {
+            throw usage("Missing required option: '--data=FILE|DIR'");
+        }
+        if (batchSize == null) {
+            throw usage("Missing required option: '--batch-size=B'");
+        }
+        if (out == null) {
+            throw usage("Missing required option: '--out=DIR'");
+        }
+        if (length == null) {
+            throw usage("Missing required argument (specify one of these): (--steps=N | --tokens=N)");
+        }
         positive("--batch-size", batchSize);
+        if (shuffleBuffer < 0) {
+            throw usage("--shuffle-buffer must not be negative (0: shuffle over all rows), got " + shuffleBuffer);
+        }
+        if (prefetch < 0) {
+            throw usage("--prefetch must not be negative (0: no prefetch thread), got " + prefetch);
+        }
+        if (lrWarmupSteps < 0) {
+            throw usage("--lr-warmup-steps must not be negative, got " + lrWarmupSteps);
+        }
+        try {
+            LrSchedule.Decay.parse(lrDecay);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+        if (!(lrEndFraction >= 0 && lrEndFraction <= 1)) {
+            throw usage("--lr-end-fraction must be in [0, 1], got " + lrEndFraction);
+        }
+        if (lrWarmupSteps >= steps() && !lrDecay.equalsIgnoreCase("none")) {
+            throw usage("--lr-warmup-steps " + lrWarmupSteps + " leaves no steps to --lr-decay over (the run has "
+                    + steps() + ")");
+        }
+        if (checkpointEvery < 0) {
+            throw usage("--checkpoint-every must not be negative (0: only at the end), got " + checkpointEvery);
+        }
+        if (evalEvery != null) {
+            positive("--eval-every", evalEvery);
+        }
+        positive("--eval-tokens", evalTokens);
+        if ((evalEvery != null) && evalData == null) {
+            throw usage("--eval-every needs --eval-data");
+        }
+        if (sweep != null && !sweep.isEmpty() && init != null) {
+            throw usage("--sweep trains new SAEs; it cannot be combined with --init");
+        }
         if (length.steps != null) {
             positive("--steps", length.steps);
         } else {
@@ -192,11 +518,13 @@ final class TrainCommand implements Callable<Integer> {
             positive("--threads", threads);
         }
         if (init == null) {
-            if (dSae == null) {
+            boolean sweepsDSae = sweep != null && sweep.stream().anyMatch(x -> x.strip().startsWith("d-sae="));
+            boolean sweepsK = sweep != null && sweep.stream().anyMatch(x -> x.strip().startsWith("k="));
+            if (dSae == null && !sweepsDSae) {
                 throw usage("--d-sae is required (unless --init gives an SAE)");
             }
             Architecture arch = architecture();
-            if (k == null && (arch == Architecture.BATCHTOPK || arch == Architecture.TOPK)) {
+            if (k == null && !sweepsK && (arch == Architecture.BATCHTOPK || arch == Architecture.TOPK)) {
                 throw usage("--k is required for --arch " + arch.cliName());
             }
         }
@@ -221,10 +549,10 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /** The config of a new SAE: what was given, library defaults for the rest. */
-    private SaeConfig newConfig(long dIn) {
-        SaeConfig.Builder builder = SaeConfig.builder(dIn, dSae).architecture(architecture());
-        if (k != null) {
-            builder.k(k);
+    private SaeConfig newConfig(long dIn, Variant variant) {
+        SaeConfig.Builder builder = SaeConfig.builder(dIn, variant.dSae()).architecture(architecture());
+        if (variant.k() != null) {
+            builder.k(variant.k());
         }
         if (normalization != null) {
             builder.normalization(normalization);
@@ -291,7 +619,7 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /** The one line printed at the end (stdout, JSON). */
-    private static Map<String, Object> summary(Trainer.Result result, Path out) {
+    private static Map<String, Object> summary(Trainer.Result result, Path out, List<Trainer.Member> sweep) {
         StepMetrics m = result.last();
         Map<String, Object> line = new LinkedHashMap<>();
         line.put("step", m.step());
@@ -304,6 +632,20 @@ final class TrainCommand implements Callable<Integer> {
         line.put("tokens_per_s", MetricsLog.finite(result.tokensPerSecond()));
         line.put("seconds", result.seconds());
         line.put("out", out.toString());
+        if (!sweep.isEmpty()) {
+            List<Map<String, Object>> saes = new ArrayList<>();
+            for (Trainer.Member member : sweep) {
+                Map<String, Object> one = new LinkedHashMap<>();
+                one.put("name", member.name);
+                one.put("mse", MetricsLog.finite(member.last.mse()));
+                one.put("nmse", MetricsLog.finite(member.last.nmse()));
+                one.put("l0", MetricsLog.finite(member.last.l0()));
+                one.put("dead", member.last.dead());
+                one.put("out", member.output.path().toString());
+                saes.add(one);
+            }
+            line.put("saes", saes);
+        }
         return line;
     }
 }

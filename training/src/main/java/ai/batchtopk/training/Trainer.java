@@ -1,24 +1,34 @@
 package ai.batchtopk.training;
 
+import ai.batchtopk.EvalResult;
+import ai.batchtopk.Evaluator;
 import ai.batchtopk.Sae;
 import ai.batchtopk.StepMetrics;
 import ai.batchtopk.io.Tensor;
 import java.io.IOException;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
- * The training loop: a batch, a step, and now and then a metrics line and a redraw of the progress
- * bar. Everything else (what the batches are, where the SAE came from, where it goes) is decided by
- * the caller, so this stays the few lines that run millions of times.
+ * The training loop: a batch, a step for each SAE of the run (one, or a sweep's several, all on the
+ * same batch: the data is read once), and now and then a metrics line, an evaluation, a checkpoint and
+ * a redraw of the progress bar. Everything else (what the batches are, where the SAEs came from,
+ * where they go) is decided by the caller.
+ *
+ * <p>Steps are numbered over the whole run, resumed parts included: step {@code s} of a run is the
+ * same batch, the same learning rate and the same log/eval/checkpoint decision however often the run
+ * was interrupted. An SAE whose checkpoint is ahead of the others' (a kill in the middle of a round
+ * of checkpoints) skips the batches it has already trained on.
  */
 final class Trainer {
     /**
      * What a run ends with.
      *
-     * @param last the metrics of the last step
-     * @param tokens tokens trained on since the SAE was created
-     * @param tokensThisRun tokens trained on by this run
-     * @param seconds how long this run took
+     * @param last the metrics of the last step (of the first SAE)
+     * @param tokens tokens trained on since the (first) SAE was created
+     * @param tokensThisRun tokens trained on by this process (per SAE)
+     * @param seconds how long this process trained
      * @param position where the next batch would have started
      */
     record Result(StepMetrics last, long tokens, long tokensThisRun, double seconds, DataPosition position) {
@@ -27,61 +37,164 @@ final class Trainer {
         }
     }
 
-    private final Sae sae;
+    /** One SAE of the run, with its output directory and logs. */
+    static final class Member {
+        final String name;
+        final Sae sae;
+        final OutputDirectory output;
+        final MetricsLog log;
+        final EvalLog evalLog;
+        final Map<String, ?> metadata;
+        long stepsDone;
+        long tokens;
+        StepMetrics last;
+
+        /** @param evalLog null without --eval-data */
+        Member(String name, Sae sae, OutputDirectory output, MetricsLog log, EvalLog evalLog, Map<String, ?> metadata,
+                long stepsDone, long tokens) {
+            this.name = name;
+            this.sae = Objects.requireNonNull(sae, "sae");
+            this.output = Objects.requireNonNull(output, "output");
+            this.log = Objects.requireNonNull(log, "log");
+            this.evalLog = evalLog;
+            this.metadata = metadata;
+            this.stepsDone = stepsDone;
+            this.tokens = tokens;
+        }
+    }
+
+    /**
+     * How the run goes.
+     *
+     * @param steps total steps of the run
+     * @param lr the learning rate of each step
+     * @param logs which steps write a metrics line
+     * @param checkpointEvery a checkpoint of every SAE each this many steps (0: only at the end)
+     * @param evalEvery an evaluation each this many steps and at the end (0: none)
+     * @param dataRows rows of the training data, for the checkpoints
+     * @param order the row order's name, for the checkpoints
+     * @param runId the run's id (run.json), saved in its checkpoints
+     */
+    record Plan(long steps, LrSchedule lr, LogSchedule logs, long checkpointEvery, long evalEvery, long dataRows,
+            String order, String runId) {}
+
+    /** Test hook: slows each step down (ms) so that a test can kill a run in the middle. */
+    private static final long STEP_DELAY_MS = Long.getLong("batchtopk.test.step-delay-ms", 0);
+
+    private final List<Member> members;
     private final BatchSource batches;
-    private final LogSchedule schedule;
-    private final MetricsLog log;
+    private final Plan plan;
+    private final EvalSet evalSet;
     private final ProgressBar progress;
 
-    /** @param progress null for none */
-    Trainer(Sae sae, BatchSource batches, LogSchedule schedule, MetricsLog log, ProgressBar progress) {
-        this.sae = Objects.requireNonNull(sae, "sae");
+    /**
+     * @param evalSet null for no evaluation
+     * @param progress null for none
+     */
+    Trainer(List<Member> members, BatchSource batches, Plan plan, EvalSet evalSet, ProgressBar progress) {
+        if (members.isEmpty()) {
+            throw new IllegalArgumentException("no SAE to train");
+        }
+        this.members = List.copyOf(members);
         this.batches = Objects.requireNonNull(batches, "batches");
-        this.schedule = Objects.requireNonNull(schedule, "schedule");
-        this.log = Objects.requireNonNull(log, "log");
+        this.plan = Objects.requireNonNull(plan, "plan");
+        this.evalSet = evalSet;
         this.progress = progress;
     }
 
     /**
-     * Runs {@code schedule.steps()} steps.
+     * Runs the steps after the first one any SAE still needs up to {@code plan.steps()}, saving
+     * checkpoints on the way and every SAE at the end.
      *
-     * @param tokensBefore tokens the SAE was trained on before this run (0 for a new one)
-     * @throws CommandFailure if the loss stops being finite (after logging that step)
+     * @throws CommandFailure if the loss stops being finite (after logging that step), or a save fails
      */
-    Result run(long tokensBefore) throws IOException {
-        double lr = sae.config().lr();
+    Result run() throws IOException {
+        long first = members.stream().mapToLong(m -> m.stepsDone).min().orElseThrow() + 1;
         long start = System.nanoTime();
         long lastLogTime = start;
-        long lastLogTokens = 0;
         long tokensThisRun = 0;
-        StepMetrics m = null;
-        for (long i = 1; i <= schedule.steps(); i++) {
+        long lastLogTokens = 0;
+        boolean varies = plan.lr().varies();
+        for (long s = first; s <= plan.steps(); s++) {
             Tensor batch = batches.next();
-            m = sae.trainStep(batch);
-            tokensThisRun += batch.dim(0);
-            boolean diverged = !Double.isFinite(m.loss());
-            if (schedule.logs(i) || diverged) {
-                long now = System.nanoTime();
-                double window = (now - lastLogTime) / 1e9;
-                log.write(m, tokensBefore + tokensThisRun, window > 0 ? (tokensThisRun - lastLogTokens) / window : 0, lr);
+            long rows = batch.dim(0);
+            double lr = plan.lr().at(s);
+            boolean logs = plan.logs().logs(s);
+            long now = logs ? System.nanoTime() : 0;
+            double window = (now - lastLogTime) / 1e9;
+            for (Member member : members) {
+                if (member.stepsDone >= s) {
+                    continue;
+                }
+                if (varies) {
+                    member.sae.setLearningRate(lr);
+                }
+                StepMetrics m = member.sae.trainStep(batch);
+                member.stepsDone = s;
+                member.tokens += rows;
+                member.last = m;
+                boolean diverged = !Double.isFinite(m.loss());
+                if (logs || diverged) {
+                    member.log.write(m, member.tokens,
+                            window > 0 ? (tokensThisRun + rows - lastLogTokens) / window : 0, lr);
+                }
+                if (diverged) {
+                    if (progress != null) {
+                        progress.finish();
+                    }
+                    throw new CommandFailure("training diverged at step " + m.step()
+                            + (members.size() > 1 ? " of " + member.name : "") + ": the loss is " + m.loss()
+                            + " (mse " + m.mse() + ", aux " + m.auxLoss() + "); try a smaller --lr");
+                }
+            }
+            tokensThisRun += rows;
+            if (logs) {
                 lastLogTime = now;
                 lastLogTokens = tokensThisRun;
             }
             if (progress != null) {
-                progress.update(i, tokensThisRun, (System.nanoTime() - start) / 1e9, m);
+                progress.update(s - first + 1, tokensThisRun, (System.nanoTime() - start) / 1e9, members.getFirst().last);
             }
-            if (diverged) {
-                if (progress != null) {
-                    progress.finish();
+            if (evalSet != null && plan.evalEvery() > 0 && (s % plan.evalEvery() == 0 || s == plan.steps())) {
+                evaluate();
+            }
+            if (plan.checkpointEvery() > 0 && s % plan.checkpointEvery() == 0 && s < plan.steps()) {
+                saveAll();
+            }
+            if (STEP_DELAY_MS > 0) {
+                try {
+                    Thread.sleep(STEP_DELAY_MS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new CommandFailure("interrupted", e);
                 }
-                throw new CommandFailure("training diverged at step " + m.step() + ": the loss is " + m.loss()
-                        + " (mse " + m.mse() + ", aux " + m.auxLoss() + "); try a smaller --lr");
             }
         }
         if (progress != null) {
             progress.finish();
         }
         double seconds = (System.nanoTime() - start) / 1e9;
-        return new Result(m, tokensBefore + tokensThisRun, tokensThisRun, seconds, batches.position());
+        saveAll();
+        Member head = members.getFirst();
+        return new Result(head.last, head.tokens, tokensThisRun, seconds, batches.position());
+    }
+
+    /** Every SAE's checkpoint at the current position (they are all at the same step here). */
+    private void saveAll() throws IOException {
+        DataPosition position = batches.position();
+        for (Member member : members) {
+            ResumeState state = new ResumeState(member.tokens, plan.dataRows(), plan.order(), position,
+                    member.stepsDone, plan.lr().lr());
+            Map<String, String> extra = new java.util.LinkedHashMap<>(state.toExtra());
+            extra.put(RunFile.ID_KEY, plan.runId());
+            member.output.save(member.sae, member.metadata, extra, member.stepsDone);
+        }
+    }
+
+    private void evaluate() throws IOException {
+        for (Member member : members) {
+            EvalResult result = evalSet.evaluate(member.sae);
+            member.evalLog.write(member.last != null ? member.last.step() : member.stepsDone, member.tokens, result);
+        }
     }
 }
