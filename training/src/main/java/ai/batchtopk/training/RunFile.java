@@ -25,11 +25,22 @@ final class RunFile {
 
     /** Writes run.json with a new random run id, and returns the id. */
     static String write(Path dir, List<String> args) throws IOException {
+        return write(dir, args, null);
+    }
+
+    /**
+     * Writes run.json with a new random run id and, when not null, {@code extraction}: what a --text run
+     * extracts (model, layer, site, hook name); returns the id.
+     */
+    static String write(Path dir, List<String> args, Map<String, Object> extraction) throws IOException {
         String id = java.util.UUID.randomUUID().toString();
         Map<String, Object> content = new LinkedHashMap<>();
         content.put("command", "train");
         content.put("id", id);
         content.put("args", args);
+        if (extraction != null) {
+            content.put("extraction", extraction);
+        }
         AtomicFiles.writeString(dir.resolve(FILE), Json.writePretty(content) + "\n");
         return id;
     }

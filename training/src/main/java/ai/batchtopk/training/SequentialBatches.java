@@ -57,8 +57,13 @@ final class SequentialBatches implements BatchSource, RowStream {
     }
 
     @Override
-    public ActivationData data() {
-        return data;
+    public ai.batchtopk.io.DType dtype() {
+        return data.dtype();
+    }
+
+    @Override
+    public long width() {
+        return data.width();
     }
 
     /** Copies the next batch, run by run, wrapping around at the end of the data. */

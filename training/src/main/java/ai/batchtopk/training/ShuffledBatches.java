@@ -138,7 +138,12 @@ final class ShuffledBatches implements BatchSource, RowStream {
     }
 
     @Override
-    public ActivationData data() {
-        return data;
+    public ai.batchtopk.io.DType dtype() {
+        return data.dtype();
+    }
+
+    @Override
+    public long width() {
+        return data.width();
     }
 }

@@ -8,6 +8,11 @@ import ai.batchtopk.Sae;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.StepMetrics;
 import ai.batchtopk.StepPath;
+import ai.batchtopk.extract.Extractor;
+import ai.batchtopk.extract.ExtractorConfig;
+import ai.batchtopk.extract.Model;
+import ai.batchtopk.extract.Site;
+import ai.batchtopk.extract.TextCorpus;
 import ai.batchtopk.io.Json;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -54,8 +59,33 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--data", paramLabel = "FILE|DIR",
             description = "Activations: a .npy file, a .safetensors file (its one 2-D float tensor, or FILE:NAME),"
-                    + " or a directory of such shards (sorted by name); repeat to concatenate (same width and dtype). Required.")
+                    + " or a directory of such shards (sorted by name); repeat to concatenate (same width and dtype)."
+                    + " This or --text is required.")
     List<Path> data;
+
+    @Option(names = "--text", paramLabel = "FILE|DIR",
+            description = "Instead of --data: text files (a directory is read recursively; documents split at blank"
+                    + " lines) run through --model as training goes, its --layer/--site activations streamed into"
+                    + " the SAEs (in document order, no shuffle; over and over if the budget is longer). Repeatable.")
+    List<Path> text;
+
+    @Option(names = "--model", paramLabel = "NAME", description = "With --text: the model (default: minilm, all-MiniLM-L6-v2).")
+    String model;
+
+    @Option(names = "--layer", paramLabel = "L", description = "With --text: the layer, 0-based (required with --text).")
+    Integer layer;
+
+    @Option(names = "--site", paramLabel = "resid|mlp",
+            description = "With --text: residual stream after the layer (d = 384) or MLP activations (d = 1536) (default: resid).")
+    Site site;
+
+    @Option(names = "--max-length", paramLabel = "T",
+            description = "With --text: tokens per model sequence, [CLS]/[SEP] included (default: 128).")
+    Integer maxLength;
+
+    @Option(names = "--extract-batch-size", paramLabel = "N",
+            description = "With --text: sequences per model run (default: 32).")
+    Integer extractBatchSize;
 
     @Option(names = "--arch", paramLabel = "ARCH", converter = Converters.ArchitectureConverter.class,
             description = "batchtopk, topk, jumprelu or relu (default: batchtopk, or the --init SAE's).")
@@ -229,38 +259,110 @@ final class TrainCommand implements Callable<Integer> {
         }
         // Shared: the prefetch thread reads the mappings and fills the buffers the trainer reads.
         try (Arena arena = Arena.ofShared()) {
-            ActivationData activations = ActivationData.open(data, arena);
-            if (batchSize > activations.rows()) {
-                throw new CommandFailure("--batch-size " + batchSize + " is larger than the data ("
-                        + activations.describe() + ")");
-            }
-            ActivationData evalActivations = evalData == null ? null : ActivationData.open(evalData, arena);
-            if (evalActivations != null && evalActivations.width() != activations.width()) {
-                throw new CommandFailure("--eval-data has width d = " + evalActivations.width() + " ("
-                        + evalActivations.describe() + ") but --data has d = " + activations.width());
-            }
-            List<Trainer.Member> members = new ArrayList<>();
             List<AutoCloseable> toClose = new ArrayList<>();
             try {
-                return train(members, toClose, activations, evalActivations, arena, resuming);
+                Input input = text != null ? textInput(toClose) : fileInput(arena);
+                ActivationData evalActivations = evalData == null ? null : ActivationData.open(evalData, arena);
+                if (evalActivations != null && evalActivations.width() != input.width()) {
+                    throw new CommandFailure("--eval-data has width d = " + evalActivations.width() + " ("
+                            + evalActivations.describe() + ") but " + (text != null ? "--text" : "--data")
+                            + " has d = " + input.width() + (text != null ? " (" + input.describe() + ")" : ""));
+                }
+                List<Trainer.Member> members = new ArrayList<>();
+                return train(members, toClose, input, evalActivations, arena, resuming);
             } finally {
                 closeAll(toClose);
             }
         }
     }
 
+    /**
+     * Where the training rows come from: activation files (--data) or text run through a model (--text).
+     *
+     * @param rows what a checkpoint's position refers to: the rows of the files, or for text (whose row count
+     *     is only known after a whole pass) a fingerprint of the documents and the extraction settings, so that
+     *     a resume over changed text is refused
+     * @param streams a stream of batches starting at a position, seeded
+     */
+    private record Input(long width, long rows, String describe, StreamFactory streams) {}
+
+    @FunctionalInterface
+    private interface StreamFactory {
+        RowStream open(DataPosition start, long seed);
+    }
+
+    private Input fileInput(Arena arena) throws IOException {
+        ActivationData activations = ActivationData.open(data, arena);
+        if (batchSize > activations.rows()) {
+            throw new CommandFailure("--batch-size " + batchSize + " is larger than the data ("
+                    + activations.describe() + ")");
+        }
+        return new Input(activations.width(), activations.rows(), activations.describe(), (start, seed) -> shuffle
+                ? new ShuffledBatches(activations, batchSize, seed, shuffleBuffer, start, arena)
+                : new SequentialBatches(activations, batchSize, start, arena));
+    }
+
+    private Input textInput(List<AutoCloseable> toClose) throws IOException {
+        String sources = text.stream().map(Path::toString).collect(Collectors.joining(", "));
+        List<String> documents;
+        try {
+            documents = TextCorpus.read(text).stream().map(TextCorpus.Document::text).toList();
+        } catch (IOException e) {
+            throw new CommandFailure("--text " + sources + ": " + e.getMessage(), e);
+        }
+        ExtractorConfig config = extractorConfig();
+        Extractor extractor = Extractor.open(config);
+        toClose.add(extractor);
+        String describe = documents.size() + " documents of " + sources + " through " + config.model().modelName()
+                + " " + config.hookName() + ", d = " + config.width();
+        return new Input(config.width(), fingerprint(documents, config), describe, (start, seed) -> {
+            try {
+                return new ExtractedBatches(extractor, documents, batchSize, start, Arena.ofAuto());
+            } catch (IllegalArgumentException e) {
+                throw new CommandFailure("--text " + sources + ": " + e.getMessage(), e);
+            }
+        });
+    }
+
+    /** The extraction --text asks for (usage errors for impossible values). */
+    private ExtractorConfig extractorConfig() {
+        try {
+            return new ExtractorConfig(Model.of(model != null ? model : "minilm"), layer, site != null ? site : Site.RESID,
+                    maxLength != null ? maxLength : ExtractorConfig.DEFAULT_MAX_LENGTH,
+                    extractBatchSize != null ? extractBatchSize : ExtractorConfig.DEFAULT_BATCH_SIZE, false, 0);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+    }
+
+    /** A positive 63-bit hash of the documents and the extraction settings (the "rows" of a text input). */
+    private static long fingerprint(List<String> documents, ExtractorConfig config) {
+        try {
+            java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+            sha.update((config.model().label() + "|" + config.hookName() + "|" + config.maxLength() + "|"
+                    + config.keepSpecialTokens()).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            for (String d : documents) {
+                sha.update((byte) 0);
+                sha.update(d.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            }
+            return java.nio.ByteBuffer.wrap(sha.digest()).getLong() & Long.MAX_VALUE;
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** One SAE to train: its config overrides (from --sweep) and where it goes. */
     private record Variant(String name, Long dSae, Integer k) {}
 
-    private int train(List<Trainer.Member> members, List<AutoCloseable> toClose, ActivationData activations,
+    private int train(List<Trainer.Member> members, List<AutoCloseable> toClose, Input activations,
             ActivationData evalActivations, Arena arena, boolean resuming) throws IOException {
         List<Variant> variants = variants();
         boolean sweeping = sweep != null && !sweep.isEmpty();
         Set<String> names = new java.util.TreeSet<>();
         variants.forEach(v -> names.add(v.name()));
         OutputDirectory top = OutputDirectory.prepare(out, sweeping ? names : Set.of());
-        String runId = resuming ? RunFile.id(top.path()) : RunFile.write(top.path(), savedArgs());
-        String order = ResumeState.orderName(shuffle, shuffleBuffer);
+        String runId = resuming ? RunFile.id(top.path()) : RunFile.write(top.path(), savedArgs(), source());
+        String order = text != null ? "text-sequential" : ResumeState.orderName(shuffle, shuffleBuffer);
         long steps = steps();
         double baseLr = Double.NaN;
         DataPosition position = DataPosition.START;
@@ -277,6 +379,11 @@ final class TrainCommand implements Callable<Integer> {
             if (continued && start.state().runSteps() > steps) {
                 throw new CommandFailure("--resume " + dir + ": its checkpoint is at step " + start.state().runSteps()
                         + ", past the run's " + steps + " steps");
+            }
+            if (continued && text != null && (start.state().dataRows() != activations.rows()
+                    || !start.state().order().equals(order))) {
+                throw new CommandFailure("--resume " + dir + ": the checkpoint was taken over other text or another"
+                        + " extraction than " + activations.describe() + "; the text changed, so the run cannot go on exactly");
             }
             if (continued && (start.state().dataRows() != activations.rows() || !start.state().order().equals(order))) {
                 throw new CommandFailure("--resume " + dir + ": the checkpoint was taken over " + start.state().dataRows()
@@ -318,9 +425,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandFailure("--resume " + out + ": the run is already complete (" + steps + " of " + steps + " steps)");
         }
 
-        RowStream stream = shuffle
-                ? new ShuffledBatches(activations, batchSize, seed, shuffleBuffer, position, arena)
-                : new SequentialBatches(activations, batchSize, position, arena);
+        RowStream stream = activations.streams().open(position, seed);
         BatchSource batches = (BatchSource) stream;
         if (prefetch > 0) {
             PrefetchingBatches prefetching = new PrefetchingBatches(stream, prefetch, arena);
@@ -397,7 +502,7 @@ final class TrainCommand implements Callable<Integer> {
         int at = all.indexOf(spec.name());
         List<String> original = at >= 0 ? all.subList(at + 1, all.size()) : all;
         List<String> args = new ArrayList<>();
-        Set<String> pathOptions = Set.of("--data", "--eval-data", "--init");
+        Set<String> pathOptions = Set.of("--data", "--text", "--eval-data", "--init");
         for (int i = 0; i < original.size(); i++) {
             String arg = original.get(i);
             if (arg.equals("--debug")) {
@@ -438,8 +543,38 @@ final class TrainCommand implements Callable<Integer> {
 
     /** Checks the options on their own, before any file is read: these are usage errors (exit 2). */
     private void checkOptions() {
-        if (data == null || data.isEmpty()) {
-            throw usage("Missing required option: '--data=FILE|DIR'");
+        boolean hasData = data != null && !data.isEmpty();
+        boolean hasText = text != null && !text.isEmpty();
+        if (hasData && hasText) {
+            throw usage("--data and --text are alternatives: give activation files (--data) or text to run through a"
+                    + " model (--text), not both");
+        }
+        if (!hasData && !hasText) {
+            throw usage("Missing required option: '--data=FILE|DIR' (or '--text=FILE|DIR' with --layer)");
+        }
+        ParseResult given = spec.commandLine().getParseResult();
+        if (hasText) {
+            if (layer == null) {
+                throw usage("--text needs --layer L (the model layer whose activations to train on, 0-based)");
+            }
+            if (shuffle && given != null && given.hasMatchedOption("--shuffle")) {
+                throw usage("--shuffle cannot be used with --text: rows extracted from text come in document order"
+                        + " (to shuffle, write them with 'extract' and train with --data)");
+            }
+            if (given != null && given.hasMatchedOption("--shuffle-buffer")) {
+                throw usage("--shuffle-buffer cannot be used with --text: rows extracted from text come in document order");
+            }
+            shuffle = false;
+            if (extractBatchSize != null) {
+                positive("--extract-batch-size", extractBatchSize);
+            }
+            extractorConfig();
+        } else {
+            for (String option : List.of("--model", "--layer", "--site", "--max-length", "--extract-batch-size")) {
+                if (given != null && given.hasMatchedOption(option)) {
+                    throw usage(option + " only applies with --text");
+                }
+            }
         }
         if (batchSize == null) {
             throw usage("Missing required option: '--batch-size=B'");
@@ -581,7 +716,7 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /** What --init gave must fit the data and must not contradict options given explicitly. */
-    private void checkAgainstInit(Sae sae, ActivationData activations) {
+    private void checkAgainstInit(Sae sae, Input activations) {
         if (init == null) {
             return;
         }
@@ -613,9 +748,38 @@ final class TrainCommand implements Callable<Integer> {
     /** SAELens's metadata in cfg.json: where the activations came from. */
     private Map<String, Object> metadata() {
         Map<String, Object> metadata = new LinkedHashMap<>();
-        metadata.put("dataset_path", data.stream().map(p -> p.toAbsolutePath().normalize().toString())
+        List<Path> sources = text != null ? text : data;
+        metadata.put("dataset_path", sources.stream().map(p -> p.toAbsolutePath().normalize().toString())
                 .collect(Collectors.joining(",")));
+        if (text != null) {
+            ExtractorConfig config = extractorConfig();
+            metadata.put("model_name", config.model().modelName());
+            metadata.put("hook_name", config.hookName());
+            metadata.put("hook_layer", config.layer());
+            metadata.put("hook_site", config.site().label());
+            metadata.put("context_size", config.maxLength());
+            metadata.put("prepend_bos", false);
+        }
         return metadata;
+    }
+
+    /** What run.json records besides the arguments: for --text, the extraction (null for --data). */
+    private Map<String, Object> source() {
+        if (text == null) {
+            return null;
+        }
+        ExtractorConfig config = extractorConfig();
+        Map<String, Object> source = new LinkedHashMap<>();
+        source.put("text", text.stream().map(p -> p.toAbsolutePath().normalize().toString()).toList());
+        source.put("model", config.model().label());
+        source.put("model_name", config.model().modelName());
+        source.put("layer", config.layer());
+        source.put("site", config.site().label());
+        source.put("hook_name", config.hookName());
+        source.put("d", config.width());
+        source.put("max_length", config.maxLength());
+        source.put("extract_batch_size", config.batchSize());
+        return source;
     }
 
     /** The one line printed at the end (stdout, JSON). */

@@ -186,7 +186,8 @@ class DataPipelineTest {
                 @Override public long epoch() { return 0; }
                 @Override public long nextRow() { return 0; }
                 @Override public long batchSize() { return 4; }
-                @Override public ActivationData data() { return data; }
+                @Override public ai.batchtopk.io.DType dtype() { return data.dtype(); }
+                @Override public long width() { return data.width(); }
             };
             try (PrefetchingBatches batches = new PrefetchingBatches(failing, 2, arena)) {
                 assertThatThrownBy(batches::next).isInstanceOf(CommandFailure.class).hasMessageContaining("disk gone");
