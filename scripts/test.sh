@@ -6,7 +6,6 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/install-deps.sh
 source scripts/java-env.sh
-mvn -B -ntp install "$@"
 
 # The CUDA kernels are compiled wherever nvcc is, so that they cannot rot on machines without a GPU;
 # their self-test runs only where a GPU is (benchmarks/gpu/run.sh), and says so elsewhere.
@@ -18,3 +17,5 @@ if [ -x "$nvcc" ]; then
 else
   echo "nvcc not found: CUDA kernels not compiled"
 fi
+
+mvn -B -ntp install "$@"

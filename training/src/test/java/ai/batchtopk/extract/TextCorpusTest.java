@@ -44,4 +44,12 @@ class TextCorpusTest {
         assertThatThrownBy(() -> TextCorpus.read(List.of(missing))).isInstanceOf(IOException.class)
                 .hasMessageContaining(missing.toString()).hasMessageContaining("does not exist");
     }
+
+    @Test
+    void anUnreadableFileIsAClearErrorNamingIt() throws IOException {
+        // Root reads past permissions, so a directory read as a file stands in for an unreadable one.
+        Path notAFile = Files.createDirectories(dir.resolve("chapter.txt"));
+        assertThatThrownBy(() -> TextCorpus.readLenient(notAFile)).isInstanceOf(IOException.class)
+                .hasMessageContaining("cannot read the text file " + notAFile);
+    }
 }
