@@ -1,5 +1,6 @@
 package ai.batchtopk.training;
 
+import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -138,7 +139,7 @@ final class ShuffledBatches implements BatchSource, RowStream {
     }
 
     @Override
-    public ai.batchtopk.io.DType dtype() {
+    public DType dtype() {
         return data.dtype();
     }
 
