@@ -157,8 +157,9 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
   auto error = x_hat - xn;
 
   StepResult r;
-  r.mse = error.pow(2).mean().item<double>();
-  r.nmse = error.pow(2).sum().item<double>() / total_variance(xn).item<double>();
+  const double squared_error = error.pow(2).sum().item<double>();
+  r.mse = squared_error / double(B * d);
+  r.nmse = squared_error / total_variance(xn).item<double>();
   r.l0 = static_cast<double>(codes.nnz()) / static_cast<double>(B);
   if (codes.nnz() > 0) r.smallest_selected = static_cast<double>(*std::min_element(codes.val.begin(), codes.val.end()));
   r.tokens_since_fired = updated_counters(sae, fired_latents(codes, F), B);
@@ -217,8 +218,9 @@ StepResult dense_step(const btk_sae& sae, const torch::Tensor& batch, bool want_
   auto error = x_hat - xn;
 
   StepResult r;
-  r.mse = error.pow(2).mean().item<double>();
-  r.nmse = error.pow(2).sum().item<double>() / total_variance(xn).item<double>();
+  const double squared_error = error.pow(2).sum().item<double>();
+  r.mse = squared_error / double(B * d);
+  r.nmse = squared_error / total_variance(xn).item<double>();
   r.l0 = mask.sum().item<double>() / double(B);
   r.sparsity_loss = c.architecture == BTK_ARCH_JUMPRELU ? c.l0_coeff * r.l0
                                                         : c.l1_coeff * codes.sum(1).mean().item<double>();

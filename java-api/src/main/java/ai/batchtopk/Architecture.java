@@ -2,9 +2,6 @@ package ai.batchtopk;
 
 import static ai.batchtopk.bindings.batchtopk_h.*;
 
-import java.util.Arrays;
-import java.util.stream.Collectors;
-
 /** Which sparsity rule the SAE trains with (see ALGORITHM.md). */
 public enum Architecture {
     /** The k*B largest activations over the whole batch; a global threshold theta at inference. */
@@ -36,22 +33,11 @@ public enum Architecture {
 
     /** The architecture for a command-line name (case-insensitive). */
     public static Architecture fromCliName(String name) {
-        for (Architecture value : values()) {
-            if (value.cliName.equalsIgnoreCase(name)) {
-                return value;
-            }
-        }
-        throw new IllegalArgumentException("unknown architecture '" + name + "'; expected one of "
-                + Arrays.stream(values()).map(Architecture::cliName).collect(Collectors.joining(", ")));
+        return EnumLookup.byName(Architecture.class, Architecture::cliName, name, "architecture");
     }
 
     /** The architecture for a {@code BTK_ARCH_*} value. */
     public static Architecture fromCode(int code) {
-        for (Architecture value : values()) {
-            if (value.code == code) {
-                return value;
-            }
-        }
-        throw new IllegalArgumentException("unknown architecture code " + code);
+        return EnumLookup.byCode(Architecture.class, Architecture::code, code, "architecture");
     }
 }

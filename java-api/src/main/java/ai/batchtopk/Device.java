@@ -21,11 +21,6 @@ public enum Device {
 
     /** The device for a {@code BTK_DEVICE_*} value. */
     public static Device fromCode(int code) {
-        for (Device value : values()) {
-            if (value.code == code) {
-                return value;
-            }
-        }
-        throw new IllegalArgumentException("unknown device code " + code);
+        return EnumLookup.byCode(Device.class, Device::code, code, "device");
     }
 }

@@ -2,9 +2,6 @@ package ai.batchtopk;
 
 import static ai.batchtopk.bindings.batchtopk_h.*;
 
-import java.util.Arrays;
-import java.util.stream.Collectors;
-
 /** How each input token is normalised before encoding (see ALGORITHM.md, forward step 1). */
 public enum Normalization {
     /** Activations are used as they are. */
@@ -32,22 +29,11 @@ public enum Normalization {
 
     /** The normalisation for a command-line name (case-insensitive). */
     public static Normalization fromCliName(String name) {
-        for (Normalization value : values()) {
-            if (value.cliName.equalsIgnoreCase(name)) {
-                return value;
-            }
-        }
-        throw new IllegalArgumentException("unknown normalization '" + name + "'; expected one of "
-                + Arrays.stream(values()).map(Normalization::cliName).collect(Collectors.joining(", ")));
+        return EnumLookup.byName(Normalization.class, Normalization::cliName, name, "normalization");
     }
 
     /** The normalisation for a {@code BTK_NORMALIZE_*} value. */
     public static Normalization fromCode(int code) {
-        for (Normalization value : values()) {
-            if (value.code == code) {
-                return value;
-            }
-        }
-        throw new IllegalArgumentException("unknown normalization code " + code);
+        return EnumLookup.byCode(Normalization.class, Normalization::code, code, "normalization");
     }
 }

@@ -25,11 +25,6 @@ public enum StepPath {
 
     /** The path for a {@code BTK_PATH_*} value. */
     public static StepPath fromCode(int code) {
-        for (StepPath value : values()) {
-            if (value.code == code) {
-                return value;
-            }
-        }
-        throw new IllegalArgumentException("unknown step path code " + code);
+        return EnumLookup.byCode(StepPath.class, StepPath::code, code, "step path");
     }
 }

@@ -1,8 +1,9 @@
 package ai.batchtopk.training;
 
+import static ai.batchtopk.training.NumberedRows.numbered;
+import static ai.batchtopk.training.NumberedRows.rowsOf;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Tensor;
 import java.io.IOException;
@@ -15,8 +16,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** Batches from two files whose row r holds the value r in each of its 3 columns. */
 class BatchSourcesTest {
-    static final int D = 3;
-
     @TempDir
     Path tmp;
 
@@ -28,35 +27,12 @@ class BatchSourcesTest {
         return ActivationData.open(List.of(a, b), arena);
     }
 
-    private static Tensor numbered(int first, int rows, Arena arena) {
-        Tensor t = Tensor.allocate(DType.F32, new long[] {rows, D}, arena);
-        for (int r = 0; r < rows; r++) {
-            for (int j = 0; j < D; j++) {
-                t.data().setAtIndex(Tensor.F32_LE, (long) r * D + j, first + r);
-            }
-        }
-        return t;
-    }
-
-    /** The row numbers of a batch, checking each row is one whole row. */
-    private static List<Integer> rowsOf(Tensor batch) {
-        List<Integer> rows = new ArrayList<>();
-        for (long r = 0; r < batch.dim(0); r++) {
-            float v = batch.data().getAtIndex(Tensor.F32_LE, r * D);
-            for (int j = 1; j < D; j++) {
-                assertThat(batch.data().getAtIndex(Tensor.F32_LE, r * D + j)).isEqualTo(v);
-            }
-            rows.add((int) v);
-        }
-        return rows;
-    }
-
     @Test
     void concatenatesFiles() throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             ActivationData data = open(arena);
             assertThat(data.rows()).isEqualTo(10);
-            assertThat(data.width()).isEqualTo(D);
+            assertThat(data.width()).isEqualTo(NumberedRows.D);
             assertThat(data.partOf(6).firstRow()).isZero();
             assertThat(data.partOf(7).firstRow()).isEqualTo(7);
             assertThat(data.partOf(9).firstRow()).isEqualTo(7);

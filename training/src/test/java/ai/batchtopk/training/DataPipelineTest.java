@@ -1,5 +1,7 @@
 package ai.batchtopk.training;
 
+import static ai.batchtopk.training.NumberedRows.numbered;
+import static ai.batchtopk.training.NumberedRows.rowsOf;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -23,33 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** Sources (.npy, safetensors, shard directories), the windowed shuffle and the prefetch thread. */
 class DataPipelineTest {
-    static final int D = 3;
-
     @TempDir
     Path tmp;
-
-    /** Rows numbered from {@code first}: row r holds first + r in each column. */
-    private static Tensor numbered(int first, int rows, Arena arena) {
-        Tensor t = Tensor.allocate(DType.F32, new long[] {rows, D}, arena);
-        for (int r = 0; r < rows; r++) {
-            for (int j = 0; j < D; j++) {
-                t.data().setAtIndex(Tensor.F32_LE, (long) r * D + j, first + r);
-            }
-        }
-        return t;
-    }
-
-    private static List<Integer> rowsOf(Tensor batch) {
-        List<Integer> rows = new ArrayList<>();
-        for (long r = 0; r < batch.dim(0); r++) {
-            float v = batch.data().getAtIndex(Tensor.F32_LE, r * D);
-            for (int j = 1; j < D; j++) {
-                assertThat(batch.data().getAtIndex(Tensor.F32_LE, r * D + j)).isEqualTo(v);
-            }
-            rows.add((int) v);
-        }
-        return rows;
-    }
 
     /** A shard directory: 0-9 in a.npy, 10-14 in b.safetensors (plus another tensor), 15-19 in c.npy. */
     private Path shards(Arena arena) throws IOException {
