@@ -37,7 +37,9 @@ public final class Main implements Runnable {
     /** Reached when no subcommand was given. */
     @Override
     public void run() {
-        throw new ParameterException(spec.commandLine(), "missing command: train, eval, synth or info");
+        // Listed from the registered subcommands, so the message cannot fall behind them.
+        String commands = String.join(", ", spec.subcommands().keySet());
+        throw new ParameterException(spec.commandLine(), "missing command: one of " + commands);
     }
 
     public static void main(String[] args) {

@@ -381,7 +381,7 @@ class CliTest {
 
     @Test
     void usageErrorsExitWithTwo() {
-        assertError(Cli.run(), Main.USAGE, "missing command");
+        assertError(Cli.run(), Main.USAGE, "missing command", "train", "eval", "extract", "report", "synth", "info");
         assertError(Cli.run("train", "--data", small, "--d-sae", 64, "--k", 4, "--batch-size", 10, "--out",
                 tmp.resolve("sae")), Main.USAGE, "--steps", "--tokens");
         assertError(Cli.run("synth", "--out", tmp, "--d-in", 4, "--features", 2, "--tokens", 10, "--active", 3),
