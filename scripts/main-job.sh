@@ -20,7 +20,7 @@ for shard in "${shards[@]::${#shards[@]}-1}"; do train_args+=(--data "$shard"); 
 
 ./batchtopk train "${train_args[@]}" --arch batchtopk --d-sae 3072 --k 32 --batch-size 1024 \
   --tokens 1000000 --lr 1e-3 --lr-warmup-steps 100 --lr-decay cosine --seed 1 \
-  --eval-data "$held_out" --eval-every 200 --checkpoint-every 500 --out "$out/sae"
+  --eval-data "$held_out" --eval-every 200 --checkpoint-every 500 --out "$out/sae" --overwrite
 echo "held-out evaluation:"
 ./batchtopk eval --sae "$out/sae" --data "$held_out"
 ./batchtopk report --run "$out/sae" --data "$out/activations" --tokens "$out/activations/tokens.tsv"

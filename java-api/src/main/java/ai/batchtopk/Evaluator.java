@@ -10,11 +10,14 @@ import java.util.Objects;
 /**
  * Evaluates an SAE over many batches with the inference rule, in the original (un-normalised) space.
  *
- * <p>Native code adds each batch to running sums (tokens, active codes, squared error, squared sum,
- * per-column sums, per-latent fire counts); the result is computed from those sums at the end, so the
- * batches may be of any size and nothing per-token is kept. The total variance is taken around the
- * mean over all tokens seen, {@code sum x^2 - sum_j (sum_b x_bj)^2 / tokens}, which is why the column
- * sums are kept in double precision.
+ * <p>Native code adds each batch to running sums (tokens, active codes, squared error, per-latent fire
+ * counts); the result is computed from those sums at the end, so the batches may be of any size and
+ * nothing per-token is kept. The total variance, around the mean over all tokens seen, is accumulated
+ * stably in Java from the batch's memory ({@link TotalVariance}): the native one-pass squared and column
+ * sums lose every digit when the spread is small next to the values.
+ *
+ * <p>Data without variance (one row, constant columns) has no NMSE, and neither has data whose squares
+ * overflow: {@link #result()} refuses both rather than return a meaningless number.
  *
  * <p>Holds off-heap sums; close it (or let the arena go with it). Not thread-safe.
  */
@@ -22,8 +25,10 @@ public final class Evaluator implements AutoCloseable {
     private final Sae sae;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment sums;
+    /** Native code fills it (with squared_sum); the variance comes from {@link #variance} instead. */
     private final MemorySegment columnSums;
     private final MemorySegment fireCounts;
+    private final TotalVariance variance;
     private boolean closed;
 
     /** An evaluator with empty sums for this SAE (which must outlive it). */
@@ -32,12 +37,20 @@ public final class Evaluator implements AutoCloseable {
         this.sums = btk_eval_sums.allocate(arena);
         this.columnSums = arena.allocate(ValueLayout.JAVA_DOUBLE, sae.dIn());
         this.fireCounts = arena.allocate(ValueLayout.JAVA_LONG, sae.dSae());
+        this.variance = new TotalVariance(sae.dIn());
     }
 
-    /** Adds one {@code rows x d_in} batch (F32, F64, F16 or BF16) to the sums. */
+    /**
+     * Adds one {@code rows x d_in} batch (F32, F64, F16 or BF16) to the sums.
+     *
+     * @throws BatchTopKException {@link Status#NON_FINITE} if the batch holds a NaN or an infinity (the sums
+     *     are then unchanged)
+     */
     public void add(Tensor batch) {
         ensureOpen();
+        // Native first: it refuses a non-finite batch before adding anything, so both sums stay in step.
         sae.evaluate(batch, sums, columnSums, fireCounts);
+        variance.add(batch);
     }
 
     /** Tokens added so far. */
@@ -56,6 +69,9 @@ public final class Evaluator implements AutoCloseable {
      * The metrics over everything added so far.
      *
      * @throws IllegalStateException if nothing was added
+     * @throws BatchTopKException {@link Status#INVALID_ARGUMENT} if the data has no variance (NMSE divides
+     *     by it), {@link Status#NON_FINITE} if its variance or the squared error is not finite (values too
+     *     large to square in double precision, or to hold in the SAE's float32)
      */
     public EvalResult result() {
         ensureOpen();
@@ -63,15 +79,23 @@ public final class Evaluator implements AutoCloseable {
         if (tokens == 0) {
             throw new IllegalStateException("nothing to evaluate: add at least one batch first");
         }
-        double squaredError = btk_eval_sums.squared_error(sums);
-        double squaredSum = btk_eval_sums.squared_sum(sums);
-        double meanSquares = 0;
-        long d = columnSums.byteSize() / Double.BYTES;
-        for (long j = 0; j < d; j++) {
-            double s = columnSums.getAtIndex(ValueLayout.JAVA_DOUBLE, j);
-            meanSquares += s * s;
+        double totalVariance = variance.value();
+        double largest = variance.largestMagnitude();
+        if (!Double.isFinite(totalVariance)) {
+            throw new BatchTopKException(Status.NON_FINITE, "Evaluator.result", "the variance of the data is not finite"
+                    + " (largest |x| = " + largest + "): its values are too large to square in double precision");
         }
-        double totalVariance = squaredSum - meanSquares / tokens;
+        if (totalVariance == 0) {
+            throw new BatchTopKException(Status.INVALID_ARGUMENT, "Evaluator.result", "the data has no variance ("
+                    + (tokens == 1 ? "a single row" : "every column is constant over its " + tokens + " rows")
+                    + "): NMSE, the squared error over the variance, is undefined; evaluate on varied rows");
+        }
+        double squaredError = btk_eval_sums.squared_error(sums);
+        if (!Double.isFinite(squaredError)) {
+            throw new BatchTopKException(Status.NON_FINITE, "Evaluator.result", "the squared reconstruction error is "
+                    + squaredError + " (largest |x| = " + largest + (sae.config().doublePrecision() ? ""
+                    : "; the SAE computes in float32, which ends near 3.4e38") + ")");
+        }
         double nmse = squaredError / totalVariance;
         long dead = 0;
         long latents = fireCounts.byteSize() / Long.BYTES;
@@ -90,6 +114,7 @@ public final class Evaluator implements AutoCloseable {
         sums.fill((byte) 0);
         columnSums.fill((byte) 0);
         fireCounts.fill((byte) 0);
+        variance.reset();
     }
 
     @Override

@@ -1,10 +1,12 @@
 package ai.batchtopk.training;
 
+import ai.batchtopk.BatchTopKException;
 import ai.batchtopk.EvalResult;
 import ai.batchtopk.Evaluator;
 import ai.batchtopk.NativeLibrary;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeLens;
+import ai.batchtopk.Status;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Json;
 import ai.batchtopk.io.Npy;
@@ -18,6 +20,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -85,7 +88,11 @@ final class EvalCommand implements Callable<Integer> {
         }
     }
 
-    /** Every row once, in batches that are views of the mapped files (a batch never spans two). */
+    /**
+     * Every row once, in batches that are views of the mapped files (a batch never spans two).
+     *
+     * @throws CommandFailure naming the file and row of a NaN or an infinity, or why the data has no NMSE
+     */
     private Map<String, Object> evaluate(Sae sae, ActivationData activations) {
         try (Evaluator evaluator = new Evaluator(sae)) {
             long rowBytes = activations.rowBytes();
@@ -93,10 +100,26 @@ final class EvalCommand implements Callable<Integer> {
                 for (long first = 0; first < part.rowCount(); first += batchSize) {
                     long rows = Math.min(batchSize, part.rowCount() - first);
                     MemorySegment view = part.rows().data().asSlice(first * rowBytes, rows * rowBytes);
-                    evaluator.add(new Tensor(activations.dtype(), new long[] {rows, activations.width()}, view));
+                    Tensor batch = new Tensor(activations.dtype(), new long[] {rows, activations.width()}, view);
+                    try {
+                        evaluator.add(batch);
+                    } catch (BatchTopKException e) {
+                        Optional<NonFiniteValue> bad = e.status() == Status.NON_FINITE ? NonFiniteValue.firstIn(batch)
+                                : Optional.empty();
+                        if (bad.isEmpty()) {
+                            throw e;
+                        }
+                        throw new CommandFailure(RowOrigin.of(activations, part.firstRow() + first + bad.get().row())
+                                + " holds " + bad.get().describe() + "; evaluation needs finite activations", e);
+                    }
                 }
             }
-            EvalResult result = evaluator.result();
+            EvalResult result;
+            try {
+                result = evaluator.result();
+            } catch (BatchTopKException e) {
+                throw new CommandFailure("cannot evaluate on " + activations.describe() + ": " + e.nativeMessage(), e);
+            }
             Map<String, Object> line = new LinkedHashMap<>();
             line.put("nmse", MetricsLog.finite(result.nmse()));
             line.put("explained_variance", MetricsLog.finite(result.explainedVariance()));

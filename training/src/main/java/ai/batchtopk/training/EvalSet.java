@@ -1,16 +1,24 @@
 package ai.batchtopk.training;
 
+import ai.batchtopk.BatchTopKException;
 import ai.batchtopk.EvalResult;
 import ai.batchtopk.Evaluator;
 import ai.batchtopk.Sae;
+import ai.batchtopk.Status;
+import ai.batchtopk.TotalVariance;
 import ai.batchtopk.io.Tensor;
 import java.util.IdentityHashMap;
 import java.util.Map;
+import java.util.function.ObjLongConsumer;
 
 /**
  * Held-out activations ({@code --eval-data}) and how many of their rows to evaluate on: the first
  * {@code tokens} rows, in file order, the same rows each time, read where they lie (views of the
  * mappings, in chunks that never span two files). One {@link Evaluator} per SAE, reset each time.
+ *
+ * <p>The rows are checked once, when the set is made, so that a run does not fail at its first
+ * evaluation, hours in: every value finite (else the file and row are named), and some variance (NMSE
+ * divides by it).
  */
 final class EvalSet implements AutoCloseable {
     static final long CHUNK = 4096;
@@ -19,9 +27,11 @@ final class EvalSet implements AutoCloseable {
     private final long tokens;
     private final Map<Sae, Evaluator> evaluators = new IdentityHashMap<>();
 
+    /** @throws CommandFailure if the rows hold a NaN or an infinity, or have no (finite) variance */
     EvalSet(ActivationData data, long tokens) {
         this.data = data;
         this.tokens = Math.min(tokens, data.rows());
+        check();
     }
 
     long tokens() {
@@ -31,17 +41,59 @@ final class EvalSet implements AutoCloseable {
     EvalResult evaluate(Sae sae) {
         Evaluator evaluator = evaluators.computeIfAbsent(sae, Evaluator::new);
         evaluator.reset();
+        forEachChunk((chunk, firstRow) -> {
+            try {
+                evaluator.add(chunk);
+            } catch (BatchTopKException e) {
+                throw e.status() == Status.NON_FINITE ? nonFinite(chunk, firstRow, e) : e;
+            }
+        });
+        return evaluator.result();
+    }
+
+    private void check() {
+        TotalVariance variance = new TotalVariance(data.width());
+        forEachChunk((chunk, firstRow) -> {
+            RuntimeException bad = nonFinite(chunk, firstRow, null);
+            if (bad != null) {
+                throw bad;
+            }
+            variance.add(chunk);
+        });
+        String rows = "the first " + tokens + " rows of --eval-data (" + data.describe() + ")";
+        if (!Double.isFinite(variance.value())) {
+            throw new CommandFailure(rows + " have a variance that is not finite (largest |x| = "
+                    + variance.largestMagnitude() + "): their values are too large to square in double precision");
+        }
+        if (variance.value() == 0) {
+            throw new CommandFailure(rows + " have no variance (" + (tokens == 1 ? "a single row" : "every column is constant")
+                    + "): NMSE, the squared error over the variance, is undefined; evaluate on varied rows"
+                    + (tokens < data.rows() ? " or more of them (--eval-tokens)" : ""));
+        }
+    }
+
+    /**
+     * The failure naming the file and row of the chunk's first NaN or infinity; null if it has none
+     * (and {@code cause} is null), or {@code cause} itself.
+     */
+    private RuntimeException nonFinite(Tensor chunk, long firstRow, RuntimeException cause) {
+        return NonFiniteValue.firstIn(chunk).<RuntimeException>map(bad -> new CommandFailure("--eval-data: "
+                + RowOrigin.of(data, firstRow + bad.row()) + " holds " + bad.describe()
+                + "; evaluation needs finite activations", cause)).orElse(cause);
+    }
+
+    /** The rows to evaluate on, as views of the mappings, with the index of each chunk's first row. */
+    private void forEachChunk(ObjLongConsumer<Tensor> action) {
         long row = 0;
         while (row < tokens) {
             ActivationData.Part part = data.partOf(row);
             long inPart = row - part.firstRow();
             long run = Math.min(Math.min(CHUNK, tokens - row), part.rowCount() - inPart);
             long bytes = data.rowBytes();
-            evaluator.add(new Tensor(data.dtype(), new long[] {run, data.width()},
-                    part.rows().data().asSlice(inPart * bytes, run * bytes)));
+            action.accept(new Tensor(data.dtype(), new long[] {run, data.width()},
+                    part.rows().data().asSlice(inPart * bytes, run * bytes)), row);
             row += run;
         }
-        return evaluator.result();
     }
 
     @Override

@@ -4,9 +4,12 @@ import ai.batchtopk.Checkpoint;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeLens;
 import ai.batchtopk.io.IOConsumer;
+import ai.batchtopk.report.Report;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -19,11 +22,20 @@ import java.util.stream.Stream;
  * <p>{@link Checkpoint#save} replaces the whole directory atomically (keeping other plain files, such as
  * the metrics log); a directory holding files a run does not write is refused up front all the same, so
  * that a mistyped {@code --out} never mixes a run into unrelated files.
+ *
+ * <p>A new run starts in a new or empty directory only ({@link #clearForNewRun}): a finished run there is
+ * continued with {@code --resume}, or replaced as a whole with {@code --overwrite}, never mixed with.
  */
 final class OutputDirectory {
     /** What a run writes; a directory holding only these is a previous run's and may be replaced. */
     static final Set<String> OURS = Set.of(SaeLens.CONFIG_FILE, SaeLens.WEIGHTS_FILE, Checkpoint.STATE_FILE,
-            "sparsity.safetensors", MetricsLog.FILE, EvalLog.FILE, RunFile.FILE);
+            "sparsity.safetensors", MetricsLog.FILE, EvalLog.FILE, RunFile.FILE, Report.FILE);
+
+    /** Where {@code --overwrite} moves the run it replaces before deleting it (a sibling of the directory). */
+    static final String REPLACED = ".replaced";
+
+    /** The siblings of a checkpoint directory during an atomic save ({@link Checkpoint#save}). */
+    private static final List<String> SWAP_SUFFIXES = List.of(".incoming", ".previous");
 
     /** Test hook: runs just before each checkpoint write, with the directory (to make it fail). */
     static volatile IOConsumer<Path> beforeSave = dir -> {};
@@ -66,6 +78,102 @@ final class OutputDirectory {
         }
         Files.createDirectories(abs);
         return new OutputDirectory(abs);
+    }
+
+    /**
+     * Makes sure a new run may write into {@code dir}: it must not exist or be empty. A directory holding
+     * a previous run (its files and nothing else, sweep subdirectories included) is replaced only when
+     * {@code overwrite} says so: it is first renamed aside in one atomic step, so that no mixture of the
+     * old and the new run can ever be left in {@code dir}, then deleted. A directory holding anything a
+     * run does not write is never deleted.
+     *
+     * @throws CommandFailure if the directory is not empty and may not (or cannot) be replaced
+     */
+    static void clearForNewRun(Path dir, boolean overwrite) throws IOException {
+        Path abs = dir.toAbsolutePath().normalize();
+        if (Files.exists(abs) && !Files.isDirectory(abs)) {
+            throw new CommandFailure("--out " + dir + " exists and is not a directory");
+        }
+        Path replaced = sibling(abs, REPLACED);
+        if (Files.isDirectory(replaced) && foreignIn(replaced, true).isEmpty()) {
+            deleteTree(replaced);  // an earlier --overwrite stopped before its delete finished
+        }
+        List<Path> swap = SWAP_SUFFIXES.stream().map(suffix -> sibling(abs, suffix)).filter(Files::exists).toList();
+        List<String> entries = Files.isDirectory(abs) ? names(abs) : List.of();
+        if (entries.isEmpty() && swap.isEmpty()) {
+            return;
+        }
+        List<String> foreign = new java.util.ArrayList<>(Files.isDirectory(abs) ? foreignIn(abs, true) : List.of());
+        for (Path p : swap) {
+            foreignIn(p, true).forEach(name -> foreign.add(p.getFileName() + "/" + name));
+        }
+        List<String> present = entries.isEmpty() ? swap.stream().map(p -> p.getFileName().toString()).toList() : entries;
+        String shown = String.join(", ", present.subList(0, Math.min(5, present.size()))) + (present.size() > 5 ? ", ..." : "");
+        if (!foreign.isEmpty()) {
+            throw new CommandFailure("--out " + dir + " is not empty and holds files a training run does not write ("
+                    + String.join(", ", foreign.subList(0, Math.min(5, foreign.size()))) + (foreign.size() > 5 ? ", ..." : "")
+                    + "); use a new or empty directory" + (overwrite ? " (--overwrite only replaces a previous run)" : ""));
+        }
+        if (!overwrite) {
+            throw new CommandFailure("--out " + dir + " already holds a training run (" + shown + "); continue it with"
+                    + " --resume " + dir + ", replace it with --overwrite, or use a new or empty directory");
+        }
+        if (Files.isDirectory(abs)) {
+            try {
+                Files.move(abs, replaced, StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException e) {
+                throw new CommandFailure("--overwrite: cannot move the previous run in " + dir + " aside to replace it: "
+                        + ErrorMessages.describe(e), e);
+            }
+        }
+        for (Path p : swap) {
+            deleteTree(p);
+        }
+        deleteTree(replaced);
+    }
+
+    /**
+     * The entries of {@code dir} a run does not write (by name; at the top, "name/" for a directory that
+     * is not a sweep's SAE directory or its checkpoint swap sibling).
+     */
+    private static List<String> foreignIn(Path dir, boolean top) throws IOException {
+        List<String> foreign = new java.util.ArrayList<>();
+        try (Stream<Path> entries = Files.list(dir)) {
+            for (Path p : entries.sorted().toList()) {
+                String name = p.getFileName().toString();
+                if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+                    if (!top || !foreignIn(p, false).isEmpty()) {
+                        foreign.add(name + "/");
+                    }
+                } else if (!isOurs(name) || !Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
+                    foreign.add(name);
+                }
+            }
+        }
+        return foreign;
+    }
+
+    private static List<String> names(Path dir) throws IOException {
+        try (Stream<Path> entries = Files.list(dir)) {
+            return entries.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    private static Path sibling(Path dir, String suffix) {
+        return dir.resolveSibling(dir.getFileName() + suffix);
+    }
+
+    private static void deleteTree(Path tree) throws IOException {
+        if (!Files.exists(tree, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(tree)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        } catch (java.io.UncheckedIOException e) {
+            throw e.getCause();
+        }
     }
 
     /** Our files, and the temporary files of an atomic write that a crash left behind. */

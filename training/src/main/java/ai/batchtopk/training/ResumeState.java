@@ -15,8 +15,11 @@ import java.util.Map;
  * @param position where the next batch starts
  * @param runSteps steps taken by this run (over its resumed parts), 0 when unknown
  * @param baseLr the run's --lr before any schedule (NaN when unknown)
+ * @param data the files the run read, to tell on resuming whether they changed (null when unknown: a
+ *     checkpoint saved before fingerprints were kept, or by something else)
  */
-record ResumeState(long tokens, long dataRows, String order, DataPosition position, long runSteps, double baseLr) {
+record ResumeState(long tokens, long dataRows, String order, DataPosition position, long runSteps, double baseLr,
+        DataFingerprint data) {
     private static final String TOKENS = "batchtopk.tokens";
     private static final String ROWS = "batchtopk.data.rows";
     private static final String SHUFFLED = "batchtopk.data.shuffled";
@@ -40,6 +43,9 @@ record ResumeState(long tokens, long dataRows, String order, DataPosition positi
         extra.put(ROW, Long.toString(position.row()));
         extra.put(RUN_STEPS, Long.toString(runSteps));
         extra.put(BASE_LR, Double.toString(baseLr));
+        if (data != null) {
+            extra.put(DataFingerprint.KEY, data.toJson());
+        }
         return extra;
     }
 
@@ -60,14 +66,27 @@ record ResumeState(long tokens, long dataRows, String order, DataPosition positi
                     new DataPosition(Long.parseLong(extra.getOrDefault(EPOCH, "0")),
                             Long.parseLong(extra.getOrDefault(ROW, "0"))),
                     Long.parseLong(extra.getOrDefault(RUN_STEPS, "0")),
-                    Double.parseDouble(extra.getOrDefault(BASE_LR, "NaN")));
+                    Double.parseDouble(extra.getOrDefault(BASE_LR, "NaN")),
+                    fingerprint(extra.get(DataFingerprint.KEY)));
         } catch (IllegalArgumentException e) {
             return fresh();
         }
     }
 
+    /** The saved fingerprint; null when there is none or it cannot be read (then the data cannot be verified). */
+    private static DataFingerprint fingerprint(String json) {
+        if (json == null) {
+            return null;
+        }
+        try {
+            return DataFingerprint.fromJson(json);
+        } catch (IllegalArgumentException | ClassCastException e) {
+            return null;
+        }
+    }
+
     static ResumeState fresh() {
-        return new ResumeState(0, -1, "sequential", DataPosition.START, 0, Double.NaN);
+        return new ResumeState(0, -1, "sequential", DataPosition.START, 0, Double.NaN, null);
     }
 
     /** Where to start in data of {@code rows} rows read in {@code order}. */

@@ -84,11 +84,31 @@ final class ShuffledBatches implements BatchSource, RowStream {
                 MemorySegment.copy(part.rows().data(), (row - part.firstRow()) * rowBytes, out, b * rowBytes, rowBytes);
                 b++;
             }
-            if (++next == slots) {
-                next = 0;
-                epoch++;
-                order = permutationOf(epoch);
-                currentWindow = -1;
+            nextSlot();
+        }
+    }
+
+    private void nextSlot() {
+        if (++next == slots) {
+            next = 0;
+            epoch++;
+            order = permutationOf(epoch);
+            currentWindow = -1;
+        }
+    }
+
+    /**
+     * The data row that comes {@code k} rows after {@code start} in this order (for naming the file and
+     * row of a bad value in a batch that started at {@code start}).
+     */
+    static long rowAfter(ActivationData data, long seed, long window, DataPosition start, long k) {
+        ShuffledBatches replay = new ShuffledBatches(data, 1, seed, window, start, null);
+        long left = k;
+        while (true) {
+            long row = replay.rowAt(replay.next);
+            replay.nextSlot();
+            if (row >= 0 && left-- == 0) {
+                return row;
             }
         }
     }

@@ -28,6 +28,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.LongFunction;
 import java.util.stream.Collectors;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -201,8 +202,17 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "Native intra-op threads (default: the number of cores; some libtorch builds default to 1).")
     Integer threads;
 
-    @Option(names = "--out", paramLabel = "DIR", description = "Where the SAE and metrics go (required; with --sweep, one subdirectory per SAE).")
+    @Option(names = "--out", paramLabel = "DIR", description = "Where the SAE and metrics go (required; with --sweep, one subdirectory per SAE)."
+            + " It must be new or empty (or the --init directory, to go on in place).")
     Path out;
+
+    @Option(names = "--overwrite",
+            description = "Replace the training run already in --out (only if it holds nothing but a run's files).")
+    boolean overwrite;
+
+    @Option(names = "--allow-changed-data",
+            description = "With --resume: go on even though the data files changed since the checkpoint (a warning says how).")
+    boolean allowChangedData;
 
     private PrintWriter stdout;
     private PrintWriter stderr;
@@ -211,6 +221,9 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         stdout = spec.commandLine().getOut();
         stderr = spec.commandLine().getErr();
+        if (allowChangedData && resume == null) {
+            throw usage("--allow-changed-data only applies with --resume");
+        }
         if (resume != null) {
             return resumeRun();
         }
@@ -222,7 +235,7 @@ final class TrainCommand implements Callable<Integer> {
         ParseResult given = spec.commandLine().getParseResult();
         for (OptionSpec option : given.matchedOptions()) {
             String name = option.longestName();
-            if (!Set.of("--resume", "--threads", "--prefetch", "--debug").contains(name)) {
+            if (!Set.of("--resume", "--threads", "--prefetch", "--debug", "--allow-changed-data").contains(name)) {
                 throw usage(name + " cannot be given with --resume: the run goes on with the options it was started"
                         + " with (" + RunFile.FILE + "); use --init to start a new run from a checkpoint");
             }
@@ -242,6 +255,7 @@ final class TrainCommand implements Callable<Integer> {
         run.stdout = stdout;
         run.stderr = stderr;
         run.out = resume;
+        run.allowChangedData = allowChangedData;
         if (given.hasMatchedOption("--threads")) {
             run.threads = threads;
         }
@@ -283,8 +297,11 @@ final class TrainCommand implements Callable<Integer> {
      *     is only known after a whole pass) a fingerprint of the documents and the extraction settings, so that
      *     a resume over changed text is refused
      * @param streams a stream of batches starting at a position, seeded
+     * @param origins where the rows of a stream with that seed come from, for messages
+     * @param fingerprint the files read, to tell on --resume whether they changed
      */
-    private record Input(long width, long rows, String describe, StreamFactory streams) {}
+    private record Input(long width, long rows, String describe, StreamFactory streams, LongFunction<RowOrigin> origins,
+            DataFingerprint fingerprint) {}
 
     @FunctionalInterface
     private interface StreamFactory {
@@ -299,17 +316,20 @@ final class TrainCommand implements Callable<Integer> {
         }
         return new Input(activations.width(), activations.rows(), activations.describe(), (start, seed) -> shuffle
                 ? new ShuffledBatches(activations, batchSize, seed, shuffleBuffer, start, arena)
-                : new SequentialBatches(activations, batchSize, start, arena));
+                : new SequentialBatches(activations, batchSize, start, arena),
+                seed -> shuffle ? RowOrigin.shuffled(activations, seed, shuffleBuffer) : RowOrigin.sequential(activations),
+                DataFingerprint.ofActivations("--data", activations));
     }
 
     private Input textInput(List<AutoCloseable> toClose) throws IOException {
         String sources = text.stream().map(Path::toString).collect(Collectors.joining(", "));
-        List<String> documents;
+        List<TextCorpus.Document> read;
         try {
-            documents = TextCorpus.read(text).stream().map(TextCorpus.Document::text).toList();
+            read = TextCorpus.read(text);
         } catch (IOException e) {
             throw new CommandFailure("--text " + sources + ": " + e.getMessage(), e);
         }
+        List<String> documents = read.stream().map(TextCorpus.Document::text).toList();
         ExtractorConfig config = extractorConfig();
         Extractor extractor = Extractor.open(config);
         toClose.add(extractor);
@@ -321,7 +341,7 @@ final class TrainCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 throw new CommandFailure("--text " + sources + ": " + e.getMessage(), e);
             }
-        });
+        }, seed -> new TextRowOrigin(config, read), DataFingerprint.ofText("--text", text));
     }
 
     /** The extraction --text asks for (usage errors for impossible values). */
@@ -360,35 +380,43 @@ final class TrainCommand implements Callable<Integer> {
         boolean sweeping = sweep != null && !sweep.isEmpty();
         Set<String> names = new java.util.TreeSet<>();
         variants.forEach(v -> names.add(v.name()));
-        OutputDirectory top = OutputDirectory.prepare(out, sweeping ? names : Set.of());
-        String runId = resuming ? RunFile.id(top.path()) : RunFile.write(top.path(), savedArgs(), source());
+        // Checked before anything in --out changes: held-out rows that cannot be evaluated on.
+        EvalSet evalSet = null;
+        if (evalActivations != null) {
+            evalSet = new EvalSet(evalActivations, evalTokens);
+            toClose.add(evalSet);
+        }
+        Path top = out.toAbsolutePath().normalize();
+        DataFingerprint fingerprint = evalActivations == null ? activations.fingerprint()
+                : activations.fingerprint().plus(DataFingerprint.ofActivations("--eval-data", evalActivations));
+        Set<String> warned = new java.util.HashSet<>();
+        String runId = resuming ? RunFile.id(top) : null;
         String order = text != null ? "text-sequential" : ResumeState.orderName(shuffle, shuffleBuffer);
         long steps = steps();
         double baseLr = Double.NaN;
         DataPosition position = DataPosition.START;
         long fewestSteps = Long.MAX_VALUE;
         long seed = 0;
+        // First every SAE is made or loaded and checked, so that a run refused for its options or its data
+        // leaves --out as it was.
+        List<SaeStart> starts = new ArrayList<>();
+        List<Boolean> continuedRuns = new ArrayList<>();
         for (Variant variant : variants) {
-            Path dir = sweeping ? top.path().resolve(variant.name()) : top.path();
+            Path dir = sweeping ? top.resolve(variant.name()) : top;
             // Resuming: from the SAE's own checkpoint when the killed run got to write one; else the run
             // starts this SAE over exactly as it first did (new, or from --init).
             boolean continued = resuming && RunFile.hasCheckpointOf(dir, runId);
             SaeStart start = continued ? SaeStart.load(dir, this::adjust)
                     : init == null ? SaeStart.fresh(newConfig(activations.width(), variant)) : SaeStart.load(init, this::adjust);
             toClose.add(start.sae());
+            starts.add(start);
+            continuedRuns.add(continued);
             if (continued && start.state().runSteps() > steps) {
                 throw new CommandFailure("--resume " + dir + ": its checkpoint is at step " + start.state().runSteps()
                         + ", past the run's " + steps + " steps");
             }
-            if (continued && text != null && (start.state().dataRows() != activations.rows()
-                    || !start.state().order().equals(order))) {
-                throw new CommandFailure("--resume " + dir + ": the checkpoint was taken over other text or another"
-                        + " extraction than " + activations.describe() + "; the text changed, so the run cannot go on exactly");
-            }
-            if (continued && (start.state().dataRows() != activations.rows() || !start.state().order().equals(order))) {
-                throw new CommandFailure("--resume " + dir + ": the checkpoint was taken over " + start.state().dataRows()
-                        + " rows read " + start.state().order() + ", but the data is now " + activations.describe()
-                        + " read " + order + "; the data files changed, so the run cannot go on exactly");
+            if (continued) {
+                checkSameData(dir, start.state(), fingerprint, activations, order, warned);
             }
             checkAgainstInit(start.sae(), activations);
             if (start.sae().dIn() != activations.width()) {
@@ -405,7 +433,23 @@ final class TrainCommand implements Callable<Integer> {
                         : lr != null ? lr : start.sae().config().lr();
                 seed = start.sae().config().seed();
             }
-            OutputDirectory output = sweeping ? OutputDirectory.prepare(dir) : top;
+        }
+        if (fewestSteps >= steps) {
+            throw new CommandFailure("--resume " + out + ": the run is already complete (" + steps + " of " + steps + " steps)");
+        }
+
+        if (!resuming && !(init != null && Files.isDirectory(top) && Files.isSameFile(top, init))) {
+            OutputDirectory.clearForNewRun(out, overwrite);
+        }
+        OutputDirectory topOutput = OutputDirectory.prepare(out, sweeping ? names : Set.of());
+        if (!resuming) {
+            runId = RunFile.write(top, savedArgs(), source());
+        }
+        for (int i = 0; i < variants.size(); i++) {
+            Variant variant = variants.get(i);
+            SaeStart start = starts.get(i);
+            boolean continued = continuedRuns.get(i);
+            OutputDirectory output = sweeping ? OutputDirectory.prepare(top.resolve(variant.name())) : topOutput;
             boolean append = continued || (!resuming && init != null && output.isSameAs(init));
             if (continued) {
                 MetricsLog.truncateAfter(output.metricsFile(), start.state().tokens());
@@ -418,12 +462,10 @@ final class TrainCommand implements Callable<Integer> {
                 evalLog = EvalLog.open(output.path().resolve(EvalLog.FILE), append);
                 toClose.add(evalLog);
             }
-            members.add(new Trainer.Member(variant.name(), start.sae(), output, log, evalLog, metadata(), done,
-                    start.state().tokens()));
+            members.add(new Trainer.Member(variant.name(), start.sae(), output, log, evalLog, metadata(),
+                    continued ? start.state().runSteps() : 0, start.state().tokens()));
         }
-        if (fewestSteps >= steps) {
-            throw new CommandFailure("--resume " + out + ": the run is already complete (" + steps + " of " + steps + " steps)");
-        }
+
 
         RowStream stream = activations.streams().open(position, seed);
         BatchSource batches = (BatchSource) stream;
@@ -432,20 +474,61 @@ final class TrainCommand implements Callable<Integer> {
             toClose.add(prefetching);
             batches = prefetching;
         }
-        EvalSet evalSet = null;
-        if (evalActivations != null) {
-            evalSet = new EvalSet(evalActivations, evalTokens);
-            toClose.add(evalSet);
-        }
         LrSchedule schedule = new LrSchedule(baseLr, steps, lrWarmupSteps, LrSchedule.Decay.parse(lrDecay), lrEndFraction);
         long evalPeriod = evalSet == null ? 0 : evalEvery != null ? evalEvery : Math.max(1, steps / 10);
         Trainer.Plan plan = new Trainer.Plan(steps, schedule, LogSchedule.of(steps, logEvery), checkpointEvery,
-                evalPeriod, activations.rows(), order, runId);
+                evalPeriod, activations.rows(), order, runId, fingerprint, out);
         ProgressBar progress = ProgressBar.terminal() ? new ProgressBar(stderr, steps - fewestSteps) : null;
-        Trainer.Result result = new Trainer(members, batches, plan, evalSet, progress).run();
-        stdout.println(Json.write(summary(result, sweeping ? top.path() : members.getFirst().output.path(),
+        Trainer.Result result = new Trainer(members, batches, activations.origins().apply(seed), plan, evalSet, progress).run();
+        stdout.println(Json.write(summary(result, sweeping ? top : members.getFirst().output.path(),
                 sweeping ? members : List.of())));
         return Main.OK;
+    }
+
+    /**
+     * Resuming: the data must be what the checkpoint was trained on (its files' fingerprints, its row count
+     * and order), unless --allow-changed-data says to go on anyway; then a warning says what changed, and
+     * data of another length or order is read from its start. A checkpoint without fingerprints (saved by an
+     * earlier version) is resumed with a warning that the files cannot be checked.
+     */
+    private void checkSameData(Path dir, ResumeState saved, DataFingerprint now, Input activations, String order,
+            Set<String> warned) {
+        if (saved.data() == null) {
+            warnOnce(warned, "--resume " + out + ": the checkpoint keeps no fingerprint of its data (saved by an earlier"
+                    + " version), so changed data files cannot be detected");
+        } else {
+            List<String> changes = now.changesSince(saved.data());
+            if (!changes.isEmpty()) {
+                String what = String.join("; ", changes);
+                if (!allowChangedData) {
+                    throw new CommandFailure("--resume " + dir + ": the data changed since the checkpoint: " + what
+                            + ". Put the data back, or pass --allow-changed-data to train on it as it is now (the run then"
+                            + " no longer matches an uninterrupted one)");
+                }
+                warnOnce(warned, "--resume " + out + ": the data changed since the checkpoint (" + what
+                        + "); going on, as --allow-changed-data asks");
+            }
+        }
+        if (saved.dataRows() == activations.rows() && saved.order().equals(order)) {
+            return;
+        }
+        if (allowChangedData) {
+            warnOnce(warned, "--resume " + out + ": the data is not the length or order the checkpoint's position refers"
+                    + " to; it is read from its start");
+        } else if (text != null) {
+            throw new CommandFailure("--resume " + dir + ": the checkpoint was taken over other text or another"
+                    + " extraction than " + activations.describe() + "; the text changed, so the run cannot go on exactly");
+        } else {
+            throw new CommandFailure("--resume " + dir + ": the checkpoint was taken over " + saved.dataRows()
+                    + " rows read " + saved.order() + ", but the data is now " + activations.describe()
+                    + " read " + order + "; the data files changed, so the run cannot go on exactly");
+        }
+    }
+
+    private void warnOnce(Set<String> warned, String message) {
+        if (warned.add(message)) {
+            stderr.println("warning: " + message);
+        }
     }
 
     /** The SAEs of the run: one, or the cartesian product of the --sweep values. */
@@ -505,7 +588,7 @@ final class TrainCommand implements Callable<Integer> {
         Set<String> pathOptions = Set.of("--data", "--text", "--eval-data", "--init");
         for (int i = 0; i < original.size(); i++) {
             String arg = original.get(i);
-            if (arg.equals("--debug")) {
+            if (arg.equals("--debug") || arg.equals("--overwrite")) {
                 continue;
             }
             int eq = arg.indexOf('=');
@@ -619,6 +702,10 @@ final class TrainCommand implements Callable<Integer> {
         }
         if (sweep != null && !sweep.isEmpty() && init != null) {
             throw usage("--sweep trains new SAEs; it cannot be combined with --init");
+        }
+        if (overwrite && init != null && init.toAbsolutePath().normalize().startsWith(out.toAbsolutePath().normalize())) {
+            throw usage("--overwrite would delete the --init SAE " + init + ", which is in --out " + out
+                    + " (to go on in place, leave --overwrite out)");
         }
         if (length.steps != null) {
             positive("--steps", length.steps);

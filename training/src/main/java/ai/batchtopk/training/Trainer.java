@@ -1,14 +1,18 @@
 package ai.batchtopk.training;
 
+import ai.batchtopk.BatchTopKException;
 import ai.batchtopk.EvalResult;
 import ai.batchtopk.Evaluator;
 import ai.batchtopk.Sae;
+import ai.batchtopk.Status;
 import ai.batchtopk.StepMetrics;
 import ai.batchtopk.io.Tensor;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * The training loop: a batch, a step for each SAE of the run (one, or a sweep's several, all on the
@@ -20,6 +24,10 @@ import java.util.Objects;
  * same batch, the same learning rate and the same log/eval/checkpoint decision however often the run
  * was interrupted. An SAE whose checkpoint is ahead of the others' (a kill in the middle of a round
  * of checkpoints) skips the batches it has already trained on.
+ *
+ * <p>A batch holding a NaN or an infinity stops the run, but not before every SAE is saved as it was
+ * before that batch (so {@code --resume} can go on once the data is fixed), and the message names the
+ * file and row the value came from. A failed evaluation saves the SAEs too.
  */
 final class Trainer {
     /**
@@ -74,29 +82,34 @@ final class Trainer {
      * @param dataRows rows of the training data, for the checkpoints
      * @param order the row order's name, for the checkpoints
      * @param runId the run's id (run.json), saved in its checkpoints
+     * @param data the files the run reads, saved in its checkpoints (null: none kept)
+     * @param out the run's --out directory, for messages
      */
     record Plan(long steps, LrSchedule lr, LogSchedule logs, long checkpointEvery, long evalEvery, long dataRows,
-            String order, String runId) {}
+            String order, String runId, DataFingerprint data, Path out) {}
 
     /** Test hook: slows each step down (ms) so that a test can kill a run in the middle. */
     private static final long STEP_DELAY_MS = Long.getLong("batchtopk.test.step-delay-ms", 0);
 
     private final List<Member> members;
     private final BatchSource batches;
+    private final RowOrigin origin;
     private final Plan plan;
     private final EvalSet evalSet;
     private final ProgressBar progress;
 
     /**
+     * @param origin where the rows of {@code batches} come from, for messages
      * @param evalSet null for no evaluation
      * @param progress null for none
      */
-    Trainer(List<Member> members, BatchSource batches, Plan plan, EvalSet evalSet, ProgressBar progress) {
+    Trainer(List<Member> members, BatchSource batches, RowOrigin origin, Plan plan, EvalSet evalSet, ProgressBar progress) {
         if (members.isEmpty()) {
             throw new IllegalArgumentException("no SAE to train");
         }
         this.members = List.copyOf(members);
         this.batches = Objects.requireNonNull(batches, "batches");
+        this.origin = Objects.requireNonNull(origin, "origin");
         this.plan = Objects.requireNonNull(plan, "plan");
         this.evalSet = evalSet;
         this.progress = progress;
@@ -106,7 +119,8 @@ final class Trainer {
      * Runs the steps after the first one any SAE still needs up to {@code plan.steps()}, saving
      * checkpoints on the way and every SAE at the end.
      *
-     * @throws CommandFailure if the loss stops being finite (after logging that step), or a save fails
+     * @throws CommandFailure if the loss stops being finite (after logging that step), if a batch holds a NaN
+     *     or an infinity or an evaluation fails (after saving every SAE), or if a save fails
      */
     Result run() throws IOException {
         long first = members.stream().mapToLong(m -> m.stepsDone).min().orElseThrow() + 1;
@@ -116,6 +130,7 @@ final class Trainer {
         long lastLogTokens = 0;
         boolean varies = plan.lr().varies();
         for (long s = first; s <= plan.steps(); s++) {
+            DataPosition batchStart = batches.position();
             Tensor batch = batches.next();
             long rows = batch.dim(0);
             double lr = plan.lr().at(s);
@@ -129,7 +144,16 @@ final class Trainer {
                 if (varies) {
                     member.sae.setLearningRate(lr);
                 }
-                StepMetrics m = member.sae.trainStep(batch);
+                StepMetrics m;
+                try {
+                    m = member.sae.trainStep(batch);
+                } catch (BatchTopKException e) {
+                    Optional<NonFiniteValue> bad = e.status() == Status.NON_FINITE ? NonFiniteValue.firstIn(batch) : Optional.empty();
+                    if (bad.isEmpty()) {
+                        throw e;
+                    }
+                    throw stopOnBadData(s, batchStart, bad.get(), e);
+                }
                 member.stepsDone = s;
                 member.tokens += rows;
                 member.last = m;
@@ -156,7 +180,11 @@ final class Trainer {
                 progress.update(s - first + 1, tokensThisRun, (System.nanoTime() - start) / 1e9, members.getFirst().last);
             }
             if (evalSet != null && plan.evalEvery() > 0 && (s % plan.evalEvery() == 0 || s == plan.steps())) {
-                evaluate();
+                try {
+                    evaluate();
+                } catch (RuntimeException e) {
+                    throw stopOnFailedEvaluation(s, e);
+                }
             }
             if (plan.checkpointEvery() > 0 && s % plan.checkpointEvery() == 0 && s < plan.steps()) {
                 saveAll();
@@ -180,15 +208,56 @@ final class Trainer {
     }
 
     /** Every SAE's checkpoint at the current position (they are all at the same step here). */
-    private void saveAll() throws IOException {
-        DataPosition position = batches.position();
-        for (Member member : members) {
+    private void saveAll() {
+        saveAll(batches.position(), members);
+    }
+
+    /** The checkpoints of {@code which}, at {@code position}. */
+    private void saveAll(DataPosition position, List<Member> which) {
+        for (Member member : which) {
             ResumeState state = new ResumeState(member.tokens, plan.dataRows(), plan.order(), position,
-                    member.stepsDone, plan.lr().lr());
+                    member.stepsDone, plan.lr().lr(), plan.data());
             Map<String, String> extra = new java.util.LinkedHashMap<>(state.toExtra());
             extra.put(RunFile.ID_KEY, plan.runId());
             member.output.save(member.sae, member.metadata, extra, member.stepsDone);
         }
+    }
+
+    /**
+     * Saves every SAE that has not trained on the bad batch yet (all of them but any a resumed sweep had
+     * already taken past it) as it was before that batch, and says where the value came from.
+     */
+    private CommandFailure stopOnBadData(long step, DataPosition batchStart, NonFiniteValue bad, Exception cause) {
+        if (progress != null) {
+            progress.finish();
+        }
+        String problem = origin.describe(batchStart, bad.row()) + " holds " + bad.describe() + " (in the batch of step "
+                + step + "); training needs finite activations";
+        List<Member> behind = members.stream().filter(m -> m.stepsDone < step).toList();
+        try {
+            saveAll(batchStart, behind);
+        } catch (CommandFailure saveFailed) {
+            return new CommandFailure(problem + "; saving the run before stopping failed too: " + saveFailed.getMessage(),
+                    cause);
+        }
+        return new CommandFailure(problem + ". Saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step "
+                + (step - 1) + " in " + plan.out() + ": fix that row, then go on with 'train --resume " + plan.out()
+                + " --allow-changed-data'", cause);
+    }
+
+    private CommandFailure stopOnFailedEvaluation(long step, RuntimeException cause) {
+        if (progress != null) {
+            progress.finish();
+        }
+        String problem = "evaluating on --eval-data after step " + step + " failed: " + ErrorMessages.describe(cause);
+        try {
+            saveAll();
+        } catch (CommandFailure saveFailed) {
+            return new CommandFailure(problem + "; saving the run before stopping failed too: " + saveFailed.getMessage(),
+                    cause);
+        }
+        return new CommandFailure(problem + "; saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step " + step
+                + " in " + plan.out() + " (go on with 'train --resume " + plan.out() + "')", cause);
     }
 
     private void evaluate() throws IOException {

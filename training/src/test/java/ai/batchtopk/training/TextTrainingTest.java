@@ -8,6 +8,7 @@ import ai.batchtopk.extract.Extractor;
 import ai.batchtopk.extract.ExtractorConfig;
 import ai.batchtopk.extract.Model;
 import ai.batchtopk.extract.Site;
+import ai.batchtopk.extract.TextCorpus;
 import ai.batchtopk.io.Json;
 import ai.batchtopk.io.Tensor;
 import java.io.IOException;
@@ -173,6 +174,58 @@ class TextTrainingTest {
             assertThat(part.resolve(name).resolve("cfg.json")).exists();
             TrainingRunTest.assertSameState(part.resolve(name), whole.resolve(name));
         }
+    }
+
+    @Test
+    void aRowOfTextIsNamedByItsTokenDocumentAndFile() {
+        Path a = tmp.resolve("a.txt");
+        Path b = tmp.resolve("b.txt");
+        List<TextCorpus.Document> documents = List.of(new TextCorpus.Document(a, DOCS.get(0)),
+                new TextCorpus.Document(a, DOCS.get(1)), new TextCorpus.Document(b, DOCS.get(2)),
+                new TextCorpus.Document(b, DOCS.get(3)));
+        ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 1, Site.RESID).withMaxLength(12).withBatchSize(2);
+        List<String> expected = new ArrayList<>();
+        try (Extractor x = Extractor.open(config)) {
+            Iterator<ActivationBlock> it = x.extract(DOCS);
+            while (it.hasNext()) {
+                ActivationBlock block = it.next();
+                for (int r = 0; r < block.rows(); r++) {
+                    int doc = block.documents()[r];
+                    expected.add("token '" + block.tokens().get(r) + "' (position " + block.positions()[r] + ") of document "
+                            + (doc % 2) + " of " + (doc < 2 ? a : b) + " ");
+                }
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        int n = expected.size();
+        TextRowOrigin origin = new TextRowOrigin(config, documents);
+        assertThat(origin.describe(DataPosition.START, 0)).startsWith(expected.get(0));
+        assertThat(origin.describe(new DataPosition(3, 5), 7)).startsWith(expected.get(12));
+        assertThat(origin.describe(new DataPosition(1, n - 40), 39)).startsWith(expected.get(n - 1));
+        // A batch that runs over the end of a pass goes on with the next one.
+        assertThat(origin.describe(new DataPosition(0, n - 2), 5)).startsWith(expected.get(3));
+    }
+
+    @Test
+    void changedTextIsRefusedOnResumeNamingTheFile() throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve("texts"));
+        Path first = Files.writeString(dir.resolve("a.txt"), TEXT);
+        Path second = Files.writeString(dir.resolve("b.txt"), TEXT.repeat(2));
+        Path out = tmp.resolve("sae");
+        Cli.Run run = Cli.run(concat(new Object[] {"--text", dir, "--layer", 0, "--max-length", 16, "--d-sae", 64, "--k", 4,
+                "--batch-size", 16, "--threads", 1}, "--steps", 2, "--out", out));
+        assertThat(run.code()).as(run.toString()).isZero();
+        Files.writeString(out.resolve(RunFile.FILE),
+                Files.readString(out.resolve(RunFile.FILE)).replace("\"--steps\", \"2\"", "\"--steps\", \"3\""));
+        Files.writeString(second, "One more paragraph.\n", java.nio.file.StandardOpenOption.APPEND);
+        Cli.Run refused = Cli.run("train", "--resume", out);
+        assertThat(refused.code()).as(refused.toString()).isEqualTo(Main.FAILURE);
+        assertThat(refused.err()).contains("the data changed since the checkpoint: " + second + ": size ")
+                .doesNotContain(first.toString());
+        Cli.Run allowed = Cli.run("train", "--resume", out, "--allow-changed-data");
+        assertThat(allowed.code()).as(allowed.toString()).isZero();
+        assertThat(allowed.err()).contains("warning: ").contains(second.toString()).contains("read from its start");
     }
 
     private static Object[] concat(Object[] a, Object... b) {
