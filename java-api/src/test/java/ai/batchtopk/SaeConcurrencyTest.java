@@ -110,6 +110,8 @@ class SaeConcurrencyTest {
             }
             assertThat(runTogether(readers)).isEmpty();
             assertThat(comparisons.get()).isPositive();
+            System.out.printf("hammer %s: 3 threads read %d batches, each as one thread reads it%n", HAMMER,
+                    comparisons.get());
         }
     }
 
@@ -170,6 +172,8 @@ class SaeConcurrencyTest {
                 }
                 TestData.assertSameState(sae, serial);
             }
+            System.out.printf("hammer %s: 2 trainers beside a reader took %d steps, the state of one thread "
+                    + "taking them in the same order%n", HAMMER, steps);
         }
     }
 
