@@ -4,9 +4,13 @@
  * Plain C on purpose: jextract generates the Java bindings from this file alone.
  * Conventions:
  *   - every function that can fail returns a btk_status; BTK_OK is 0;
- *   - on failure, btk_last_error() returns a message for the calling thread
- *     (valid until the next failing call on that thread);
- *   - a btk_sae is an opaque handle; one handle must not be used by two threads at once;
+ *   - on failure, btk_last_error() returns a message for the calling thread that names the problem
+ *     (not the function: the caller knows which call failed); the next call on that thread that
+ *     returns a btk_status replaces it, with "" when that call succeeds;
+ *   - a btk_sae is an opaque handle. A call that changes it (train_step, loss_and_gradients,
+ *     set_path, set_lr, state_set, destroy) must not overlap any other call on the same handle; the
+ *     calls that only read it (config, encode, decode, reconstruct, evaluate, state_count, state_name,
+ *     state_info, state_get) may run on several threads at once. Different handles are independent;
  *   - tensors cross the boundary as btk_tensor_view: a borrowed, row-major, contiguous block.
  */
 #ifndef BATCHTOPK_H
@@ -132,7 +136,7 @@ int32_t btk_abi_version(void);
 const char *btk_build_info(void);
 /* 1 when this build can run on CUDA and a device is present. */
 int32_t btk_cuda_available(void);
-/* The message of the last failure on the calling thread ("" when none). */
+/* The message of the calling thread's last failure; "" when none, or when its last call succeeded. */
 const char *btk_last_error(void);
 /* Number of intra-op threads libtorch and the shim use (0 keeps the current value). */
 int32_t btk_set_num_threads(int32_t threads);

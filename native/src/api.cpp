@@ -141,7 +141,7 @@ BTK_EXPORT int32_t btk_set_num_threads(int32_t threads) {
 }
 
 BTK_EXPORT int32_t btk_config_defaults(btk_config* cfg, int64_t d_in, int64_t d_sae, int32_t architecture, int32_t k) {
-  return guard("btk_config_defaults", [&] {
+  return guard([&] {
     require_not_null(cfg, "cfg");
     std::memset(cfg, 0, sizeof(*cfg));
     cfg->d_in = d_in;
@@ -170,7 +170,7 @@ BTK_EXPORT int32_t btk_config_defaults(btk_config* cfg, int64_t d_in, int64_t d_
 }
 
 BTK_EXPORT int32_t btk_sae_create(const btk_config* cfg, btk_sae** out) {
-  return guard("btk_sae_create", [&] {
+  return guard([&] {
     require_not_null(cfg, "cfg");
     require_not_null(out, "out");
     *out = nullptr;
@@ -187,28 +187,28 @@ BTK_EXPORT int32_t btk_sae_create(const btk_config* cfg, btk_sae** out) {
 BTK_EXPORT void btk_sae_destroy(btk_sae* sae) { delete sae; }
 
 BTK_EXPORT int32_t btk_sae_config(const btk_sae* sae, btk_config* out) {
-  return guard("btk_sae_config", [&] {
+  return guard([&] {
     require_not_null(out, "out");
     *out = checked(sae)->cfg;
   });
 }
 
 BTK_EXPORT int32_t btk_sae_set_path(btk_sae* sae, int32_t path) {
-  return guard("btk_sae_set_path", [&] {
+  return guard([&] {
     if (path != BTK_PATH_FUSED && path != BTK_PATH_NAIVE) fail(BTK_ERR_INVALID_ARGUMENT, "unknown path code " + std::to_string(path));
     checked(sae)->cfg.path = path;
   });
 }
 
 BTK_EXPORT int32_t btk_sae_set_lr(btk_sae* sae, double lr) {
-  return guard("btk_sae_set_lr", [&] {
+  return guard([&] {
     if (!(std::isfinite(lr) && lr > 0)) fail(BTK_ERR_INVALID_ARGUMENT, "lr must be finite and positive, got " + std::to_string(lr));
     checked(sae)->cfg.lr = lr;
   });
 }
 
 BTK_EXPORT int32_t btk_sae_train_step(btk_sae* sae, const btk_tensor_view* batch, btk_metrics* out) {
-  return guard("btk_sae_train_step", [&] {
+  return guard([&] {
     require_not_null(out, "out");
     auto& s = *checked(sae);
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
@@ -222,7 +222,7 @@ BTK_EXPORT int32_t btk_sae_train_step(btk_sae* sae, const btk_tensor_view* batch
 
 BTK_EXPORT int32_t btk_sae_loss_and_gradients(btk_sae* sae, const btk_tensor_view* batch, int32_t want_gradients,
                                               btk_metrics* out) {
-  return guard("btk_sae_loss_and_gradients", [&] {
+  return guard([&] {
     require_not_null(out, "out");
     auto& s = *checked(sae);
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
@@ -241,7 +241,7 @@ BTK_EXPORT int32_t btk_sae_loss_and_gradients(btk_sae* sae, const btk_tensor_vie
 }
 
 BTK_EXPORT int32_t btk_sae_encode(btk_sae* sae, const btk_tensor_view* batch, int32_t select, btk_tensor_view* codes) {
-  return guard("btk_sae_encode", [&] {
+  return guard([&] {
     auto& s = *checked(sae);
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
     check_view(codes, "codes", x.size(0), s.cfg.d_sae);
@@ -250,7 +250,7 @@ BTK_EXPORT int32_t btk_sae_encode(btk_sae* sae, const btk_tensor_view* batch, in
 }
 
 BTK_EXPORT int32_t btk_sae_decode(btk_sae* sae, const btk_tensor_view* codes, btk_tensor_view* out) {
-  return guard("btk_sae_decode", [&] {
+  return guard([&] {
     auto& s = *checked(sae);
     auto z = input_tensor(s, codes, "codes", s.cfg.d_sae);
     check_view(out, "out", z.size(0), s.cfg.d_in);
@@ -259,7 +259,7 @@ BTK_EXPORT int32_t btk_sae_decode(btk_sae* sae, const btk_tensor_view* codes, bt
 }
 
 BTK_EXPORT int32_t btk_sae_reconstruct(btk_sae* sae, const btk_tensor_view* batch, int32_t select, btk_tensor_view* out) {
-  return guard("btk_sae_reconstruct", [&] {
+  return guard([&] {
     auto& s = *checked(sae);
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
     check_view(out, "out", x.size(0), s.cfg.d_in);
@@ -270,7 +270,7 @@ BTK_EXPORT int32_t btk_sae_reconstruct(btk_sae* sae, const btk_tensor_view* batc
 
 BTK_EXPORT int32_t btk_sae_evaluate(btk_sae* sae, const btk_tensor_view* batch, btk_eval_sums* sums, double* column_sums,
                                     int64_t* fire_counts) {
-  return guard("btk_sae_evaluate", [&] {
+  return guard([&] {
     auto& s = *checked(sae);
     require_not_null(sums, "sums");
     require_not_null(column_sums, "column_sums");
@@ -299,7 +299,7 @@ BTK_EXPORT const char* btk_sae_state_name(const btk_sae* sae, int64_t index) {
 }
 
 BTK_EXPORT int32_t btk_sae_state_info(const btk_sae* sae, const char* name, btk_tensor_info* out) {
-  return guard("btk_sae_state_info", [&] {
+  return guard([&] {
     require_not_null(name, "name");
     require_not_null(out, "out");
     auto t = read_state(*checked(sae), name);
@@ -312,7 +312,7 @@ BTK_EXPORT int32_t btk_sae_state_info(const btk_sae* sae, const char* name, btk_
 }
 
 BTK_EXPORT int32_t btk_sae_state_get(const btk_sae* sae, const char* name, void* dst, int64_t dst_bytes) {
-  return guard("btk_sae_state_get", [&] {
+  return guard([&] {
     require_not_null(name, "name");
     require_not_null(dst, "dst");
     auto t = read_state(*checked(sae), name).contiguous();
@@ -326,7 +326,7 @@ BTK_EXPORT int32_t btk_sae_state_get(const btk_sae* sae, const char* name, void*
 }
 
 BTK_EXPORT int32_t btk_sae_state_set(btk_sae* sae, const char* name, const void* src, int64_t src_bytes) {
-  return guard("btk_sae_state_set", [&] {
+  return guard([&] {
     require_not_null(name, "name");
     write_state(*checked(sae), name, src, src_bytes);
   });

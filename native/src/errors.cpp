@@ -18,26 +18,26 @@ void set_last_error(const std::string& message) { last_error_message = message; 
 
 const char* last_error() { return last_error_message.c_str(); }
 
-int32_t guard(const char* function, const std::function<void()>& body) {
-  std::string prefix = std::string(function) + ": ";
+int32_t guard(const std::function<void()>& body) {
   try {
     body();
+    last_error_message.clear();
     return BTK_OK;
   } catch (const Error& e) {
-    set_last_error(prefix + e.what());
+    set_last_error(e.what());
     return e.status();
   } catch (const c10::Error& e) {
     // what_without_backtrace keeps the message readable; the C++ backtrace means nothing in Java.
-    set_last_error(prefix + "libtorch: " + e.what_without_backtrace());
+    set_last_error(std::string("libtorch: ") + e.what_without_backtrace());
     return BTK_ERR_INTERNAL;
   } catch (const std::bad_alloc&) {
-    set_last_error(prefix + "out of memory");
+    set_last_error("out of memory");
     return BTK_ERR_OUT_OF_MEMORY;
   } catch (const std::exception& e) {
-    set_last_error(prefix + e.what());
+    set_last_error(e.what());
     return BTK_ERR_INTERNAL;
   } catch (...) {
-    set_last_error(prefix + "unknown native exception");
+    set_last_error("unknown native exception");
     return BTK_ERR_INTERNAL;
   }
 }

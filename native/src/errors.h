@@ -24,7 +24,9 @@ class Error : public std::runtime_error {
 void set_last_error(const std::string& message);
 const char* last_error();
 
-// Runs body, converting every exception into a status code and the thread's last-error message.
-int32_t guard(const char* function, const std::function<void()>& body);
+// Runs body, converting every exception into a status code and the thread's last-error message;
+// a success clears the message. The message names the problem, not the function: the caller knows
+// which call failed (the Java layer puts the function's name in front).
+int32_t guard(const std::function<void()>& body);
 
 }  // namespace btk

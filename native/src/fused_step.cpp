@@ -152,7 +152,9 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
 
   SparseRows<T> codes = c.architecture == BTK_ARCH_BATCHTOPK ? select_batch_topk(pre_data, B, F, int64_t(c.k) * B)
                                                              : select_row_topk(pre_data, B, F, int64_t(c.k));
-  auto x_hat = sae.b_dec.expand({B, d}).contiguous();
+  // repeat, not expand().contiguous(): at B = 1 the latter is b_dec itself, and the decode below
+  // would write into the parameter.
+  auto x_hat = sae.b_dec.repeat({B, 1});
   sparse_decode(codes, sae.W_dec.data_ptr<T>(), d, x_hat.data_ptr<T>());
   auto error = x_hat - xn;
 

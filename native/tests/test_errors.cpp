@@ -1,5 +1,6 @@
 // Bad input gives a status and a message naming the problem, never a crash.
 #include <limits>
+#include <thread>
 
 #include "test_util.h"
 
@@ -64,4 +65,36 @@ TEST(errors, bad_state_access) {
   bad[3] = std::numeric_limits<float>::quiet_NaN();
   expect_error(btk_sae_state_set(sae.get(), "b_enc", bad.data(), 64), BTK_ERR_NON_FINITE, "'b_enc' contains NaN");
   CHECK(btk_sae_state_name(sae.get(), 10000) == nullptr, "NULL past the end");
+}
+
+TEST(errors, message_names_the_problem_once_and_a_success_clears_it) {
+  Sae sae(config_for(8, 16, BTK_ARCH_BATCHTOPK, 4));
+  btk_metrics m;
+  auto x = random_normal<float>(4 * 8, 1);
+  auto wrong_cols = view_of(x, 8, 4);
+  CHECK(btk_sae_train_step(sae.get(), &wrong_cols, &m) == BTK_ERR_SHAPE, "a shape error");
+  // The caller knows which function failed; the message does not repeat its name.
+  CHECK(std::string(btk_last_error()) == "batch has 4 columns but 8 are expected",
+        std::string("the message is '") + btk_last_error() + "'");
+  auto v = view_of(x, 4, 8);
+  CHECK_OK(btk_sae_train_step(sae.get(), &v, &m));
+  CHECK(std::string(btk_last_error()).empty(), std::string("a success left the message '") + btk_last_error() + "'");
+  expect_error(btk_sae_set_lr(sae.get(), -1), BTK_ERR_INVALID_ARGUMENT, "lr must be finite and positive");
+  btk_config cfg;
+  CHECK_OK(btk_sae_config(sae.get(), &cfg));
+  CHECK(std::string(btk_last_error()).empty(), "btk_sae_config cleared nothing");
+}
+
+TEST(errors, the_message_belongs_to_the_failing_thread) {
+  Sae sae(config_for(8, 16, BTK_ARCH_BATCHTOPK, 4));
+  expect_error(btk_sae_set_path(sae.get(), 9), BTK_ERR_INVALID_ARGUMENT, "unknown path code 9");
+  std::string other;
+  std::thread([&] {
+    btk_config cfg;
+    CHECK_OK(btk_config_defaults(&cfg, 8, 16, BTK_ARCH_TOPK, 4));
+    other = btk_last_error();
+  }).join();
+  CHECK(other.empty(), "another thread sees '" + other + "'");
+  CHECK(std::string(btk_last_error()) == "unknown path code 9", std::string("this thread's message became '") +
+                                                                     btk_last_error() + "'");
 }

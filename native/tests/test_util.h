@@ -75,6 +75,15 @@ class Sae {
     }
     return out;
   }
+  // A state tensor's bytes exactly as the library holds them: for bit-for-bit comparisons.
+  std::vector<unsigned char> raw_state(const std::string& name) const {
+    btk_tensor_info info;
+    CHECK_OK(btk_sae_state_info(handle_, name.c_str(), &info));
+    int64_t element = info.dtype == BTK_DTYPE_F32 ? 4 : 8;
+    std::vector<unsigned char> bytes(static_cast<size_t>(info.numel * element));
+    CHECK_OK(btk_sae_state_get(handle_, name.c_str(), bytes.data(), int64_t(bytes.size())));
+    return bytes;
+  }
   template <typename T>
   void set_state(const std::string& name, const std::vector<T>& values) {
     CHECK_OK(btk_sae_state_set(handle_, name.c_str(), values.data(), int64_t(values.size() * sizeof(T))));

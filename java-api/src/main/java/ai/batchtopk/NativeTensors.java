@@ -12,7 +12,9 @@ import java.util.Arrays;
  *
  * <p>The rule: anything that would be unsafe to hand to native code at all (heap memory, a segment
  * smaller than the rows and columns we announce, a read-only output) is the caller's programming
- * error and throws {@link IllegalArgumentException} here, before the call. Anything native code can
+ * error and throws {@link IllegalArgumentException} here, before the call; memory already freed (a
+ * segment whose arena is closed) throws {@link IllegalStateException}, as touching it from Java would.
+ * Anything native code can
  * check safely by itself (a batch's column count, NaN) is left to it, so there is one source of truth
  * for those rules; they come back as {@link BatchTopKException}.
  */
@@ -63,6 +65,7 @@ final class NativeTensors {
             String function, boolean output) {
         int code = code(dtype, function);
         requireNative(data, what);
+        requireAlive(data, what);
         if (rows < 0 || cols < 0) {
             throw new IllegalArgumentException(what + ": rows and columns must not be negative, got " + rows + " x " + cols);
         }
@@ -87,6 +90,17 @@ final class NativeTensors {
         if (!data.isNative()) {
             throw new IllegalArgumentException(what + " is a heap segment; native code needs off-heap memory "
                     + "(allocate it from an Arena, or map a file)");
+        }
+    }
+
+    /**
+     * A segment of a closed arena (or of a file mapping already unmapped) points at freed memory:
+     * refused before its address reaches native code, which cannot tell.
+     */
+    static void requireAlive(MemorySegment data, String what) {
+        if (!data.scope().isAlive()) {
+            throw new IllegalStateException(what + " is no longer valid: the Arena its memory came from "
+                    + "(or the file mapping) is closed");
         }
     }
 

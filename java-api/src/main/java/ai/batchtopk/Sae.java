@@ -12,10 +12,13 @@ import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.ref.Reference;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * A sparse autoencoder living in native memory: its parameters, Adam moments, dead-latent counters
@@ -26,21 +29,29 @@ import java.util.Objects;
  * against the rows and columns announced to native code first, so native code cannot read or write
  * past one.
  *
- * <p>Not thread-safe, like the handle it wraps: one thread at a time. The scratch structs live in a
- * shared arena so that an SAE built on one thread may be handed to another (a trainer thread). A
- * batch is passed by address, so its memory must not be freed by another thread during a call.
+ * <p>Thread-safe, by a lock per SAE: calls that change it ({@link #trainStep}, {@link #lossAndGradients},
+ * {@link #setState}, {@link #setPath}, {@link #setLearningRate}, {@link #close}) run one at a time and
+ * wait for every call in progress; calls that only read it ({@link #encode}, {@link #decode},
+ * {@link #reconstruct}, {@link Evaluator}, {@link #state}, {@link #stateInfo}, {@link #config}) may run
+ * on several threads at once, each with its own argument structs. {@code close()} waits for the calls
+ * in progress; afterwards every method throws {@code IllegalStateException("Sae is closed")}.
+ *
+ * <p>A batch is passed by address: a segment whose arena is already closed is refused with an
+ * {@link IllegalStateException} naming the argument, but memory freed by another thread during a
+ * call cannot be detected, so keep a batch's arena open until the call returns.
  */
 public final class Sae implements AutoCloseable {
     private final Arena arena;
     private final MemorySegment handle;
     private final long dIn;
     private final long dSae;
-    // Reused argument structs: allocated once, so a training step allocates nothing.
+    // Write lock: the calls that change the native SAE (and close); read lock: those that only read it.
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    // Argument structs of the calls that change the SAE, used under the write lock only: allocated
+    // once, so a training step allocates nothing. Reading calls allocate their own.
     private final MemorySegment input;
-    private final MemorySegment output;
     private final MemorySegment metrics;
-    private final MemorySegment info;
-    private boolean closed;
+    private volatile boolean closed;
 
     private Sae(Arena arena, MemorySegment handle, SaeConfig config) {
         this.arena = arena;
@@ -48,9 +59,7 @@ public final class Sae implements AutoCloseable {
         this.dIn = config.dIn();
         this.dSae = config.dSae();
         this.input = btk_tensor_view.allocate(arena);
-        this.output = btk_tensor_view.allocate(arena);
         this.metrics = btk_metrics.allocate(arena);
-        this.info = btk_tensor_info.allocate(arena);
     }
 
     /** A new SAE with freshly initialised parameters (from {@code config.seed()}). */
@@ -70,11 +79,13 @@ public final class Sae implements AutoCloseable {
 
     /** The current config, as the native side holds it (the path and lr can change). */
     public SaeConfig config() {
-        ensureOpen();
+        Lock held = acquire(lock.readLock());
         try (Arena scratch = Arena.ofConfined()) {
             MemorySegment c = btk_config.allocate(scratch);
             check(batchtopk_h.btk_sae_config(handle, c), "btk_sae_config");
             return SaeConfig.fromNative(c);
+        } finally {
+            held.unlock();
         }
     }
 
@@ -97,18 +108,29 @@ public final class Sae implements AutoCloseable {
      * @throws BatchTopKException for what native code rejects (e.g. NaN in the batch)
      */
     public StepMetrics trainStep(MemorySegment batch, long rows) {
-        ensureOpen();
-        NativeTensors.fill(input, batch, rows, dIn, DType.F32, "batch", "btk_sae_train_step", false);
-        check(batchtopk_h.btk_sae_train_step(handle, input, metrics), "btk_sae_train_step");
-        return StepMetrics.fromNative(metrics);
+        Lock held = acquire(lock.writeLock());
+        try {
+            NativeTensors.fill(input, batch, rows, dIn, DType.F32, "batch", "btk_sae_train_step", false);
+            check(batchtopk_h.btk_sae_train_step(handle, input, metrics), "btk_sae_train_step");
+            return StepMetrics.fromNative(metrics);
+        } finally {
+            // Native code saw only an address: keep an automatic arena's memory from being freed under it.
+            Reference.reachabilityFence(batch);
+            held.unlock();
+        }
     }
 
     /** One optimizer step on a {@code rows x d_in} batch of F32, F64, F16 or BF16, used in place. */
     public StepMetrics trainStep(Tensor batch) {
-        ensureOpen();
-        NativeTensors.batch(input, batch, "btk_sae_train_step");
-        check(batchtopk_h.btk_sae_train_step(handle, input, metrics), "btk_sae_train_step");
-        return StepMetrics.fromNative(metrics);
+        Lock held = acquire(lock.writeLock());
+        try {
+            NativeTensors.batch(input, batch, "btk_sae_train_step");
+            check(batchtopk_h.btk_sae_train_step(handle, input, metrics), "btk_sae_train_step");
+            return StepMetrics.fromNative(metrics);
+        } finally {
+            Reference.reachabilityFence(batch);
+            held.unlock();
+        }
     }
 
     /**
@@ -116,20 +138,34 @@ public final class Sae implements AutoCloseable {
      * {@code gradients}, the gradients become readable as state tensors {@code grad.<name>}.
      */
     public StepMetrics lossAndGradients(Tensor batch, boolean gradients) {
-        ensureOpen();
-        NativeTensors.batch(input, batch, "btk_sae_loss_and_gradients");
-        check(batchtopk_h.btk_sae_loss_and_gradients(handle, input, gradients ? 1 : 0, metrics),
-                "btk_sae_loss_and_gradients");
-        return StepMetrics.fromNative(metrics);
+        // The write lock: the gradients it keeps, and the fused step's workspace, belong to the SAE.
+        Lock held = acquire(lock.writeLock());
+        try {
+            NativeTensors.batch(input, batch, "btk_sae_loss_and_gradients");
+            check(batchtopk_h.btk_sae_loss_and_gradients(handle, input, gradients ? 1 : 0, metrics),
+                    "btk_sae_loss_and_gradients");
+            return StepMetrics.fromNative(metrics);
+        } finally {
+            Reference.reachabilityFence(batch);
+            held.unlock();
+        }
     }
 
     /** Writes the F32 codes ({@code rows x d_sae}) of a batch into {@code codesOut}. */
     public void encode(Tensor batch, Selection selection, MemorySegment codesOut) {
         Objects.requireNonNull(selection, "selection");
-        ensureOpen();
-        NativeTensors.batch(input, batch, "btk_sae_encode");
-        NativeTensors.fill(output, codesOut, batch.dim(0), dSae, DType.F32, "codes", "btk_sae_encode", true);
-        check(batchtopk_h.btk_sae_encode(handle, input, selection.code(), output), "btk_sae_encode");
+        Lock held = acquire(lock.readLock());
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment in = btk_tensor_view.allocate(call);
+            MemorySegment out = btk_tensor_view.allocate(call);
+            NativeTensors.batch(in, batch, "btk_sae_encode");
+            NativeTensors.fill(out, codesOut, batch.dim(0), dSae, DType.F32, "codes", "btk_sae_encode", true);
+            check(batchtopk_h.btk_sae_encode(handle, in, selection.code(), out), "btk_sae_encode");
+        } finally {
+            Reference.reachabilityFence(batch);
+            Reference.reachabilityFence(codesOut);
+            held.unlock();
+        }
     }
 
     /**
@@ -137,26 +173,46 @@ public final class Sae implements AutoCloseable {
      * With per-token normalisation the result is in the normalised space.
      */
     public void decode(MemorySegment codes, long rows, MemorySegment out) {
-        ensureOpen();
-        NativeTensors.fill(input, codes, rows, dSae, DType.F32, "codes", "btk_sae_decode", false);
-        NativeTensors.fill(output, out, rows, dIn, DType.F32, "out", "btk_sae_decode", true);
-        check(batchtopk_h.btk_sae_decode(handle, input, output), "btk_sae_decode");
+        Lock held = acquire(lock.readLock());
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment in = btk_tensor_view.allocate(call);
+            MemorySegment result = btk_tensor_view.allocate(call);
+            NativeTensors.fill(in, codes, rows, dSae, DType.F32, "codes", "btk_sae_decode", false);
+            NativeTensors.fill(result, out, rows, dIn, DType.F32, "out", "btk_sae_decode", true);
+            check(batchtopk_h.btk_sae_decode(handle, in, result), "btk_sae_decode");
+        } finally {
+            Reference.reachabilityFence(codes);
+            Reference.reachabilityFence(out);
+            held.unlock();
+        }
     }
 
     /** Encodes, decodes and maps back to the batch's space: writes {@code rows x d_in} F32 into {@code out}. */
     public void reconstruct(Tensor batch, Selection selection, MemorySegment out) {
         Objects.requireNonNull(selection, "selection");
-        ensureOpen();
-        NativeTensors.batch(input, batch, "btk_sae_reconstruct");
-        NativeTensors.fill(output, out, batch.dim(0), dIn, DType.F32, "out", "btk_sae_reconstruct", true);
-        check(batchtopk_h.btk_sae_reconstruct(handle, input, selection.code(), output), "btk_sae_reconstruct");
+        Lock held = acquire(lock.readLock());
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment in = btk_tensor_view.allocate(call);
+            MemorySegment result = btk_tensor_view.allocate(call);
+            NativeTensors.batch(in, batch, "btk_sae_reconstruct");
+            NativeTensors.fill(result, out, batch.dim(0), dIn, DType.F32, "out", "btk_sae_reconstruct", true);
+            check(batchtopk_h.btk_sae_reconstruct(handle, in, selection.code(), result), "btk_sae_reconstruct");
+        } finally {
+            Reference.reachabilityFence(batch);
+            Reference.reachabilityFence(out);
+            held.unlock();
+        }
     }
 
     /** Switches the implementation of the step; the state is shared by both. */
     public void setPath(StepPath path) {
         Objects.requireNonNull(path, "path");
-        ensureOpen();
-        check(batchtopk_h.btk_sae_set_path(handle, path.code()), "btk_sae_set_path");
+        Lock held = acquire(lock.writeLock());
+        try {
+            check(batchtopk_h.btk_sae_set_path(handle, path.code()), "btk_sae_set_path");
+        } finally {
+            held.unlock();
+        }
     }
 
     /** Changes the learning rate from the next step on (for schedules). */
@@ -164,8 +220,12 @@ public final class Sae implements AutoCloseable {
         if (!(Double.isFinite(lr) && lr > 0)) {
             throw new IllegalArgumentException("lr must be finite and positive, got " + lr);
         }
-        ensureOpen();
-        check(batchtopk_h.btk_sae_set_lr(handle, lr), "btk_sae_set_lr");
+        Lock held = acquire(lock.writeLock());
+        try {
+            check(batchtopk_h.btk_sae_set_lr(handle, lr), "btk_sae_set_lr");
+        } finally {
+            held.unlock();
+        }
     }
 
     /**
@@ -174,18 +234,22 @@ public final class Sae implements AutoCloseable {
      * only after {@link #lossAndGradients} with gradients).
      */
     public List<String> stateNames() {
-        ensureOpen();
-        long count = batchtopk_h.btk_sae_state_count(handle);
-        List<String> names = new ArrayList<>((int) count);
-        for (long i = 0; i < count; i++) {
-            MemorySegment name = batchtopk_h.btk_sae_state_name(handle, i);
-            if (name.equals(MemorySegment.NULL)) {
-                throw new IllegalStateException("btk_sae_state_name(" + i + ") returned NULL although "
-                        + "btk_sae_state_count said " + count);
+        Lock held = acquire(lock.readLock());
+        try {
+            long count = batchtopk_h.btk_sae_state_count(handle);
+            List<String> names = new ArrayList<>((int) count);
+            for (long i = 0; i < count; i++) {
+                MemorySegment name = batchtopk_h.btk_sae_state_name(handle, i);
+                if (name.equals(MemorySegment.NULL)) {
+                    throw new IllegalStateException("btk_sae_state_name(" + i + ") returned NULL although "
+                            + "btk_sae_state_count said " + count);
+                }
+                names.add(name.reinterpret(Long.MAX_VALUE).getString(0));
             }
-            names.add(name.reinterpret(Long.MAX_VALUE).getString(0));
+            return List.copyOf(names);
+        } finally {
+            held.unlock();
         }
-        return List.copyOf(names);
     }
 
     /** A copy of a state tensor, in memory the garbage collector frees. */
@@ -197,13 +261,15 @@ public final class Sae implements AutoCloseable {
     public Tensor state(String name, Arena into) {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(into, "into");
-        ensureOpen();
+        Lock held = acquire(lock.readLock());
         try (Arena scratch = Arena.ofConfined()) {
             MemorySegment cName = scratch.allocateFrom(name);
-            StateInfo expected = info(cName, "btk_sae_state_get");
+            StateInfo expected = info(cName, scratch, "btk_sae_state_get");
             Tensor copy = Tensor.allocate(expected.dtype(), expected.shape(), into);
             check(batchtopk_h.btk_sae_state_get(handle, cName, copy.data(), copy.byteSize()), "btk_sae_state_get");
             return copy;
+        } finally {
+            held.unlock();
         }
     }
 
@@ -214,10 +280,10 @@ public final class Sae implements AutoCloseable {
     public void setState(String name, Tensor value) {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(value, "value");
-        ensureOpen();
+        Lock held = acquire(lock.writeLock());
         try (Arena scratch = Arena.ofConfined()) {
             MemorySegment cName = scratch.allocateFrom(name);
-            StateInfo expected = info(cName, "btk_sae_state_set");
+            StateInfo expected = info(cName, scratch, "btk_sae_state_set");
             if (value.dtype() != expected.dtype()) {
                 throw new BatchTopKException(Status.DTYPE, "btk_sae_state_set", "'" + name + "' is "
                         + expected.describe() + " but the value given is " + value.dtype() + " " + Arrays.toString(value.shape()));
@@ -227,7 +293,11 @@ public final class Sae implements AutoCloseable {
                         + expected.describe() + " but the value given is " + value.dtype() + " " + Arrays.toString(value.shape()));
             }
             NativeTensors.requireNative(value.data(), "the value of '" + name + "'");
+            NativeTensors.requireAlive(value.data(), "the value of '" + name + "'");
             check(batchtopk_h.btk_sae_state_set(handle, cName, value.data(), value.byteSize()), "btk_sae_state_set");
+        } finally {
+            Reference.reachabilityFence(value);
+            held.unlock();
         }
     }
 
@@ -266,13 +336,16 @@ public final class Sae implements AutoCloseable {
     /** Element type and shape of a named state tensor. */
     public StateInfo stateInfo(String name) {
         Objects.requireNonNull(name, "name");
-        ensureOpen();
+        Lock held = acquire(lock.readLock());
         try (Arena scratch = Arena.ofConfined()) {
-            return info(scratch.allocateFrom(name), "btk_sae_state_info");
+            return info(scratch.allocateFrom(name), scratch, "btk_sae_state_info");
+        } finally {
+            held.unlock();
         }
     }
 
-    private StateInfo info(MemorySegment cName, String function) {
+    private StateInfo info(MemorySegment cName, Arena scratch, String function) {
+        MemorySegment info = btk_tensor_info.allocate(scratch);
         check(batchtopk_h.btk_sae_state_info(handle, cName, info), "btk_sae_state_info");
         int ndim = btk_tensor_info.ndim(info);
         if (ndim < 0 || ndim > 2) {
@@ -300,20 +373,38 @@ public final class Sae implements AutoCloseable {
      * accumulated, not overwritten.
      */
     void evaluate(Tensor batch, MemorySegment sums, MemorySegment columnSums, MemorySegment fireCounts) {
-        ensureOpen();
-        NativeTensors.batch(input, batch, "btk_sae_evaluate");
-        check(batchtopk_h.btk_sae_evaluate(handle, input, sums, columnSums, fireCounts), "btk_sae_evaluate");
+        Lock held = acquire(lock.readLock());
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment in = btk_tensor_view.allocate(call);
+            NativeTensors.batch(in, batch, "btk_sae_evaluate");
+            NativeTensors.requireAlive(sums, "sums");
+            NativeTensors.requireAlive(columnSums, "columnSums");
+            NativeTensors.requireAlive(fireCounts, "fireCounts");
+            check(batchtopk_h.btk_sae_evaluate(handle, in, sums, columnSums, fireCounts), "btk_sae_evaluate");
+        } finally {
+            Reference.reachabilityFence(batch);
+            held.unlock();
+        }
     }
 
-    /** Frees the native SAE and its scratch memory. Calling it again does nothing. */
+    /**
+     * Frees the native SAE and its scratch memory, after the calls in progress on other threads have
+     * returned. Calling it again does nothing.
+     */
     @Override
     public void close() {
-        if (closed) {
-            return;
+        Lock held = lock.writeLock();
+        held.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            batchtopk_h.btk_sae_destroy(handle);
+            arena.close();
+        } finally {
+            held.unlock();
         }
-        closed = true;
-        batchtopk_h.btk_sae_destroy(handle);
-        arena.close();
     }
 
     /** Whether {@link #close()} has been called. */
@@ -325,6 +416,16 @@ public final class Sae implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("Sae is closed");
         }
+    }
+
+    /** Takes {@code held}, then checks the SAE is still open: close() changes that under the write lock. */
+    private Lock acquire(Lock held) {
+        held.lock();
+        if (closed) {
+            held.unlock();
+            throw new IllegalStateException("Sae is closed");
+        }
+        return held;
     }
 
     @Override

@@ -3,6 +3,7 @@ package ai.batchtopk;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import ai.batchtopk.bindings.batchtopk_h;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
@@ -42,10 +43,29 @@ class SaeErrorsTest {
                 .isInstanceOfSatisfying(BatchTopKException.class, e -> {
                     assertThat(e.status()).isEqualTo(Status.SHAPE);
                     assertThat(e.function()).isEqualTo("btk_sae_train_step");
-                    assertThat(e.getMessage()).startsWith("btk_sae_train_step: ").contains("100").contains("64")
-                            .endsWith("(SHAPE)");
+                    // The function's name once: native code names the problem, Java the function.
+                    assertThat(e.getMessage())
+                            .isEqualTo("btk_sae_train_step: batch has 100 columns but 64 are expected (SHAPE)");
+                    assertThat(e.nativeMessage()).isEqualTo("batch has 100 columns but 64 are expected");
                 });
         stillTrains();
+    }
+
+    @Test
+    void aSuccessfulCallClearsTheLastError() {
+        assertThatThrownBy(() -> sae.trainStep(TestData.gaussian(arena, 10, 100, 1)))
+                .isInstanceOf(BatchTopKException.class);
+        assertThat(lastError()).isEqualTo("batch has 100 columns but 64 are expected");
+        stillTrains();
+        assertThat(lastError()).isEmpty();
+        assertThatThrownBy(() -> sae.state("no_such_tensor")).isInstanceOf(BatchTopKException.class);
+        assertThat(lastError()).contains("no_such_tensor");
+        sae.stateInfo("W_enc");
+        assertThat(lastError()).isEmpty();
+    }
+
+    private static String lastError() {
+        return batchtopk_h.btk_last_error().reinterpret(Long.MAX_VALUE).getString(0);
     }
 
     @Test

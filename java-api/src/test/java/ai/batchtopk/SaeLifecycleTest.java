@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.Map;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.Test;
 
@@ -39,6 +41,34 @@ class SaeLifecycleTest {
             for (ThrowingCallable use : uses) {
                 assertThatThrownBy(use).isInstanceOf(IllegalStateException.class).hasMessage("Sae is closed");
             }
+        }
+    }
+
+    @Test
+    void segmentsOfAClosedArenaNeverReachNativeCode() {
+        try (Sae sae = Sae.create(TestData.small(Architecture.BATCHTOPK).build());
+                Arena open = Arena.ofConfined()) {
+            Arena closed = Arena.ofShared();
+            Tensor batch = TestData.gaussian(closed, 16, 32, 1);
+            MemorySegment out = closed.allocate(16 * 128 * 4);
+            Tensor value = TestData.gaussianVector(closed, 32, 2);
+            closed.close();
+            Tensor good = TestData.gaussian(open, 16, 32, 1);
+            List<Map.Entry<String, ThrowingCallable>> uses = List.of(
+                    Map.entry("batch", () -> sae.trainStep(batch)),
+                    Map.entry("batch", () -> sae.trainStep(batch.data(), 16)),
+                    Map.entry("batch", () -> sae.lossAndGradients(batch, false)),
+                    Map.entry("codes", () -> sae.encode(good, Selection.INFERENCE, out)),
+                    Map.entry("codes", () -> sae.decode(out, 16, open.allocate(16 * 32 * 4))),
+                    Map.entry("out", () -> sae.reconstruct(good, Selection.INFERENCE, out)),
+                    Map.entry("the value of 'b_dec'", () -> sae.setState("b_dec", value)));
+            for (Map.Entry<String, ThrowingCallable> use : uses) {
+                assertThatThrownBy(use.getValue()).isInstanceOf(IllegalStateException.class)
+                        .hasMessage(use.getKey() + " is no longer valid: the Arena its memory came from (or the file "
+                                + "mapping) is closed");
+            }
+            assertThat(sae.state("step").data().get(Tensor.I64_LE, 0)).isZero();
+            assertThat(sae.trainStep(good).loss()).isFinite();
         }
     }
 
