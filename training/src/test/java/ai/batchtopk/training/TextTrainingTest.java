@@ -8,6 +8,7 @@ import ai.batchtopk.extract.Extractor;
 import ai.batchtopk.extract.ExtractorConfig;
 import ai.batchtopk.extract.Model;
 import ai.batchtopk.extract.Site;
+import ai.batchtopk.extract.TextSource;
 import ai.batchtopk.io.Json;
 import ai.batchtopk.io.Tensor;
 import java.io.IOException;
@@ -76,7 +77,7 @@ class TextTrainingTest {
             int n = pass.size();
             long batch = 7;
             int batches = (int) (2.5 * n / batch) + 1;   // more than two epochs
-            ExtractedBatches direct = new ExtractedBatches(x, DOCS, batch, DataPosition.START, arena);
+            ExtractedBatches direct = new ExtractedBatches(x, TextSource.of(DOCS), batch, DataPosition.START, arena);
             List<float[]> got = draw(direct, batches, batch, 384);
             for (int i = 0; i < got.size(); i++) {
                 assertThat(got.get(i)).as("row %d (pass row %d)", i, i % n).containsExactly(pass.get(i % n));
@@ -84,11 +85,11 @@ class TextTrainingTest {
             assertThat(direct.position()).isEqualTo(new DataPosition((batches * batch - 1) / n, (batches * batch - 1) % n + 1));
 
             // Resuming at a saved position re-extracts, skips, and goes on with the same rows.
-            ExtractedBatches first = new ExtractedBatches(x, DOCS, batch, DataPosition.START, arena);
+            ExtractedBatches first = new ExtractedBatches(x, TextSource.of(DOCS), batch, DataPosition.START, arena);
             draw(first, 5, batch, 384);
             DataPosition at = first.position();
             List<float[]> expected = draw(first, 3, batch, 384);
-            ExtractedBatches resumed = new ExtractedBatches(x, DOCS, batch, at, arena);
+            ExtractedBatches resumed = new ExtractedBatches(x, TextSource.of(DOCS), batch, at, arena);
             List<float[]> again = draw(resumed, 3, batch, 384);
             for (int i = 0; i < expected.size(); i++) {
                 assertThat(again.get(i)).containsExactly(expected.get(i));
@@ -96,7 +97,7 @@ class TextTrainingTest {
 
             // Behind a prefetch thread (which then runs the model): the same rows and positions.
             try (PrefetchingBatches prefetching = new PrefetchingBatches(
-                    new ExtractedBatches(x, DOCS, batch, DataPosition.START, arena), 2, arena)) {
+                    new ExtractedBatches(x, TextSource.of(DOCS), batch, DataPosition.START, arena), 2, arena)) {
                 List<float[]> fetched = draw(prefetching, batches, batch, 384);
                 for (int i = 0; i < fetched.size(); i++) {
                     assertThat(fetched.get(i)).containsExactly(got.get(i));
@@ -112,7 +113,7 @@ class TextTrainingTest {
     void mlpRowsAreWide() throws IOException {
         try (Extractor x = Extractor.open(ExtractorConfig.of(Model.MINILM, 0, Site.MLP).withMaxLength(16));
                 Arena arena = Arena.ofShared()) {
-            ExtractedBatches batches = new ExtractedBatches(x, DOCS, 5, DataPosition.START, arena);
+            ExtractedBatches batches = new ExtractedBatches(x, TextSource.of(DOCS), 5, DataPosition.START, arena);
             assertThat(batches.width()).isEqualTo(1536);
             assertThat(batches.next().shape()).containsExactly(5L, 1536L);
         }
@@ -121,7 +122,7 @@ class TextTrainingTest {
     @Test
     void textWithoutTokensIsRefused() throws IOException {
         try (Extractor x = Extractor.open(ExtractorConfig.of(Model.MINILM, 0, Site.RESID)); Arena arena = Arena.ofShared()) {
-            assertThatThrownBy(() -> new ExtractedBatches(x, List.of("\u0000\u0001"), 4, DataPosition.START, arena))
+            assertThatThrownBy(() -> new ExtractedBatches(x, TextSource.of(List.of("\u0000\u0001")), 4, DataPosition.START, arena))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no tokens");
         }
     }
