@@ -11,7 +11,7 @@ source "$root/scripts/java-env.sh"
 cd "$root"
 
 ./batchtopk extract --model minilm --layer 3 --site resid --text /usr/share/common-licenses \
-  --shard-tokens 6000 --out "$out/activations"
+  --shard-tokens 6000 --out "$out/activations" --overwrite
 # The last shard is held out for evaluation.
 shards=("$out"/activations/activations-*.npy)
 held_out="${shards[-1]}"

@@ -22,7 +22,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * (so the rename cannot cross file systems), forced to disk with {@code force(true)}, then renamed over
  * the target with {@link StandardCopyOption#ATOMIC_MOVE}; finally the directory is fsynced (best effort)
  * so the rename itself is durable. If anything fails the temporary file is deleted and the target is
- * left untouched. The new file gets default permissions (those of the old target are not copied).
+ * left untouched. The new file gets the permissions of any new file (0666 less the umask; not the 0600
+ * of {@code Files.createTempFile}, and not those of the old target).
  */
 public final class AtomicFiles {
     private static final int CHUNK = 64 << 20;

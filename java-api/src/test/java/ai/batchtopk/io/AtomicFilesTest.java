@@ -12,6 +12,8 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,6 +36,17 @@ class AtomicFilesTest {
         AtomicFiles.write(target, ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap("new é".getBytes(StandardCharsets.UTF_8))));
         assertThat(Files.readString(target)).isEqualTo("new é");
         assertThat(listing()).containsExactly("cfg.json");
+    }
+
+    @Test
+    void theNewFileHasTheModeOfAnyNewFileNotThatOfATemporaryFile() throws IOException {
+        // Files.createTempFile would make it 0600: outputs must be as readable as any file created there.
+        Set<PosixFilePermission> ordinary = Files.getPosixFilePermissions(Files.createFile(dir.resolve("plain")));
+        Path target = dir.resolve("out.bin");
+        AtomicFiles.writeString(target, "x");
+        assertThat(Files.getPosixFilePermissions(target)).isEqualTo(ordinary);
+        AtomicFiles.writeString(target, "y");
+        assertThat(Files.getPosixFilePermissions(target)).isEqualTo(ordinary);
     }
 
     @Test

@@ -12,7 +12,8 @@ import java.util.List;
  *
  * @param activations f32 {@code [rows, d]}
  * @param tokens the wordpiece of each row ("##" continuation marks kept)
- * @param documents each row's document: the index into the list given to the extractor
+ * @param documents each row's document: the index of its {@link TextChunk#document()} (for a list of
+ *     strings given to the extractor, the index into the list)
  * @param positions each row's token position within its document (0-based, counting wordpieces over
  *     all windows, [CLS]/[SEP] not counted); -1 for a kept [CLS] or [SEP]
  */

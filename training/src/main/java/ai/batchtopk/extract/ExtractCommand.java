@@ -11,19 +11,16 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -34,12 +31,14 @@ import picocli.CommandLine.Spec;
  * {@code batchtopk extract}: runs the model over text files in process and writes the captured
  * activations as {@code .npy} shards, with the token and document of every row.
  *
- * <p>Writes to {@code --out}: {@code activations-00000.npy}, ... (f32 {@code [n, d]}, each written
- * atomically as soon as it is full, so memory stays bounded by one shard); {@code tokens.tsv} (one line
- * per row over all shards in order: {@code doc<TAB>pos<TAB>token}, with {@code \}, tab and newline
- * escaped as {@code \\}, {@code \t}, {@code \n}; streamed to a temporary file and renamed at the end);
- * {@code documents.tsv} ({@code doc<TAB>source file<TAB>first 80 characters}, escaped alike); and
- * {@code extraction.json}. Prints one JSON summary line.
+ * <p>Writes to {@code --out}: {@code activations-00000.npy}, ... (f32 {@code [n, d]}, each written as
+ * soon as it is full, so memory stays bounded by one shard); {@code tokens.tsv} (one line per row over
+ * all shards in order: {@code doc<TAB>pos<TAB>token}, with {@code \}, tab and newline escaped as
+ * {@code \\}, {@code \t}, {@code \n}); {@code documents.tsv} ({@code doc<TAB>source file<TAB>first 80
+ * characters}, escaped alike); and {@code extraction.json}. All of them are written into a staging
+ * directory and moved into place when complete ({@link ExtractionDirectory}). The text is streamed
+ * ({@link TextCorpus}): with {@code --max-tokens}, nothing past what those rows need is read. Prints one
+ * JSON summary line.
  */
 @Command(name = "extract", sortOptions = false, usageHelpAutoWidth = true, mixinStandardHelpOptions = false,
         description = "Run a transformer (ONNX Runtime, in process) over text and write one layer's activations"
@@ -48,7 +47,6 @@ public final class ExtractCommand implements Callable<Integer> {
     static final String TOKENS = "tokens.tsv";
     static final String DOCUMENTS = "documents.tsv";
     static final String SUMMARY = "extraction.json";
-    private static final Pattern SHARD = Pattern.compile("activations-\\d{5,}\\.npy");
 
     @Spec
     CommandSpec spec;
@@ -100,9 +98,20 @@ public final class ExtractCommand implements Callable<Integer> {
             description = "ONNX Runtime threads; 0 = one per core (default: ${DEFAULT-VALUE}).")
     int threads;
 
+    @Option(names = "--encoding", defaultValue = "UTF-8", paramLabel = "CHARSET",
+            description = "Encoding of the text files (default: ${DEFAULT-VALUE}; e.g. latin-1, windows-1252, utf-16)."
+                    + " Bytes that are not text in it are an error.")
+    String encoding;
+
+    @Option(names = "--overwrite",
+            description = "Replace the earlier extraction in --out (kept until the new one is complete); without it a"
+                    + " non-empty --out is refused.")
+    boolean overwrite;
+
     @Override
     public Integer call() throws IOException {
         ExtractorConfig config;
+        Charset charset;
         try {
             if (shardTokens < 1) {
                 throw new IllegalArgumentException("--shard-tokens " + shardTokens + " must be at least 1");
@@ -110,31 +119,40 @@ public final class ExtractCommand implements Callable<Integer> {
             if (maxTokens != null && maxTokens < 1) {
                 throw new IllegalArgumentException("--max-tokens " + maxTokens + " must be at least 1");
             }
+            charset = TextCorpus.charset(encoding);
             config = new ExtractorConfig(Model.of(model), layer, site, maxLength, batchSize, keepSpecialTokens, threads);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
-        Path dir = prepare(out);
-        List<TextCorpus.Document> documents = TextCorpus.read(text);
-        List<String> texts = documents.stream().map(TextCorpus.Document::text).toList();
-        long limit = maxTokens == null ? Long.MAX_VALUE : maxTokens;
+        ExtractionDirectory dir = ExtractionDirectory.check(out, overwrite);
         PrintWriter err = spec.commandLine().getErr();
+        TextCorpus corpus = TextCorpus.open(text, charset);
+        if (!corpus.skipped().isEmpty()) {
+            err.println("warning: skipped " + corpus.skipped().size() + " binary file"
+                    + (corpus.skipped().size() == 1 ? "" : "s") + ": " + TextCorpus.names(corpus.skipped()));
+        }
+        // Without --max-tokens every file is read anyway: checking them all first makes a bad byte in the
+        // last file an error now rather than hours into the extraction.
+        long totalDocuments = maxTokens == null ? corpus.validate() : -1;
+        long limit = maxTokens == null ? Long.MAX_VALUE : maxTokens;
         boolean progress = terminal();
 
         long rows = 0;
         int shards = 0;
         int lastDocument = -1;
         long start = System.nanoTime();
-        Path tokensTmp = Files.createTempFile(dir, "." + TOKENS + ".tmp-", "");
+        Path staging = dir.begin();
         try (Extractor extractor = Extractor.open(config);
                 Arena arena = Arena.ofConfined();
-                BufferedWriter tokens = Files.newBufferedWriter(tokensTmp, StandardCharsets.UTF_8)) {
+                BufferedWriter tokens = Files.newBufferedWriter(staging.resolve(TOKENS), StandardCharsets.UTF_8);
+                DocumentsTsv documents = new DocumentsTsv(staging.resolve(DOCUMENTS))) {
             int d = extractor.width();
             long rowBytes = d * 4L;
             long capacity = Math.min(shardTokens, limit);
             MemorySegment shard = arena.allocate(capacity * rowBytes, 64);
             long inShard = 0;
-            Iterator<ActivationBlock> blocks = extractor.extract(texts);
+            Iterator<TextChunk> chunks = documents.watch(corpus.chunks());
+            Iterator<ActivationBlock> blocks = extractor.extract(chunks);
             while (rows < limit && blocks.hasNext()) {
                 ActivationBlock block = blocks.next();
                 long take = Math.min(block.rows(), limit - rows);
@@ -145,7 +163,7 @@ public final class ExtractCommand implements Callable<Integer> {
                     inShard += run;
                     done += run;
                     if (inShard == capacity) {
-                        writeShard(dir, shards++, shard, inShard, d);
+                        writeShard(staging, shards++, shard, inShard, d);
                         inShard = 0;
                     }
                 }
@@ -154,28 +172,31 @@ public final class ExtractCommand implements Callable<Integer> {
                     tokens.write(doc + "\t" + block.positions()[i] + "\t" + escape(block.tokens().get(i)) + "\n");
                     lastDocument = Math.max(lastDocument, doc);
                 }
+                documents.writeUpTo(lastDocument, false);
                 rows += take;
                 if (progress) {
                     double s = (System.nanoTime() - start) / 1e9;
-                    err.printf(Locale.ROOT, "\rextract: %d rows, %d/%d documents, %.0f tok/s ", rows, lastDocument + 1,
-                            texts.size(), rows / Math.max(s, 1e-9));
+                    err.printf(Locale.ROOT, "\rextract: %d rows, %d%s documents, %.0f tok/s ", rows, lastDocument + 1,
+                            totalDocuments < 0 ? "" : "/" + totalDocuments, rows / Math.max(s, 1e-9));
                     err.flush();
                 }
             }
-            if (inShard > 0) {
-                writeShard(dir, shards++, shard, inShard, d);
+            if (rows == 0) {
+                throw documents.seen() == 0 ? corpus.noText()
+                        : new IOException("the text of " + corpus.describe() + " yields no tokens");
             }
-            tokens.flush();
+            if (inShard > 0) {
+                writeShard(staging, shards++, shard, inShard, d);
+            }
+            documents.writeUpTo(lastDocument, true);
             if (progress) {
                 err.println();
             }
         } catch (IOException | RuntimeException | Error e) {
-            Files.deleteIfExists(tokensTmp);
+            dir.abandon();
             throw e;
         }
         double seconds = (System.nanoTime() - start) / 1e9;
-        Files.move(tokensTmp, dir.resolve(TOKENS), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        writeDocuments(dir, documents, lastDocument + 1);
 
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("model", config.model().label());
@@ -186,52 +207,23 @@ public final class ExtractCommand implements Callable<Integer> {
         summary.put("max_length", config.maxLength());
         summary.put("batch_size", config.batchSize());
         summary.put("keep_special_tokens", config.keepSpecialTokens());
+        summary.put("encoding", charset.name());
         summary.put("rows", rows);
         summary.put("shards", shards);
         summary.put("shard_tokens", shardTokens);
         summary.put("documents", lastDocument + 1);
         summary.put("seconds", seconds);
         summary.put("tokens_per_second", rows / Math.max(seconds, 1e-9));
-        AtomicFiles.writeString(dir.resolve(SUMMARY), Json.writePretty(summary) + "\n");
-        summary.put("out", dir.toString());
+        try {
+            AtomicFiles.writeString(staging.resolve(SUMMARY), Json.writePretty(summary) + "\n");
+            dir.commit();
+        } catch (IOException | RuntimeException | Error e) {
+            dir.abandon();
+            throw e;
+        }
+        summary.put("out", dir.path().toString());
         spec.commandLine().getOut().println(Json.write(summary));
         return 0;
-    }
-
-    /** Creates {@code --out}; refuses a file or a directory holding other files; removes a previous extraction. */
-    private static Path prepare(Path out) throws IOException {
-        Path dir = out.toAbsolutePath().normalize();
-        if (Files.exists(dir) && !Files.isDirectory(dir)) {
-            throw new IOException("--out " + out + " exists and is not a directory");
-        }
-        if (Files.isDirectory(dir)) {
-            List<Path> entries;
-            try (Stream<Path> list = Files.list(dir)) {
-                entries = list.toList();
-            }
-            List<String> foreign = new ArrayList<>();
-            for (Path p : entries) {
-                if (!isOurs(p.getFileName().toString()) || !Files.isRegularFile(p)) {
-                    foreign.add(p.getFileName().toString());
-                }
-            }
-            if (!foreign.isEmpty()) {
-                throw new IOException("--out " + out + " holds files an extraction does not write ("
-                        + String.join(", ", foreign.subList(0, Math.min(5, foreign.size())))
-                        + (foreign.size() > 5 ? ", ..." : "") + "); use a new or empty directory");
-            }
-            // A previous extraction: its shards would otherwise mix with ours.
-            for (Path p : entries) {
-                Files.delete(p);
-            }
-        }
-        Files.createDirectories(dir);
-        return dir;
-    }
-
-    private static boolean isOurs(String name) {
-        return SHARD.matcher(name).matches() || name.equals(TOKENS) || name.equals(DOCUMENTS) || name.equals(SUMMARY)
-                || (name.startsWith(".") && name.contains(".tmp-"));
     }
 
     static String shardName(int index) {
@@ -241,18 +233,6 @@ public final class ExtractCommand implements Callable<Integer> {
     private static void writeShard(Path dir, int index, MemorySegment shard, long rows, int d) throws IOException {
         Npy.write(dir.resolve(shardName(index)),
                 new Tensor(DType.F32, new long[] {rows, d}, shard.asSlice(0, rows * d * 4L)));
-    }
-
-    private static void writeDocuments(Path dir, List<TextCorpus.Document> documents, int count) throws IOException {
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < count; i++) {
-            TextCorpus.Document doc = documents.get(i);
-            String head = doc.text().codePointCount(0, doc.text().length()) > 80
-                    ? doc.text().substring(0, doc.text().offsetByCodePoints(0, 80))
-                    : doc.text();
-            sb.append(i).append('\t').append(escape(doc.source().toString())).append('\t').append(escape(head)).append('\n');
-        }
-        AtomicFiles.writeString(dir.resolve(DOCUMENTS), sb.toString());
     }
 
     /** Escapes {@code \}, tab, newline (and carriage return) for one TSV field. */

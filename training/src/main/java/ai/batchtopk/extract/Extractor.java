@@ -28,9 +28,12 @@ import java.util.function.Consumer;
  * residual stream or MLP activations) for every real token of a list of documents.
  *
  * <p>The model's graph is edited once, at {@link #open}, to declare the captured tensor as a graph output
- * ({@link OnnxGraphEdit}). Each document is tokenized without special tokens and cut into windows of
+ * ({@link OnnxGraphEdit}). Each document is tokenized without special tokens, chunk by chunk
+ * ({@link TextChunk}: the same wordpieces as the whole document), and cut into windows of
  * {@code maxLength - 2} wordpieces (no overlap: every token is seen once, the later windows without the
- * earlier context); each window becomes {@code [CLS] pieces [SEP]}. Windows are run {@code batchSize} at
+ * earlier context); each window becomes {@code [CLS] pieces [SEP]}. Text is read and tokenized only as
+ * far as the windows of the next batch need, so memory is bounded by a batch and a chunk, whatever the
+ * length of a document, and a caller that stops early reads no further. Windows are run {@code batchSize} at
  * a time, padded to the longest window of the batch. ONNX Runtime writes the captured tensor straight
  * into an off-heap buffer of the extractor's (a pinned output over a direct buffer), and the rows of the
  * kept tokens (attention mask 1, and not [CLS]/[SEP] unless {@link ExtractorConfig#keepSpecialTokens})
@@ -147,15 +150,24 @@ public final class Extractor implements AutoCloseable {
     }
 
     /**
-     * The activations of {@code documents}, one block per ONNX run, in document order. Documents are
-     * tokenized as the iteration reaches them, so the whole corpus is never tokenized at once. A block
-     * is valid until the next call to {@code next()}. A document without any token (whitespace only)
-     * yields no row.
+     * The activations of {@code documents}, one block per ONNX run, in document order (each string one
+     * document, labelled by its index in the list; see {@link #extract(Iterator)}).
      */
     public Iterator<ActivationBlock> extract(List<String> documents) {
         Objects.requireNonNull(documents, "documents");
+        return extract(TextSource.of(documents).chunks());
+    }
+
+    /**
+     * The activations of the documents of {@code chunks}, one block per ONNX run, in document order.
+     * Chunks are read and tokenized as the iteration reaches them. A block is valid until the next call to
+     * {@code next()}. A document without any token (whitespace only) yields no row. An exception of
+     * {@code chunks} (a file that is not text) comes out of {@code hasNext()}.
+     */
+    public Iterator<ActivationBlock> extract(Iterator<TextChunk> chunks) {
+        Objects.requireNonNull(chunks, "chunks");
         checkOpen();
-        return new Blocks(documents);
+        return new Blocks(chunks);
     }
 
     /** Hands every block of {@code documents} to {@code sink}, in order (each valid during the call only). */
@@ -194,23 +206,30 @@ public final class Extractor implements AutoCloseable {
         }
     }
 
-    /** Part of one document: pieces {@code [from, to)} of its wordpieces. */
-    private record Window(int document, long[] ids, String[] pieces, int from, int to) {
+    /** Part of one document: its wordpieces from {@code position} on. */
+    private record Window(int document, long[] ids, String[] pieces, int position) {
         int length() {
-            return to - from;
+            return ids.length;
         }
     }
 
     private final class Blocks implements Iterator<ActivationBlock> {
-        private final List<String> documents;
-        private int nextDocument;
-        private WordPieceTokenizer.Tokens current;
-        private int currentDocument = -1;
-        private int currentOffset;
+        private final Iterator<TextChunk> chunks;
+        /** The first chunk of the next document, read to learn that the current one had ended. */
+        private TextChunk ahead;
+        private int document = -1;
+        private boolean documentEnded = true;
+        /** The current document's wordpieces not yet in a window: {@code [start, end)} of these arrays. */
+        private long[] ids = new long[0];
+        private String[] pieces = new String[0];
+        private int start;
+        private int end;
+        /** The position in the document of {@code pieces[start]}. */
+        private int position;
         private ActivationBlock pending;
 
-        Blocks(List<String> documents) {
-            this.documents = documents;
+        Blocks(Iterator<TextChunk> chunks) {
+            this.chunks = chunks;
         }
 
         @Override
@@ -231,21 +250,67 @@ public final class Extractor implements AutoCloseable {
             return b;
         }
 
-        /** The next window of at least one piece, or null at the end of the documents. */
+        /**
+         * The next window of at least one piece, or null at the end of the text. Reads chunks only until
+         * the current document has a full window, or is known to have ended.
+         */
         private Window nextWindow() {
             int span = config.maxLength() - 2;
-            while (current == null || currentOffset >= current.ids().length) {
-                if (nextDocument >= documents.size()) {
+            while (true) {
+                int waiting = end - start;
+                if (waiting >= span || (waiting > 0 && documentEnded)) {
+                    int n = Math.min(waiting, span);
+                    Window w = new Window(document, Arrays.copyOfRange(ids, start, start + n),
+                            Arrays.copyOfRange(pieces, start, start + n), position);
+                    start += n;
+                    position += n;
+                    return w;
+                }
+                if (!documentEnded) {
+                    TextChunk chunk = chunks.hasNext() ? chunks.next() : null;
+                    if (chunk != null && chunk.document() == document) {
+                        append(chunk);
+                    } else {
+                        ahead = chunk;
+                        documentEnded = true;
+                    }
+                    continue;
+                }
+                TextChunk first = ahead != null ? ahead : chunks.hasNext() ? chunks.next() : null;
+                ahead = null;
+                if (first == null) {
                     return null;
                 }
-                currentDocument = nextDocument++;
-                current = tokenizer.encode(documents.get(currentDocument));
-                currentOffset = 0;
+                document = first.document();
+                documentEnded = false;
+                start = 0;
+                end = 0;
+                position = 0;
+                append(first);
             }
-            int from = currentOffset;
-            int to = Math.min(current.ids().length, from + span);
-            currentOffset = to;
-            return new Window(currentDocument, current.ids(), current.pieces(), from, to);
+        }
+
+        /** Tokenizes a chunk of the current document behind its waiting wordpieces. */
+        private void append(TextChunk chunk) {
+            WordPieceTokenizer.Tokens tokens = tokenizer.encode(chunk.text());
+            int waiting = end - start;
+            int added = tokens.ids().length;
+            if ((long) position + waiting + added > Integer.MAX_VALUE) {
+                throw new IllegalStateException("document " + chunk.document()
+                        + (chunk.source() != null ? " of " + chunk.source() : "") + " has more than "
+                        + Integer.MAX_VALUE + " wordpieces; split it at blank lines");
+            }
+            if (waiting + added > ids.length) {
+                ids = Arrays.copyOfRange(ids, start, start + waiting + added);
+                pieces = Arrays.copyOfRange(pieces, start, start + waiting + added);
+            } else if (start > 0) {
+                System.arraycopy(ids, start, ids, 0, waiting);
+                System.arraycopy(pieces, start, pieces, 0, waiting);
+            }
+            System.arraycopy(tokens.ids(), 0, ids, waiting, added);
+            System.arraycopy(tokens.pieces(), 0, pieces, waiting, added);
+            start = 0;
+            end = waiting + added;
         }
 
         private ActivationBlock runBatch() {
@@ -282,7 +347,7 @@ public final class Extractor implements AutoCloseable {
                 long base = (long) i * t;
                 inputIds.setAtIndex(I64, base, tokenizer.clsId());
                 for (int j = 0; j < w.length(); j++) {
-                    inputIds.setAtIndex(I64, base + 1 + j, w.ids()[w.from() + j]);
+                    inputIds.setAtIndex(I64, base + 1 + j, w.ids()[j]);
                 }
                 inputIds.setAtIndex(I64, base + 1 + w.length(), tokenizer.sepId());
                 for (int j = 0; j < w.length() + 2; j++) {
@@ -350,10 +415,10 @@ public final class Extractor implements AutoCloseable {
                     docs[r] = w.document();
                     positions[r++] = -1;
                 }
-                for (int j = w.from(); j < w.to(); j++) {
+                for (int j = 0; j < w.length(); j++) {
                     tokens.add(w.pieces()[j]);
                     docs[r] = w.document();
-                    positions[r++] = j;
+                    positions[r++] = w.position() + j;
                 }
                 if (keep) {
                     tokens.add(tokenizer.sep());

@@ -2,12 +2,12 @@ package ai.batchtopk.training;
 
 import ai.batchtopk.extract.ActivationBlock;
 import ai.batchtopk.extract.Extractor;
+import ai.batchtopk.extract.TextSource;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Iterator;
-import java.util.List;
 import java.util.Objects;
 
 /**
@@ -15,7 +15,8 @@ import java.util.Objects;
  * {@link Extractor}'s blocks are copied (off-heap to off-heap) into the caller's buffer ({@link #fill}, as a
  * {@link PrefetchingBatches} thread does, so that the model runs while the SAE steps) or into one reused
  * f32 buffer of its own {@code [batchSize, d]} ({@link #next}). The documents are passed over again and
- * again, in order; each pass is an epoch and {@link #position()} counts the rows taken in the current one.
+ * again, in order, each pass streamed from the text (never the whole text in memory); each pass is an
+ * epoch and {@link #position()} counts the rows taken in the current one.
  *
  * <p>Rows come in document order (no shuffling): consecutive rows are neighbouring tokens. Resuming
  * from a position re-extracts and skips the rows before it. The extractor stays the caller's to close; it
@@ -23,7 +24,7 @@ import java.util.Objects;
  */
 final class ExtractedBatches implements BatchSource, RowStream {
     private final Extractor extractor;
-    private final List<String> documents;
+    private final TextSource text;
     private final long batchSize;
     private final long rowBytes;
     private final Arena arena;
@@ -38,29 +39,25 @@ final class ExtractedBatches implements BatchSource, RowStream {
      * Starts the extraction (the first ONNX run happens here, so text without any token fails at once).
      *
      * @param extractor open extractor; must stay open while batches are drawn
-     * @param documents the texts, one document each (see {@code TextCorpus.read})
+     * @param text the documents (e.g. a {@code TextCorpus}), read again for every epoch
      * @param batchSize rows per batch
      * @param start where to start (e.g. {@link DataPosition#START} or a checkpoint's position)
      * @param arena owns the batch buffer of {@link #next()} (allocated on first use)
      * @throws IllegalArgumentException if the documents yield no token at all
      */
-    ExtractedBatches(Extractor extractor, List<String> documents, long batchSize, DataPosition start, Arena arena) {
+    ExtractedBatches(Extractor extractor, TextSource text, long batchSize, DataPosition start, Arena arena) {
         this.extractor = Objects.requireNonNull(extractor, "extractor");
-        this.documents = List.copyOf(documents);
+        this.text = Objects.requireNonNull(text, "text");
         this.arena = Objects.requireNonNull(arena, "arena");
         if (batchSize <= 0) {
             throw new IllegalArgumentException("batch size " + batchSize + " must be positive");
         }
-        if (this.documents.isEmpty()) {
-            throw new IllegalArgumentException("no documents to extract from");
-        }
         this.batchSize = batchSize;
         this.rowBytes = extractor.width() * 4L;
         this.epoch = start.epoch();
-        this.blocks = extractor.extract(this.documents);
+        this.blocks = extractor.extract(text.chunks());
         if (!blocks.hasNext()) {
-            throw new IllegalArgumentException("the text yields no tokens to train on ("
-                    + this.documents.size() + " documents)");
+            throw new IllegalArgumentException("the text yields no tokens to train on");
         }
         skip(start.row());
     }
@@ -125,7 +122,7 @@ final class ExtractedBatches implements BatchSource, RowStream {
                 }
                 epoch++;
                 rowInEpoch = 0;
-                blocks = extractor.extract(documents);
+                blocks = extractor.extract(text.chunks());
                 if (!blocks.hasNext()) {
                     throw new IllegalStateException("the text yields no tokens to train on");
                 }

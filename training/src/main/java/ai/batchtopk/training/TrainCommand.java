@@ -88,6 +88,10 @@ final class TrainCommand implements Callable<Integer> {
             description = "With --text: sequences per model run (default: 32).")
     Integer extractBatchSize;
 
+    @Option(names = "--encoding", paramLabel = "CHARSET",
+            description = "With --text: encoding of the text files (default: UTF-8; e.g. latin-1).")
+    String encoding;
+
     @Option(names = "--arch", paramLabel = "ARCH", converter = Converters.ArchitectureConverter.class,
             description = "batchtopk, topk, jumprelu or relu (default: batchtopk, or the --init SAE's).")
     Architecture architecture;
@@ -323,25 +327,41 @@ final class TrainCommand implements Callable<Integer> {
 
     private Input textInput(List<AutoCloseable> toClose) throws IOException {
         String sources = text.stream().map(Path::toString).collect(Collectors.joining(", "));
-        List<TextCorpus.Document> read;
+        ExtractorConfig config = extractorConfig();
+        java.security.MessageDigest fingerprint = fingerprint(config);
+        TextCorpus corpus;
+        long documents;
         try {
-            read = TextCorpus.read(text);
+            corpus = TextCorpus.open(text, textEncoding());
+            documents = corpus.validate(fingerprint);  // one streamed pass: checks the text, hashes its documents
         } catch (IOException e) {
             throw new CommandFailure("--text " + sources + ": " + e.getMessage(), e);
         }
-        List<String> documents = read.stream().map(TextCorpus.Document::text).toList();
-        ExtractorConfig config = extractorConfig();
+        if (!corpus.skipped().isEmpty()) {
+            stderr.println("warning: --text: skipped " + corpus.skipped().size() + " binary file(s): "
+                    + TextCorpus.names(corpus.skipped()));
+        }
         Extractor extractor = Extractor.open(config);
         toClose.add(extractor);
-        String describe = documents.size() + " documents of " + sources + " through " + config.model().modelName()
+        String describe = documents + " documents of " + sources + " through " + config.model().modelName()
                 + " " + config.hookName() + ", d = " + config.width();
-        return new Input(config.width(), fingerprint(documents, config), describe, (start, seed) -> {
+        long rows = java.nio.ByteBuffer.wrap(fingerprint.digest()).getLong() & Long.MAX_VALUE;
+        return new Input(config.width(), rows, describe, (start, seed) -> {
             try {
-                return new ExtractedBatches(extractor, documents, batchSize, start, Arena.ofAuto());
+                return new ExtractedBatches(extractor, corpus, batchSize, start, Arena.ofAuto());
             } catch (IllegalArgumentException e) {
                 throw new CommandFailure("--text " + sources + ": " + e.getMessage(), e);
             }
-        }, seed -> new TextRowOrigin(config, read), DataFingerprint.ofText("--text", text));
+        }, seed -> new TextRowOrigin(config, corpus), DataFingerprint.ofText("--text", text));
+    }
+
+    /** The charset of --encoding (a usage error if unknown). */
+    private java.nio.charset.Charset textEncoding() {
+        try {
+            return encoding == null ? java.nio.charset.StandardCharsets.UTF_8 : TextCorpus.charset(encoding);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
     }
 
     /** The extraction --text asks for (usage errors for impossible values). */
@@ -355,17 +375,16 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    /** A positive 63-bit hash of the documents and the extraction settings (the "rows" of a text input). */
-    private static long fingerprint(List<String> documents, ExtractorConfig config) {
+    /**
+     * A digest of the extraction settings, to which {@link TextCorpus#validate} adds the documents; its first
+     * 63 bits are the "rows" of a text input.
+     */
+    private static java.security.MessageDigest fingerprint(ExtractorConfig config) {
         try {
             java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
             sha.update((config.model().label() + "|" + config.hookName() + "|" + config.maxLength() + "|"
                     + config.keepSpecialTokens()).getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            for (String d : documents) {
-                sha.update((byte) 0);
-                sha.update(d.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            }
-            return java.nio.ByteBuffer.wrap(sha.digest()).getLong() & Long.MAX_VALUE;
+            return sha;
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }

@@ -26,8 +26,12 @@ class ExtractorTest {
 
     /** All blocks of an extraction, copied out (blocks are views valid until the next one). */
     private static List<float[]> rows(Extractor x, List<String> docs, List<String> tokens, List<int[]> where) {
+        return rows(x, TextSource.of(docs).chunks(), tokens, where);
+    }
+
+    private static List<float[]> rows(Extractor x, Iterator<TextChunk> chunks, List<String> tokens, List<int[]> where) {
         List<float[]> out = new ArrayList<>();
-        Iterator<ActivationBlock> it = x.extract(docs);
+        Iterator<ActivationBlock> it = x.extract(chunks);
         while (it.hasNext()) {
             ActivationBlock b = it.next();
             assertThat(b.width()).isEqualTo(x.width());
@@ -140,6 +144,58 @@ class ExtractorTest {
             }
             assertThat(first).hasSize(expected.size());
             assertThat(expected.size() + 2 * windows - 2 * windows).isEqualTo(first.size());
+        }
+    }
+
+    @Test
+    void documentsTokenizedInSmallChunksGiveTheSameRowsAsWholeDocuments() throws Exception {
+        ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 2, Site.RESID).withMaxLength(12).withBatchSize(3);
+        try (Extractor x = Extractor.open(config)) {
+            List<String> wholeTokens = new ArrayList<>();
+            List<int[]> wholeWhere = new ArrayList<>();
+            List<float[]> whole = rows(x, DOCS, wholeTokens, wholeWhere);
+            List<String> tokens = new ArrayList<>();
+            List<int[]> where = new ArrayList<>();
+            // Chunks of at most 14 chars: every word of DOCS fits, so every cut falls at a word end.
+            List<float[]> chunked = rows(x, new InMemoryText(DOCS, 14).chunks(), tokens, where);
+            assertThat(tokens).isEqualTo(wholeTokens);
+            assertThat(where).usingElementComparator((a, b) -> java.util.Arrays.compare(a, b)).isEqualTo(wholeWhere);
+            assertThat(chunked).hasSameSizeAs(whole);
+            for (int i = 0; i < whole.size(); i++) {
+                assertThat(chunked.get(i)).containsExactly(whole.get(i));
+            }
+        }
+    }
+
+    @Test
+    void textIsReadOnlyAsFarAsTheBlocksTakenNeed() throws Exception {
+        // One endless document: an extractor that read or tokenized a document whole would never return.
+        int[] pulled = {0};
+        Iterator<TextChunk> endless = new Iterator<>() {
+            @Override
+            public boolean hasNext() {
+                return true;
+            }
+
+            @Override
+            public TextChunk next() {
+                pulled[0]++;
+                return new TextChunk(0, null, "the same few words again and again ");
+            }
+        };
+        ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 0, Site.RESID).withMaxLength(34).withBatchSize(4);
+        try (Extractor x = Extractor.open(config)) {
+            Iterator<ActivationBlock> blocks = x.extract(endless);
+            int[] lastPosition = {0};
+            for (int i = 0; i < 3; i++) {
+                ActivationBlock b = blocks.next();
+                assertThat(b.rows()).isEqualTo(4 * 32);
+                assertThat(b.positions()[0]).isEqualTo(i * 4 * 32);
+                lastPosition[0] = b.positions()[(int) b.rows() - 1];
+            }
+            // 3 blocks of 4 windows of 32 pieces; a chunk is 7 pieces: at most one chunk read beyond them.
+            assertThat(lastPosition[0]).isEqualTo(3 * 4 * 32 - 1);
+            assertThat(pulled[0]).isEqualTo((3 * 4 * 32 + 6) / 7);
         }
     }
 

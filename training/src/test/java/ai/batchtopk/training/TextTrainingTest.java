@@ -9,6 +9,7 @@ import ai.batchtopk.extract.ExtractorConfig;
 import ai.batchtopk.extract.Model;
 import ai.batchtopk.extract.Site;
 import ai.batchtopk.extract.TextCorpus;
+import ai.batchtopk.extract.TextSource;
 import ai.batchtopk.io.Json;
 import ai.batchtopk.io.Tensor;
 import java.io.IOException;
@@ -77,7 +78,7 @@ class TextTrainingTest {
             int n = pass.size();
             long batch = 7;
             int batches = (int) (2.5 * n / batch) + 1;   // more than two epochs
-            ExtractedBatches direct = new ExtractedBatches(x, DOCS, batch, DataPosition.START, arena);
+            ExtractedBatches direct = new ExtractedBatches(x, TextSource.of(DOCS), batch, DataPosition.START, arena);
             List<float[]> got = draw(direct, batches, batch, 384);
             for (int i = 0; i < got.size(); i++) {
                 assertThat(got.get(i)).as("row %d (pass row %d)", i, i % n).containsExactly(pass.get(i % n));
@@ -85,11 +86,11 @@ class TextTrainingTest {
             assertThat(direct.position()).isEqualTo(new DataPosition((batches * batch - 1) / n, (batches * batch - 1) % n + 1));
 
             // Resuming at a saved position re-extracts, skips, and goes on with the same rows.
-            ExtractedBatches first = new ExtractedBatches(x, DOCS, batch, DataPosition.START, arena);
+            ExtractedBatches first = new ExtractedBatches(x, TextSource.of(DOCS), batch, DataPosition.START, arena);
             draw(first, 5, batch, 384);
             DataPosition at = first.position();
             List<float[]> expected = draw(first, 3, batch, 384);
-            ExtractedBatches resumed = new ExtractedBatches(x, DOCS, batch, at, arena);
+            ExtractedBatches resumed = new ExtractedBatches(x, TextSource.of(DOCS), batch, at, arena);
             List<float[]> again = draw(resumed, 3, batch, 384);
             for (int i = 0; i < expected.size(); i++) {
                 assertThat(again.get(i)).containsExactly(expected.get(i));
@@ -97,7 +98,7 @@ class TextTrainingTest {
 
             // Behind a prefetch thread (which then runs the model): the same rows and positions.
             try (PrefetchingBatches prefetching = new PrefetchingBatches(
-                    new ExtractedBatches(x, DOCS, batch, DataPosition.START, arena), 2, arena)) {
+                    new ExtractedBatches(x, TextSource.of(DOCS), batch, DataPosition.START, arena), 2, arena)) {
                 List<float[]> fetched = draw(prefetching, batches, batch, 384);
                 for (int i = 0; i < fetched.size(); i++) {
                     assertThat(fetched.get(i)).containsExactly(got.get(i));
@@ -113,7 +114,7 @@ class TextTrainingTest {
     void mlpRowsAreWide() throws IOException {
         try (Extractor x = Extractor.open(ExtractorConfig.of(Model.MINILM, 0, Site.MLP).withMaxLength(16));
                 Arena arena = Arena.ofShared()) {
-            ExtractedBatches batches = new ExtractedBatches(x, DOCS, 5, DataPosition.START, arena);
+            ExtractedBatches batches = new ExtractedBatches(x, TextSource.of(DOCS), 5, DataPosition.START, arena);
             assertThat(batches.width()).isEqualTo(1536);
             assertThat(batches.next().shape()).containsExactly(5L, 1536L);
         }
@@ -122,7 +123,7 @@ class TextTrainingTest {
     @Test
     void textWithoutTokensIsRefused() throws IOException {
         try (Extractor x = Extractor.open(ExtractorConfig.of(Model.MINILM, 0, Site.RESID)); Arena arena = Arena.ofShared()) {
-            assertThatThrownBy(() -> new ExtractedBatches(x, List.of("\u0000\u0001"), 4, DataPosition.START, arena))
+            assertThatThrownBy(() -> new ExtractedBatches(x, TextSource.of(List.of("\u0000\u0001")), 4, DataPosition.START, arena))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no tokens");
         }
     }
@@ -177,12 +178,12 @@ class TextTrainingTest {
     }
 
     @Test
-    void aRowOfTextIsNamedByItsTokenDocumentAndFile() {
+    void aRowOfTextIsNamedByItsTokenDocumentAndFile() throws IOException {
         Path a = tmp.resolve("a.txt");
         Path b = tmp.resolve("b.txt");
-        List<TextCorpus.Document> documents = List.of(new TextCorpus.Document(a, DOCS.get(0)),
-                new TextCorpus.Document(a, DOCS.get(1)), new TextCorpus.Document(b, DOCS.get(2)),
-                new TextCorpus.Document(b, DOCS.get(3)));
+        Files.writeString(a, DOCS.get(0) + "\n\n" + DOCS.get(1) + "\n");
+        Files.writeString(b, DOCS.get(2) + "\n\n" + DOCS.get(3) + "\n");
+        TextCorpus documents = TextCorpus.open(List.of(a, b), java.nio.charset.StandardCharsets.UTF_8);
         ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 1, Site.RESID).withMaxLength(12).withBatchSize(2);
         List<String> expected = new ArrayList<>();
         try (Extractor x = Extractor.open(config)) {
