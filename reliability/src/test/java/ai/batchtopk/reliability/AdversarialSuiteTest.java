@@ -47,17 +47,21 @@ class AdversarialSuiteTest {
 
     /** One dynamic test per case: runs it, tallies its verdict, fails unless it passes. */
     static Stream<DynamicTest> run(String family, Stream<Case> cases) {
-        return cases.map(c -> DynamicTest.dynamicTest(c.name(), () -> {
-            Verdict verdict;
-            try {
-                verdict = c.body().call();
-            } catch (TestAbortedException e) {
-                TALLY.skip(family, c.name(), e.getMessage());
-                throw e;
-            }
-            TALLY.add(family, c.name(), verdict);
-            assertThat(verdict.passes()).as("%s / %s: %s", family, c.name(), verdict).isTrue();
-        }));
+        return cases.map(c -> {
+            // A name quoting a hostile input may hold line breaks and tabs; reports want one line.
+            String name = c.name().replaceAll("\\s+", " ");
+            return DynamicTest.dynamicTest(name, () -> {
+                Verdict verdict;
+                try {
+                    verdict = c.body().call();
+                } catch (TestAbortedException e) {
+                    TALLY.skip(family, name, e.getMessage());
+                    throw e;
+                }
+                TALLY.add(family, name, verdict);
+                assertThat(verdict.passes()).as("%s / %s: %s", family, name, verdict).isTrue();
+            });
+        });
     }
 
     @TestFactory

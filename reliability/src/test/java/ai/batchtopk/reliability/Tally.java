@@ -54,7 +54,7 @@ final class Tally {
         lines.add("family\tcase\toutcome\tdetail");
         for (Entry e : entries) {
             lines.add(e.family() + "\t" + e.name() + "\t" + e.verdict().outcome() + "\t"
-                    + e.verdict().detail().replace('\t', ' ').replace('\n', ' '));
+                    + e.verdict().detail().replaceAll("\\s+", " "));
         }
         Files.createDirectories(file.getParent());
         // getBytes replaces what UTF-8 cannot encode (a lone surrogate quoted from a hostile file) instead of failing.
