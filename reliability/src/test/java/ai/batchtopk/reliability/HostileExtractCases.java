@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -138,11 +139,11 @@ final class HostileExtractCases {
         for (Path f : list(out)) {
             Set<PosixFilePermission> mode = Files.getPosixFilePermissions(f);
             if (!mode.equals(tokens)) {
-                return Verdict.silentWrong("tokens.tsv has " + java.nio.file.attribute.PosixFilePermissions.toString(tokens)
-                        + " but " + f.getFileName() + " has " + java.nio.file.attribute.PosixFilePermissions.toString(mode));
+                return Verdict.silentWrong("tokens.tsv has " + PosixFilePermissions.toString(tokens)
+                        + " but " + f.getFileName() + " has " + PosixFilePermissions.toString(mode));
             }
         }
-        return Verdict.correct("every output has " + java.nio.file.attribute.PosixFilePermissions.toString(tokens));
+        return Verdict.correct("every output has " + PosixFilePermissions.toString(tokens));
     }
 
     private static List<Path> list(Path dir) throws IOException {

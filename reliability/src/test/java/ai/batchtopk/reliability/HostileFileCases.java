@@ -7,10 +7,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 
 /**
  * The seeded hostile files, read in one child JVM by {@link HostileFilesDriver}: each through the library
@@ -47,7 +49,7 @@ final class HostileFileCases {
      */
     List<Case> throughTheJar(int count, long seed) {
         List<HostileFile> sample = new ArrayList<>(files.files);
-        java.util.Collections.shuffle(sample, new java.util.Random(seed));
+        Collections.shuffle(sample, new Random(seed));
         return sample.subList(0, Math.min(count, sample.size())).stream().map(file -> new Case(file.id() + " (" + file.note()
                 + ") through the jar", () -> {
                     Path dir = work.resolve("jar").resolve(file.id());

@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -47,7 +48,7 @@ final class HostileFiles {
             rows[i] = (float) (random.nextGaussian() * (1 + i % D) * 0.5 + (i % D) * 0.2 - 0.5);
         }
         this.sae = ReferenceSae.random(ReferenceSae.Kind.STANDARD, D, D_SAE, random);
-        this.referenceSaeDir = writeSae(dir.resolve("reference-sae"), sae, Json.writePretty(sae.config()).getBytes());
+        this.referenceSaeDir = writeSae(dir.resolve("reference-sae"), sae, Json.writePretty(sae.config()).getBytes(StandardCharsets.UTF_8));
         this.referenceData = dir.resolve("reference.npy");
         Npy.write(referenceData, Tensor.ofFloats(new long[] {ROWS, D}, rows));
     }

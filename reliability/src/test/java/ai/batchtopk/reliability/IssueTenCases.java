@@ -23,6 +23,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.stream.Stream;
 
@@ -333,7 +335,7 @@ final class IssueTenCases {
     }
 
     private static Map<Path, byte[]> contents(Path dir) throws IOException {
-        Map<Path, byte[]> files = new java.util.TreeMap<>();
+        Map<Path, byte[]> files = new TreeMap<>();
         try (Stream<Path> all = Files.walk(dir)) {
             for (Path p : all.filter(Files::isRegularFile).toList()) {
                 files.put(p, Files.readAllBytes(p));
@@ -388,7 +390,7 @@ final class IssueTenCases {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
             ch.truncate(size / 4);
         }
-        boolean finished = process.waitFor(60, java.util.concurrent.TimeUnit.SECONDS);
+        boolean finished = process.waitFor(60, TimeUnit.SECONDS);
         if (!finished) {
             process.destroyForcibly();
             process.waitFor();

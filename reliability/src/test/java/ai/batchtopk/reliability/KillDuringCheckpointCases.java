@@ -15,7 +15,9 @@ import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -153,7 +155,7 @@ final class KillDuringCheckpointCases {
         }
         Files.move(incoming, out);
         try (Stream<Path> all = Files.walk(previous)) {
-            for (Path p : all.sorted(java.util.Comparator.reverseOrder()).toList()) {
+            for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
                 Files.delete(p);
             }
         }
@@ -258,7 +260,7 @@ final class KillDuringCheckpointCases {
             return List.of();
         }
         return Files.readAllLines(file).stream().map(line -> {
-            Map<String, Object> m = new java.util.LinkedHashMap<>();
+            Map<String, Object> m = new LinkedHashMap<>();
             ((Map<?, ?>) Json.parse(line)).forEach((k, v) -> m.put((String) k, v));
             m.remove("tokens_per_s");
             m.remove("seconds");
