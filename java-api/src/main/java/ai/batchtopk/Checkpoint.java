@@ -35,8 +35,8 @@ import java.util.stream.Stream;
  * <p>A crash during a save never leaves a half-written checkpoint. The new one is written complete
  * into {@code <dir>.incoming} and synced; then the old directory is renamed to {@code <dir>.previous},
  * the new one renamed into place, and the old one deleted. If a crash falls between the two renames,
- * {@code <dir>} is missing while both others exist, and the next {@link #save} or {@link #resume}
- * finishes the swap: {@code .incoming} was complete before {@code .previous} was made.
+ * {@code <dir>} is missing while both others exist, and the next {@link #save}, {@link #resume} or
+ * {@link #recover} finishes the swap: {@code .incoming} was complete before {@code .previous} was made.
  */
 public final class Checkpoint {
     public static final String STATE_FILE = "training_state.safetensors";
@@ -108,6 +108,15 @@ public final class Checkpoint {
         Files.move(incoming, target, StandardCopyOption.ATOMIC_MOVE);
         syncDirectory(target.getParent());
         deleteRecursively(previous);
+    }
+
+    /**
+     * Finishes a save that a crash interrupted between its two renames, so that {@code dir} holds the
+     * newest complete checkpoint again; does nothing otherwise. Callers that read files of {@code dir}
+     * other than through {@link #resume} (a run's own files kept beside the checkpoint) call it first.
+     */
+    public static void recover(Path dir) throws IOException {
+        finishInterruptedSwap(dir.toAbsolutePath().normalize());
     }
 
     /** Resumes a checkpoint with the config it was saved with. */

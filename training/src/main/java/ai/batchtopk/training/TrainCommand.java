@@ -1,6 +1,7 @@
 package ai.batchtopk.training;
 
 import ai.batchtopk.Architecture;
+import ai.batchtopk.Checkpoint;
 import ai.batchtopk.Device;
 import ai.batchtopk.NativeLibrary;
 import ai.batchtopk.Normalization;
@@ -244,6 +245,8 @@ final class TrainCommand implements Callable<Integer> {
                         + " with (" + RunFile.FILE + "); use --init to start a new run from a checkpoint");
             }
         }
+        // A kill between the two renames of a checkpoint save leaves the run in DIR.incoming: move it back.
+        Checkpoint.recover(resume);
         if (!Files.isDirectory(resume)) {
             throw new CommandFailure("--resume " + resume + ": no such directory");
         }

@@ -230,6 +230,41 @@ class TrainingRunTest {
         assertThat(again.err()).contains("already complete");
     }
 
+    /** A kill between the two renames of a checkpoint save leaves the run in DIR.incoming; --resume finds it. */
+    @Test
+    void aRunKilledBetweenTheRenamesOfASaveResumes() throws IOException {
+        Object[] args = {"train", "--data", train, "--d-sae", 32, "--k", 4, "--batch-size", 100, "--steps", 12,
+                "--checkpoint-every", 5};
+        Path straight = tmp.resolve("straight");
+        assertThat(Cli.run(concat(args, new Object[] {"--out", straight})).code()).isZero();
+        Path out = tmp.resolve("swapped");
+        OutputDirectory.beforeSave = dir -> {
+            if (Files.exists(dir.resolve(RunFile.FILE)) && Files.exists(dir.resolve("cfg.json"))) {
+                throw new java.nio.file.FileSystemException(dir.toString(), null, "killed");
+            }
+        };
+        assertThat(Cli.run(concat(args, new Object[] {"--out", out})).code()).isEqualTo(Main.FAILURE);
+        OutputDirectory.beforeSave = dir -> {};
+        // What the disk holds after a kill between "rename the old checkpoint away" and "rename the new one in".
+        Path previous = tmp.resolve("swapped.previous");
+        Path incoming = tmp.resolve("swapped.incoming");
+        Files.move(out, previous);
+        copyTree(previous, incoming);
+        Cli.Run resumed = Cli.run("train", "--resume", out);
+        assertThat(resumed.code()).as("%s", resumed).isZero();
+        assertSameState(out, straight);
+        assertThat(previous).doesNotExist();
+        assertThat(incoming).doesNotExist();
+    }
+
+    private static void copyTree(Path from, Path to) throws IOException {
+        try (var paths = Files.walk(from)) {
+            for (Path path : paths.toList()) {
+                Files.copy(path, to.resolve(from.relativize(path).toString()));
+            }
+        }
+    }
+
     /** The same with a real full disk: a 128 KiB tmpfs (needs root; skipped elsewhere). */
     @Test
     void aFullDiskDuringACheckpointLeavesThePreviousOneIntact() throws Exception {
