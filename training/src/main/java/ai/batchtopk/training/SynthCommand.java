@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -69,10 +70,23 @@ final class SynthCommand implements Callable<Integer> {
         Files.createDirectories(out);
         Path activations = out.resolve(ACTIVATIONS);
         Path dictionary = out.resolve(DICTIONARY);
+        // The two files are a pair: both are written into a staging directory first, so a failed write
+        // (a full disk) leaves the earlier pair as it was, never a new dictionary beside old activations.
+        Path staging = Files.createTempDirectory(out, ".synth.tmp-");
         try (Arena arena = Arena.ofConfined()) {
             SyntheticData.Generated generated = SyntheticData.generate(data, arena);
-            Npy.write(dictionary, generated.dictionary());
-            Npy.write(activations, generated.activations());
+            Npy.write(staging.resolve(DICTIONARY), generated.dictionary());
+            Npy.write(staging.resolve(ACTIVATIONS), generated.activations());
+            // Activations go first and come back last: a crash in between leaves a pair with a file
+            // missing (a clear error when read), not two files of different runs.
+            Files.deleteIfExists(activations);
+            Files.move(staging.resolve(DICTIONARY), dictionary, StandardCopyOption.REPLACE_EXISTING,
+                    StandardCopyOption.ATOMIC_MOVE);
+            Files.move(staging.resolve(ACTIVATIONS), activations, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(staging.resolve(DICTIONARY));
+            Files.deleteIfExists(staging.resolve(ACTIVATIONS));
+            Files.deleteIfExists(staging);
         }
         Map<String, Object> line = new LinkedHashMap<>();
         line.put("activations", activations.toAbsolutePath().normalize().toString());

@@ -322,6 +322,21 @@ class CliTest {
     }
 
     @Test
+    void synthAgainReplacesThePairAndLeavesNoStagingBehind() throws IOException {
+        Path out = tmp.resolve("pair");
+        assertThat(Cli.run("synth", "--out", out, "--d-in", 8, "--features", 4, "--tokens", 50, "--seed", 1).code())
+                .isZero();
+        byte[] first = Files.readAllBytes(out.resolve(SynthCommand.DICTIONARY));
+        assertThat(Cli.run("synth", "--out", out, "--d-in", 8, "--features", 4, "--tokens", 60, "--seed", 2).code())
+                .isZero();
+        assertThat(Files.readAllBytes(out.resolve(SynthCommand.DICTIONARY))).isNotEqualTo(first);
+        try (var entries = Files.list(out)) {
+            assertThat(entries.map(p -> p.getFileName().toString()).sorted().toList())
+                    .containsExactly(SynthCommand.ACTIVATIONS, SynthCommand.DICTIONARY);
+        }
+    }
+
+    @Test
     void aBatchLargerThanTheDataIsRefused() {
         assertError(Cli.run("train", "--data", small, "--d-sae", 64, "--k", 4, "--batch-size", 1001, "--steps", 1,
                 "--out", tmp.resolve("sae")), Main.FAILURE, "--batch-size 1001", "larger than the data", "1000 rows");
