@@ -7,6 +7,10 @@ import ai.batchtopk.NativeLibrary;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeLens;
 import ai.batchtopk.Status;
+import ai.batchtopk.extract.ExtractorConfig;
+import ai.batchtopk.extract.Site;
+import ai.batchtopk.extract.SplicedModel;
+import ai.batchtopk.extract.TextCorpus;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Json;
 import ai.batchtopk.io.Npy;
@@ -31,10 +35,11 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code batchtopk eval}: reconstruction quality of an SAE on activation files, with the inference
- * rule, printed as one JSON line; with {@code --dictionary}, also how well it recovered known features.
+ * rule, printed as one JSON line; with {@code --dictionary}, also how well it recovered known features; with
+ * {@code --text}, on the model's activations of that text and with the SAE spliced into the model.
  */
 @Command(name = "eval", sortOptions = false, usageHelpAutoWidth = true,
-        description = "Evaluate an SAE on activation files; prints one JSON line.")
+        description = "Evaluate an SAE on activation files, or spliced into the model on text; prints one JSON line.")
 final class EvalCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
@@ -45,8 +50,21 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--sae", required = true, paramLabel = "DIR", description = "An SAELens directory.")
     Path saeDir;
 
-    @Option(names = "--data", required = true, paramLabel = "FILE.npy", description = "Activations; repeatable.")
+    @Option(names = "--data", paramLabel = "FILE.npy", description = "Activations; repeatable.")
     List<Path> data;
+
+    @Option(names = "--text", paramLabel = "FILE|DIR",
+            description = "Instead of --data: text run through the model, the SAE spliced in at its hook; adds the"
+                    + " downstream_* figures. Repeatable.")
+    List<Path> text;
+
+    @Option(names = "--layer", paramLabel = "L",
+            description = "With --text: the hooked layer (default: from the SAE's cfg.json metadata).")
+    Integer layer;
+
+    @Option(names = "--site", paramLabel = "resid|mlp",
+            description = "With --text: the hooked site (default: from the SAE's cfg.json metadata, else resid).")
+    Site site;
 
     @Option(names = "--batch-size", defaultValue = "4096", paramLabel = "B",
             description = "Tokens per evaluation batch (default: ${DEFAULT-VALUE}).")
@@ -67,12 +85,19 @@ final class EvalCommand implements Callable<Integer> {
         if (threads != null && threads <= 0) {
             throw new ParameterException(spec.commandLine(), "--threads must be positive, got " + threads);
         }
+        if ((data == null) == (text == null)) {
+            throw new ParameterException(spec.commandLine(), "give either --data FILE.npy or --text FILE|DIR");
+        }
+        if (text == null && (layer != null || site != null)) {
+            throw new ParameterException(spec.commandLine(), "--layer and --site go with --text");
+        }
         NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
+        if (text != null) {
+            return evaluateText();
+        }
         try (Arena arena = Arena.ofConfined()) {
             ActivationData activations = ActivationData.open(data, arena);
-            if (!Files.isDirectory(saeDir)) {
-                throw new CommandFailure("--sae " + saeDir + ": " + (Files.exists(saeDir) ? "not a directory" : "no such directory"));
-            }
+            checkSaeDir();
             try (Sae sae = SaeLens.load(saeDir)) {
                 if (sae.dIn() != activations.width()) {
                     throw new CommandFailure("the data has width d = " + activations.width() + " (" + activations.describe()
@@ -85,6 +110,34 @@ final class EvalCommand implements Callable<Integer> {
                 spec.commandLine().getOut().println(Json.write(line));
                 return Main.OK;
             }
+        }
+    }
+
+    /** {@code --text}: the SAE spliced into the model at its hook ({@link DownstreamFidelity}). */
+    private int evaluateText() throws IOException {
+        checkSaeDir();
+        List<String> documents = TextCorpus.read(text).stream().map(TextCorpus.Document::text).toList();
+        try (Sae sae = SaeLens.load(saeDir); Arena arena = Arena.ofConfined()) {
+            ExtractorConfig config = SaeHook.resolve(saeDir, layer, site);
+            if (sae.dIn() != config.width()) {
+                throw new CommandFailure("the SAE " + saeDir + " has d_in = " + sae.dIn() + " but " + config.model().label()
+                        + "'s layer " + config.layer() + " " + config.site().label() + " activations have d = "
+                        + config.width());
+            }
+            try (SplicedModel model = SplicedModel.open(config)) {
+                Map<String, Object> line = DownstreamFidelity.measure(sae, model, documents);
+                if (dictionary != null) {
+                    line.put("dictionary_recovery", recovery(sae, arena));
+                }
+                spec.commandLine().getOut().println(Json.write(line));
+                return Main.OK;
+            }
+        }
+    }
+
+    private void checkSaeDir() {
+        if (!Files.isDirectory(saeDir)) {
+            throw new CommandFailure("--sae " + saeDir + ": " + (Files.exists(saeDir) ? "not a directory" : "no such directory"));
         }
     }
 
