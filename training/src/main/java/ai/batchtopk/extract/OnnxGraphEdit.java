@@ -21,25 +21,25 @@ import java.util.Set;
  * field's entries may appear anywhere; parsers keep them in order, so the new outputs come last).
  */
 final class OnnxGraphEdit {
-    private static final int WIRE_VARINT = 0;
+    static final int WIRE_VARINT = 0;
     private static final int WIRE_I64 = 1;
-    private static final int WIRE_LEN = 2;
+    static final int WIRE_LEN = 2;
     private static final int WIRE_I32 = 5;
 
-    private static final int MODEL_GRAPH = 7;
-    private static final int GRAPH_NODE = 1;
-    private static final int GRAPH_OUTPUT = 12;
-    private static final int NODE_OUTPUT = 2;
-    private static final int VALUE_INFO_NAME = 1;
-    private static final int VALUE_INFO_TYPE = 2;
-    private static final int TYPE_TENSOR = 1;
-    private static final int TENSOR_ELEM_TYPE = 1;
+    static final int MODEL_GRAPH = 7;
+    static final int GRAPH_NODE = 1;
+    static final int GRAPH_OUTPUT = 12;
+    static final int NODE_OUTPUT = 2;
+    static final int VALUE_INFO_NAME = 1;
+    static final int VALUE_INFO_TYPE = 2;
+    static final int TYPE_TENSOR = 1;
+    static final int TENSOR_ELEM_TYPE = 1;
     static final int ELEM_FLOAT = 1;
 
     private OnnxGraphEdit() {}
 
     /** One field of a message: its number, wire type and where its bytes lie. */
-    private record Field(int number, int wireType, int start, int valueStart, int end) {}
+    record Field(int number, int wireType, int start, int valueStart, int end) {}
 
     /** The names of the tensors the graph's nodes produce. */
     static Set<String> nodeOutputs(byte[] model) {
@@ -116,7 +116,7 @@ final class OnnxGraphEdit {
      * A length-delimited field holding {@code value}, or, when {@code value} is null, a varint field
      * holding {@code varint}.
      */
-    private static byte[] lenField(int number, byte[] value, long varint) {
+    static byte[] lenField(int number, byte[] value, long varint) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         if (value == null) {
             writeVarint(out, ((long) number << 3) | WIRE_VARINT);
@@ -129,7 +129,7 @@ final class OnnxGraphEdit {
         return out.toByteArray();
     }
 
-    private static Field graphField(byte[] model) {
+    static Field graphField(byte[] model) {
         Field graph = null;
         for (Field f : fields(model, 0, model.length)) {
             if (f.number() == MODEL_GRAPH && f.wireType() == WIRE_LEN) {
@@ -146,7 +146,7 @@ final class OnnxGraphEdit {
     }
 
     /** The fields of the message in {@code bytes[from, to)}. */
-    private static List<Field> fields(byte[] bytes, int from, int to) {
+    static List<Field> fields(byte[] bytes, int from, int to) {
         List<Field> fields = new ArrayList<>();
         int[] pos = {from};
         while (pos[0] < to) {
@@ -201,7 +201,7 @@ final class OnnxGraphEdit {
         throw malformed(pos[0]);
     }
 
-    private static void writeVarint(ByteArrayOutputStream out, long value) {
+    static void writeVarint(ByteArrayOutputStream out, long value) {
         while ((value & ~0x7fL) != 0) {
             out.write((int) ((value & 0x7f) | 0x80));
             value >>>= 7;
@@ -209,7 +209,7 @@ final class OnnxGraphEdit {
         out.write((int) value);
     }
 
-    private static String string(byte[] bytes, Field f) {
+    static String string(byte[] bytes, Field f) {
         return new String(bytes, f.valueStart(), f.end() - f.valueStart(), StandardCharsets.UTF_8);
     }
 

@@ -7,16 +7,25 @@ import ai.batchtopk.NativeLibrary;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeLens;
 import ai.batchtopk.Status;
+import ai.batchtopk.extract.ExtractorConfig;
+import ai.batchtopk.extract.Site;
+import ai.batchtopk.extract.SplicedModel;
+import ai.batchtopk.extract.TextChunk;
+import ai.batchtopk.extract.TextCorpus;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Json;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Tensor;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,10 +40,11 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code batchtopk eval}: reconstruction quality of an SAE on activation files, with the inference
- * rule, printed as one JSON line; with {@code --dictionary}, also how well it recovered known features.
+ * rule, printed as one JSON line; with {@code --dictionary}, also how well it recovered known features; with
+ * {@code --text}, on the model's activations of that text and with the SAE spliced into the model.
  */
 @Command(name = "eval", sortOptions = false, usageHelpAutoWidth = true,
-        description = "Evaluate an SAE on activation files; prints one JSON line.")
+        description = "Evaluate an SAE on activation files, or spliced into the model on text; prints one JSON line.")
 final class EvalCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
@@ -45,8 +55,21 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--sae", required = true, paramLabel = "DIR", description = "An SAELens directory.")
     Path saeDir;
 
-    @Option(names = "--data", required = true, paramLabel = "FILE.npy", description = "Activations; repeatable.")
+    @Option(names = "--data", paramLabel = "FILE.npy", description = "Activations; repeatable.")
     List<Path> data;
+
+    @Option(names = "--text", paramLabel = "FILE|DIR",
+            description = "Instead of --data: text run through the model, the SAE spliced in at its hook; adds the"
+                    + " downstream_* figures. Repeatable.")
+    List<Path> text;
+
+    @Option(names = "--layer", paramLabel = "L",
+            description = "With --text: the hooked layer (default: from the SAE's cfg.json metadata).")
+    Integer layer;
+
+    @Option(names = "--site", paramLabel = "resid|mlp",
+            description = "With --text: the hooked site (default: from the SAE's cfg.json metadata, else resid).")
+    Site site;
 
     @Option(names = "--batch-size", defaultValue = "4096", paramLabel = "B",
             description = "Tokens per evaluation batch (default: ${DEFAULT-VALUE}).")
@@ -67,12 +90,19 @@ final class EvalCommand implements Callable<Integer> {
         if (threads != null && threads <= 0) {
             throw new ParameterException(spec.commandLine(), "--threads must be positive, got " + threads);
         }
+        if ((data == null) == (text == null)) {
+            throw new ParameterException(spec.commandLine(), "give either --data FILE.npy or --text FILE|DIR");
+        }
+        if (text == null && (layer != null || site != null)) {
+            throw new ParameterException(spec.commandLine(), "--layer and --site go with --text");
+        }
         NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
+        if (text != null) {
+            return evaluateText();
+        }
         try (Arena arena = Arena.ofConfined()) {
             ActivationData activations = ActivationData.open(data, arena);
-            if (!Files.isDirectory(saeDir)) {
-                throw new CommandFailure("--sae " + saeDir + ": " + (Files.exists(saeDir) ? "not a directory" : "no such directory"));
-            }
+            checkSaeDir();
             try (Sae sae = SaeLens.load(saeDir)) {
                 if (sae.dIn() != activations.width()) {
                     throw new CommandFailure("the data has width d = " + activations.width() + " (" + activations.describe()
@@ -85,6 +115,56 @@ final class EvalCommand implements Callable<Integer> {
                 spec.commandLine().getOut().println(Json.write(line));
                 return Main.OK;
             }
+        }
+    }
+
+    /** {@code --text}: the SAE spliced into the model at its hook ({@link DownstreamFidelity}). */
+    private int evaluateText() throws IOException {
+        checkSaeDir();
+        List<String> documents = documentsOf(text);
+        try (Sae sae = SaeLens.load(saeDir); Arena arena = Arena.ofConfined()) {
+            ExtractorConfig config = SaeHook.resolve(saeDir, layer, site);
+            if (sae.dIn() != config.width()) {
+                throw new CommandFailure("the SAE " + saeDir + " has d_in = " + sae.dIn() + " but " + config.model().label()
+                        + "'s layer " + config.layer() + " " + config.site().label() + " activations have d = "
+                        + config.width());
+            }
+            try (SplicedModel model = SplicedModel.open(config)) {
+                Map<String, Object> line = DownstreamFidelity.measure(sae, model, documents);
+                if (dictionary != null) {
+                    line.put("dictionary_recovery", recovery(sae, arena));
+                }
+                spec.commandLine().getOut().println(Json.write(line));
+                return Main.OK;
+            }
+        }
+    }
+
+    /**
+     * The documents of the text files, whole: the spliced model windows each one as {@code extract} does.
+     * The text is checked as {@code extract} checks it (UTF-8, not binary), with the file named.
+     */
+    private static List<String> documentsOf(List<Path> text) {
+        List<StringBuilder> documents = new ArrayList<>();
+        try {
+            TextCorpus corpus = TextCorpus.open(text, StandardCharsets.UTF_8);
+            for (Iterator<TextChunk> chunks = corpus.chunks(); chunks.hasNext(); ) {
+                TextChunk chunk = chunks.next();
+                while (documents.size() <= chunk.document()) {
+                    documents.add(new StringBuilder());
+                }
+                documents.get(chunk.document()).append(chunk.text());
+            }
+        } catch (IOException | UncheckedIOException e) {
+            String message = e instanceof UncheckedIOException u ? u.getCause().getMessage() : e.getMessage();
+            throw new CommandFailure("--text: " + message, e);
+        }
+        return documents.stream().map(StringBuilder::toString).toList();
+    }
+
+    private void checkSaeDir() {
+        if (!Files.isDirectory(saeDir)) {
+            throw new CommandFailure("--sae " + saeDir + ": " + (Files.exists(saeDir) ? "not a directory" : "no such directory"));
         }
     }
 
