@@ -80,10 +80,17 @@ void validate_config(const btk_config& c) {
 void init_parameters(btk_sae& sae) {
   const auto& c = sae.cfg;
   auto gen = at::detail::createCPUGenerator(c.seed);
-  // Decoder rows: random unit directions; the encoder starts as the decoder's transpose (reference).
-  sae.W_dec = at::randn({c.d_sae, c.d_in}, gen, sae.options);
-  sae.W_dec.div_(sae.W_dec.norm(2, {1}, true));
-  sae.W_encT = sae.W_dec.clone();
+  // The reference's initialisation: W_enc [d_in, d_sae] Kaiming-uniform as kaiming_uniform_ does it
+  // for that shape (fan-in = d_sae, gain sqrt(2): bound sqrt(6 / d_sae)), drawn in W_enc's own
+  // row-major order and with the bound rounded as kaiming_uniform_ computes it, so that a seed gives
+  // the very values torch::manual_seed(seed) + kaiming_uniform_ give; W_dec = W_enc^T with unit rows.
+  // The small encoder scale matters: unit-norm encoder columns train measurably worse.
+  const double gain = std::sqrt(2.0);  // calculate_gain("leaky_relu", a = 0)
+  const double bound = std::sqrt(3.0) * (gain / std::sqrt(static_cast<double>(c.d_sae)));
+  auto W_enc = torch::empty({c.d_in, c.d_sae}, sae.options);
+  W_enc.uniform_(-bound, bound, gen);
+  sae.W_encT = W_enc.t().contiguous();
+  sae.W_dec = sae.W_encT / sae.W_encT.norm(2, {1}, true);
   sae.b_enc = torch::zeros({c.d_sae}, sae.options);
   sae.b_dec = torch::zeros({c.d_in}, sae.options);
   if (has_thresholds(c)) {

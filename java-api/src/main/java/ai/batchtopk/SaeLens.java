@@ -31,6 +31,13 @@ import java.util.function.UnaryOperator;
  * a {@value #OUR_KEY} object with every {@link SaeConfig} field (and theta, exactly); SAELens ignores
  * keys it does not know.
  *
+ * <p>Besides inference directories ({@code jumprelu}, {@code topk}, {@code standard}) it reads the
+ * training checkpoints SAELens writes for BatchTopK ({@code architecture: "batchtopk"}: {@code k}, the
+ * {@code topk_threshold} tensor as theta, {@code topk_threshold_lr} as the theta momentum). When
+ * {@code rescale_acts_by_decoder_norm} is true (SAELens's training default), the decoder norms are
+ * folded into the encoder as SAELens does when it saves for inference, which leaves the SAE's function
+ * unchanged and its decoder rows unit-norm, as this library keeps them.
+ *
  * <p>Reading is lenient about what it does not need (unknown keys and tensors are ignored) and strict
  * about what it does: a shape that disagrees with {@code d_in}/{@code d_sae}, an unknown dtype or an
  * architecture we cannot run is a {@link MalformedFileException} naming the file and the field.
@@ -114,6 +121,15 @@ public final class SaeLens {
         return cfg;
     }
 
+    /**
+     * The config {@code dir}'s cfg.json describes, as {@link #load} would build it (without the
+     * caller's adjustments), read without the weights.
+     */
+    public static SaeConfig config(Path dir) throws IOException {
+        Objects.requireNonNull(dir, "dir");
+        return loadedConfig(dir.resolve(CONFIG_FILE)).config;
+    }
+
     /** Loads an SAE saved by {@link #saveInference} or by SAELens. */
     public static Sae load(Path dir) throws IOException {
         return load(dir, UnaryOperator.identity());
@@ -125,9 +141,7 @@ public final class SaeLens {
      */
     public static Sae load(Path dir, UnaryOperator<SaeConfig.Builder> adjust) throws IOException {
         Objects.requireNonNull(adjust, "adjust");
-        Path cfgFile = dir.resolve(CONFIG_FILE);
-        Map<?, ?> cfg = readConfig(cfgFile);
-        Loaded found = cfg.get(OUR_KEY) != null ? fromOurKey(cfgFile, cfg) : fromSaeLens(cfgFile, cfg);
+        Loaded found = loadedConfig(dir.resolve(CONFIG_FILE));
         SaeConfig config = adjust.apply(found.config.toBuilder()).build();
         if (config.dIn() != found.config.dIn() || config.dSae() != found.config.dSae()
                 || config.architecture() != found.config.architecture()
@@ -146,12 +160,15 @@ public final class SaeLens {
             Tensor threshold = found.savedArchitecture.equals("jumprelu")
                     ? expect(weights, "threshold", dtype, new long[] {config.dSae()})
                     : null;
+            if (found.foldDecoderNorms) {
+                foldDecoderNorms(params, arena);
+            }
             Sae sae = Sae.create(config);
             try {
                 params.forEach(sae::setState);
                 switch (config.architecture()) {
-                    case BATCHTOPK -> sae.setState("theta", scalar(found.theta != null
-                            ? found.theta
+                    case BATCHTOPK -> sae.setState("theta", scalar(found.theta != null ? found.theta
+                            : found.savedArchitecture.equals("batchtopk") ? topkThreshold(weights)
                             : constantValue(weightsFile, threshold), arena));
                     case JUMPRELU -> sae.setState("log_threshold", logThresholdsOf(weightsFile, threshold, arena));
                     case TOPK, RELU -> { }
@@ -164,8 +181,16 @@ public final class SaeLens {
         }
     }
 
-    /** What cfg.json says: the config, SAELens's architecture name, and theta if we wrote it. */
-    private record Loaded(SaeConfig config, String savedArchitecture, Double theta) {}
+    /**
+     * What cfg.json says: the config, SAELens's architecture name, theta if we wrote it, and whether
+     * the weights were trained with SAELens's {@code rescale_acts_by_decoder_norm}.
+     */
+    private record Loaded(SaeConfig config, String savedArchitecture, Double theta, boolean foldDecoderNorms) {}
+
+    private static Loaded loadedConfig(Path cfgFile) throws IOException {
+        Map<?, ?> cfg = readConfig(cfgFile);
+        return cfg.get(OUR_KEY) != null ? fromOurKey(cfgFile, cfg) : fromSaeLens(cfgFile, cfg);
+    }
 
     private static Map<?, ?> readConfig(Path cfgFile) throws IOException {
         String text;
@@ -213,7 +238,7 @@ public final class SaeLens {
         String saved = config.architecture() == Architecture.BATCHTOPK || config.architecture() == Architecture.JUMPRELU
                 ? "jumprelu"
                 : "";
-        return new Loaded(config, saved, theta);
+        return new Loaded(config, saved, theta, false);
     }
 
     /** A file SAELens wrote: map its architecture onto ours. */
@@ -222,21 +247,30 @@ public final class SaeLens {
         long dSae = requiredLong(cfgFile, cfg, "d_sae");
         String architecture = optionalString(cfgFile, cfg, "architecture", "standard");
         SaeConfig.Builder builder = SaeConfig.builder(dIn, dSae);
+        boolean foldDecoderNorms = false;
         switch (architecture) {
             case "jumprelu" -> builder.architecture(Architecture.JUMPRELU);
             case "standard" -> builder.architecture(Architecture.RELU);
+            // SAELens's defaults: false for its inference TopK SAE, true for its BatchTopK training SAE.
             case "topk" -> {
-                long k = requiredLong(cfgFile, cfg, "k");
-                if (k <= 0 || k > dSae) {
-                    throw new MalformedFileException(cfgFile, "k = " + k + " must be in 1..d_sae (" + dSae + ")");
-                }
-                if (Boolean.TRUE.equals(cfg.get("rescale_acts_by_decoder_norm"))) {
-                    throw new MalformedFileException(cfgFile, "rescale_acts_by_decoder_norm = true is not supported");
-                }
-                builder.architecture(Architecture.TOPK).k((int) k);
+                builder.architecture(Architecture.TOPK).k(kOf(cfgFile, cfg, dSae));
+                foldDecoderNorms = optionalBoolean(cfgFile, cfg, "rescale_acts_by_decoder_norm", false);
             }
+            case "batchtopk" -> {
+                builder.architecture(Architecture.BATCHTOPK).k(kOf(cfgFile, cfg, dSae));
+                foldDecoderNorms = optionalBoolean(cfgFile, cfg, "rescale_acts_by_decoder_norm", true);
+                if (cfg.get("topk_threshold_lr") != null) {
+                    if (!(cfg.get("topk_threshold_lr") instanceof Number lr)) {
+                        throw new MalformedFileException(cfgFile, "'topk_threshold_lr' must be a number, got "
+                                + cfg.get("topk_threshold_lr"));
+                    }
+                    builder.thetaMomentum(lr.doubleValue());
+                }
+            }
+            case "matryoshka_batchtopk" -> throw new MalformedFileException(cfgFile, "architecture "
+                    + "\"matryoshka_batchtopk\": Matryoshka BatchTopK SAEs are not supported yet");
             default -> throw new MalformedFileException(cfgFile, "architecture \"" + architecture
-                    + "\" is not supported (jumprelu, topk and standard are)");
+                    + "\" is not supported (batchtopk, jumprelu, topk and standard are)");
         }
         String dtype = optionalString(cfgFile, cfg, "dtype", "float32");
         switch (dtype) {
@@ -261,7 +295,7 @@ public final class SaeLens {
             throw new MalformedFileException(cfgFile, "reshape_activations \"" + reshape + "\" is not supported");
         }
         try {
-            return new Loaded(builder.build(), architecture, null);
+            return new Loaded(builder.build(), architecture, null, foldDecoderNorms);
         } catch (IllegalArgumentException e) {
             throw new MalformedFileException(cfgFile, e.getMessage(), e);
         }
@@ -288,6 +322,37 @@ public final class SaeLens {
                     + " says " + (dtype == DType.F64 ? "float64" : "float32"));
         }
         return t;
+    }
+
+    /** SAELens's k: an integer for TopK, a float for BatchTopK (an average), which must be whole here. */
+    private static int kOf(Path file, Map<?, ?> cfg, long dSae) throws MalformedFileException {
+        Object v = cfg.get("k");
+        if (v == null) {
+            throw new MalformedFileException(file, "missing 'k'");
+        }
+        if (!(v instanceof Number n)) {
+            throw new MalformedFileException(file, "'k' must be a number, got " + v);
+        }
+        double k = n.doubleValue();
+        if (k != Math.rint(k)) {
+            throw new MalformedFileException(file, "k = " + v + " is not a whole number; this library keeps an integer k"
+                    + " per token (k * batch size activations per batch)");
+        }
+        if (k < 1 || k > dSae) {
+            throw new MalformedFileException(file, "k = " + v + " must be in 1..d_sae (" + dSae + ")");
+        }
+        return (int) k;
+    }
+
+    private static boolean optionalBoolean(Path file, Map<?, ?> cfg, String key, boolean fallback) throws MalformedFileException {
+        Object v = cfg.get(key);
+        if (v == null) {
+            return fallback;
+        }
+        if (v instanceof Boolean b) {
+            return b;
+        }
+        throw new MalformedFileException(file, "'" + key + "' must be true or false, got " + v);
     }
 
     private static long requiredLong(Path file, Map<?, ?> cfg, String key) throws MalformedFileException {
@@ -323,6 +388,61 @@ public final class SaeLens {
         Tensor t = Tensor.allocate(DType.F64, new long[0], arena);
         t.data().set(Tensor.F64_LE, 0, value);
         return t;
+    }
+
+    /** Theta of a SAELens BatchTopK training checkpoint: its {@code topk_threshold}, a scalar. */
+    private static double topkThreshold(SafetensorsFile weights) throws MalformedFileException {
+        Tensor t = weights.get("topk_threshold");
+        if (t.numel() != 1 || (t.dtype() != DType.F64 && t.dtype() != DType.F32)) {
+            throw new MalformedFileException(weights.path(), "topk_threshold must be one float64 or float32 value, got "
+                    + t.dtype() + " " + Arrays.toString(t.shape()));
+        }
+        double theta = get(t, 0);
+        if (!(theta >= 0) || Double.isInfinite(theta)) {
+            throw new MalformedFileException(weights.path(), "topk_threshold = " + theta + " is not a finite number >= 0");
+        }
+        return theta;
+    }
+
+    /**
+     * SAELens's {@code rescale_acts_by_decoder_norm} folded into the parameters, as SAELens folds it
+     * when it saves for inference: with {@code n_j = max(||W_dec[j]||, 1e-8)}, {@code W_dec[j] /= n_j},
+     * {@code W_enc[:, j] *= n_j}, {@code b_enc[j] *= n_j}. The pre-activations become exactly the
+     * rescaled ones SAELens selects from and compares with its threshold, so nothing else changes.
+     */
+    private static void foldDecoderNorms(Map<String, Tensor> params, Arena arena) {
+        Tensor wEnc = copy(params.get("W_enc"), arena);
+        Tensor wDec = copy(params.get("W_dec"), arena);
+        Tensor bEnc = copy(params.get("b_enc"), arena);
+        int dSae = Math.toIntExact(wDec.dim(0));
+        long dIn = wDec.dim(1);
+        double[] norms = new double[dSae];
+        for (int j = 0; j < dSae; j++) {
+            double squares = 0;
+            for (long i = 0; i < dIn; i++) {
+                double w = get(wDec, j * dIn + i);
+                squares += w * w;
+            }
+            norms[j] = Math.max(Math.sqrt(squares), 1e-8);
+            for (long i = 0; i < dIn; i++) {
+                set(wDec, j * dIn + i, get(wDec, j * dIn + i) / norms[j]);
+            }
+            set(bEnc, j, get(bEnc, j) * norms[j]);
+        }
+        for (long i = 0; i < dIn; i++) {
+            for (int j = 0; j < dSae; j++) {
+                set(wEnc, i * dSae + j, get(wEnc, i * dSae + j) * norms[j]);
+            }
+        }
+        params.put("W_enc", wEnc);
+        params.put("W_dec", wDec);
+        params.put("b_enc", bEnc);
+    }
+
+    private static Tensor copy(Tensor t, Arena arena) {
+        Tensor out = Tensor.allocate(t.dtype(), t.shape(), arena);
+        MemorySegment.copy(t.data(), 0, out.data(), 0, t.byteSize());
+        return out;
     }
 
     /** Theta of a BatchTopK SAE exported by someone else: its threshold must be one value throughout. */

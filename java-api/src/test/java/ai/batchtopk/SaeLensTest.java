@@ -185,6 +185,160 @@ class SaeLensTest {
         }
     }
 
+    /** A BatchTopK training checkpoint as SAELens writes it (BatchTopKTrainingSAE.save_model). */
+    private void writeSaeLensBatchTopK(Path target, Map<String, Object> extraCfg, double topkThreshold, Arena arena)
+            throws IOException {
+        Map<String, Object> cfg = new LinkedHashMap<>();
+        cfg.put("k", 8.0);
+        cfg.put("topk_threshold_lr", 0.02);
+        cfg.put("aux_loss_coefficient", 1.0);
+        cfg.put("use_sparse_activations", false);
+        cfg.put("decoder_init_norm", 0.1);
+        cfg.put("reshape_activations", "none");
+        cfg.put("metadata", Map.of("training_architecture", "batchtopk"));
+        cfg.putAll(extraCfg);
+        Tensor threshold = Tensor.allocate(DType.F64, new long[0], arena);
+        threshold.data().set(Tensor.F64_LE, 0, topkThreshold);
+        writeSaeLens(target, "batchtopk", cfg, Map.of("topk_threshold", threshold), arena);
+    }
+
+    @Test
+    void loadsSaeLensBatchTopKTrainingCheckpointsWithDecoderNormsFolded() throws IOException {
+        double theta = 40;
+        try (Arena arena = Arena.ofConfined()) {
+            writeSaeLensBatchTopK(dir, Map.of("rescale_acts_by_decoder_norm", true), theta, arena);
+            try (Sae sae = SaeLens.load(dir)) {
+                assertThat(sae.config().architecture()).isEqualTo(Architecture.BATCHTOPK);
+                assertThat(sae.config().k()).isEqualTo(8);
+                assertThat(sae.config().thetaMomentum()).isEqualTo(0.02);
+                assertThat(sae.theta()).isEqualTo(theta);
+                assertThat(SaeLens.config(dir)).isEqualTo(sae.config());
+                float[] wDec = sae.state("W_dec").toFloatArray();
+                for (int j = 0; j < 128; j++) {
+                    double norm = 0;
+                    for (int i = 0; i < 32; i++) {
+                        norm += (double) wDec[j * 32 + i] * wDec[j * 32 + i];
+                    }
+                    assertThat(Math.sqrt(norm)).as("norm of W_dec row %d", j).isCloseTo(1.0, org.assertj.core.data.Offset.offset(1e-5));
+                }
+                // The function SAELens computes: pre-activations scaled by the decoder norms, compared
+                // with topk_threshold, decoded by the rows divided by their norms.
+                Tensor batch = TestData.gaussian(arena, 16, 32, 5);
+                float[] expected = saeLensRescaledInference(batch.toFloatArray(), theta, arena);
+                MemorySegment out = arena.allocate(16 * 32 * 4);
+                sae.reconstruct(batch, Selection.INFERENCE, out);
+                Tensor actual = new Tensor(DType.F32, new long[] {16, 32}, out);
+                Tensor wanted = Tensor.ofFloats(new long[] {16, 32}, expected);
+                assertThat(TestData.relativeDifference(actual, wanted)).isLessThan(1e-5);
+            }
+        }
+    }
+
+    /** SAELens's BatchTopK with rescale_acts_by_decoder_norm at inference, in doubles, on writeSaeLens's weights. */
+    private static float[] saeLensRescaledInference(float[] x, double theta, Arena arena) {
+        float[] wEnc = TestData.gaussian(arena, 32, 128, 1).toFloatArray();
+        float[] wDec = TestData.gaussian(arena, 128, 32, 2).toFloatArray();
+        float[] bEnc = TestData.gaussianVector(arena, 128, 3).toFloatArray();
+        float[] bDec = TestData.gaussianVector(arena, 32, 4).toFloatArray();
+        int rows = x.length / 32;
+        float[] out = new float[x.length];
+        int fired = 0;
+        for (int r = 0; r < rows; r++) {
+            double[] recon = new double[32];
+            for (int i = 0; i < 32; i++) {
+                recon[i] = bDec[i];
+            }
+            for (int j = 0; j < 128; j++) {
+                double pre = bEnc[j];
+                double norm = 0;
+                for (int i = 0; i < 32; i++) {
+                    pre += (x[r * 32 + i] - bDec[i]) * (double) wEnc[i * 128 + j];
+                    norm += (double) wDec[j * 32 + i] * wDec[j * 32 + i];
+                }
+                norm = Math.sqrt(norm);
+                double scaled = pre * norm;
+                if (scaled > theta) {
+                    fired++;
+                    for (int i = 0; i < 32; i++) {
+                        recon[i] += scaled / norm * wDec[j * 32 + i];
+                    }
+                }
+            }
+            for (int i = 0; i < 32; i++) {
+                out[r * 32 + i] = (float) recon[i];
+            }
+        }
+        // The check means something only if some latents fire and most do not.
+        assertThat(fired).isBetween(rows, rows * 64);
+        return out;
+    }
+
+    @Test
+    void withoutRescalingTheWeightsAreTakenAsTheyAre() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            writeSaeLensBatchTopK(dir, Map.of("rescale_acts_by_decoder_norm", false, "k", 4), 0.5, arena);
+            try (Sae sae = SaeLens.load(dir)) {
+                assertThat(sae.config().k()).isEqualTo(4);
+                assertThat(sae.theta()).isEqualTo(0.5);
+                assertThat(sae.state("W_dec").toFloatArray()).isEqualTo(TestData.gaussian(arena, 128, 32, 2).toFloatArray());
+                assertThat(sae.state("W_enc").toFloatArray()).isEqualTo(TestData.gaussian(arena, 32, 128, 1).toFloatArray());
+            }
+        }
+    }
+
+    @Test
+    void topKTrainedWithRescalingLoadsFolded() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            writeSaeLens(dir, "topk", Map.of("k", 5, "rescale_acts_by_decoder_norm", true), Map.of(), arena);
+            try (Sae sae = SaeLens.load(dir)) {
+                assertThat(sae.config().architecture()).isEqualTo(Architecture.TOPK);
+                float[] wDec = sae.state("W_dec").toFloatArray();
+                float[] raw = TestData.gaussian(arena, 128, 32, 2).toFloatArray();
+                double norm = 0;
+                for (int i = 0; i < 32; i++) {
+                    norm += (double) raw[i] * raw[i];
+                }
+                assertThat((double) wDec[0]).isCloseTo(raw[0] / Math.sqrt(norm), org.assertj.core.data.Offset.offset(1e-6));
+                assertThat((double) sae.state("W_enc").toFloatArray()[0]).isCloseTo(
+                        TestData.gaussian(arena, 32, 128, 1).toFloatArray()[0] * Math.sqrt(norm),
+                        org.assertj.core.data.Offset.offset(1e-5));
+            }
+        }
+    }
+
+    @Test
+    void saeLensTrainingCheckpointsThatCannotRunAreRefused() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            writeSaeLensBatchTopK(dir.resolve("fractional"), Map.of("k", 2.5), 1, arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("fractional")))
+                    .isInstanceOf(MalformedFileException.class).hasMessageContaining("cfg.json")
+                    .hasMessageContaining("k = 2.5 is not a whole number");
+
+            writeSaeLensBatchTopK(dir.resolve("negative"), Map.of(), -1, arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("negative")))
+                    .isInstanceOf(MalformedFileException.class).hasMessageContaining("sae_weights.safetensors")
+                    .hasMessageContaining("topk_threshold = -1.0 is not a finite number >= 0");
+
+            writeSaeLens(dir.resolve("no-threshold"), "batchtopk", Map.of("k", 8), Map.of(), arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("no-threshold")))
+                    .isInstanceOf(MalformedFileException.class).hasMessageContaining("topk_threshold");
+
+            writeSaeLensBatchTopK(dir.resolve("rescale"), Map.of("rescale_acts_by_decoder_norm", "yes"), 1, arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("rescale")))
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("'rescale_acts_by_decoder_norm' must be true or false");
+
+            writeSaeLensBatchTopK(dir.resolve("matryoshka"), Map.of("architecture", "matryoshka_batchtopk",
+                    "matryoshka_widths", List.of(32, 64, 128)), 1, arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("matryoshka")))
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("matryoshka_batchtopk")
+                    .hasMessageContaining("not supported yet");
+            assertThatThrownBy(() -> SaeLens.config(dir.resolve("matryoshka")))
+                    .isInstanceOf(MalformedFileException.class).hasMessageContaining("not supported yet");
+        }
+    }
+
     @Test
     void inconsistentFilesAreRejectedNamingFileAndField() throws IOException {
         try (Arena arena = Arena.ofConfined()) {

@@ -7,6 +7,7 @@ import ai.batchtopk.NativeLibrary;
 import ai.batchtopk.Normalization;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeConfig;
+import ai.batchtopk.SaeLens;
 import ai.batchtopk.StepMetrics;
 import ai.batchtopk.StepPath;
 import ai.batchtopk.extract.Extractor;
@@ -94,7 +95,8 @@ final class TrainCommand implements Callable<Integer> {
     String encoding;
 
     @Option(names = "--arch", paramLabel = "ARCH", converter = Converters.ArchitectureConverter.class,
-            description = "batchtopk, topk, jumprelu or relu (default: batchtopk, or the --init SAE's).")
+            description = "batchtopk, topk, jumprelu or relu (default: batchtopk, or the --init SAE's; another one"
+                    + " starts a new run from the --init SAE's parameters).")
     Architecture architecture;
 
     @Option(names = "--d-sae", paramLabel = "N", description = "Number of latents (required without --init).")
@@ -181,7 +183,8 @@ final class TrainCommand implements Callable<Integer> {
     List<String> sweep;
 
     @Option(names = "--init", paramLabel = "SAE_DIR",
-            description = "Start from an SAELens directory; resume it if it is a checkpoint of ours.")
+            description = "Start from an SAELens directory (or a SAELens batchtopk training checkpoint); resume it if it"
+                    + " is a checkpoint of ours of the same architecture.")
     Path init;
 
     @Option(names = "--device", paramLabel = "DEVICE", description = "cpu or cuda (default: cpu).")
@@ -402,6 +405,11 @@ final class TrainCommand implements Callable<Integer> {
         boolean sweeping = sweep != null && !sweep.isEmpty();
         Set<String> names = new java.util.TreeSet<>();
         variants.forEach(v -> names.add(v.name()));
+        if (!resuming && init != null && architecture != null && Files.isDirectory(init) && Files.exists(out)
+                && Files.isSameFile(out, init) && SaeLens.config(init).architecture() != architecture) {
+            throw usage("--out " + out + " is the --init directory: a run of another architecture would replace"
+                    + " the SAE it starts from; give another --out");
+        }
         // Checked before anything in --out changes: held-out rows that cannot be evaluated on.
         EvalSet evalSet = null;
         if (evalActivations != null) {
@@ -429,7 +437,8 @@ final class TrainCommand implements Callable<Integer> {
             // starts this SAE over exactly as it first did (new, or from --init).
             boolean continued = resuming && RunFile.hasCheckpointOf(dir, runId);
             SaeStart start = continued ? SaeStart.load(dir, this::adjust)
-                    : init == null ? SaeStart.fresh(newConfig(activations.width(), variant)) : SaeStart.load(init, this::adjust);
+                    : init == null ? SaeStart.fresh(newConfig(activations.width(), variant))
+                    : SaeStart.init(init, this::adjust, architecture, k);
             toClose.add(start.sae());
             starts.add(start);
             continuedRuns.add(continued);
@@ -834,9 +843,6 @@ final class TrainCommand implements Callable<Integer> {
                     + ") but the --init SAE " + init + " has d_in = " + sae.dIn());
         }
         SaeConfig saved = sae.config();
-        if (architecture != null && architecture != saved.architecture()) {
-            throw conflict("--arch " + architecture.cliName(), "architecture " + saved.architecture().cliName());
-        }
         if (dSae != null && dSae != saved.dSae()) {
             throw conflict("--d-sae " + dSae, "d_sae = " + saved.dSae());
         }

@@ -378,8 +378,8 @@ class CliTest {
         Path sae = tmp.resolve("sae");
         assertThat(Cli.run("train", "--data", small, "--d-sae", 64, "--k", 4, "--batch-size", 10, "--steps", 1,
                 "--out", sae).code()).isZero();
-        assertError(Cli.run("train", "--data", small, "--init", sae, "--arch", "topk", "--batch-size", 10, "--steps", 1,
-                "--out", tmp.resolve("out")), Main.USAGE, "--arch topk", "batchtopk");
+        assertError(Cli.run("train", "--data", small, "--init", sae, "--d-sae", 128, "--batch-size", 10, "--steps", 1,
+                "--out", tmp.resolve("out")), Main.USAGE, "--d-sae 128", "d_sae = 64");
         assertError(Cli.run("train", "--data", small, "--init", sae, "--k", 8, "--batch-size", 10, "--steps", 1,
                 "--out", tmp.resolve("out")), Main.USAGE, "--k 8", "k = 4");
     }
