@@ -165,7 +165,9 @@ public final class SaeLens {
             }
             Sae sae = Sae.create(config);
             try {
-                params.forEach(sae::setState);
+                for (Map.Entry<String, Tensor> param : params.entrySet()) {
+                    setWeight(sae, weightsFile, param.getKey(), param.getValue());
+                }
                 switch (config.architecture()) {
                     case BATCHTOPK -> sae.setState("theta", scalar(found.theta != null ? found.theta
                             : found.savedArchitecture.equals("batchtopk") ? topkThreshold(weights)
@@ -174,10 +176,22 @@ public final class SaeLens {
                     case TOPK, RELU -> { }
                 }
                 return sae;
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | IOException e) {
                 sae.close();
                 throw e;
             }
+        }
+    }
+
+    /** Sets one parameter; a NaN or infinity in it is an error naming the weights file. */
+    private static void setWeight(Sae sae, Path weightsFile, String name, Tensor value) throws MalformedFileException {
+        try {
+            sae.setState(name, value);
+        } catch (BatchTopKException e) {
+            if (e.status() != Status.NON_FINITE) {
+                throw e;
+            }
+            throw new MalformedFileException(weightsFile, "tensor '" + name + "' holds NaN or infinity", e);
         }
     }
 

@@ -372,6 +372,14 @@ class SaeLensTest {
                     .isInstanceOf(MalformedFileException.class)
                     .hasMessageContaining("threshold[0] = 0.0 is not a finite positive number");
 
+            Tensor nan = TestData.gaussian(arena, 128, 32, 2);
+            nan.data().setAtIndex(Tensor.F32_LE, 77, Float.NaN);
+            writeSaeLens(dir.resolve("nan"), "jumprelu", Map.of(), Map.of("W_dec", nan), arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("nan"), b -> b.device(Device.CPU)))
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining(dir.resolve("nan/sae_weights.safetensors").toString())
+                    .hasMessageContaining("tensor 'W_dec' holds NaN or infinity");
+
             Files.createDirectories(dir.resolve("json"));
             Files.writeString(dir.resolve("json/cfg.json"), "{\"d_in\": 32,");
             assertThatThrownBy(() -> SaeLens.load(dir.resolve("json")))
