@@ -13,6 +13,7 @@ import ai.batchtopk.extract.ExtractorConfig;
 import ai.batchtopk.extract.Model;
 import ai.batchtopk.extract.Site;
 import ai.batchtopk.extract.TextCorpus;
+import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Json;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -253,6 +254,7 @@ final class TrainCommand implements Callable<Integer> {
 
     private int execute(boolean resuming) throws IOException {
         checkOptions();
+        ResourceLimits.checkThreads(spec.commandLine(), threads);
         NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
         if (device == Device.CUDA && !NativeLibrary.cudaAvailable()) {
             throw new CommandFailure("--device cuda: no CUDA device is usable by this build (" + NativeLibrary.buildInfo() + ")");
@@ -297,6 +299,8 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandFailure("--batch-size " + batchSize + " is larger than the data ("
                     + activations.describe() + ")");
         }
+        ResourceLimits.checkTrain(spec.commandLine(), prefetch, batchSize, activations.width(), activations.dtype(),
+                variants().stream().map(Variant::dSae).toList());
         return new Input(activations.width(), activations.rows(), activations.describe(), (start, seed) -> shuffle
                 ? new ShuffledBatches(activations, batchSize, seed, shuffleBuffer, start, arena)
                 : new SequentialBatches(activations, batchSize, start, arena));
@@ -311,6 +315,8 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandFailure("--text " + sources + ": " + e.getMessage(), e);
         }
         ExtractorConfig config = extractorConfig();
+        ResourceLimits.checkTrain(spec.commandLine(), prefetch, batchSize, config.width(), DType.F32,
+                variants().stream().map(Variant::dSae).toList());
         Extractor extractor = Extractor.open(config);
         toClose.add(extractor);
         String describe = documents.size() + " documents of " + sources + " through " + config.model().modelName()
