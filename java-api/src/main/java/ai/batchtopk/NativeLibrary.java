@@ -106,12 +106,20 @@ public final class NativeLibrary {
     /**
      * Sets the number of intra-op threads libtorch and the shim use.
      *
-     * @param threads a positive count, or 0 to keep the current one
+     * @param threads a positive count, at most the cores this process may use, or 0 to keep the current one
      * @return what the native library returned (the thread count in effect)
+     * @throws IllegalArgumentException for a negative count or more threads than cores
      */
     public static int setNumThreads(int threads) {
         if (threads < 0) {
             throw new IllegalArgumentException("threads must be >= 0 (0 keeps the current value), got " + threads);
+        }
+        int cores = Runtime.getRuntime().availableProcessors();
+        if (threads > cores) {
+            // More threads than cores only slow the step down, and far more than the system can start make
+            // the OpenMP runtime end the process when it fails to create them.
+            throw new IllegalArgumentException("threads " + threads + " is more than the " + cores
+                    + " cores this process may use");
         }
         load();
         return batchtopk_h.btk_set_num_threads(threads);

@@ -62,9 +62,15 @@ public final class Sae implements AutoCloseable {
         this.metrics = btk_metrics.allocate(arena);
     }
 
-    /** A new SAE with freshly initialised parameters (from {@code config.seed()}). */
+    /**
+     * A new SAE with freshly initialised parameters (from {@code config.seed()}).
+     *
+     * @throws IllegalArgumentException if its weights and Adam moments alone exceed the available memory
+     *     ({@link MemoryBudget})
+     */
     public static Sae create(SaeConfig config) {
         Objects.requireNonNull(config, "config");
+        MemoryBudget.requireFits(config);
         NativeLibrary.load();
         Arena arena = Arena.ofShared();
         try (Arena scratch = Arena.ofConfined()) {

@@ -82,6 +82,10 @@ public record SaeConfig(
             throw new IllegalArgumentException("d_in * d_sae overflows: d_in = " + dIn + ", d_sae = " + dSae);
         }
         requireValidK(architecture, k, dSae);
+        // Each row is divided by its (unbiased) standard deviation, which one value does not have: every
+        // row would become NaN, and the run would fail with a message about the learning rate.
+        require(normalization != Normalization.PER_TOKEN || dIn >= 2, "normalization per-token needs d_in >= 2, got"
+                + " d_in = " + dIn + ": a row of one value has no standard deviation to divide by; use normalization none");
         require(kAux >= 0, "k_aux must not be negative (0 disables AuxK), got " + kAux);
         require(deadAfterTokens > 0, "dead_after_tokens must be positive, got " + deadAfterTokens);
         require(Double.isFinite(auxCoeff) && auxCoeff >= 0, "aux_coeff must be finite and >= 0, got " + auxCoeff);

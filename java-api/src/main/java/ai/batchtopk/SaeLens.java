@@ -7,6 +7,7 @@ import ai.batchtopk.io.MalformedFileException;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.SafetensorsFile;
 import ai.batchtopk.io.Tensor;
+import ai.batchtopk.io.TextFiles;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -209,7 +210,7 @@ public final class SaeLens {
     private static Map<?, ?> readConfig(Path cfgFile) throws IOException {
         String text;
         try {
-            text = Files.readString(cfgFile);
+            text = TextFiles.readString(cfgFile);
         } catch (NoSuchFileException e) {
             throw new NoSuchFileException(cfgFile.toString(), null, "not an SAE directory: it has no " + CONFIG_FILE);
         }

@@ -142,4 +142,13 @@ class SaeConfigTest {
         assertThat(Status.of(batchtopk_h.BTK_ERR_NON_FINITE())).isEqualTo(Status.NON_FINITE);
         assertThat(Status.of(99)).isEqualTo(Status.INTERNAL);
     }
+
+    @Test
+    void perTokenNormalisationNeedsTwoValuesPerRow() {
+        assertThatThrownBy(() -> SaeConfig.builder(1, 16).k(4).build()).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("normalization per-token needs d_in >= 2, got d_in = 1")
+                .hasMessageContaining("use normalization none");
+        assertThat(SaeConfig.builder(1, 16).k(4).normalization(Normalization.NONE).build().dIn()).isEqualTo(1);
+        assertThat(SaeConfig.builder(2, 16).k(4).build().normalization()).isEqualTo(Normalization.PER_TOKEN);
+    }
 }

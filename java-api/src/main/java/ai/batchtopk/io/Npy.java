@@ -6,12 +6,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -47,7 +45,11 @@ public final class Npy {
      * view into the mapping, which lives as long as {@code arena}. A raw {@code <V2} descr is rejected;
      * use {@link #map(Path, Arena, DType)} to read bfloat16.
      *
+     * <p>The view is the file itself, not a copy: if another process truncates the file, native code
+     * reading the view dies of SIGBUS. {@link MappedFile} has the safe ways to read a file that may change.
+     *
      * @throws MalformedFileException if the file is not a valid, supported .npy file
+     * @throws java.nio.file.FileSystemException naming the file if it is not a regular file or cannot be mapped
      */
     public static Tensor map(Path file, Arena arena) throws IOException {
         return map(file, arena, null);
@@ -65,14 +67,10 @@ public final class Npy {
             throw new IllegalArgumentException("rawAs must be a 2-byte dtype (BF16 or F16) to read a '<V2' descr, not "
                     + rawAs);
         }
-        MemorySegment seg;
-        long size;
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            size = ch.size();
-            if (size < 10) {
-                throw new MalformedFileException(file, "file is " + size + " bytes long, too short for a .npy file");
-            }
-            seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+        MemorySegment seg = MappedFile.mapReadOnly(file, arena);
+        long size = seg.byteSize();
+        if (size < 10) {
+            throw new MalformedFileException(file, "file is " + size + " bytes long, too short for a .npy file");
         }
         for (int i = 0; i < MAGIC.length; i++) {
             if (seg.get(ValueLayout.JAVA_BYTE, i) != MAGIC[i]) {

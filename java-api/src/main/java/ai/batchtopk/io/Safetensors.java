@@ -6,12 +6,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -41,21 +39,18 @@ public final class Safetensors {
 
     /**
      * Memory-maps and validates a .safetensors file. The mapping (and every tensor's segment) lives as
-     * long as {@code arena}.
+     * long as {@code arena}. The tensors are views of the file itself: see {@link MappedFile} for reading
+     * a file that another process may truncate.
      *
      * @throws MalformedFileException if the file is not a valid safetensors file
      * @throws IOException if it cannot be read
      */
     public static SafetensorsFile open(Path file, Arena arena) throws IOException {
-        MemorySegment seg;
-        long size;
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            size = ch.size();
-            if (size < 8) {
-                throw new MalformedFileException(file, "file is " + size
-                        + " bytes long, too short for a safetensors file (needs at least the 8-byte header length)");
-            }
-            seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+        MemorySegment seg = MappedFile.mapReadOnly(file, arena);
+        long size = seg.byteSize();
+        if (size < 8) {
+            throw new MalformedFileException(file, "file is " + size
+                    + " bytes long, too short for a safetensors file (needs at least the 8-byte header length)");
         }
         long n = seg.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
         if (n < 0 || n > MAX_HEADER_BYTES) {

@@ -1,6 +1,7 @@
 package ai.batchtopk.report;
 
 import ai.batchtopk.io.DType;
+import ai.batchtopk.io.MappedFile;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Tensor;
 import java.io.IOException;
@@ -17,16 +18,22 @@ import java.util.stream.Stream;
  * Activation rows from memory-mapped .npy files, in order, as {@code rows x d} matrices. A directory
  * stands for its {@code activations-*.npy} shards sorted by name (an extraction directory), or else its
  * {@code activations.npy} (a synth directory).
+ *
+ * <p>Rows are only read by copying them off-heap in Java ({@link MappedFile#copy}), never handed to
+ * native code as views of the mappings: a file truncated while the report reads it is an error that
+ * names it, not a crash.
  */
 final class ActivationFiles {
     private final List<Path> files;
     private final List<Tensor> parts;
+    private final List<MappedFile> snapshots;
     private final long width;
     private final long rows;
 
-    private ActivationFiles(List<Path> files, List<Tensor> parts) {
+    private ActivationFiles(List<Path> files, List<Tensor> parts, List<MappedFile> snapshots) {
         this.files = List.copyOf(files);
         this.parts = List.copyOf(parts);
+        this.snapshots = List.copyOf(snapshots);
         this.width = parts.getFirst().dim(1);
         this.rows = parts.stream().mapToLong(t -> t.dim(0)).sum();
     }
@@ -70,8 +77,12 @@ final class ActivationFiles {
             throw new ReportException("no data files given");
         }
         List<Tensor> parts = new ArrayList<>();
+        List<MappedFile> snapshots = new ArrayList<>();
         for (Path file : files) {
+            MappedFile snapshot = MappedFile.of(file);
             Tensor t = Npy.map(file, arena, DType.BF16);
+            snapshot.requireUnchanged();
+            snapshots.add(snapshot);
             if (!t.dtype().isFloatingPoint() || t.rank() < 2) {
                 throw new ReportException(file + ": " + t.dtype() + " " + Arrays.toString(t.shape())
                         + " is not a float matrix of activations [tokens, d]");
@@ -87,7 +98,7 @@ final class ActivationFiles {
             }
             parts.add(new Tensor(t.dtype(), new long[] {t.numel() / d, d}, t.data()));
         }
-        return new ActivationFiles(files, parts);
+        return new ActivationFiles(files, parts, snapshots);
     }
 
     List<Tensor> parts() {
@@ -114,19 +125,24 @@ final class ActivationFiles {
         return width * dtype().byteSize();
     }
 
-    /** A view of {@code count} rows of one part, from its row {@code first}. */
-    static Tensor slice(Tensor part, long first, long count) {
-        long rowBytes = part.dim(1) * part.dtype().byteSize();
-        return new Tensor(part.dtype(), new long[] {count, part.dim(1)},
-                part.data().asSlice(first * rowBytes, count * rowBytes));
+    /**
+     * {@code count} rows of part {@code index}, from its row {@code first}, copied to the start of
+     * {@code staging}, as a tensor there.
+     */
+    Tensor copyRows(int index, long first, long count, MemorySegment staging) {
+        Tensor part = parts.get(index);
+        snapshots.get(index).copy(part.data(), first * rowBytes(), staging, 0, count * rowBytes());
+        return new Tensor(part.dtype(), new long[] {count, width}, staging.asSlice(0, count * rowBytes()));
     }
 
-    /** The bytes of one row of the whole (0 &lt;= row &lt; rows()). */
-    MemorySegment row(long row) {
+    /** Copies one row of the whole (0 &lt;= row &lt; rows()) into {@code out} at {@code outOffset} bytes. */
+    void copyRow(long row, MemorySegment out, long outOffset) {
         long r = row;
-        for (Tensor part : parts) {
+        for (int i = 0; i < parts.size(); i++) {
+            Tensor part = parts.get(i);
             if (r < part.dim(0)) {
-                return part.data().asSlice(r * rowBytes(), rowBytes());
+                snapshots.get(i).copy(part.data(), r * rowBytes(), out, outOffset, rowBytes());
+                return;
             }
             r -= part.dim(0);
         }

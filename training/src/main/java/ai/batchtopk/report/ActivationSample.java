@@ -48,11 +48,13 @@ final class ActivationSample {
         float[] row = new float[dSae];
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment codes = arena.allocate(ValueLayout.JAVA_FLOAT, batch * dSae);
+            MemorySegment staging = arena.allocate(batch * data.rowBytes(), 64);
             long done = 0;
-            for (Tensor part : data.parts()) {
+            for (int p = 0; p < data.parts().size(); p++) {
+                Tensor part = data.parts().get(p);
                 for (long first = 0; first < part.dim(0) && done < tokens; ) {
                     long rows = Math.min(Math.min(batch, part.dim(0) - first), tokens - done);
-                    sae.encode(ActivationFiles.slice(part, first, rows), Selection.INFERENCE, codes);
+                    sae.encode(data.copyRows(p, first, rows, staging), Selection.INFERENCE, codes);
                     for (long r = 0; r < rows; r++) {
                         MemorySegment.copy(codes, ValueLayout.JAVA_FLOAT, r * dSae * Float.BYTES, row, 0, dSae);
                         s.addRow(done + r, row);

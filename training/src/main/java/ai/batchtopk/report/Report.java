@@ -4,9 +4,9 @@ import ai.batchtopk.Sae;
 import ai.batchtopk.SaeLens;
 import ai.batchtopk.io.AtomicFiles;
 import ai.batchtopk.io.Json;
+import ai.batchtopk.io.TextFiles;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -56,7 +56,7 @@ public final class Report {
         if (!Files.isRegularFile(cfgFile)) {
             throw new ReportException("no SAE in " + saeDir + " (" + SaeLens.CONFIG_FILE + " is missing); give --sae DIR");
         }
-        Map<String, Object> cfg = asMap(Json.parse(Files.readString(cfgFile, StandardCharsets.UTF_8)), cfgFile);
+        Map<String, Object> cfg = asMap(Json.parse(TextFiles.readString(cfgFile)), cfgFile);
 
         ReportPage page = new ReportPage(runDir, saeDir, cfg, metrics, eval);
         List<Path> dataArgs = inputs.data().isEmpty() ? dataFromMetadata(cfg) : inputs.data();
@@ -90,7 +90,7 @@ public final class Report {
 
     /** One JSON object per line; a last line cut short (a killed run) is left out. */
     static List<Map<String, Object>> readJsonLines(Path file) throws IOException {
-        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        List<String> lines = TextFiles.readLines(file, Long.MAX_VALUE);
         List<Map<String, Object>> out = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {
             String line = lines.get(i).strip();

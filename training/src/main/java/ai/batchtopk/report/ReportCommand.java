@@ -66,7 +66,11 @@ public final class ReportCommand implements Callable<Integer> {
         if (threads != null && threads <= 0) {
             throw new ParameterException(spec.commandLine(), "--threads must be positive, got " + threads);
         }
-        NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
+        try {
+            NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--threads: " + e.getMessage());
+        }
         ReportInputs inputs = ReportInputs.defaults().withSae(sae).withData(data).withTokens(tokens)
                 .withSampleTokens(sampleTokens).withLatents(latents).withSeed(seed);
         Path written = Report.write(run, inputs);

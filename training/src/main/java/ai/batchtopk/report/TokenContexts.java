@@ -3,12 +3,11 @@ package ai.batchtopk.report;
 import ai.batchtopk.Sae;
 import ai.batchtopk.Selection;
 import ai.batchtopk.io.Tensor;
-import java.io.BufferedReader;
+import ai.batchtopk.io.TextFiles;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -38,26 +37,24 @@ final class TokenContexts {
     /** Reads the first {@code rows} lines of tokens.tsv (fewer if it ends first) and documents.tsv beside it. */
     static Table read(Path tokensTsv, long rows) throws IOException {
         if (!Files.isRegularFile(tokensTsv)) {
-            throw new ReportException("token table not found: " + tokensTsv);
+            throw new ReportException(Files.isDirectory(tokensTsv) ? "token table " + tokensTsv + " is a directory, not a"
+                    + " file (give its tokens.tsv)" : "token table not found: " + tokensTsv);
         }
         List<String> docs = new ArrayList<>();
         List<String> tokens = new ArrayList<>();
-        try (BufferedReader in = Files.newBufferedReader(tokensTsv, StandardCharsets.UTF_8)) {
-            String line;
-            while (docs.size() < rows && (line = in.readLine()) != null) {
-                String[] f = line.split("\t", 3);
-                if (f.length != 3) {
-                    throw new ReportException(tokensTsv + " line " + (docs.size() + 1)
-                            + ": expected doc<TAB>pos<TAB>token, got " + abbreviate(line));
-                }
-                docs.add(f[0]);
-                tokens.add(unescape(f[2]));
+        for (String line : TextFiles.readLines(tokensTsv, rows)) {
+            String[] f = line.split("\t", 3);
+            if (f.length != 3) {
+                throw new ReportException(tokensTsv + " line " + (docs.size() + 1)
+                        + ": expected doc<TAB>pos<TAB>token, got " + abbreviate(line));
             }
+            docs.add(f[0]);
+            tokens.add(unescape(f[2]));
         }
         Map<String, String> sources = new HashMap<>();
         Path documents = tokensTsv.resolveSibling("documents.tsv");
         if (Files.isRegularFile(documents)) {
-            for (String line : Files.readAllLines(documents, StandardCharsets.UTF_8)) {
+            for (String line : TextFiles.readLines(documents, Long.MAX_VALUE)) {
                 String[] f = line.split("\t", 3);
                 if (f.length >= 2) {
                     sources.put(f[0], unescape(f[1]));
@@ -198,7 +195,7 @@ final class TokenContexts {
             for (int first = 0; first < rows.length; first += batch) {
                 int n = Math.min(batch, rows.length - first);
                 for (int i = 0; i < n; i++) {
-                    MemorySegment.copy(data.row(rows[first + i]), 0, in, i * rowBytes, rowBytes);
+                    data.copyRow(rows[first + i], in, i * rowBytes);
                 }
                 Tensor t = new Tensor(data.dtype(), new long[] {n, data.width()}, in.asSlice(0, n * rowBytes));
                 sae.encode(t, Selection.INFERENCE, codes);

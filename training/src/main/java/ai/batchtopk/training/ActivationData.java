@@ -1,12 +1,15 @@
 package ai.batchtopk.training;
 
 import ai.batchtopk.io.DType;
+import ai.batchtopk.io.FileChangedException;
+import ai.batchtopk.io.MappedFile;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.SafetensorsFile;
 import ai.batchtopk.io.Tensor;
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,13 +29,45 @@ import java.util.stream.Stream;
  * buffer, which only works when both files store rows the same way. A file of rank 3 or more
  * ({@code [batch, seq, d]}, as activations are often saved) is read as {@code [batch * seq, d]}.
  *
- * <p>The mappings live as long as the arena given to {@link #open}.
+ * <p>The mappings live as long as the arena given to {@link #open}. Rows leave them in one of two ways
+ * (see {@link MappedFile}): {@link Part#copyRows} copies them in Java and checks the file after, so a file
+ * changed meanwhile is a {@link FileChangedException} naming it; {@link Part#view} checks the file's
+ * metadata first and hands out the mapping itself, for native code to read in place.
  */
 final class ActivationData {
     /** One file: its rows are rows {@code firstRow .. firstRow + rows - 1} of the whole. */
-    record Part(Path path, Tensor rows, long firstRow) {
+    record Part(Path path, Tensor rows, long firstRow, MappedFile file) {
         long rowCount() {
             return rows.dim(0);
+        }
+
+        /**
+         * Rows {@code first .. first + count - 1} of this file, copied into {@code out} at
+         * {@code outOffset} bytes: off-heap to off-heap, in Java, then the file checked, so a change of the
+         * file is an exception ({@link MappedFile#copy}).
+         */
+        void copyRows(long first, long count, MemorySegment out, long outOffset) {
+            long rowBytes = rows.dim(1) * rows.dtype().byteSize();
+            file.copy(rows.data(), first * rowBytes, out, outOffset, count * rowBytes);
+        }
+
+        /** Rows {@code first .. first + count - 1} of this file copied to the start of {@code staging}, as a tensor there. */
+        Tensor copyRows(long first, long count, MemorySegment staging) {
+            copyRows(first, count, staging, 0);
+            long rowBytes = rows.dim(1) * rows.dtype().byteSize();
+            return new Tensor(rows.dtype(), new long[] {count, rows.dim(1)}, staging.asSlice(0, count * rowBytes));
+        }
+
+        /**
+         * Rows {@code first .. first + count - 1} of this file as a view of the mapping, after checking the
+         * file is unchanged. Native code reads the view in place; a file truncated after the check and
+         * before that read still kills the process (SIGBUS): the window {@link MappedFile} describes.
+         */
+        Tensor view(long first, long count) {
+            file.requireUnchanged();
+            long rowBytes = rows.dim(1) * rows.dtype().byteSize();
+            return new Tensor(rows.dtype(), new long[] {count, rows.dim(1)},
+                    rows.data().asSlice(first * rowBytes, count * rowBytes));
         }
     }
 
@@ -65,7 +100,10 @@ final class ActivationData {
         long first = 0;
         for (Source source : expand(specs)) {
             Path file = source.file();
+            MappedFile snapshot = MappedFile.of(file);
             Tensor rows = asRows(source.label(), source.read(arena));
+            // The file must not have changed while it was mapped and its header checked.
+            snapshot.requireUnchanged();
             if (!parts.isEmpty()) {
                 Part previous = parts.getFirst();
                 if (rows.dim(1) != previous.rows().dim(1)) {
@@ -77,7 +115,7 @@ final class ActivationData {
                             + previous.rows().dtype() + "; all --data files must have the same dtype");
                 }
             }
-            parts.add(new Part(file, rows, first));
+            parts.add(new Part(file, rows, first, snapshot));
             first += rows.dim(0);
         }
         return new ActivationData(parts);
@@ -183,6 +221,20 @@ final class ActivationData {
 
     List<Part> parts() {
         return parts;
+    }
+
+    /**
+     * The error for a fault while reading the mappings in Java (the JVM's {@link InternalError}, which may
+     * surface after the read that caused it): names the first file that changed.
+     */
+    FileChangedException faulted(InternalError fault) {
+        for (Part part : parts) {
+            if (!part.file().isUnchanged()) {
+                return part.file().readFailed(fault);
+            }
+        }
+        return new FileChangedException(null, "reading the memory-mapped data (" + describe() + ") faulted although"
+                + " none of its files looks changed; an I/O error of the disk or network file system?", fault);
     }
 
     long rows() {

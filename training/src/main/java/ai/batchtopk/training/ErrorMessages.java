@@ -2,6 +2,7 @@ package ai.batchtopk.training;
 
 import ai.batchtopk.BatchTopKException;
 import java.io.FileNotFoundException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
@@ -27,6 +28,12 @@ final class ErrorMessages {
             case NotDirectoryException f -> "not a directory: " + f.getFile() + detail;
             case FileNotFoundException f -> "file not found: " + message;
             case OutOfMemoryError o -> "out of memory (" + message + "); raise -Xmx via BATCHTOPK_JAVA_OPTS or use a smaller --batch-size";
+            // The JVM's word for a SIGBUS in a read of a mapping, where no reader of ours named the file.
+            case InternalError i when message != null && message.contains("unsafe memory access") ->
+                    "a memory-mapped file was changed (truncated?) while it was being read (" + message + ")";
+            // Where a reader did not name the file: still better than the JDK's bare "Input length = 1".
+            case CharacterCodingException c -> "a text file is not valid UTF-8 (" + c.getClass().getSimpleName()
+                    + (message == null ? "" : ": " + message) + "; --debug shows which read)";
             default -> message == null || message.isBlank() ? e.getClass().getSimpleName() : message;
         };
         return oneLine(text);

@@ -96,6 +96,7 @@ final class EvalCommand implements Callable<Integer> {
         if (text == null && (layer != null || site != null)) {
             throw new ParameterException(spec.commandLine(), "--layer and --site go with --text");
         }
+        ResourceLimits.checkThreads(spec.commandLine(), threads);
         NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
         if (text != null) {
             return evaluateText();
@@ -169,18 +170,21 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     /**
-     * Every row once, in batches that are views of the mapped files (a batch never spans two).
+     * Every row once, in batches that never span two files, each copied off-heap into one staging buffer
+     * first: a file truncated meanwhile is then an error naming it, not a crash in native code.
      *
      * @throws CommandFailure naming the file and row of a NaN or an infinity, or why the data has no NMSE
      */
     private Map<String, Object> evaluate(Sae sae, ActivationData activations) {
-        try (Evaluator evaluator = new Evaluator(sae)) {
-            long rowBytes = activations.rowBytes();
+        long largest = activations.parts().stream().mapToLong(ActivationData.Part::rowCount).max().orElseThrow();
+        ResourceLimits.checkEval(spec.commandLine(), batchSize, Math.min(batchSize, largest), activations.width(),
+                activations.dtype(), sae.dSae());
+        try (Evaluator evaluator = new Evaluator(sae); Arena staging = Arena.ofConfined()) {
+            MemorySegment buffer = staging.allocate(Math.min(batchSize, largest) * activations.rowBytes(), 64);
             for (ActivationData.Part part : activations.parts()) {
                 for (long first = 0; first < part.rowCount(); first += batchSize) {
                     long rows = Math.min(batchSize, part.rowCount() - first);
-                    MemorySegment view = part.rows().data().asSlice(first * rowBytes, rows * rowBytes);
-                    Tensor batch = new Tensor(activations.dtype(), new long[] {rows, activations.width()}, view);
+                    Tensor batch = part.copyRows(first, rows, buffer);
                     try {
                         evaluator.add(batch);
                     } catch (BatchTopKException e) {

@@ -7,14 +7,18 @@ import ai.batchtopk.Sae;
 import ai.batchtopk.Status;
 import ai.batchtopk.TotalVariance;
 import ai.batchtopk.io.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.IdentityHashMap;
 import java.util.Map;
 import java.util.function.ObjLongConsumer;
 
 /**
  * Held-out activations ({@code --eval-data}) and how many of their rows to evaluate on: the first
- * {@code tokens} rows, in file order, the same rows each time, read where they lie (views of the
- * mappings, in chunks that never span two files). One {@link Evaluator} per SAE, reset each time.
+ * {@code tokens} rows, in file order, the same rows each time, in chunks that never span two files,
+ * each copied off-heap into one staging buffer first (so that a file truncated meanwhile is an error
+ * naming it, not a crash in native code; the copy costs little next to the encoder, see BENCHMARKS.md).
+ * One {@link Evaluator} per SAE, reset each time.
  *
  * <p>The rows are checked once, when the set is made, so that a run does not fail at its first
  * evaluation, hours in: every value finite (else the file and row are named), and some variance (NMSE
@@ -26,11 +30,14 @@ final class EvalSet implements AutoCloseable {
     private final ActivationData data;
     private final long tokens;
     private final Map<Sae, Evaluator> evaluators = new IdentityHashMap<>();
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment staging;
 
     /** @throws CommandFailure if the rows hold a NaN or an infinity, or have no (finite) variance */
     EvalSet(ActivationData data, long tokens) {
         this.data = data;
         this.tokens = Math.min(tokens, data.rows());
+        this.staging = arena.allocate(Math.min(CHUNK, this.tokens) * data.rowBytes(), 64);
         check();
     }
 
@@ -82,16 +89,14 @@ final class EvalSet implements AutoCloseable {
                 + "; evaluation needs finite activations", cause)).orElse(cause);
     }
 
-    /** The rows to evaluate on, as views of the mappings, with the index of each chunk's first row. */
+    /** The rows to evaluate on, copied into the staging buffer, with the index of each chunk's first row. */
     private void forEachChunk(ObjLongConsumer<Tensor> action) {
         long row = 0;
         while (row < tokens) {
             ActivationData.Part part = data.partOf(row);
             long inPart = row - part.firstRow();
             long run = Math.min(Math.min(CHUNK, tokens - row), part.rowCount() - inPart);
-            long bytes = data.rowBytes();
-            action.accept(new Tensor(data.dtype(), new long[] {run, data.width()},
-                    part.rows().data().asSlice(inPart * bytes, run * bytes)), row);
+            action.accept(part.copyRows(inPart, run, staging), row);
             row += run;
         }
     }
@@ -100,5 +105,6 @@ final class EvalSet implements AutoCloseable {
     public void close() {
         evaluators.values().forEach(Evaluator::close);
         evaluators.clear();
+        arena.close();
     }
 }

@@ -74,8 +74,9 @@ public final class Main implements Runnable {
                 });
         try {
             return cli.execute(args);
-        } catch (OutOfMemoryError e) {
-            // picocli hands only Exceptions to the handler; this Error still deserves one clear line.
+        } catch (OutOfMemoryError | InternalError e) {
+            // picocli hands only Exceptions to the handler; these Errors (the JVM reports a fault in a read of
+            // a memory-mapped file as an InternalError) still deserve one clear line.
             errWriter.println("error: " + ErrorMessages.describe(e));
             if (debug) {
                 e.printStackTrace(errWriter);

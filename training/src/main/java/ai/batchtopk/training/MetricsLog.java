@@ -42,7 +42,7 @@ final class MetricsLog implements AutoCloseable {
         if (!Files.exists(file)) {
             return;
         }
-        java.util.List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        java.util.List<String> lines = ai.batchtopk.io.TextFiles.readLines(file, Long.MAX_VALUE);
         java.util.List<String> kept = new java.util.ArrayList<>();
         for (String text : lines) {
             if (text.isBlank()) {

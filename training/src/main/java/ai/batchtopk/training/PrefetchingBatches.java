@@ -1,5 +1,6 @@
 package ai.batchtopk.training;
 
+import ai.batchtopk.MemoryBudget;
 import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -45,10 +46,19 @@ final class PrefetchingBatches implements BatchSource, AutoCloseable {
      *
      * @param depth batches prepared ahead (at least 1)
      * @param arena a shared arena: the buffers are written by the thread and read by the caller
+     * @throws IllegalArgumentException if the ring of {@code depth + 1} buffers does not fit in the
+     *     available memory ({@link MemoryBudget})
      */
     PrefetchingBatches(RowStream stream, int depth, Arena arena) {
         if (depth < 1) {
             throw new IllegalArgumentException("prefetch depth must be at least 1, got " + depth);
+        }
+        long ring = MemoryBudget.multiply(depth + 1L, stream.batchSize(), stream.width(), stream.dtype().byteSize());
+        MemoryBudget.Available available = MemoryBudget.available();
+        if (!available.fits(ring)) {
+            throw new IllegalArgumentException("a prefetch depth of " + depth + " needs " + MemoryBudget.format(ring)
+                    + " for its ring of " + (depth + 1L) + " batches of " + stream.batchSize() + " x " + stream.width() + " "
+                    + stream.dtype() + " but only " + available + " is available; prefetch fewer batches");
         }
         this.free = new ArrayBlockingQueue<>(depth + 1);
         this.ready = new ArrayBlockingQueue<>(depth + 1);

@@ -8,9 +8,11 @@ import java.lang.foreign.MemorySegment;
 /**
  * The rows in file order, batch after batch, starting over at the end of the data.
  *
- * <p>A batch inside one file is a view of its mapping: nothing is copied at all. Only a batch that
- * spans two files, or the end and the start of the data, is copied (off-heap to off-heap, one copy per
- * contiguous run of rows) into a buffer of the source's own.
+ * <p>{@link #next()} (no prefetch thread): a batch inside one file is a view of its mapping, nothing is
+ * copied at all, and the file's metadata is checked first ({@link ActivationData.Part#view}). Only a
+ * batch that spans two files, or the end and the start of the data, is copied (off-heap to off-heap,
+ * one copy per contiguous run of rows) into a buffer of the source's own. {@link #fill} (a prefetch
+ * thread) always copies, in Java, so a file truncated meanwhile is an error naming it, never a crash.
  */
 final class SequentialBatches implements BatchSource, RowStream {
     private final ActivationData data;
@@ -36,9 +38,7 @@ final class SequentialBatches implements BatchSource, RowStream {
         long inPart = next - part.firstRow();
         Tensor batch;
         if (inPart + batchSize <= part.rowCount()) {
-            long bytes = data.rowBytes();
-            MemorySegment view = part.rows().data().asSlice(inPart * bytes, batchSize * bytes);
-            batch = new Tensor(data.dtype(), new long[] {batchSize, data.width()}, view);
+            batch = part.view(inPart, batchSize);
             advance(batchSize);
         } else {
             copyInto(buffer.data());
@@ -75,7 +75,7 @@ final class SequentialBatches implements BatchSource, RowStream {
             ActivationData.Part part = data.partOf(next);
             long inPart = next - part.firstRow();
             long run = Math.min(batchSize - filled, part.rowCount() - inPart);
-            MemorySegment.copy(part.rows().data(), inPart * rowBytes, out, filled * rowBytes, run * rowBytes);
+            part.copyRows(inPart, run, out, filled * rowBytes);
             filled += run;
             advance(run);
         }

@@ -7,7 +7,8 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * Rows in a seeded random order, a new order each epoch, gathered row by row into an off-heap batch
- * buffer with {@link MemorySegment#copy} (mapping to buffer: the rows never touch the Java heap).
+ * buffer with {@link MemorySegment#copy} (mapping to buffer: the rows never touch the Java heap; a file
+ * truncated meanwhile is an error naming it, see {@link ActivationData#faulted}).
  *
  * <p>Two orders:
  * <ul>
@@ -77,14 +78,23 @@ final class ShuffledBatches implements BatchSource, RowStream {
     public void fill(MemorySegment out) {
         long rowBytes = data.rowBytes();
         long b = 0;
-        while (b < batchSize) {
-            long row = rowAt(next);
-            if (row >= 0) {
-                ActivationData.Part part = data.partOf(row);
-                MemorySegment.copy(part.rows().data(), (row - part.firstRow()) * rowBytes, out, b * rowBytes, rowBytes);
-                b++;
+        ActivationData.Part part = null;
+        try {
+            while (b < batchSize) {
+                long row = rowAt(next);
+                if (row >= 0) {
+                    part = data.partOf(row);
+                    MemorySegment.copy(part.rows().data(), (row - part.firstRow()) * rowBytes, out, b * rowBytes, rowBytes);
+                    b++;
+                }
+                nextSlot();
             }
-            nextSlot();
+            // One stat per batch, not per row: a native call, on whose return the JVM raises the fault of a
+            // copy from a truncated file at the latest (see MappedFile); it also catches the last file
+            // read being changed without a fault.
+            part.file().requireUnchanged();
+        } catch (InternalError fault) {
+            throw data.faulted(fault);
         }
     }
 

@@ -15,6 +15,7 @@ import ai.batchtopk.extract.ExtractorConfig;
 import ai.batchtopk.extract.Model;
 import ai.batchtopk.extract.Site;
 import ai.batchtopk.extract.TextCorpus;
+import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Json;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -277,6 +278,7 @@ final class TrainCommand implements Callable<Integer> {
 
     private int execute(boolean resuming) throws IOException {
         checkOptions();
+        ResourceLimits.checkThreads(spec.commandLine(), threads);
         NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
         if (device == Device.CUDA && !NativeLibrary.cudaAvailable()) {
             throw new CommandFailure("--device cuda: no CUDA device is usable by this build (" + NativeLibrary.buildInfo() + ")");
@@ -324,6 +326,8 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandFailure("--batch-size " + batchSize + " is larger than the data ("
                     + activations.describe() + ")");
         }
+        ResourceLimits.checkTrain(spec.commandLine(), prefetch, batchSize, activations.width(), activations.dtype(),
+                variants().stream().map(Variant::dSae).toList());
         return new Input(activations.width(), activations.rows(), activations.describe(), (start, seed) -> shuffle
                 ? new ShuffledBatches(activations, batchSize, seed, shuffleBuffer, start, arena)
                 : new SequentialBatches(activations, batchSize, start, arena),
@@ -347,6 +351,8 @@ final class TrainCommand implements Callable<Integer> {
             stderr.println("warning: --text: skipped " + corpus.skipped().size() + " binary file(s): "
                     + TextCorpus.names(corpus.skipped()));
         }
+        ResourceLimits.checkTrain(spec.commandLine(), prefetch, batchSize, config.width(), DType.F32,
+                variants().stream().map(Variant::dSae).toList());
         Extractor extractor = Extractor.open(config);
         toClose.add(extractor);
         String describe = documents + " documents of " + sources + " through " + config.model().modelName()
