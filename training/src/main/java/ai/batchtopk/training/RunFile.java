@@ -2,6 +2,7 @@ package ai.batchtopk.training;
 
 import ai.batchtopk.io.AtomicFiles;
 import ai.batchtopk.io.Json;
+import ai.batchtopk.io.TextFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -47,7 +48,7 @@ final class RunFile {
 
     /** The run id saved in {@code dir}'s run.json ("" if none). */
     static String id(Path dir) throws IOException {
-        Object parsed = Json.parse(Files.readString(dir.resolve(FILE)));
+        Object parsed = Json.parse(TextFiles.readString(dir.resolve(FILE)));
         return parsed instanceof Map<?, ?> map && map.get("id") instanceof String id ? id : "";
     }
 
@@ -74,7 +75,7 @@ final class RunFile {
         }
         Object parsed;
         try {
-            parsed = Json.parse(Files.readString(file));
+            parsed = Json.parse(TextFiles.readString(file));
         } catch (IllegalArgumentException e) {
             throw new CommandFailure(file + " is not valid JSON: " + e.getMessage(), e);
         }

@@ -5,6 +5,7 @@ import ai.batchtopk.extract.ExtractorConfig;
 import ai.batchtopk.extract.Model;
 import ai.batchtopk.extract.Site;
 import ai.batchtopk.io.Json;
+import ai.batchtopk.io.TextFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -102,7 +103,7 @@ final class SaeHook {
     @SuppressWarnings("unchecked")
     private static Map<String, Object> metadata(Path saeDir) throws IOException {
         Path cfg = saeDir.resolve(SaeLens.CONFIG_FILE);
-        Object parsed = Json.parse(Files.readString(cfg));
+        Object parsed = Json.parse(TextFiles.readString(cfg));
         if (parsed instanceof Map<?, ?> map && map.get("metadata") instanceof Map<?, ?> metadata) {
             return (Map<String, Object>) metadata;
         }
@@ -125,7 +126,7 @@ final class SaeHook {
                     .resolve(EXTRACTION);
             if (Files.isRegularFile(candidate)) {
                 try {
-                    if (Json.parse(Files.readString(candidate)) instanceof Map<?, ?> map) {
+                    if (Json.parse(TextFiles.readString(candidate)) instanceof Map<?, ?> map) {
                         return (Map<String, Object>) map;
                     }
                 } catch (Json.JsonException e) {
