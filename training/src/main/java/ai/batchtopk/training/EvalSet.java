@@ -2,6 +2,7 @@ package ai.batchtopk.training;
 
 import ai.batchtopk.EvalResult;
 import ai.batchtopk.Evaluator;
+import ai.batchtopk.NativeMemory;
 import ai.batchtopk.Sae;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -45,6 +46,9 @@ final class EvalSet implements AutoCloseable {
             evaluator.add(part.copyRows(inPart, run, staging));
             row += run;
         }
+        // An evaluation's batches are larger than the step's: give back the heap holes they leave in the
+        // C library's allocator, or resident memory creeps up evaluation after evaluation (NativeMemory).
+        NativeMemory.releaseFreed();
         return evaluator.result();
     }
 
