@@ -108,6 +108,8 @@ public final class Checkpoint {
         Files.move(incoming, target, StandardCopyOption.ATOMIC_MOVE);
         syncDirectory(target.getParent());
         deleteRecursively(previous);
+        // The copies of every state tensor were freed: without this, the C library keeps them resident.
+        NativeMemory.releaseFreed();
     }
 
     /**

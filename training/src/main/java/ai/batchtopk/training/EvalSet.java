@@ -3,6 +3,7 @@ package ai.batchtopk.training;
 import ai.batchtopk.BatchTopKException;
 import ai.batchtopk.EvalResult;
 import ai.batchtopk.Evaluator;
+import ai.batchtopk.NativeMemory;
 import ai.batchtopk.Sae;
 import ai.batchtopk.Status;
 import ai.batchtopk.TotalVariance;
@@ -55,6 +56,9 @@ final class EvalSet implements AutoCloseable {
                 throw e.status() == Status.NON_FINITE ? nonFinite(chunk, firstRow, e) : e;
             }
         });
+        // An evaluation's batches are larger than the step's: give back the heap holes they leave in the
+        // C library's allocator, or resident memory creeps up evaluation after evaluation (NativeMemory).
+        NativeMemory.releaseFreed();
         return evaluator.result();
     }
 

@@ -77,6 +77,19 @@ final class ResourceLimits {
                 + MemoryBudget.format(need) + " [" + parts + "] but only " + available + " is available; " + advice);
     }
 
+    /** {@code synth}: the activations ({@code tokens x d}) and the dictionary ({@code features x d}), F32, built in memory. */
+    static void checkSynth(CommandLine cli, long tokens, long features, long dIn) {
+        long need = MemoryBudget.multiply(MemoryBudget.add(tokens, features), dIn, Float.BYTES);
+        MemoryBudget.Available available = MemoryBudget.available();
+        if (!available.fits(need)) {
+            long fits = available.bytes() / Math.max(1, dIn * Float.BYTES) - features;
+            throw new ParameterException(cli, "--tokens " + tokens + " asks for more memory than there is: the activations"
+                    + " and the dictionary ((" + tokens + " + " + features + ") x " + dIn + " F32) take "
+                    + MemoryBudget.format(need) + " but only " + available + " is available"
+                    + (fits >= 1 ? "; at most --tokens " + fits + " fits" : "; give a smaller --d-in or --features"));
+        }
+    }
+
     /**
      * {@code eval}: the staging buffer ({@code rows} of width d) and the evaluation step's pre-activations
      * ({@code rows} x d_sae), where {@code rows} is the batch size actually used.

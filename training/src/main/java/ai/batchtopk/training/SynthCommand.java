@@ -64,6 +64,7 @@ final class SynthCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
+        ResourceLimits.checkSynth(spec.commandLine(), tokens, features, dIn);
         if (Files.exists(out) && !Files.isDirectory(out)) {
             throw new CommandFailure("--out " + out + " exists and is not a directory");
         }

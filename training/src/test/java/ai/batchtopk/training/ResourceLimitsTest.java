@@ -95,6 +95,16 @@ class ResourceLimitsTest {
     }
 
     @Test
+    void synthRefusesDataLargerThanTheMemory() {
+        // 10^12 rows of 16 floats: 58 TiB.
+        Cli.Run run = Cli.run("synth", "--out", tmp.resolve("toy"), "--d-in", 16, "--features", 24, "--tokens",
+                1_000_000_000_000L);
+        assertUsageError(run, "--tokens 1000000000000 asks for more memory than there is", "take 58 TiB",
+                "at most --tokens ");
+        assertThat(Files.exists(tmp.resolve("toy"))).isFalse();
+    }
+
+    @Test
     void theLibraryRefusesAPrefetchRingLargerThanTheMemory() throws IOException {
         try (Arena arena = Arena.ofShared()) {
             Path file = tmp.resolve("rows.npy");
