@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk;
 
 import ai.batchtopk.BatchTopKException;
 import java.io.FileNotFoundException;
@@ -13,14 +13,13 @@ import java.nio.file.NotDirectoryException;
  * Turns an exception into the one line printed after {@code error: }. Our own exceptions already say
  * what went wrong; the JDK's file exceptions carry only a path, so they get the missing words.
  */
-final class ErrorMessages {
+public final class ErrorMessages {
     private ErrorMessages() {}
 
-    static String describe(Throwable e) {
+    public static String describe(Throwable e) {
         String message = e.getMessage();
         String detail = e instanceof FileSystemException fs && fs.getReason() != null ? " (" + fs.getReason() + ")" : "";
         String text = switch (e) {
-            case CommandFailure f -> f.getMessage();
             case BatchTopKException b -> b.getMessage();
             case NoSuchFileException f -> "no such file or directory: " + f.getFile() + detail;
             case AccessDeniedException f -> "permission denied: " + f.getFile() + detail;

@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.data;
 
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.FileChangedException;
@@ -34,10 +34,10 @@ import java.util.stream.Stream;
  * changed meanwhile is a {@link FileChangedException} naming it; {@link Part#view} checks the file's
  * metadata first and hands out the mapping itself, for native code to read in place.
  */
-final class ActivationData {
+public final class ActivationData {
     /** One file: its rows are rows {@code firstRow .. firstRow + rows - 1} of the whole. */
-    record Part(Path path, Tensor rows, long firstRow, MappedFile file) {
-        long rowCount() {
+    public record Part(Path path, Tensor rows, long firstRow, MappedFile file) {
+        public long rowCount() {
             return rows.dim(0);
         }
 
@@ -46,13 +46,13 @@ final class ActivationData {
          * {@code outOffset} bytes: off-heap to off-heap, in Java, then the file checked, so a change of the
          * file is an exception ({@link MappedFile#copy}).
          */
-        void copyRows(long first, long count, MemorySegment out, long outOffset) {
+        public void copyRows(long first, long count, MemorySegment out, long outOffset) {
             long rowBytes = rows.dim(1) * rows.dtype().byteSize();
             file.copy(rows.data(), first * rowBytes, out, outOffset, count * rowBytes);
         }
 
         /** Rows {@code first .. first + count - 1} of this file copied to the start of {@code staging}, as a tensor there. */
-        Tensor copyRows(long first, long count, MemorySegment staging) {
+        public Tensor copyRows(long first, long count, MemorySegment staging) {
             copyRows(first, count, staging, 0);
             long rowBytes = rows.dim(1) * rows.dtype().byteSize();
             return new Tensor(rows.dtype(), new long[] {count, rows.dim(1)}, staging.asSlice(0, count * rowBytes));
@@ -63,7 +63,7 @@ final class ActivationData {
          * file is unchanged. Native code reads the view in place; a file truncated after the check and
          * before that read still kills the process (SIGBUS): the window {@link MappedFile} describes.
          */
-        Tensor view(long first, long count) {
+        public Tensor view(long first, long count) {
             file.requireUnchanged();
             long rowBytes = rows.dim(1) * rows.dtype().byteSize();
             return new Tensor(rows.dtype(), new long[] {count, rows.dim(1)},
@@ -89,12 +89,12 @@ final class ActivationData {
     /**
      * Maps the files and checks they fit together.
      *
-     * @throws CommandFailure naming the file and the problem
+     * @throws DataException naming the file and the problem
      * @throws IOException for a file that cannot be read or is not a valid .npy file
      */
-    static ActivationData open(List<Path> specs, Arena arena) throws IOException {
+    public static ActivationData open(List<Path> specs, Arena arena) throws IOException {
         if (specs.isEmpty()) {
-            throw new CommandFailure("no data files given");
+            throw new DataException("no data files given");
         }
         List<Part> parts = new ArrayList<>();
         long first = 0;
@@ -107,11 +107,11 @@ final class ActivationData {
             if (!parts.isEmpty()) {
                 Part previous = parts.getFirst();
                 if (rows.dim(1) != previous.rows().dim(1)) {
-                    throw new CommandFailure(source.label() + " has width d = " + rows.dim(1) + " but " + previous.path()
+                    throw new DataException(source.label() + " has width d = " + rows.dim(1) + " but " + previous.path()
                             + " has d = " + previous.rows().dim(1) + "; all --data files must have the same width");
                 }
                 if (rows.dtype() != previous.rows().dtype()) {
-                    throw new CommandFailure(source.label() + " holds " + rows.dtype() + " but " + previous.path() + " holds "
+                    throw new DataException(source.label() + " holds " + rows.dtype() + " but " + previous.path() + " holds "
                             + previous.rows().dtype() + "; all --data files must have the same dtype");
                 }
             }
@@ -125,12 +125,12 @@ final class ActivationData {
      * One file to read: a .npy file, or a .safetensors file with the name of the tensor to take (null:
      * its only 2-D float tensor).
      */
-    record Source(Path file, String tensor) {
-        String label() {
+    public record Source(Path file, String tensor) {
+        public String label() {
             return tensor == null ? file.toString() : file + ":" + tensor;
         }
 
-        Tensor read(Arena arena) throws IOException {
+        public Tensor read(Arena arena) throws IOException {
             if (!isSafetensors(file)) {
                 return Npy.map(file, arena, DType.BF16);
             }
@@ -142,7 +142,7 @@ final class ActivationData {
                     .filter(e -> e.getValue().rank() == 2 && e.getValue().dtype().isFloatingPoint())
                     .map(Map.Entry::getKey).toList();
             if (candidates.size() != 1) {
-                throw new CommandFailure(file + " holds " + (candidates.isEmpty() ? "no" : candidates.size())
+                throw new DataException(file + " holds " + (candidates.isEmpty() ? "no" : candidates.size())
                         + " 2-D float tensors" + (candidates.isEmpty() ? "" : " (" + String.join(", ", candidates) + ")")
                         + "; name the one to train on: --data " + file + ":NAME");
             }
@@ -150,7 +150,7 @@ final class ActivationData {
         }
     }
 
-    static boolean isSafetensors(Path file) {
+    public static boolean isSafetensors(Path file) {
         return file.getFileName() != null && file.getFileName().toString().endsWith(".safetensors");
     }
 
@@ -163,7 +163,7 @@ final class ActivationData {
      * What {@code --data} values stand for: a file; {@code FILE.safetensors:NAME}, one tensor of a
      * file; or a directory: every .npy and .safetensors file directly inside it, sorted by name.
      */
-    static List<Source> expand(List<Path> specs) throws IOException {
+    public static List<Source> expand(List<Path> specs) throws IOException {
         List<Source> sources = new ArrayList<>();
         for (Path spec : specs) {
             if (Files.isDirectory(spec)) {
@@ -173,7 +173,7 @@ final class ActivationData {
                             .sorted(Comparator.comparing(p -> p.getFileName().toString())).toList();
                 }
                 if (files.isEmpty()) {
-                    throw new CommandFailure("data directory " + spec + " holds no .npy or .safetensors files");
+                    throw new DataException("data directory " + spec + " holds no .npy or .safetensors files");
                 }
                 files.forEach(f -> sources.add(new Source(f, null)));
                 continue;
@@ -194,32 +194,32 @@ final class ActivationData {
 
     private static void checkFile(Path file) {
         if (!Files.exists(file)) {
-            throw new CommandFailure("data file not found: " + file);
+            throw new DataException("data file not found: " + file);
         }
         if (!Files.isRegularFile(file)) {
-            throw new CommandFailure("data file is not a regular file: " + file);
+            throw new DataException("data file is not a regular file: " + file);
         }
     }
 
     /** The file's tensor as a {@code rows x d} matrix over the same mapped bytes. */
     private static Tensor asRows(String file, Tensor tensor) {
         if (!tensor.dtype().isFloatingPoint()) {
-            throw new CommandFailure(file + ": dtype " + tensor.dtype() + " (" + tensor.dtype().npyDescr()
+            throw new DataException(file + ": dtype " + tensor.dtype() + " (" + tensor.dtype().npyDescr()
                     + ") is not a float type; activations must be f32, f16, f64 or bf16 (saved as <V2)");
         }
         if (tensor.rank() < 2) {
-            throw new CommandFailure(file + ": shape " + Arrays.toString(tensor.shape())
+            throw new DataException(file + ": shape " + Arrays.toString(tensor.shape())
                     + " is not a matrix; activations must be [tokens, d] (or [..., d])");
         }
         long d = tensor.dim(tensor.rank() - 1);
         long rows = d == 0 ? 0 : tensor.numel() / d;
         if (rows == 0) {
-            throw new CommandFailure(file + ": shape " + Arrays.toString(tensor.shape()) + " holds no activations");
+            throw new DataException(file + ": shape " + Arrays.toString(tensor.shape()) + " holds no activations");
         }
         return new Tensor(tensor.dtype(), new long[] {rows, d}, tensor.data());
     }
 
-    List<Part> parts() {
+    public List<Part> parts() {
         return parts;
     }
 
@@ -227,7 +227,7 @@ final class ActivationData {
      * The error for a fault while reading the mappings in Java (the JVM's {@link InternalError}, which may
      * surface after the read that caused it): names the first file that changed.
      */
-    FileChangedException faulted(InternalError fault) {
+    public FileChangedException faulted(InternalError fault) {
         for (Part part : parts) {
             if (!part.file().isUnchanged()) {
                 return part.file().readFailed(fault);
@@ -237,32 +237,32 @@ final class ActivationData {
                 + " none of its files looks changed; an I/O error of the disk or network file system?", fault);
     }
 
-    long rows() {
+    public long rows() {
         return totalRows;
     }
 
     /** Width of one row, d. */
-    long width() {
+    public long width() {
         return width;
     }
 
-    DType dtype() {
+    public DType dtype() {
         return dtype;
     }
 
-    long rowBytes() {
+    public long rowBytes() {
         return width * dtype.byteSize();
     }
 
     /** The part holding a row (0 &lt;= row &lt; rows()). */
-    Part partOf(long row) {
+    public Part partOf(long row) {
         int i = Arrays.binarySearch(firstRows, row);
         // Not found: -(insertion point) - 1; the part is the one before the insertion point.
         return parts.get(i >= 0 ? i : -i - 2);
     }
 
     /** "3 files: 12000 rows of d = 64 F32" for messages. */
-    String describe() {
+    public String describe() {
         return (parts.size() == 1 ? parts.getFirst().path().toString() : parts.size() + " files") + ": " + totalRows
                 + " rows of d = " + width + " " + dtype;
     }

@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.data;
 
 import ai.batchtopk.io.Tensor;
 
@@ -8,7 +8,7 @@ import ai.batchtopk.io.Tensor;
  * <p>A returned tensor is valid until the next call to {@link #next()} (it may be a reused buffer), and
  * is in native memory, so the SAE reads it where it lies.
  */
-interface BatchSource {
+public interface BatchSource {
     Tensor next();
 
     /** Where the next batch will start; saved in checkpoints so a resumed run sees the rows it would have. */

@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.data;
 
 import ai.batchtopk.io.Json;
 import java.io.IOException;
@@ -32,13 +32,13 @@ import java.util.stream.Stream;
  *
  * @param sources in the order the run reads them
  */
-record DataFingerprint(List<Source> sources) {
+public record DataFingerprint(List<Source> sources) {
     /** The checkpoint metadata key. */
-    static final String KEY = "batchtopk.data.fingerprint";
+    public static final String KEY = "batchtopk.data.fingerprint";
 
-    static final int BLOCK = 64 * 1024;
-    static final int SAMPLES = 16;
-    static final long WHOLE_FILE_LIMIT = (long) (SAMPLES + 2) * BLOCK;
+    public static final int BLOCK = 64 * 1024;
+    public static final int SAMPLES = 16;
+    public static final long WHOLE_FILE_LIMIT = (long) (SAMPLES + 2) * BLOCK;
 
     /**
      * One file.
@@ -50,18 +50,18 @@ record DataFingerprint(List<Source> sources) {
      * @param shape its activations as read, {@code [rows, d]}; empty for text
      * @param sample hex SHA-256 of the sampled blocks
      */
-    record Source(String option, String path, long size, String modified, String dtype, List<Long> shape, String sample) {
-        Source {
+    public record Source(String option, String path, long size, String modified, String dtype, List<Long> shape, String sample) {
+        public Source {
             shape = List.copyOf(shape);
         }
     }
 
-    DataFingerprint {
+    public DataFingerprint {
         sources = List.copyOf(sources);
     }
 
     /** The files of activations as {@code data} reads them (each with its dtype and shape). */
-    static DataFingerprint ofActivations(String option, ActivationData data) throws IOException {
+    public static DataFingerprint ofActivations(String option, ActivationData data) throws IOException {
         List<Source> sources = new ArrayList<>();
         for (ActivationData.Part part : data.parts()) {
             sources.add(source(option, part.path(), part.rows().dtype().toString(),
@@ -71,7 +71,7 @@ record DataFingerprint(List<Source> sources) {
     }
 
     /** Text files, or directories of them (every regular file inside, recursively, in sorted order). */
-    static DataFingerprint ofText(String option, List<Path> paths) throws IOException {
+    public static DataFingerprint ofText(String option, List<Path> paths) throws IOException {
         List<Source> sources = new ArrayList<>();
         for (Path path : paths) {
             List<Path> files;
@@ -90,7 +90,7 @@ record DataFingerprint(List<Source> sources) {
     }
 
     /** Both runs of files, this one's first. */
-    DataFingerprint plus(DataFingerprint other) {
+    public DataFingerprint plus(DataFingerprint other) {
         List<Source> all = new ArrayList<>(sources);
         all.addAll(other.sources);
         return new DataFingerprint(all);
@@ -141,7 +141,7 @@ record DataFingerprint(List<Source> sources) {
     }
 
     /** As saved in a checkpoint's metadata. */
-    String toJson() {
+    public String toJson() {
         List<Map<String, Object>> list = new ArrayList<>();
         for (Source s : sources) {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -162,7 +162,7 @@ record DataFingerprint(List<Source> sources) {
      *
      * @throws IllegalArgumentException if it is not one
      */
-    static DataFingerprint fromJson(String json) {
+    public static DataFingerprint fromJson(String json) {
         if (!(Json.parse(json) instanceof List<?> list)) {
             throw new IllegalArgumentException("a data fingerprint is a JSON list");
         }
@@ -188,7 +188,7 @@ record DataFingerprint(List<Source> sources) {
      * How this data differs from what {@code saved} describes, one phrase per change, naming the file
      * and what changed; empty when nothing did.
      */
-    List<String> changesSince(DataFingerprint saved) {
+    public List<String> changesSince(DataFingerprint saved) {
         List<String> changes = new ArrayList<>();
         Set<String> options = new LinkedHashSet<>();
         saved.sources.forEach(s -> options.add(s.option()));

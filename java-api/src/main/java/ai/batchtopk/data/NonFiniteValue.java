@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.data;
 
 import ai.batchtopk.io.Tensor;
 import java.util.Optional;
@@ -12,9 +12,9 @@ import java.util.Optional;
  * @param column the column within the row
  * @param value NaN or an infinity
  */
-record NonFiniteValue(long row, long column, double value) {
+public record NonFiniteValue(long row, long column, double value) {
     /** The first non-finite value of a {@code rows x d} float batch, in row-major order. */
-    static Optional<NonFiniteValue> firstIn(Tensor batch) {
+    public static Optional<NonFiniteValue> firstIn(Tensor batch) {
         long width = batch.dim(1);
         long count = batch.dim(0) * width;
         for (long i = 0; i < count; i++) {
@@ -27,7 +27,7 @@ record NonFiniteValue(long row, long column, double value) {
     }
 
     /** "NaN in column 7". */
-    String describe() {
+    public String describe() {
         return value + " in column " + column;
     }
 }

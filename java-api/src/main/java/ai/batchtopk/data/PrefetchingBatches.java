@@ -1,5 +1,6 @@
-package ai.batchtopk.training;
+package ai.batchtopk.data;
 
+import ai.batchtopk.ErrorMessages;
 import ai.batchtopk.MemoryBudget;
 import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
@@ -19,7 +20,7 @@ import java.util.concurrent.BlockingQueue;
  *
  * <p>Not for use by more than one consumer thread. {@link #close()} stops the thread.
  */
-final class PrefetchingBatches implements BatchSource, AutoCloseable {
+public final class PrefetchingBatches implements BatchSource, AutoCloseable {
     /** One buffer of the ring and the stream position after it. */
     private static final class Slot {
         final Tensor batch;
@@ -49,7 +50,7 @@ final class PrefetchingBatches implements BatchSource, AutoCloseable {
      * @throws IllegalArgumentException if the ring of {@code depth + 1} buffers does not fit in the
      *     available memory ({@link MemoryBudget})
      */
-    PrefetchingBatches(RowStream stream, int depth, Arena arena) {
+    public PrefetchingBatches(RowStream stream, int depth, Arena arena) {
         if (depth < 1) {
             throw new IllegalArgumentException("prefetch depth must be at least 1, got " + depth);
         }
@@ -100,12 +101,12 @@ final class PrefetchingBatches implements BatchSource, AutoCloseable {
             slot = ready.take();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new CommandFailure("interrupted while waiting for the next batch", e);
+            throw new DataException("interrupted while waiting for the next batch", e);
         }
         if (slot == END) {
             ready.offer(END);
             Throwable e = failure;
-            throw new CommandFailure("reading the next batch failed: " + ErrorMessages.describe(e), e);
+            throw new DataException("reading the next batch failed: " + ErrorMessages.describe(e), e);
         }
         current = slot;
         epoch = slot.epoch;

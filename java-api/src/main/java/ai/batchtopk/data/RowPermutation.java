@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.data;
 
 import java.util.SplittableRandom;
 
@@ -16,7 +16,7 @@ import java.util.SplittableRandom;
  * come from a {@link SplittableRandom} seeded with the seed given; the round function is SplitMix64's
  * finaliser, so the six rounds mix well even for small domains.
  */
-final class RowPermutation {
+public final class RowPermutation {
     private static final int ROUNDS = 6;
 
     private final long n;
@@ -24,7 +24,7 @@ final class RowPermutation {
     private final long halfMask;
     private final long[] keys = new long[ROUNDS];
 
-    RowPermutation(long n, long seed) {
+    public RowPermutation(long n, long seed) {
         if (n <= 0) {
             throw new IllegalArgumentException("a permutation needs n > 0, got " + n);
         }
@@ -39,12 +39,12 @@ final class RowPermutation {
         }
     }
 
-    long size() {
+    public long size() {
         return n;
     }
 
     /** The index at position {@code i} of the permutation (0 &lt;= i &lt; n). */
-    long apply(long i) {
+    public long apply(long i) {
         if (i < 0 || i >= n) {
             throw new IndexOutOfBoundsException("position " + i + " outside 0.." + (n - 1));
         }

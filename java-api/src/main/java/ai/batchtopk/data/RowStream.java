@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.data;
 
 import ai.batchtopk.io.DType;
 import java.lang.foreign.MemorySegment;
@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
  * {@link PrefetchingBatches} thread runs ahead on. Everything about it follows from its seed and its
  * {@link DataPosition}, so a copy started at a saved position delivers the same rows.
  */
-interface RowStream {
+public interface RowStream {
     /** Copies the next {@link #batchSize()} rows into {@code out} (off-heap to off-heap) and advances. */
     void fill(MemorySegment out);
 

@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.data;
 
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Tensor;
@@ -14,14 +14,14 @@ import java.lang.foreign.MemorySegment;
  * one copy per contiguous run of rows) into a buffer of the source's own. {@link #fill} (a prefetch
  * thread) always copies, in Java, so a file truncated meanwhile is an error naming it, never a crash.
  */
-final class SequentialBatches implements BatchSource, RowStream {
+public final class SequentialBatches implements BatchSource, RowStream {
     private final ActivationData data;
     private final long batchSize;
     private final Tensor buffer;
     private long epoch;
     private long next;
 
-    SequentialBatches(ActivationData data, long batchSize, DataPosition start, Arena arena) {
+    public SequentialBatches(ActivationData data, long batchSize, DataPosition start, Arena arena) {
         if (batchSize <= 0 || batchSize > data.rows()) {
             throw new IllegalArgumentException("batch size " + batchSize + " must be in 1.." + data.rows());
         }

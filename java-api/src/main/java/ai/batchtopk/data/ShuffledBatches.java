@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.data;
 
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Tensor;
@@ -25,7 +25,7 @@ import java.lang.foreign.MemorySegment;
  * seed alone, and a batch may straddle two epochs. (In the windowed order {@code i} runs over
  * {@code windows x ROWS} slots; the slots past the end of the short last window are skipped.)
  */
-final class ShuffledBatches implements BatchSource, RowStream {
+public final class ShuffledBatches implements BatchSource, RowStream {
     private final ActivationData data;
     private final long batchSize;
     private final long seed;
@@ -39,12 +39,12 @@ final class ShuffledBatches implements BatchSource, RowStream {
     private long currentWindow = -1;
     private RowPermutation windowOrder;
 
-    ShuffledBatches(ActivationData data, long batchSize, long seed, DataPosition start, Arena arena) {
+    public ShuffledBatches(ActivationData data, long batchSize, long seed, DataPosition start, Arena arena) {
         this(data, batchSize, seed, 0, start, arena);
     }
 
     /** @param window rows per shuffle window; 0 for one permutation of all rows */
-    ShuffledBatches(ActivationData data, long batchSize, long seed, long window, DataPosition start, Arena arena) {
+    public ShuffledBatches(ActivationData data, long batchSize, long seed, long window, DataPosition start, Arena arena) {
         if (batchSize <= 0 || batchSize > data.rows()) {
             throw new IllegalArgumentException("batch size " + batchSize + " must be in 1.." + data.rows());
         }
@@ -111,7 +111,7 @@ final class ShuffledBatches implements BatchSource, RowStream {
      * The data row that comes {@code k} rows after {@code start} in this order (for naming the file and
      * row of a bad value in a batch that started at {@code start}).
      */
-    static long rowAfter(ActivationData data, long seed, long window, DataPosition start, long k) {
+    public static long rowAfter(ActivationData data, long seed, long window, DataPosition start, long k) {
         ShuffledBatches replay = new ShuffledBatches(data, 1, seed, window, start, null);
         long left = k;
         while (true) {

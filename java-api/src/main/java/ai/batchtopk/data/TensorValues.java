@@ -1,12 +1,12 @@
-package ai.batchtopk.training;
+package ai.batchtopk.data;
 
 import ai.batchtopk.io.Tensor;
 
 /** Reads one element of a float tensor of any float dtype as a double, wherever its memory lies. */
-final class TensorValues {
+public final class TensorValues {
     private TensorValues() {}
 
-    static double get(Tensor t, long index) {
+    public static double get(Tensor t, long index) {
         return switch (t.dtype()) {
             case F32 -> t.data().getAtIndex(Tensor.F32_LE, index);
             case F64 -> t.data().getAtIndex(Tensor.F64_LE, index);

@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.train;
 
 import ai.batchtopk.EvalResult;
 import ai.batchtopk.io.Json;
@@ -16,8 +16,8 @@ import java.util.Map;
  * step, tokens (trained on so far), nmse, explained_variance, l0, dead_fraction, eval_tokens. Flushed
  * line by line, like {@link MetricsLog}.
  */
-final class EvalLog implements AutoCloseable {
-    static final String FILE = "eval.jsonl";
+public final class EvalLog implements AutoCloseable {
+    public static final String FILE = "eval.jsonl";
 
     private final BufferedWriter writer;
 

@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.train;
 
 import ai.batchtopk.BatchTopKException;
 import ai.batchtopk.EvalResult;
@@ -7,6 +7,9 @@ import ai.batchtopk.NativeMemory;
 import ai.batchtopk.Sae;
 import ai.batchtopk.Status;
 import ai.batchtopk.TotalVariance;
+import ai.batchtopk.data.ActivationData;
+import ai.batchtopk.data.NonFiniteValue;
+import ai.batchtopk.data.RowOrigin;
 import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -25,7 +28,7 @@ import java.util.function.ObjLongConsumer;
  * evaluation, hours in: every value finite (else the file and row are named), and some variance (NMSE
  * divides by it).
  */
-final class EvalSet implements AutoCloseable {
+public final class EvalSet implements AutoCloseable {
     static final long CHUNK = 4096;
 
     private final ActivationData data;
@@ -34,19 +37,19 @@ final class EvalSet implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment staging;
 
-    /** @throws CommandFailure if the rows hold a NaN or an infinity, or have no (finite) variance */
-    EvalSet(ActivationData data, long tokens) {
+    /** @throws TrainingException if the rows hold a NaN or an infinity, or have no (finite) variance */
+    public EvalSet(ActivationData data, long tokens) {
         this.data = data;
         this.tokens = Math.min(tokens, data.rows());
         this.staging = arena.allocate(Math.min(CHUNK, this.tokens) * data.rowBytes(), 64);
         check();
     }
 
-    long tokens() {
+    public long tokens() {
         return tokens;
     }
 
-    EvalResult evaluate(Sae sae) {
+    public EvalResult evaluate(Sae sae) {
         Evaluator evaluator = evaluators.computeIfAbsent(sae, Evaluator::new);
         evaluator.reset();
         forEachChunk((chunk, firstRow) -> {
@@ -73,11 +76,11 @@ final class EvalSet implements AutoCloseable {
         });
         String rows = "the first " + tokens + " rows of --eval-data (" + data.describe() + ")";
         if (!Double.isFinite(variance.value())) {
-            throw new CommandFailure(rows + " have a variance that is not finite (largest |x| = "
+            throw new TrainingException(rows + " have a variance that is not finite (largest |x| = "
                     + variance.largestMagnitude() + "): their values are too large to square in double precision");
         }
         if (variance.value() == 0) {
-            throw new CommandFailure(rows + " have no variance (" + (tokens == 1 ? "a single row" : "every column is constant")
+            throw new TrainingException(rows + " have no variance (" + (tokens == 1 ? "a single row" : "every column is constant")
                     + "): NMSE, the squared error over the variance, is undefined; evaluate on varied rows"
                     + (tokens < data.rows() ? " or more of them (--eval-tokens)" : ""));
         }
@@ -88,7 +91,7 @@ final class EvalSet implements AutoCloseable {
      * (and {@code cause} is null), or {@code cause} itself.
      */
     private RuntimeException nonFinite(Tensor chunk, long firstRow, RuntimeException cause) {
-        return NonFiniteValue.firstIn(chunk).<RuntimeException>map(bad -> new CommandFailure("--eval-data: "
+        return NonFiniteValue.firstIn(chunk).<RuntimeException>map(bad -> new TrainingException("--eval-data: "
                 + RowOrigin.of(data, firstRow + bad.row()) + " holds " + bad.describe()
                 + "; evaluation needs finite activations", cause)).orElse(cause);
     }

@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.train;
 
 /**
  * Which steps of a run write a metrics line: every step of a short run (so small experiments can be

@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.train;
 
 import ai.batchtopk.StepMetrics;
 import ai.batchtopk.io.Json;
@@ -18,8 +18,8 @@ import java.util.Map;
  * <p>Keys: step, tokens, loss, mse, aux_loss, l0, dead, theta, tokens_per_s, nmse, sparsity_loss,
  * grad_norm, lr. A value that is not finite (a diverged loss) is written as null, since JSON has no NaN.
  */
-final class MetricsLog implements AutoCloseable {
-    static final String FILE = "metrics.jsonl";
+public final class MetricsLog implements AutoCloseable {
+    public static final String FILE = "metrics.jsonl";
 
     private final BufferedWriter writer;
 
@@ -91,7 +91,7 @@ final class MetricsLog implements AutoCloseable {
         writer.flush();
     }
 
-    static Double finite(double value) {
+    public static Double finite(double value) {
         return Double.isFinite(value) ? value : null;
     }
 

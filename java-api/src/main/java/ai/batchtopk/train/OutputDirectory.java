@@ -1,10 +1,10 @@
-package ai.batchtopk.training;
+package ai.batchtopk.train;
 
 import ai.batchtopk.Checkpoint;
+import ai.batchtopk.ErrorMessages;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeLens;
 import ai.batchtopk.io.IOConsumer;
-import ai.batchtopk.report.Report;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -26,19 +26,22 @@ import java.util.stream.Stream;
  * <p>A new run starts in a new or empty directory only ({@link #clearForNewRun}): a finished run there is
  * continued with {@code --resume}, or replaced as a whole with {@code --overwrite}, never mixed with.
  */
-final class OutputDirectory {
+public final class OutputDirectory {
+    /** The command line's report of a run, which it writes into the run's directory. */
+    private static final String REPORT_FILE = "report.html";
+
     /** What a run writes; a directory holding only these is a previous run's and may be replaced. */
-    static final Set<String> OURS = Set.of(SaeLens.CONFIG_FILE, SaeLens.WEIGHTS_FILE, Checkpoint.STATE_FILE,
-            "sparsity.safetensors", MetricsLog.FILE, EvalLog.FILE, RunFile.FILE, Report.FILE);
+    public static final Set<String> OURS = Set.of(SaeLens.CONFIG_FILE, SaeLens.WEIGHTS_FILE, Checkpoint.STATE_FILE,
+            "sparsity.safetensors", MetricsLog.FILE, EvalLog.FILE, RunFile.FILE, REPORT_FILE);
 
     /** Where {@code --overwrite} moves the run it replaces before deleting it (a sibling of the directory). */
-    static final String REPLACED = ".replaced";
+    public static final String REPLACED = ".replaced";
 
     /** The siblings of a checkpoint directory during an atomic save ({@link Checkpoint#save}). */
     private static final List<String> SWAP_SUFFIXES = List.of(".incoming", ".previous");
 
     /** Test hook: runs just before each checkpoint write, with the directory (to make it fail). */
-    static volatile IOConsumer<Path> beforeSave = dir -> {};
+    public static volatile IOConsumer<Path> beforeSave = dir -> {};
 
     private final Path dir;
 
@@ -49,7 +52,7 @@ final class OutputDirectory {
     /**
      * Checks the directory may be written to and creates it.
      *
-     * @throws CommandFailure if it is a file, or holds files a run does not write
+     * @throws TrainingException if it is a file, or holds files a run does not write
      */
     static OutputDirectory prepare(Path dir) throws IOException {
         return prepare(dir, Set.of());
@@ -62,7 +65,7 @@ final class OutputDirectory {
     static OutputDirectory prepare(Path dir, Set<String> subdirs) throws IOException {
         Path abs = dir.toAbsolutePath().normalize();
         if (Files.exists(abs) && !Files.isDirectory(abs)) {
-            throw new CommandFailure("--out " + dir + " exists and is not a directory");
+            throw new TrainingException("--out " + dir + " exists and is not a directory");
         }
         if (Files.isDirectory(abs)) {
             List<String> foreign;
@@ -70,7 +73,7 @@ final class OutputDirectory {
                 foreign = entries.map(p -> p.getFileName().toString()).filter(name -> !isOurs(name) && !subdirs.contains(name.replaceFirst("\\.(incoming|previous)$", ""))).sorted().toList();
             }
             if (!foreign.isEmpty()) {
-                throw new CommandFailure("--out " + dir + " holds files a training run does not write ("
+                throw new TrainingException("--out " + dir + " holds files a training run does not write ("
                         + String.join(", ", foreign.subList(0, Math.min(5, foreign.size())))
                         + (foreign.size() > 5 ? ", ..." : "")
                         + ") and saving replaces the whole directory; use a new or empty directory");
@@ -87,12 +90,12 @@ final class OutputDirectory {
      * old and the new run can ever be left in {@code dir}, then deleted. A directory holding anything a
      * run does not write is never deleted.
      *
-     * @throws CommandFailure if the directory is not empty and may not (or cannot) be replaced
+     * @throws TrainingException if the directory is not empty and may not (or cannot) be replaced
      */
     static void clearForNewRun(Path dir, boolean overwrite) throws IOException {
         Path abs = dir.toAbsolutePath().normalize();
         if (Files.exists(abs) && !Files.isDirectory(abs)) {
-            throw new CommandFailure("--out " + dir + " exists and is not a directory");
+            throw new TrainingException("--out " + dir + " exists and is not a directory");
         }
         Path replaced = sibling(abs, REPLACED);
         if (Files.isDirectory(replaced) && foreignIn(replaced, true).isEmpty()) {
@@ -110,19 +113,19 @@ final class OutputDirectory {
         List<String> present = entries.isEmpty() ? swap.stream().map(p -> p.getFileName().toString()).toList() : entries;
         String shown = String.join(", ", present.subList(0, Math.min(5, present.size()))) + (present.size() > 5 ? ", ..." : "");
         if (!foreign.isEmpty()) {
-            throw new CommandFailure("--out " + dir + " is not empty and holds files a training run does not write ("
+            throw new TrainingException("--out " + dir + " is not empty and holds files a training run does not write ("
                     + String.join(", ", foreign.subList(0, Math.min(5, foreign.size()))) + (foreign.size() > 5 ? ", ..." : "")
                     + "); use a new or empty directory" + (overwrite ? " (--overwrite only replaces a previous run)" : ""));
         }
         if (!overwrite) {
-            throw new CommandFailure("--out " + dir + " already holds a training run (" + shown + "); continue it with"
+            throw new TrainingException("--out " + dir + " already holds a training run (" + shown + "); continue it with"
                     + " --resume " + dir + ", replace it with --overwrite, or use a new or empty directory");
         }
         if (Files.isDirectory(abs)) {
             try {
                 Files.move(abs, replaced, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException e) {
-                throw new CommandFailure("--overwrite: cannot move the previous run in " + dir + " aside to replace it: "
+                throw new TrainingException("--overwrite: cannot move the previous run in " + dir + " aside to replace it: "
                         + ErrorMessages.describe(e), e);
             }
         }
@@ -205,7 +208,7 @@ final class OutputDirectory {
      * the new one beside it and swaps only when it is complete), and the half-written new one is removed.
      *
      * @param step the run's step, for the message
-     * @throws CommandFailure naming the directory, the step and the cause
+     * @throws TrainingException naming the directory, the step and the cause
      */
     void save(Sae sae, Map<String, ?> metadata, Map<String, String> extra, long step) {
         try {
@@ -214,7 +217,7 @@ final class OutputDirectory {
         } catch (IOException | java.io.UncheckedIOException e) {
             deleteQuietly(dir.resolveSibling(dir.getFileName() + ".incoming"));
             boolean previous = Files.exists(dir.resolve(Checkpoint.STATE_FILE));
-            throw new CommandFailure("could not write the checkpoint of step " + step + " to " + dir + ": "
+            throw new TrainingException("could not write the checkpoint of step " + step + " to " + dir + ": "
                     + ErrorMessages.describe(e instanceof java.io.UncheckedIOException u ? u.getCause() : e)
                     + (previous ? "; the previous checkpoint there is intact" : ""), e);
         }

@@ -1,5 +1,7 @@
-package ai.batchtopk.training;
+package ai.batchtopk.train;
 
+import ai.batchtopk.data.DataFingerprint;
+import ai.batchtopk.data.DataPosition;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -28,10 +30,6 @@ record ResumeState(long tokens, long dataRows, String order, DataPosition positi
     private static final String ROW = "batchtopk.data.row";
     private static final String RUN_STEPS = "batchtopk.run.steps";
     private static final String BASE_LR = "batchtopk.run.lr";
-
-    static String orderName(boolean shuffle, long window) {
-        return !shuffle ? "sequential" : window == 0 ? "shuffled" : "shuffled-window-" + window;
-    }
 
     Map<String, String> toExtra() {
         Map<String, String> extra = new LinkedHashMap<>();

@@ -1,4 +1,4 @@
-package ai.batchtopk.training;
+package ai.batchtopk.train;
 
 import ai.batchtopk.Architecture;
 import ai.batchtopk.Checkpoint;
@@ -60,14 +60,14 @@ record SaeStart(Sae sae, ResumeState state, boolean resumed) {
         if (k != null) {
             target.k(k);
         } else if (usesK(architecture) && !usesK(saved.architecture())) {
-            throw new CommandFailure("--k is required to start a " + architecture.cliName() + " run from the "
+            throw new TrainingException("--k is required to start a " + architecture.cliName() + " run from the "
                     + saved.architecture().cliName() + " SAE in " + dir + " (it has no k)");
         }
         SaeConfig config;
         try {
             config = adjust.apply(target).build();
         } catch (IllegalArgumentException e) {
-            throw new CommandFailure("--init " + dir + " as " + architecture.cliName() + ": " + e.getMessage(), e);
+            throw new TrainingException("--init " + dir + " as " + architecture.cliName() + ": " + e.getMessage(), e);
         }
         try (Sae source = SaeLens.load(dir)) {
             return new SaeStart(WarmStart.of(source, config), ResumeState.fresh(), false);
@@ -80,7 +80,7 @@ record SaeStart(Sae sae, ResumeState state, boolean resumed) {
 
     private static void requireDirectory(Path dir) {
         if (!Files.isDirectory(dir)) {
-            throw new CommandFailure("--init " + dir + ": " + (Files.exists(dir) ? "not a directory" : "no such directory"));
+            throw new TrainingException("--init " + dir + ": " + (Files.exists(dir) ? "not a directory" : "no such directory"));
         }
     }
 }

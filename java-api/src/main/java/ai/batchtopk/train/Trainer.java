@@ -1,11 +1,17 @@
-package ai.batchtopk.training;
+package ai.batchtopk.train;
 
 import ai.batchtopk.BatchTopKException;
+import ai.batchtopk.ErrorMessages;
 import ai.batchtopk.EvalResult;
 import ai.batchtopk.Evaluator;
 import ai.batchtopk.Sae;
 import ai.batchtopk.Status;
 import ai.batchtopk.StepMetrics;
+import ai.batchtopk.data.BatchSource;
+import ai.batchtopk.data.DataFingerprint;
+import ai.batchtopk.data.DataPosition;
+import ai.batchtopk.data.NonFiniteValue;
+import ai.batchtopk.data.RowOrigin;
 import ai.batchtopk.io.Tensor;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -30,21 +36,6 @@ import java.util.Optional;
  * file and row the value came from. A failed evaluation saves the SAEs too.
  */
 final class Trainer {
-    /**
-     * What a run ends with.
-     *
-     * @param last the metrics of the last step (of the first SAE)
-     * @param tokens tokens trained on since the (first) SAE was created
-     * @param tokensThisRun tokens trained on by this process (per SAE)
-     * @param seconds how long this process trained
-     * @param position where the next batch would have started
-     */
-    record Result(StepMetrics last, long tokens, long tokensThisRun, double seconds, DataPosition position) {
-        double tokensPerSecond() {
-            return seconds > 0 ? tokensThisRun / seconds : 0;
-        }
-    }
-
     /** One SAE of the run, with its output directory and logs. */
     static final class Member {
         final String name;
@@ -96,14 +87,14 @@ final class Trainer {
     private final RowOrigin origin;
     private final Plan plan;
     private final EvalSet evalSet;
-    private final ProgressBar progress;
+    private final RunListener listener;
 
     /**
      * @param origin where the rows of {@code batches} come from, for messages
      * @param evalSet null for no evaluation
-     * @param progress null for none
+     * @param listener told of each step and evaluation
      */
-    Trainer(List<Member> members, BatchSource batches, RowOrigin origin, Plan plan, EvalSet evalSet, ProgressBar progress) {
+    Trainer(List<Member> members, BatchSource batches, RowOrigin origin, Plan plan, EvalSet evalSet, RunListener listener) {
         if (members.isEmpty()) {
             throw new IllegalArgumentException("no SAE to train");
         }
@@ -112,17 +103,17 @@ final class Trainer {
         this.origin = Objects.requireNonNull(origin, "origin");
         this.plan = Objects.requireNonNull(plan, "plan");
         this.evalSet = evalSet;
-        this.progress = progress;
+        this.listener = Objects.requireNonNull(listener, "listener");
     }
 
     /**
      * Runs the steps after the first one any SAE still needs up to {@code plan.steps()}, saving
      * checkpoints on the way and every SAE at the end.
      *
-     * @throws CommandFailure if the loss stops being finite (after logging that step), if a batch holds a NaN
+     * @throws TrainingException if the loss stops being finite (after logging that step), if a batch holds a NaN
      *     or an infinity or an evaluation fails (after saving every SAE), or if a save fails
      */
-    Result run() throws IOException {
+    RunResult run() throws IOException {
         long first = members.stream().mapToLong(m -> m.stepsDone).min().orElseThrow() + 1;
         long start = System.nanoTime();
         long lastLogTime = start;
@@ -163,10 +154,8 @@ final class Trainer {
                             window > 0 ? (tokensThisRun + rows - lastLogTokens) / window : 0, lr);
                 }
                 if (diverged) {
-                    if (progress != null) {
-                        progress.finish();
-                    }
-                    throw new CommandFailure("training diverged at step " + m.step()
+                    listener.onEnd();
+                    throw new TrainingException("training diverged at step " + m.step()
                             + (members.size() > 1 ? " of " + member.name : "") + ": the loss is " + m.loss()
                             + " (mse " + m.mse() + ", aux " + m.auxLoss() + "); try a smaller --lr");
                 }
@@ -176,9 +165,8 @@ final class Trainer {
                 lastLogTime = now;
                 lastLogTokens = tokensThisRun;
             }
-            if (progress != null) {
-                progress.update(s - first + 1, tokensThisRun, (System.nanoTime() - start) / 1e9, members.getFirst().last);
-            }
+            listener.onStep(new Progress(s, plan.steps(), s - first + 1, plan.steps() - first + 1, tokensThisRun,
+                    (System.nanoTime() - start) / 1e9, members.getFirst().last));
             if (evalSet != null && plan.evalEvery() > 0 && (s % plan.evalEvery() == 0 || s == plan.steps())) {
                 try {
                     evaluate();
@@ -194,17 +182,16 @@ final class Trainer {
                     Thread.sleep(STEP_DELAY_MS);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    throw new CommandFailure("interrupted", e);
+                    throw new TrainingException("interrupted", e);
                 }
             }
         }
-        if (progress != null) {
-            progress.finish();
-        }
+        listener.onEnd();
         double seconds = (System.nanoTime() - start) / 1e9;
         saveAll();
         Member head = members.getFirst();
-        return new Result(head.last, head.tokens, tokensThisRun, seconds, batches.position());
+        return new RunResult(head.last, head.tokens, tokensThisRun, seconds, batches.position(),
+                members.stream().map(m -> new RunResult.Sae(m.name, m.last, m.output.path())).toList());
     }
 
     /** Every SAE's checkpoint at the current position (they are all at the same step here). */
@@ -227,43 +214,41 @@ final class Trainer {
      * Saves every SAE that has not trained on the bad batch yet (all of them but any a resumed sweep had
      * already taken past it) as it was before that batch, and says where the value came from.
      */
-    private CommandFailure stopOnBadData(long step, DataPosition batchStart, NonFiniteValue bad, Exception cause) {
-        if (progress != null) {
-            progress.finish();
-        }
+    private TrainingException stopOnBadData(long step, DataPosition batchStart, NonFiniteValue bad, Exception cause) {
+        listener.onEnd();
         String problem = origin.describe(batchStart, bad.row()) + " holds " + bad.describe() + " (in the batch of step "
                 + step + "); training needs finite activations";
         List<Member> behind = members.stream().filter(m -> m.stepsDone < step).toList();
         try {
             saveAll(batchStart, behind);
-        } catch (CommandFailure saveFailed) {
-            return new CommandFailure(problem + "; saving the run before stopping failed too: " + saveFailed.getMessage(),
+        } catch (TrainingException saveFailed) {
+            return new TrainingException(problem + "; saving the run before stopping failed too: " + saveFailed.getMessage(),
                     cause);
         }
-        return new CommandFailure(problem + ". Saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step "
+        return new TrainingException(problem + ". Saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step "
                 + (step - 1) + " in " + plan.out() + ": fix that row, then go on with 'train --resume " + plan.out()
                 + " --allow-changed-data'", cause);
     }
 
-    private CommandFailure stopOnFailedEvaluation(long step, RuntimeException cause) {
-        if (progress != null) {
-            progress.finish();
-        }
+    private TrainingException stopOnFailedEvaluation(long step, RuntimeException cause) {
+        listener.onEnd();
         String problem = "evaluating on --eval-data after step " + step + " failed: " + ErrorMessages.describe(cause);
         try {
             saveAll();
-        } catch (CommandFailure saveFailed) {
-            return new CommandFailure(problem + "; saving the run before stopping failed too: " + saveFailed.getMessage(),
+        } catch (TrainingException saveFailed) {
+            return new TrainingException(problem + "; saving the run before stopping failed too: " + saveFailed.getMessage(),
                     cause);
         }
-        return new CommandFailure(problem + "; saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step " + step
+        return new TrainingException(problem + "; saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step " + step
                 + " in " + plan.out() + " (go on with 'train --resume " + plan.out() + "')", cause);
     }
 
     private void evaluate() throws IOException {
         for (Member member : members) {
             EvalResult result = evalSet.evaluate(member.sae);
-            member.evalLog.write(member.last != null ? member.last.step() : member.stepsDone, member.tokens, result);
+            long step = member.last != null ? member.last.step() : member.stepsDone;
+            member.evalLog.write(step, member.tokens, result);
+            listener.onEvaluation(member.name, step, result);
         }
     }
 }

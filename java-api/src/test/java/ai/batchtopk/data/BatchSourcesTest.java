@@ -1,7 +1,7 @@
-package ai.batchtopk.training;
+package ai.batchtopk.data;
 
-import static ai.batchtopk.training.NumberedRows.numbered;
-import static ai.batchtopk.training.NumberedRows.rowsOf;
+import static ai.batchtopk.data.NumberedRows.numbered;
+import static ai.batchtopk.data.NumberedRows.rowsOf;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.batchtopk.io.Npy;

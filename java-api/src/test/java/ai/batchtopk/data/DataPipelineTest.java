@@ -1,7 +1,7 @@
-package ai.batchtopk.training;
+package ai.batchtopk.data;
 
-import static ai.batchtopk.training.NumberedRows.numbered;
-import static ai.batchtopk.training.NumberedRows.rowsOf;
+import static ai.batchtopk.data.NumberedRows.numbered;
+import static ai.batchtopk.data.NumberedRows.rowsOf;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -9,6 +9,7 @@ import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.Tensor;
+import ai.batchtopk.train.LrSchedule;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
@@ -68,7 +69,7 @@ class DataPipelineTest {
             Path both = tmp.resolve("both.safetensors");
             Safetensors.write(both, two, Map.of());
             assertThatThrownBy(() -> ActivationData.open(List.of(both), arena))
-                    .isInstanceOf(CommandFailure.class).hasMessageContaining("2 2-D float tensors (x, y)")
+                    .isInstanceOf(DataException.class).hasMessageContaining("2 2-D float tensors (x, y)")
                     .hasMessageContaining(both + ":NAME");
         }
     }
@@ -167,7 +168,7 @@ class DataPipelineTest {
                 @Override public long width() { return data.width(); }
             };
             try (PrefetchingBatches batches = new PrefetchingBatches(failing, 2, arena)) {
-                assertThatThrownBy(batches::next).isInstanceOf(CommandFailure.class).hasMessageContaining("disk gone");
+                assertThatThrownBy(batches::next).isInstanceOf(DataException.class).hasMessageContaining("disk gone");
             }
         }
     }
