@@ -65,8 +65,10 @@ class ReadmeExampleTest {
     @Test
     void theReadmeShowsThisCode() throws IOException {
         String source = Files.readString(Path.of("src/test/java/ai/batchtopk/train/ReadmeExampleTest.java"));
-        String example = source.substring(source.indexOf("    // README example begins\n") + "    // README example begins\n".length(),
-                source.indexOf("    // README example ends\n")).stripIndent();
+        String begin = "    // README example begins\n";
+        String example = source.substring(source.indexOf(begin) + begin.length(), source.indexOf("    // README example ends\n"))
+                .lines().map(line -> line.startsWith("    ") ? line.substring(4) : line)
+                .collect(java.util.stream.Collectors.joining("\n", "", "\n"));
         String readme = Files.readString(Path.of("../README.md"));
         Matcher blocks = Pattern.compile("```java\n(.*?)```", Pattern.DOTALL).matcher(readme);
         boolean found = false;

@@ -45,7 +45,7 @@ class LegacyCheckpointTest {
         Cli.Run resumed = Cli.run("train", "--resume", run, "--allow-changed-data");
         assertThat(resumed.code()).as("%s", resumed).isZero();
         assertThat(resumed.err()).contains("the data changed since the checkpoint").contains(here + "train.npy");
-        assertThat(resumed.json()).containsEntry("step", 16);
+        assertThat(resumed.json()).containsEntry("step", 16L);
 
         List<String> args = new ArrayList<>(RunFile.readArgs(run));
         args.set(args.indexOf("--out") + 1, tmp.resolve("whole").toString());
