@@ -1,9 +1,9 @@
 package ai.batchtopk.benchmarks;
 
+import ai.batchtopk.data.DataPipeline;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Tensor;
-import ai.batchtopk.training.DataPipeline;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -1,5 +1,6 @@
 package ai.batchtopk.training;
 
+import ai.batchtopk.data.TensorValues;
 import ai.batchtopk.io.Tensor;
 import java.util.Arrays;
 

@@ -6,6 +6,7 @@ import ai.batchtopk.Sae;
 import ai.batchtopk.Selection;
 import ai.batchtopk.extract.SplicedModel;
 import ai.batchtopk.io.Tensor;
+import ai.batchtopk.train.MetricsLog;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

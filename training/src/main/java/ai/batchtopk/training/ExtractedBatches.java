@@ -1,5 +1,8 @@
 package ai.batchtopk.training;
 
+import ai.batchtopk.data.BatchSource;
+import ai.batchtopk.data.DataPosition;
+import ai.batchtopk.data.RowStream;
 import ai.batchtopk.extract.ActivationBlock;
 import ai.batchtopk.extract.Extractor;
 import ai.batchtopk.extract.TextSource;

@@ -1,5 +1,7 @@
 package ai.batchtopk.training;
 
+import ai.batchtopk.data.DataPosition;
+import ai.batchtopk.data.RowOrigin;
 import ai.batchtopk.extract.ActivationBlock;
 import ai.batchtopk.extract.Extractor;
 import ai.batchtopk.extract.ExtractorConfig;

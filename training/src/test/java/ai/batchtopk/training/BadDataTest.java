@@ -6,6 +6,7 @@ import ai.batchtopk.Checkpoint;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Tensor;
+import ai.batchtopk.train.MetricsLog;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
@@ -17,10 +18,10 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Data a run cannot use: a NaN late in the training data (the run stops, saved, naming the file and

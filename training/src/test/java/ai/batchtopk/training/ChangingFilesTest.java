@@ -6,8 +6,16 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeConfig;
+import ai.batchtopk.data.ActivationData;
+import ai.batchtopk.data.DataPosition;
+import ai.batchtopk.data.RowStream;
+import ai.batchtopk.data.SequentialBatches;
+import ai.batchtopk.data.ShuffledBatches;
 import ai.batchtopk.io.FileChangedException;
 import ai.batchtopk.io.Npy;
+import ai.batchtopk.train.EvalLog;
+import ai.batchtopk.train.EvalSet;
+import ai.batchtopk.train.MetricsLog;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.foreign.Arena;

@@ -3,9 +3,12 @@ package ai.batchtopk.training;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.batchtopk.Checkpoint;
+import ai.batchtopk.data.DataFingerprint;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.SafetensorsFile;
+import ai.batchtopk.train.MetricsLog;
+import ai.batchtopk.train.RunFile;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;

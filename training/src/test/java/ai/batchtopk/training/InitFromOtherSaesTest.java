@@ -9,6 +9,7 @@ import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Json;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.Tensor;
+import ai.batchtopk.train.MetricsLog;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;

@@ -4,6 +4,7 @@ import static ai.batchtopk.training.NumberedRows.numbered;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import ai.batchtopk.data.DataPipeline;
 import ai.batchtopk.io.Npy;
 import java.io.IOException;
 import java.lang.foreign.Arena;

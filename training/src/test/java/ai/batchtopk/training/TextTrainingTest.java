@@ -3,6 +3,9 @@ package ai.batchtopk.training;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import ai.batchtopk.data.BatchSource;
+import ai.batchtopk.data.DataPosition;
+import ai.batchtopk.data.PrefetchingBatches;
 import ai.batchtopk.extract.ActivationBlock;
 import ai.batchtopk.extract.Extractor;
 import ai.batchtopk.extract.ExtractorConfig;
@@ -12,6 +15,7 @@ import ai.batchtopk.extract.TextCorpus;
 import ai.batchtopk.extract.TextSource;
 import ai.batchtopk.io.Json;
 import ai.batchtopk.io.Tensor;
+import ai.batchtopk.train.RunFile;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

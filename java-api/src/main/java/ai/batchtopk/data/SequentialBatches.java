@@ -1,0 +1,106 @@
+package ai.batchtopk.data;
+
+import ai.batchtopk.io.DType;
+import ai.batchtopk.io.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The rows in file order, batch after batch, starting over at the end of the data.
+ *
+ * <p>{@link #next()} (no prefetch thread): a batch inside one file is a view of its mapping, nothing is
+ * copied at all, and the file's metadata is checked first ({@link ActivationData.Part#view}). Only a
+ * batch that spans two files, or the end and the start of the data, is copied (off-heap to off-heap,
+ * one copy per contiguous run of rows) into a buffer of the source's own. {@link #fill} (a prefetch
+ * thread) always copies, in Java, so a file truncated meanwhile is an error naming it, never a crash.
+ */
+public final class SequentialBatches implements BatchSource, RowStream {
+    private final ActivationData data;
+    private final long batchSize;
+    private final Tensor buffer;
+    private long epoch;
+    private long next;
+
+    public SequentialBatches(ActivationData data, long batchSize, DataPosition start, Arena arena) {
+        if (batchSize <= 0 || batchSize > data.rows()) {
+            throw new IllegalArgumentException("batch size " + batchSize + " must be in 1.." + data.rows());
+        }
+        this.data = data;
+        this.batchSize = batchSize;
+        this.buffer = Tensor.allocate(data.dtype(), new long[] {batchSize, data.width()}, arena);
+        this.epoch = start.epoch();
+        this.next = start.row() % data.rows();
+    }
+
+    @Override
+    public Tensor next() {
+        ActivationData.Part part = data.partOf(next);
+        long inPart = next - part.firstRow();
+        Tensor batch;
+        if (inPart + batchSize <= part.rowCount()) {
+            batch = part.view(inPart, batchSize);
+            advance(batchSize);
+        } else {
+            copyInto(buffer.data());
+            batch = buffer;
+        }
+        return batch;
+    }
+
+    @Override
+    public void fill(MemorySegment out) {
+        copyInto(out);
+    }
+
+    @Override
+    public long batchSize() {
+        return batchSize;
+    }
+
+    @Override
+    public DType dtype() {
+        return data.dtype();
+    }
+
+    @Override
+    public long width() {
+        return data.width();
+    }
+
+    /** Copies the next batch, run by run, wrapping around at the end of the data. */
+    private void copyInto(MemorySegment out) {
+        long rowBytes = data.rowBytes();
+        long filled = 0;
+        while (filled < batchSize) {
+            ActivationData.Part part = data.partOf(next);
+            long inPart = next - part.firstRow();
+            long run = Math.min(batchSize - filled, part.rowCount() - inPart);
+            part.copyRows(inPart, run, out, filled * rowBytes);
+            filled += run;
+            advance(run);
+        }
+    }
+
+    private void advance(long rows) {
+        next += rows;
+        if (next == data.rows()) {
+            next = 0;
+            epoch++;
+        }
+    }
+
+    @Override
+    public DataPosition position() {
+        return new DataPosition(epoch, next);
+    }
+
+    @Override
+    public long epoch() {
+        return epoch;
+    }
+
+    @Override
+    public long nextRow() {
+        return next;
+    }
+}

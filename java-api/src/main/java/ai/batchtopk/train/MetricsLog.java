@@ -1,0 +1,102 @@
+package ai.batchtopk.train;
+
+import ai.batchtopk.StepMetrics;
+import ai.batchtopk.io.Json;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * {@code metrics.jsonl}: one JSON object per logged step. Each line is flushed as it is written, so the
+ * file can be followed ({@code tail -f}) and a killed run keeps every line it logged.
+ *
+ * <p>Keys: step, tokens, loss, mse, aux_loss, l0, dead, theta, tokens_per_s, nmse, sparsity_loss,
+ * grad_norm, lr. A value that is not finite (a diverged loss) is written as null, since JSON has no NaN.
+ */
+public final class MetricsLog implements AutoCloseable {
+    public static final String FILE = "metrics.jsonl";
+
+    private final BufferedWriter writer;
+
+    private MetricsLog(BufferedWriter writer) {
+        this.writer = writer;
+    }
+
+    /** Opens the log, appending to it (a run resumed in place) or starting it afresh. */
+    static MetricsLog open(Path file, boolean append) throws IOException {
+        return new MetricsLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE, append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING));
+    }
+
+    /**
+     * Drops the lines of a log written after a checkpoint (a killed run logs past its last
+     * checkpoint): every line whose "tokens" exceeds {@code tokens}, so the resumed run's lines follow
+     * on without repeats. The file is rewritten atomically; lines that are not JSON are kept.
+     */
+    static void truncateAfter(Path file, long tokens) throws IOException {
+        if (!Files.exists(file)) {
+            return;
+        }
+        java.util.List<String> lines = ai.batchtopk.io.TextFiles.readLines(file, Long.MAX_VALUE);
+        java.util.List<String> kept = new java.util.ArrayList<>();
+        for (String text : lines) {
+            if (text.isBlank()) {
+                continue;
+            }
+            try {
+                if (Json.parse(text) instanceof Map<?, ?> map && map.get("tokens") instanceof Number n
+                        && n.longValue() > tokens) {
+                    continue;
+                }
+            } catch (IllegalArgumentException e) {
+                // A line cut by the kill: drop it too.
+                continue;
+            }
+            kept.add(text);
+        }
+        if (kept.size() != lines.size()) {
+            ai.batchtopk.io.AtomicFiles.writeString(file, kept.isEmpty() ? "" : String.join("\n", kept) + "\n");
+        }
+    }
+
+    /**
+     * Writes one line.
+     *
+     * @param tokens tokens trained on since the SAE was created (earlier runs included)
+     * @param tokensPerSecond throughput since the previous line
+     * @param lr the learning rate of the step
+     */
+    void write(StepMetrics m, long tokens, double tokensPerSecond, double lr) throws IOException {
+        Map<String, Object> line = new LinkedHashMap<>();
+        line.put("step", m.step());
+        line.put("tokens", tokens);
+        line.put("loss", finite(m.loss()));
+        line.put("mse", finite(m.mse()));
+        line.put("aux_loss", finite(m.auxLoss()));
+        line.put("l0", finite(m.l0()));
+        line.put("dead", m.dead());
+        line.put("theta", finite(m.theta()));
+        line.put("tokens_per_s", finite(tokensPerSecond));
+        line.put("nmse", finite(m.nmse()));
+        line.put("sparsity_loss", finite(m.sparsityLoss()));
+        line.put("grad_norm", finite(m.gradNorm()));
+        line.put("lr", finite(lr));
+        writer.write(Json.write(line));
+        writer.newLine();
+        writer.flush();
+    }
+
+    public static Double finite(double value) {
+        return Double.isFinite(value) ? value : null;
+    }
+
+    @Override
+    public void close() throws IOException {
+        writer.close();
+    }
+}

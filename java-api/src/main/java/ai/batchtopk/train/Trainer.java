@@ -1,0 +1,254 @@
+package ai.batchtopk.train;
+
+import ai.batchtopk.BatchTopKException;
+import ai.batchtopk.ErrorMessages;
+import ai.batchtopk.EvalResult;
+import ai.batchtopk.Evaluator;
+import ai.batchtopk.Sae;
+import ai.batchtopk.Status;
+import ai.batchtopk.StepMetrics;
+import ai.batchtopk.data.BatchSource;
+import ai.batchtopk.data.DataFingerprint;
+import ai.batchtopk.data.DataPosition;
+import ai.batchtopk.data.NonFiniteValue;
+import ai.batchtopk.data.RowOrigin;
+import ai.batchtopk.io.Tensor;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * The training loop: a batch, a step for each SAE of the run (one, or a sweep's several, all on the
+ * same batch: the data is read once), and now and then a metrics line, an evaluation, a checkpoint and
+ * a redraw of the progress bar. Everything else (what the batches are, where the SAEs came from,
+ * where they go) is decided by the caller.
+ *
+ * <p>Steps are numbered over the whole run, resumed parts included: step {@code s} of a run is the
+ * same batch, the same learning rate and the same log/eval/checkpoint decision however often the run
+ * was interrupted. An SAE whose checkpoint is ahead of the others' (a kill in the middle of a round
+ * of checkpoints) skips the batches it has already trained on.
+ *
+ * <p>A batch holding a NaN or an infinity stops the run, but not before every SAE is saved as it was
+ * before that batch (so {@code --resume} can go on once the data is fixed), and the message names the
+ * file and row the value came from. A failed evaluation saves the SAEs too.
+ */
+final class Trainer {
+    /** One SAE of the run, with its output directory and logs. */
+    static final class Member {
+        final String name;
+        final Sae sae;
+        final OutputDirectory output;
+        final MetricsLog log;
+        final EvalLog evalLog;
+        final Map<String, ?> metadata;
+        long stepsDone;
+        long tokens;
+        StepMetrics last;
+
+        /** @param evalLog null without --eval-data */
+        Member(String name, Sae sae, OutputDirectory output, MetricsLog log, EvalLog evalLog, Map<String, ?> metadata,
+                long stepsDone, long tokens) {
+            this.name = name;
+            this.sae = Objects.requireNonNull(sae, "sae");
+            this.output = Objects.requireNonNull(output, "output");
+            this.log = Objects.requireNonNull(log, "log");
+            this.evalLog = evalLog;
+            this.metadata = metadata;
+            this.stepsDone = stepsDone;
+            this.tokens = tokens;
+        }
+    }
+
+    /**
+     * How the run goes.
+     *
+     * @param steps total steps of the run
+     * @param lr the learning rate of each step
+     * @param logs which steps write a metrics line
+     * @param checkpointEvery a checkpoint of every SAE each this many steps (0: only at the end)
+     * @param evalEvery an evaluation each this many steps and at the end (0: none)
+     * @param dataRows rows of the training data, for the checkpoints
+     * @param order the row order's name, for the checkpoints
+     * @param runId the run's id (run.json), saved in its checkpoints
+     * @param data the files the run reads, saved in its checkpoints (null: none kept)
+     * @param out the run's --out directory, for messages
+     */
+    record Plan(long steps, LrSchedule lr, LogSchedule logs, long checkpointEvery, long evalEvery, long dataRows,
+            String order, String runId, DataFingerprint data, Path out) {}
+
+    /** Test hook: slows each step down (ms) so that a test can kill a run in the middle. */
+    private static final long STEP_DELAY_MS = Long.getLong("batchtopk.test.step-delay-ms", 0);
+
+    private final List<Member> members;
+    private final BatchSource batches;
+    private final RowOrigin origin;
+    private final Plan plan;
+    private final EvalSet evalSet;
+    private final RunListener listener;
+
+    /**
+     * @param origin where the rows of {@code batches} come from, for messages
+     * @param evalSet null for no evaluation
+     * @param listener told of each step and evaluation
+     */
+    Trainer(List<Member> members, BatchSource batches, RowOrigin origin, Plan plan, EvalSet evalSet, RunListener listener) {
+        if (members.isEmpty()) {
+            throw new IllegalArgumentException("no SAE to train");
+        }
+        this.members = List.copyOf(members);
+        this.batches = Objects.requireNonNull(batches, "batches");
+        this.origin = Objects.requireNonNull(origin, "origin");
+        this.plan = Objects.requireNonNull(plan, "plan");
+        this.evalSet = evalSet;
+        this.listener = Objects.requireNonNull(listener, "listener");
+    }
+
+    /**
+     * Runs the steps after the first one any SAE still needs up to {@code plan.steps()}, saving
+     * checkpoints on the way and every SAE at the end.
+     *
+     * @throws TrainingException if the loss stops being finite (after logging that step), if a batch holds a NaN
+     *     or an infinity or an evaluation fails (after saving every SAE), or if a save fails
+     */
+    RunResult run() throws IOException {
+        long first = members.stream().mapToLong(m -> m.stepsDone).min().orElseThrow() + 1;
+        long start = System.nanoTime();
+        long lastLogTime = start;
+        long tokensThisRun = 0;
+        long lastLogTokens = 0;
+        boolean varies = plan.lr().varies();
+        for (long s = first; s <= plan.steps(); s++) {
+            DataPosition batchStart = batches.position();
+            Tensor batch = batches.next();
+            long rows = batch.dim(0);
+            double lr = plan.lr().at(s);
+            boolean logs = plan.logs().logs(s);
+            long now = logs ? System.nanoTime() : 0;
+            double window = (now - lastLogTime) / 1e9;
+            for (Member member : members) {
+                if (member.stepsDone >= s) {
+                    continue;
+                }
+                if (varies) {
+                    member.sae.setLearningRate(lr);
+                }
+                StepMetrics m;
+                try {
+                    m = member.sae.trainStep(batch);
+                } catch (BatchTopKException e) {
+                    Optional<NonFiniteValue> bad = e.status() == Status.NON_FINITE ? NonFiniteValue.firstIn(batch) : Optional.empty();
+                    if (bad.isEmpty()) {
+                        throw e;
+                    }
+                    throw stopOnBadData(s, batchStart, bad.get(), e);
+                }
+                member.stepsDone = s;
+                member.tokens += rows;
+                member.last = m;
+                boolean diverged = !Double.isFinite(m.loss());
+                if (logs || diverged) {
+                    member.log.write(m, member.tokens,
+                            window > 0 ? (tokensThisRun + rows - lastLogTokens) / window : 0, lr);
+                }
+                if (diverged) {
+                    listener.onEnd();
+                    throw new TrainingException("training diverged at step " + m.step()
+                            + (members.size() > 1 ? " of " + member.name : "") + ": the loss is " + m.loss()
+                            + " (mse " + m.mse() + ", aux " + m.auxLoss() + "); try a smaller --lr");
+                }
+            }
+            tokensThisRun += rows;
+            if (logs) {
+                lastLogTime = now;
+                lastLogTokens = tokensThisRun;
+            }
+            listener.onStep(new Progress(s, plan.steps(), s - first + 1, plan.steps() - first + 1, tokensThisRun,
+                    (System.nanoTime() - start) / 1e9, members.getFirst().last));
+            if (evalSet != null && plan.evalEvery() > 0 && (s % plan.evalEvery() == 0 || s == plan.steps())) {
+                try {
+                    evaluate();
+                } catch (RuntimeException e) {
+                    throw stopOnFailedEvaluation(s, e);
+                }
+            }
+            if (plan.checkpointEvery() > 0 && s % plan.checkpointEvery() == 0 && s < plan.steps()) {
+                saveAll();
+            }
+            if (STEP_DELAY_MS > 0) {
+                try {
+                    Thread.sleep(STEP_DELAY_MS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new TrainingException("interrupted", e);
+                }
+            }
+        }
+        listener.onEnd();
+        double seconds = (System.nanoTime() - start) / 1e9;
+        saveAll();
+        Member head = members.getFirst();
+        return new RunResult(head.last, head.tokens, tokensThisRun, seconds, batches.position(),
+                members.stream().map(m -> new RunResult.Sae(m.name, m.last, m.output.path())).toList());
+    }
+
+    /** Every SAE's checkpoint at the current position (they are all at the same step here). */
+    private void saveAll() {
+        saveAll(batches.position(), members);
+    }
+
+    /** The checkpoints of {@code which}, at {@code position}. */
+    private void saveAll(DataPosition position, List<Member> which) {
+        for (Member member : which) {
+            ResumeState state = new ResumeState(member.tokens, plan.dataRows(), plan.order(), position,
+                    member.stepsDone, plan.lr().lr(), plan.data());
+            Map<String, String> extra = new java.util.LinkedHashMap<>(state.toExtra());
+            extra.put(RunFile.ID_KEY, plan.runId());
+            member.output.save(member.sae, member.metadata, extra, member.stepsDone);
+        }
+    }
+
+    /**
+     * Saves every SAE that has not trained on the bad batch yet (all of them but any a resumed sweep had
+     * already taken past it) as it was before that batch, and says where the value came from.
+     */
+    private TrainingException stopOnBadData(long step, DataPosition batchStart, NonFiniteValue bad, Exception cause) {
+        listener.onEnd();
+        String problem = origin.describe(batchStart, bad.row()) + " holds " + bad.describe() + " (in the batch of step "
+                + step + "); training needs finite activations";
+        List<Member> behind = members.stream().filter(m -> m.stepsDone < step).toList();
+        try {
+            saveAll(batchStart, behind);
+        } catch (TrainingException saveFailed) {
+            return new TrainingException(problem + "; saving the run before stopping failed too: " + saveFailed.getMessage(),
+                    cause);
+        }
+        return new TrainingException(problem + ". Saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step "
+                + (step - 1) + " in " + plan.out() + ": fix that row, then go on with 'train --resume " + plan.out()
+                + " --allow-changed-data'", cause);
+    }
+
+    private TrainingException stopOnFailedEvaluation(long step, RuntimeException cause) {
+        listener.onEnd();
+        String problem = "evaluating on --eval-data after step " + step + " failed: " + ErrorMessages.describe(cause);
+        try {
+            saveAll();
+        } catch (TrainingException saveFailed) {
+            return new TrainingException(problem + "; saving the run before stopping failed too: " + saveFailed.getMessage(),
+                    cause);
+        }
+        return new TrainingException(problem + "; saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step " + step
+                + " in " + plan.out() + " (go on with 'train --resume " + plan.out() + "')", cause);
+    }
+
+    private void evaluate() throws IOException {
+        for (Member member : members) {
+            EvalResult result = evalSet.evaluate(member.sae);
+            long step = member.last != null ? member.last.step() : member.stepsDone;
+            member.evalLog.write(step, member.tokens, result);
+            listener.onEvaluation(member.name, step, result);
+        }
+    }
+}

@@ -1,0 +1,292 @@
+package ai.batchtopk.train;
+
+import ai.batchtopk.Checkpoint;
+import ai.batchtopk.data.ActivationData;
+import ai.batchtopk.data.BatchSource;
+import ai.batchtopk.data.DataFingerprint;
+import ai.batchtopk.data.DataPosition;
+import ai.batchtopk.data.PrefetchingBatches;
+import ai.batchtopk.data.RowStream;
+import ai.batchtopk.data.TrainingData;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * A training run, ready to go: its data opened, its SAEs made or loaded and checked, its directory
+ * prepared. {@link #train()} runs it to the end; {@link #close()} frees what it holds.
+ *
+ * <pre>
+ * try (TrainingRun run = TrainingRun.start(spec)) { run.train(); }
+ * // after a crash or a kill, from the last checkpoint, bit for bit the same run:
+ * try (TrainingRun run = TrainingRun.resume(dir)) { run.train(); }
+ * </pre>
+ *
+ * <p>A run refused for its data or its SAEs leaves its directory as it was: everything is checked
+ * before anything there changes.
+ */
+public final class TrainingRun implements AutoCloseable {
+    // Shared: the prefetch thread reads the mappings and fills the buffers the trainer reads.
+    private final Arena arena = Arena.ofShared();
+    private final List<AutoCloseable> toClose = new ArrayList<>();
+    private final RunSpec spec;
+    private final boolean allowChangedData;
+    private final Set<String> warned = new HashSet<>();
+    private Trainer trainer;
+    private boolean trained;
+
+    private TrainingRun(RunSpec spec, boolean resuming, boolean allowChangedData) throws IOException {
+        this.spec = spec;
+        this.allowChangedData = allowChangedData;
+        try {
+            prepare(resuming);
+        } catch (IOException | RuntimeException | Error e) {
+            try {
+                close();
+            } catch (Exception suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Starts a new run in {@code spec.out()}, which must be new or empty (or hold a previous run and
+     * {@code spec.overwrite()}, or be the directory its one SAE starts from).
+     */
+    public static TrainingRun start(RunSpec spec) throws IOException {
+        return new TrainingRun(spec, false, false);
+    }
+
+    /** Continues the run in {@code dir} from its last checkpoint, as {@link RunSpec} saved it there. */
+    public static TrainingRun resume(Path dir) throws IOException {
+        return resume(dir, RunListener.NONE);
+    }
+
+    /** As {@link #resume(Path)}, telling {@code listener} how it goes. */
+    public static TrainingRun resume(Path dir, RunListener listener) throws IOException {
+        Checkpoint.recover(dir);
+        return resume(RunFile.readSpec(dir).withOut(dir).withListener(listener), false);
+    }
+
+    /**
+     * Continues the run of {@code spec} in {@code spec.out()} from its last checkpoint.
+     *
+     * @param allowChangedData go on even if the data files changed since the checkpoint (with a warning)
+     */
+    public static TrainingRun resume(RunSpec spec, boolean allowChangedData) throws IOException {
+        // A kill between the two renames of a checkpoint save leaves the run in DIR.incoming: move it back.
+        Checkpoint.recover(spec.out());
+        if (!Files.isDirectory(spec.out())) {
+            throw new TrainingException("--resume " + spec.out() + ": no such directory");
+        }
+        return new TrainingRun(spec, true, allowChangedData);
+    }
+
+    private void prepare(boolean resuming) throws IOException {
+        TrainingData data = spec.data().open(spec.batchSize(), arena, spec.listener()::onWarning);
+        toClose.add(data);
+        ActivationData evalActivations = spec.evalData().isEmpty() ? null : ActivationData.open(spec.evalData(), arena);
+        if (evalActivations != null && evalActivations.width() != data.width()) {
+            boolean files = data.fingerprint().sources().stream().allMatch(s -> s.option().equals("--data"));
+            throw new TrainingException("--eval-data has width d = " + evalActivations.width() + " ("
+                    + evalActivations.describe() + ") but " + (files ? "--data" : "--text") + " has d = " + data.width()
+                    + (files ? "" : " (" + data.describe() + ")"));
+        }
+        Path out = spec.out();
+        Path top = out.toAbsolutePath().normalize();
+        // Checked before anything in the directory changes: held-out rows that cannot be evaluated on.
+        EvalSet evalSet = null;
+        if (evalActivations != null) {
+            evalSet = new EvalSet(evalActivations, spec.evalTokens());
+            toClose.add(evalSet);
+        }
+        DataFingerprint fingerprint = evalActivations == null ? data.fingerprint()
+                : data.fingerprint().plus(DataFingerprint.ofActivations("--eval-data", evalActivations));
+        String runId = resuming ? RunFile.id(top) : null;
+        String order = data.order();
+        long steps = spec.steps();
+        double baseLr = Double.NaN;
+        DataPosition position = DataPosition.START;
+        long fewestSteps = Long.MAX_VALUE;
+        long seed = 0;
+        // First every SAE is made or loaded and checked, so that a run refused for its options or its data
+        // leaves the directory as it was.
+        List<SaeStart> starts = new ArrayList<>();
+        List<Boolean> continuedRuns = new ArrayList<>();
+        for (SaeSpec sae : spec.saes()) {
+            Path dir = spec.sweep() ? top.resolve(sae.name()) : top;
+            // Resuming: from the SAE's own checkpoint when the killed run got to write one; else the run
+            // starts this SAE over exactly as it first did (new, or from init).
+            boolean continued = resuming && RunFile.hasCheckpointOf(dir, runId);
+            SaeStart start = continued ? SaeStart.load(dir, spec.overrides()::apply)
+                    : sae.config() != null ? SaeStart.fresh(sae.config())
+                    : SaeStart.init(sae.init(), spec.overrides()::apply, sae.architecture(), sae.k());
+            toClose.add(start.sae());
+            starts.add(start);
+            continuedRuns.add(continued);
+            if (continued && start.state().runSteps() > steps) {
+                throw new TrainingException("--resume " + dir + ": its checkpoint is at step " + start.state().runSteps()
+                        + ", past the run's " + steps + " steps");
+            }
+            if (continued) {
+                checkSameData(dir, start.state(), fingerprint, data, order);
+            }
+            if (start.sae().dIn() != data.width()) {
+                throw new TrainingException("the data has width d = " + data.width() + " (" + data.describe() + ") but "
+                        + (sae.init() != null && !continued ? "the --init SAE " + sae.init() : "the SAE in " + dir)
+                        + " has d_in = " + start.sae().dIn());
+            }
+            long done = continued ? start.state().runSteps() : 0;
+            if (done < fewestSteps) {
+                fewestSteps = done;
+                position = continued || sae.init() != null ? start.state().positionIn(data.rows(), order) : DataPosition.START;
+            }
+            if (Double.isNaN(baseLr)) {
+                baseLr = continued && Double.isFinite(start.state().baseLr()) ? start.state().baseLr()
+                        : spec.overrides().lr() != null ? spec.overrides().lr() : start.sae().config().lr();
+                seed = start.sae().config().seed();
+            }
+        }
+        if (fewestSteps >= steps) {
+            throw new TrainingException("--resume " + out + ": the run is already complete (" + steps + " of " + steps + " steps)");
+        }
+
+        Path startsInPlace = spec.saes().size() == 1 && spec.saes().getFirst().init() != null ? spec.saes().getFirst().init() : null;
+        if (!resuming && !(startsInPlace != null && Files.isDirectory(top) && Files.isSameFile(top, startsInPlace))) {
+            OutputDirectory.clearForNewRun(out, spec.overwrite());
+        }
+        Set<String> names = new TreeSet<>(spec.saes().stream().map(SaeSpec::name).toList());
+        OutputDirectory topOutput = OutputDirectory.prepare(out, spec.sweep() ? names : Set.of());
+        if (!resuming) {
+            runId = RunFile.write(top, spec.provenance() != null ? spec.provenance() : RunSpecJson.provenance(spec));
+        }
+        List<Trainer.Member> members = new ArrayList<>();
+        for (int i = 0; i < spec.saes().size(); i++) {
+            SaeSpec sae = spec.saes().get(i);
+            SaeStart start = starts.get(i);
+            boolean continued = continuedRuns.get(i);
+            OutputDirectory output = spec.sweep() ? OutputDirectory.prepare(top.resolve(sae.name())) : topOutput;
+            boolean append = continued || (!resuming && sae.init() != null && output.isSameAs(sae.init()));
+            if (continued) {
+                MetricsLog.truncateAfter(output.metricsFile(), start.state().tokens());
+                MetricsLog.truncateAfter(output.path().resolve(EvalLog.FILE), start.state().tokens());
+            }
+            MetricsLog log = MetricsLog.open(output.metricsFile(), append);
+            toClose.add(log);
+            EvalLog evalLog = null;
+            if (evalActivations != null) {
+                evalLog = EvalLog.open(output.path().resolve(EvalLog.FILE), append);
+                toClose.add(evalLog);
+            }
+            members.add(new Trainer.Member(sae.name(), start.sae(), output, log, evalLog, spec.metadata(),
+                    continued ? start.state().runSteps() : 0, start.state().tokens()));
+        }
+
+        RowStream stream = data.stream(position, seed);
+        BatchSource batches = (BatchSource) stream;
+        if (spec.prefetch() > 0) {
+            PrefetchingBatches prefetching = new PrefetchingBatches(stream, spec.prefetch(), arena);
+            toClose.add(prefetching);
+            batches = prefetching;
+        }
+        LrSchedule schedule = spec.lrShape().of(baseLr, steps);
+        long evalPeriod = evalSet == null ? 0 : spec.evalEvery() != null ? spec.evalEvery() : Math.max(1, steps / 10);
+        Trainer.Plan plan = new Trainer.Plan(steps, schedule, LogSchedule.of(steps, spec.logEvery()), spec.checkpointEvery(),
+                evalPeriod, data.rows(), order, runId, fingerprint, out);
+        trainer = new Trainer(members, batches, data.origin(seed), plan, evalSet, spec.listener());
+    }
+
+    /**
+     * Resuming: the data must be what the checkpoint was trained on (its files' fingerprints, its row count
+     * and order), unless changed data is allowed; then a warning says what changed, and data of another
+     * length or order is read from its start. A checkpoint without fingerprints (saved by an earlier
+     * version) is resumed with a warning that the files cannot be checked.
+     */
+    private void checkSameData(Path dir, ResumeState saved, DataFingerprint now, TrainingData data, String order) {
+        Path out = spec.out();
+        if (saved.data() == null) {
+            warnOnce("--resume " + out + ": the checkpoint keeps no fingerprint of its data (saved by an earlier"
+                    + " version), so changed data files cannot be detected");
+        } else {
+            List<String> changes = now.changesSince(saved.data());
+            if (!changes.isEmpty()) {
+                String what = String.join("; ", changes);
+                if (!allowChangedData) {
+                    throw new TrainingException("--resume " + dir + ": the data changed since the checkpoint: " + what
+                            + ". Put the data back, or pass --allow-changed-data to train on it as it is now (the run then"
+                            + " no longer matches an uninterrupted one)");
+                }
+                warnOnce("--resume " + out + ": the data changed since the checkpoint (" + what
+                        + "); going on, as --allow-changed-data asks");
+            }
+        }
+        if (saved.dataRows() == data.rows() && saved.order().equals(order)) {
+            return;
+        }
+        if (allowChangedData) {
+            warnOnce("--resume " + out + ": the data is not the length or order the checkpoint's position refers"
+                    + " to; it is read from its start");
+        } else if (order.startsWith("text")) {
+            throw new TrainingException("--resume " + dir + ": the checkpoint was taken over other text or another"
+                    + " extraction than " + data.describe() + "; the text changed, so the run cannot go on exactly");
+        } else {
+            throw new TrainingException("--resume " + dir + ": the checkpoint was taken over " + saved.dataRows()
+                    + " rows read " + saved.order() + ", but the data is now " + data.describe()
+                    + " read " + order + "; the data files changed, so the run cannot go on exactly");
+        }
+    }
+
+    private void warnOnce(String message) {
+        if (warned.add(message)) {
+            spec.listener().onWarning(message);
+        }
+    }
+
+    /** The run as it was specified (for a resumed one: as saved). */
+    public RunSpec spec() {
+        return spec;
+    }
+
+    /**
+     * Trains to the last step, saving checkpoints on the way and every SAE at the end.
+     *
+     * @throws TrainingException if the run diverges, a batch holds a NaN or an infinity (the SAEs are
+     *     saved as of the step before), an evaluation or a checkpoint fails
+     * @throws IllegalStateException if called twice
+     */
+    public RunResult train() throws IOException {
+        if (trained) {
+            throw new IllegalStateException("this run has already trained; resume it from its directory for more");
+        }
+        trained = true;
+        return trainer.run();
+    }
+
+    /** Stops the prefetch thread and frees the SAEs, buffers and mappings. Idempotent. */
+    @Override
+    public void close() throws IOException {
+        Throwable first = null;
+        // In reverse: the prefetch thread stops before anything it uses goes.
+        for (int i = toClose.size() - 1; i >= 0; i--) {
+            try {
+                toClose.get(i).close();
+            } catch (Exception e) {
+                if (first == null) first = e;
+            }
+        }
+        toClose.clear();
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+        if (first instanceof IOException io) throw io;
+        if (first instanceof RuntimeException re) throw re;
+        if (first != null) throw new IOException(first);
+    }
+}

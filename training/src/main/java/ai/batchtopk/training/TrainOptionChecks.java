@@ -1,0 +1,169 @@
+package ai.batchtopk.training;
+
+import ai.batchtopk.Architecture;
+import ai.batchtopk.train.LrSchedule;
+import java.util.List;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ParseResult;
+
+/**
+ * The {@code train} options checked on their own, before any file is read: every problem is a usage
+ * error (exit 2) naming the option.
+ */
+final class TrainOptionChecks {
+    private final TrainCommand c;
+
+    private TrainOptionChecks(TrainCommand c) {
+        this.c = c;
+    }
+
+    static void check(TrainCommand options) {
+        new TrainOptionChecks(options).checkOptions();
+    }
+
+    private void checkOptions() {
+        boolean hasData = c.data != null && !c.data.isEmpty();
+        boolean hasText = c.text != null && !c.text.isEmpty();
+        if (hasData && hasText) {
+            throw usage("--data and --text are alternatives: give activation files (--data) or text to run through a"
+                    + " model (--text), not both");
+        }
+        if (!hasData && !hasText) {
+            throw usage("Missing required option: '--data=FILE|DIR' (or '--text=FILE|DIR' with --layer)");
+        }
+        ParseResult given = c.spec.commandLine().getParseResult();
+        if (hasText) {
+            if (c.layer == null) {
+                throw usage("--text needs --layer L (the model layer whose activations to train on, 0-based)");
+            }
+            if (c.shuffle && given != null && given.hasMatchedOption("--shuffle")) {
+                throw usage("--shuffle cannot be used with --text: rows extracted from text come in document order"
+                        + " (to shuffle, write them with 'extract' and train with --data)");
+            }
+            if (given != null && given.hasMatchedOption("--shuffle-buffer")) {
+                throw usage("--shuffle-buffer cannot be used with --text: rows extracted from text come in document order");
+            }
+            c.shuffle = false;
+            if (c.extractBatchSize != null) {
+                positive("--extract-batch-size", c.extractBatchSize);
+            }
+            TrainSpecs.extractorConfig(c);
+        } else {
+            for (String option : List.of("--model", "--layer", "--site", "--max-length", "--extract-batch-size")) {
+                if (given != null && given.hasMatchedOption(option)) {
+                    throw usage(option + " only applies with --text");
+                }
+            }
+        }
+        if (c.batchSize == null) {
+            throw usage("Missing required option: '--batch-size=B'");
+        }
+        if (c.out == null) {
+            throw usage("Missing required option: '--out=DIR'");
+        }
+        if (c.length == null) {
+            throw usage("Missing required argument (specify one of these): (--steps=N | --tokens=N)");
+        }
+        positive("--batch-size", c.batchSize);
+        if (c.shuffleBuffer < 0) {
+            throw usage("--shuffle-buffer must not be negative (0: shuffle over all rows), got " + c.shuffleBuffer);
+        }
+        if (c.prefetch < 0) {
+            throw usage("--prefetch must not be negative (0: no prefetch thread), got " + c.prefetch);
+        }
+        if (c.lrWarmupSteps < 0) {
+            throw usage("--lr-warmup-steps must not be negative, got " + c.lrWarmupSteps);
+        }
+        try {
+            LrSchedule.Decay.parse(c.lrDecay);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+        if (!(c.lrEndFraction >= 0 && c.lrEndFraction <= 1)) {
+            throw usage("--lr-end-fraction must be in [0, 1], got " + c.lrEndFraction);
+        }
+        if (c.lrWarmupSteps >= steps() && !c.lrDecay.equalsIgnoreCase("none")) {
+            throw usage("--lr-warmup-steps " + c.lrWarmupSteps + " leaves no steps to --lr-decay over (the run has "
+                    + steps() + ")");
+        }
+        if (c.checkpointEvery < 0) {
+            throw usage("--checkpoint-every must not be negative (0: only at the end), got " + c.checkpointEvery);
+        }
+        if (c.evalEvery != null) {
+            positive("--eval-every", c.evalEvery);
+        }
+        positive("--eval-tokens", c.evalTokens);
+        if ((c.evalEvery != null) && c.evalData == null) {
+            throw usage("--eval-every needs --eval-data");
+        }
+        if (c.sweep != null && !c.sweep.isEmpty() && c.init != null) {
+            throw usage("--sweep trains new SAEs; it cannot be combined with --init");
+        }
+        if (c.overwrite && c.init != null && c.init.toAbsolutePath().normalize().startsWith(c.out.toAbsolutePath().normalize())) {
+            throw usage("--overwrite would delete the --init SAE " + c.init + ", which is in --out " + c.out
+                    + " (to go on in place, leave --overwrite out)");
+        }
+        if (c.length.steps != null) {
+            positive("--steps", c.length.steps);
+        } else {
+            positive("--tokens", c.length.tokens);
+        }
+        if (c.dSae != null) {
+            positive("--d-sae", c.dSae);
+        }
+        if (c.k != null) {
+            positive("--k", c.k);
+            if (c.dSae != null && c.k > c.dSae) {
+                throw usage("--k " + c.k + " is larger than --d-sae " + c.dSae + " (k must be at most d_sae)");
+            }
+        }
+        if (c.lr != null && !(Double.isFinite(c.lr) && c.lr > 0)) {
+            throw usage("--lr must be a finite positive number, got " + c.lr);
+        }
+        if (c.kAux != null && c.kAux < 0) {
+            throw usage("--k-aux must not be negative (0 turns AuxK off), got " + c.kAux);
+        }
+        if (c.auxCoeff != null && !(Double.isFinite(c.auxCoeff) && c.auxCoeff >= 0)) {
+            throw usage("--aux-coeff must be a finite number >= 0, got " + c.auxCoeff);
+        }
+        if (c.deadAfterTokens != null) {
+            positive("--dead-after-tokens", c.deadAfterTokens);
+        }
+        if (c.logEvery != null) {
+            positive("--log-every", c.logEvery);
+        }
+        if (c.threads != null) {
+            positive("--threads", c.threads);
+        }
+        if (c.init == null) {
+            boolean sweepsDSae = c.sweep != null && c.sweep.stream().anyMatch(x -> x.strip().startsWith("d-sae="));
+            boolean sweepsK = c.sweep != null && c.sweep.stream().anyMatch(x -> x.strip().startsWith("k="));
+            if (c.dSae == null && !sweepsDSae) {
+                throw usage("--d-sae is required (unless --init gives an SAE)");
+            }
+            Architecture arch = architecture();
+            if (c.k == null && !sweepsK && (arch == Architecture.BATCHTOPK || arch == Architecture.TOPK)) {
+                throw usage("--k is required for --arch " + arch.cliName());
+            }
+        }
+    }
+
+    private void positive(String option, long value) {
+        if (value <= 0) {
+            throw usage(option + " must be positive, got " + value);
+        }
+    }
+
+
+    private ParameterException usage(String message) {
+        return c.usage(message);
+    }
+
+    private Architecture architecture() {
+        return c.architecture();
+    }
+
+    private long steps() {
+        return c.steps();
+    }
+}
