@@ -13,7 +13,7 @@ import ai.batchtopk.extract.SplicedModel;
 import ai.batchtopk.extract.TextChunk;
 import ai.batchtopk.extract.TextCorpus;
 import ai.batchtopk.io.DType;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Tensor;
 import java.io.IOException;
@@ -113,7 +113,7 @@ final class EvalCommand implements Callable<Integer> {
                 if (dictionary != null) {
                     line.put("dictionary_recovery", recovery(sae, arena));
                 }
-                spec.commandLine().getOut().println(Json.write(line));
+                spec.commandLine().getOut().println(JsonCodec.write(line));
                 return Main.OK;
             }
         }
@@ -135,7 +135,7 @@ final class EvalCommand implements Callable<Integer> {
                 if (dictionary != null) {
                     line.put("dictionary_recovery", recovery(sae, arena));
                 }
-                spec.commandLine().getOut().println(Json.write(line));
+                spec.commandLine().getOut().println(JsonCodec.write(line));
                 return Main.OK;
             }
         }

@@ -1,13 +1,12 @@
 package ai.batchtopk.training;
 
 import ai.batchtopk.io.AtomicFiles;
-import ai.batchtopk.io.Json;
-import ai.batchtopk.io.TextFiles;
+import ai.batchtopk.io.JsonCodec;
+import ai.batchtopk.io.MalformedFileException;
+import com.fasterxml.jackson.annotation.JsonInclude;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -20,6 +19,10 @@ final class RunFile {
     static final String FILE = "run.json";
 
     private RunFile() {}
+
+    /** The file's contents, keys in this order; {@code extraction} is left out when null. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    record Content(String command, String id, List<String> args, Map<String, Object> extraction) {}
 
     /** The key under which checkpoints of the run carry its id. */
     static final String ID_KEY = "batchtopk.run.id";
@@ -35,21 +38,14 @@ final class RunFile {
      */
     static String write(Path dir, List<String> args, Map<String, Object> extraction) throws IOException {
         String id = java.util.UUID.randomUUID().toString();
-        Map<String, Object> content = new LinkedHashMap<>();
-        content.put("command", "train");
-        content.put("id", id);
-        content.put("args", args);
-        if (extraction != null) {
-            content.put("extraction", extraction);
-        }
-        AtomicFiles.writeString(dir.resolve(FILE), Json.writePretty(content) + "\n");
+        AtomicFiles.writeString(dir.resolve(FILE), JsonCodec.writePretty(new Content("train", id, args, extraction)) + "\n");
         return id;
     }
 
     /** The run id saved in {@code dir}'s run.json ("" if none). */
     static String id(Path dir) throws IOException {
-        Object parsed = Json.parse(TextFiles.readString(dir.resolve(FILE)));
-        return parsed instanceof Map<?, ?> map && map.get("id") instanceof String id ? id : "";
+        String id = JsonCodec.readFile(dir.resolve(FILE), Content.class).id();
+        return id != null ? id : "";
     }
 
     /**
@@ -73,19 +69,15 @@ final class RunFile {
             throw new CommandFailure("--resume " + dir + ": no " + FILE + " there (not the --out directory of a train run"
                     + " started by this version; to go on from a checkpoint with new options use --init)");
         }
-        Object parsed;
+        Content content;
         try {
-            parsed = Json.parse(TextFiles.readString(file));
-        } catch (IllegalArgumentException e) {
-            throw new CommandFailure(file + " is not valid JSON: " + e.getMessage(), e);
+            content = JsonCodec.readFile(file, Content.class);
+        } catch (MalformedFileException e) {
+            throw new CommandFailure(e.getMessage(), e);
         }
-        if (!(parsed instanceof Map<?, ?> map) || !(map.get("args") instanceof List<?> list)) {
+        if (content.args() == null) {
             throw new CommandFailure(file + " has no \"args\" list");
         }
-        List<String> args = new ArrayList<>();
-        for (Object o : list) {
-            args.add(String.valueOf(o));
-        }
-        return args;
+        return content.args();
     }
 }

@@ -16,7 +16,7 @@ import ai.batchtopk.extract.Model;
 import ai.batchtopk.extract.Site;
 import ai.batchtopk.extract.TextCorpus;
 import ai.batchtopk.io.DType;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -517,7 +517,7 @@ final class TrainCommand implements Callable<Integer> {
                 evalPeriod, activations.rows(), order, runId, fingerprint, out);
         ProgressBar progress = ProgressBar.terminal() ? new ProgressBar(stderr, steps - fewestSteps) : null;
         Trainer.Result result = new Trainer(members, batches, activations.origins().apply(seed), plan, evalSet, progress).run();
-        stdout.println(Json.write(summary(result, sweeping ? top : members.getFirst().output.path(),
+        stdout.println(JsonCodec.write(summary(result, sweeping ? top : members.getFirst().output.path(),
                 sweeping ? members : List.of())));
         return Main.OK;
     }
