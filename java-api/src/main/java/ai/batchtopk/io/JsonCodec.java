@@ -6,8 +6,8 @@ import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParseException;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.JsonStreamContext;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.exc.InputCoercionException;
@@ -42,8 +42,8 @@ import java.util.stream.Collectors;
  * costing more than a clear error: nesting at most {@link #MAX_DEPTH} deep, numbers at most
  * {@link #MAX_NUMBER_LENGTH} characters and within the range of a double, strings, names and whole
  * documents at most {@link #MAX_DOCUMENT_CHARS} (the safetensors header limit), no duplicate keys, no
- * trailing content, no NaN. Integers read as {@code Long}, other numbers as {@code Double}; a float is
- * never silently truncated to an integer nor a string coerced to a number.
+ * trailing content, no NaN. A float is never silently truncated to an integer, nor a string coerced to
+ * a number; unknown keys are ignored, so files of newer versions still read.
  *
  * <p>Written JSON is compact ({@link #write}) or indented by two spaces with {@code "key": value} and
  * arrays on one line ({@link #writePretty}); doubles as {@link Double#toString}. Every read error is an
@@ -88,11 +88,6 @@ public final class JsonCodec {
 
     private JsonCodec() {}
 
-    /** The shared, configured mapper, for converting between trees and records (never reconfigure it). */
-    public static ObjectMapper mapper() {
-        return MAPPER;
-    }
-
     /**
      * A builder of mappers with these limits and features, for a format that needs mix-ins of its own
      * (see {@code ConfigJson}); read its trees with {@link #convert(ObjectMapper, JsonNode, Class)}.
@@ -125,8 +120,9 @@ public final class JsonCodec {
     }
 
     /**
-     * A complete JSON text as plain values: object → {@code java.util.Map} (document order), array → {@code List},
-     * string, {@code Long} (or {@code BigInteger} past 64 bits), {@code Double}, {@code Boolean}, null.
+     * A complete JSON text as plain values: object → {@code java.util.Map} (document order), array →
+     * {@code List}, string, {@code Long} (an integer past 64 bits is an error), {@code Double},
+     * {@code Boolean}, null.
      */
     public static Object parse(String text) {
         return convert(UNTYPED, parseTree(text), Object.class);
