@@ -1,148 +1,160 @@
 package ai.batchtopk;
 
-import java.util.LinkedHashMap;
-import java.util.Locale;
-import java.util.Map;
+import ai.batchtopk.io.JsonCodec;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.annotation.JsonValue;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.DeserializationContext;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MapperFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializerProvider;
+import com.fasterxml.jackson.databind.annotation.JsonDeserialize;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
+import com.fasterxml.jackson.databind.annotation.JsonSerialize;
+import com.fasterxml.jackson.databind.cfg.EnumFeature;
+import com.fasterxml.jackson.databind.deser.std.StdDeserializer;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ser.std.StdSerializer;
+import java.io.IOException;
 
 /**
  * {@link SaeConfig} as a JSON object of snake_case keys (the names of {@code btk_config}'s fields),
- * for cfg.json files and run logs. Written in full; read leniently: unknown keys are ignored and a
- * missing optional key takes the native default, so files written by older versions still load.
+ * for cfg.json files and run logs. The keys are the record's components, named by Jackson's
+ * snake_case strategy: the mix-in below only spells the few that differ. Written in full, in the
+ * record's order; read leniently: unknown keys are ignored and a missing optional key takes the native
+ * default for the file's shape, architecture and k, so files written by older versions still load.
  */
 public final class ConfigJson {
     /** Bumped when a key changes meaning. */
     public static final int FORMAT_VERSION = 1;
 
+    /** The keys a file must give: the rest have defaults that depend on them (and on k). */
+    private static final String[] REQUIRED = {"d_in", "d_sae", "architecture"};
+
+    /** Where the JSON names differ from the components' snake_case names, or the values from Java's. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    private interface SaeConfigMixIn {
+        @JsonProperty("jumprelu_bandwidth")
+        double jumpReluBandwidth();
+
+        @JsonProperty("jumprelu_init_threshold")
+        double jumpReluInitThreshold();
+
+        @JsonProperty("dtype")
+        @JsonSerialize(using = DtypeWriter.class)
+        @JsonDeserialize(using = DtypeReader.class)
+        boolean doublePrecision();
+    }
+
+    /** Architectures and normalizations by their command-line names; devices and paths in lower case. */
+    private interface CliNameMixIn {
+        @JsonValue
+        String cliName();
+    }
+
+    private static final ObjectMapper MAPPER = JsonCodec.mapperBuilder()
+            .addMixIn(SaeConfig.class, SaeConfigMixIn.class)
+            .addMixIn(Architecture.class, CliNameMixIn.class)
+            .addMixIn(Normalization.class, CliNameMixIn.class)
+            .enable(EnumFeature.WRITE_ENUMS_TO_LOWERCASE)
+            .enable(MapperFeature.ACCEPT_CASE_INSENSITIVE_ENUMS)
+            .build();
+
     private ConfigJson() {}
 
-    /** Every field of the config, in declaration order, as JSON-ready values. */
-    public static Map<String, Object> toMap(SaeConfig c) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("format_version", FORMAT_VERSION);
-        m.put("d_in", c.dIn());
-        m.put("d_sae", c.dSae());
-        m.put("architecture", c.architecture().cliName());
-        m.put("k", c.k());
-        m.put("k_aux", c.kAux());
-        m.put("normalization", c.normalization().cliName());
-        m.put("dead_after_tokens", c.deadAfterTokens());
-        m.put("aux_coeff", c.auxCoeff());
-        m.put("lr", c.lr());
-        m.put("beta1", c.beta1());
-        m.put("beta2", c.beta2());
-        m.put("eps", c.eps());
-        m.put("max_grad_norm", c.maxGradNorm());
-        m.put("l1_coeff", c.l1Coeff());
-        m.put("l0_coeff", c.l0Coeff());
-        m.put("jumprelu_bandwidth", c.jumpReluBandwidth());
-        m.put("jumprelu_init_threshold", c.jumpReluInitThreshold());
-        m.put("theta_momentum", c.thetaMomentum());
-        // The native seed is unsigned; a signed long round-trips through our reader exactly.
-        m.put("seed", c.seed());
-        m.put("dtype", c.doublePrecision() ? "float64" : "float32");
-        m.put("device", c.device().name().toLowerCase(Locale.ROOT));
-        m.put("path", c.path().name().toLowerCase(Locale.ROOT));
-        return m;
+    /** Every field of the config, in declaration order, after {@code format_version}. */
+    public static ObjectNode toJson(SaeConfig c) {
+        ObjectNode json = MAPPER.createObjectNode();
+        json.put("format_version", FORMAT_VERSION);
+        json.setAll((ObjectNode) MAPPER.valueToTree(c));
+        return json;
     }
 
     /**
      * The config a JSON object describes. {@code d_in}, {@code d_sae} and {@code architecture} are
-     * required; everything else defaults as in {@link SaeConfig#builder}.
+     * required; everything else defaults as in {@link SaeConfig#builder}. A null counts as missing.
      *
      * @throws IllegalArgumentException naming the first missing, mistyped or invalid key
      */
-    public static SaeConfig fromMap(Map<?, ?> m) {
-        Object version = m.get("format_version");
-        if (version instanceof Long v && v > FORMAT_VERSION) {
-            throw new IllegalArgumentException("format_version " + v + " is newer than this library understands ("
-                    + FORMAT_VERSION + ")");
+    public static SaeConfig fromJson(JsonNode json) {
+        if (!(json instanceof ObjectNode object)) {
+            throw new IllegalArgumentException("expected a JSON object, found " + JsonCodec.kind(json));
         }
-        SaeConfig.Builder b = SaeConfig.builder(requiredLong(m, "d_in"), requiredLong(m, "d_sae"));
-        String architecture = string(m, "architecture");
-        if (architecture == null) {
-            throw new IllegalArgumentException("missing key 'architecture'");
+        ObjectNode given = MAPPER.createObjectNode();
+        object.properties().forEach(e -> {
+            if (!e.getValue().isNull()) {
+                given.set(e.getKey(), e.getValue());
+            }
+        });
+        if (given.has("format_version")) {
+            long version = value(given, "format_version", long.class);
+            if (version > FORMAT_VERSION) {
+                throw new IllegalArgumentException("format_version " + version
+                        + " is newer than this library understands (" + FORMAT_VERSION + ")");
+            }
         }
-        b.architecture(parse("architecture", architecture, Architecture::fromCliName));
-        if (m.get("k") != null) b.k(toInt("k", requiredLong(m, "k")));
-        if (m.get("k_aux") != null) b.kAux(toInt("k_aux", requiredLong(m, "k_aux")));
-        String normalization = string(m, "normalization");
-        if (normalization != null) b.normalization(parse("normalization", normalization, Normalization::fromCliName));
-        if (m.get("dead_after_tokens") != null) b.deadAfterTokens(requiredLong(m, "dead_after_tokens"));
-        if (m.get("aux_coeff") != null) b.auxCoeff(requiredDouble(m, "aux_coeff"));
-        if (m.get("lr") != null) b.lr(requiredDouble(m, "lr"));
-        if (m.get("beta1") != null) b.beta1(requiredDouble(m, "beta1"));
-        if (m.get("beta2") != null) b.beta2(requiredDouble(m, "beta2"));
-        if (m.get("eps") != null) b.eps(requiredDouble(m, "eps"));
-        if (m.get("max_grad_norm") != null) b.maxGradNorm(requiredDouble(m, "max_grad_norm"));
-        if (m.get("l1_coeff") != null) b.l1Coeff(requiredDouble(m, "l1_coeff"));
-        if (m.get("l0_coeff") != null) b.l0Coeff(requiredDouble(m, "l0_coeff"));
-        if (m.get("jumprelu_bandwidth") != null) b.jumpReluBandwidth(requiredDouble(m, "jumprelu_bandwidth"));
-        if (m.get("jumprelu_init_threshold") != null) {
-            b.jumpReluInitThreshold(requiredDouble(m, "jumprelu_init_threshold"));
+        for (String key : REQUIRED) {
+            if (!given.has(key)) {
+                throw new IllegalArgumentException("missing key '" + key + "'");
+            }
         }
-        if (m.get("theta_momentum") != null) b.thetaMomentum(requiredDouble(m, "theta_momentum"));
-        if (m.get("seed") != null) b.seed(requiredLong(m, "seed"));
-        String dtype = string(m, "dtype");
-        if (dtype != null) {
-            b.doublePrecision(switch (dtype) {
+        SaeConfig.Builder defaults = SaeConfig.builder(value(given, "d_in", long.class), value(given, "d_sae", long.class))
+                .architecture(value(given, "architecture", Architecture.class));
+        if (given.has("k")) {
+            defaults.k(value(given, "k", int.class));
+        }
+        ObjectNode merged = toJson(defaults.build());
+        merged.setAll(given);
+        return JsonCodec.convert(MAPPER, merged, SaeConfig.class);
+    }
+
+    /** One key's value, read as the record reads it; errors name the key. */
+    private static <T> T value(ObjectNode json, String key, Class<T> type) {
+        try {
+            return JsonCodec.convert(MAPPER, json.get(key), type);
+        } catch (IllegalArgumentException e) {
+            String m = e.getMessage().replaceFirst("^the top level ", "");
+            throw new IllegalArgumentException("'" + key + "'" + (m.startsWith("must ") ? " " : ": ") + m, e);
+        }
+    }
+
+    /** {@code doublePrecision} as the dtype name. */
+    static final class DtypeWriter extends StdSerializer<Boolean> {
+        private static final long serialVersionUID = 1L;
+
+        DtypeWriter() {
+            super(Boolean.class);
+        }
+
+        @Override
+        public void serialize(Boolean doublePrecision, JsonGenerator g, SerializerProvider provider) throws IOException {
+            g.writeString(doublePrecision ? "float64" : "float32");
+        }
+    }
+
+    /** The dtype name as {@code doublePrecision}. */
+    static final class DtypeReader extends StdDeserializer<Boolean> {
+        private static final long serialVersionUID = 1L;
+
+        DtypeReader() {
+            super(Boolean.class);
+        }
+
+        @Override
+        public Boolean deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+            if (p.currentToken() != JsonToken.VALUE_STRING) {
+                return (Boolean) ctxt.handleUnexpectedToken(String.class, p);
+            }
+            return switch (p.getText()) {
                 case "float32" -> false;
                 case "float64" -> true;
-                default -> throw new IllegalArgumentException("dtype must be \"float32\" or \"float64\", got \"" + dtype + "\"");
-            });
+                default -> throw new IllegalArgumentException("dtype must be \"float32\" or \"float64\", got "
+                        + JsonCodec.quoteShort(p.getText()));
+            };
         }
-        String device = string(m, "device");
-        if (device != null) b.device(parse("device", device, s -> Device.valueOf(s.toUpperCase(Locale.ROOT))));
-        String path = string(m, "path");
-        if (path != null) b.path(parse("path", path, s -> StepPath.valueOf(s.toUpperCase(Locale.ROOT))));
-        return b.build();
-    }
-
-    private static long requiredLong(Map<?, ?> m, String key) {
-        Object v = m.get(key);
-        if (v == null) {
-            throw new IllegalArgumentException("missing key '" + key + "'");
-        }
-        if (v instanceof Long l) {
-            return l;
-        }
-        if (v instanceof Integer i) {
-            return i;
-        }
-        throw new IllegalArgumentException("'" + key + "' must be an integer, got " + describe(v));
-    }
-
-    private static double requiredDouble(Map<?, ?> m, String key) {
-        Object v = m.get(key);
-        if (v instanceof Number n) {
-            return n.doubleValue();
-        }
-        throw new IllegalArgumentException("'" + key + "' must be a number, got " + describe(v));
-    }
-
-    private static String string(Map<?, ?> m, String key) {
-        Object v = m.get(key);
-        if (v == null || v instanceof String) {
-            return (String) v;
-        }
-        throw new IllegalArgumentException("'" + key + "' must be a string, got " + describe(v));
-    }
-
-    private static int toInt(String key, long value) {
-        if (value < Integer.MIN_VALUE || value > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("'" + key + "' = " + value + " does not fit a 32-bit integer");
-        }
-        return (int) value;
-    }
-
-    private static <T> T parse(String key, String value, java.util.function.Function<String, T> parser) {
-        try {
-            return parser.apply(value);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("'" + key + "': " + e.getMessage(), e);
-        }
-    }
-
-    private static String describe(Object v) {
-        return v == null ? "null" : v.getClass().getSimpleName() + " " + v;
     }
 }

@@ -2,12 +2,13 @@ package ai.batchtopk;
 
 import ai.batchtopk.io.AtomicFiles;
 import ai.batchtopk.io.DType;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.MalformedFileException;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.SafetensorsFile;
 import ai.batchtopk.io.Tensor;
-import ai.batchtopk.io.TextFiles;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -82,31 +83,18 @@ public final class SaeLens {
             }
             // Weights first: a cfg.json that names an architecture always has its tensors beside it.
             Safetensors.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
-            AtomicFiles.writeString(dir.resolve(CONFIG_FILE), Json.writePretty(configJson(config, theta, metadata)) + "\n");
+            AtomicFiles.writeString(dir.resolve(CONFIG_FILE), JsonCodec.writePretty(configJson(config, theta, metadata)) + "\n");
         }
     }
 
     /** The contents of cfg.json for a config. */
-    static Map<String, Object> configJson(SaeConfig config, double theta, Map<String, ?> metadata) {
-        Map<String, Object> cfg = new LinkedHashMap<>();
-        cfg.put("d_in", config.dIn());
-        cfg.put("d_sae", config.dSae());
-        cfg.put("dtype", config.doublePrecision() ? "float64" : "float32");
-        cfg.put("device", config.device().name().toLowerCase(Locale.ROOT));
-        // Every architecture here encodes (x - b_dec).
-        cfg.put("apply_b_dec_to_input", true);
-        // SAELens's "layer_norm" is the same per-token (x - mean) / (std + 1e-5) as ours.
-        cfg.put("normalize_activations", config.normalization() == Normalization.PER_TOKEN ? "layer_norm" : "none");
-        cfg.put("reshape_activations", "none");
-        switch (config.architecture()) {
-            case BATCHTOPK, JUMPRELU -> cfg.put("architecture", "jumprelu");
-            case TOPK -> {
-                cfg.put("architecture", "topk");
-                cfg.put("k", config.k());
-                cfg.put("rescale_acts_by_decoder_norm", false);
-            }
-            case RELU -> cfg.put("architecture", "standard");
-        }
+    static SaeLensConfig configJson(SaeConfig config, double theta, Map<String, ?> metadata) {
+        boolean topk = config.architecture() == Architecture.TOPK;
+        String architecture = switch (config.architecture()) {
+            case BATCHTOPK, JUMPRELU -> "jumprelu";
+            case TOPK -> "topk";
+            case RELU -> "standard";
+        };
         Map<String, Object> meta = new LinkedHashMap<>();
         meta.put("sae_lens_version", SAE_LENS_VERSION);
         for (String key : METADATA_KEYS) {
@@ -115,11 +103,15 @@ public final class SaeLens {
         if (metadata != null) {
             meta.putAll(metadata);
         }
-        cfg.put("metadata", meta);
-        Map<String, Object> ours = ConfigJson.toMap(config);
+        ObjectNode ours = ConfigJson.toJson(config);
         ours.put("theta", theta);
-        cfg.put(OUR_KEY, ours);
-        return cfg;
+        return new SaeLensConfig(config.dIn(), config.dSae(), config.doublePrecision() ? "float64" : "float32",
+                config.device().name().toLowerCase(Locale.ROOT),
+                // Every architecture here encodes (x - b_dec).
+                true,
+                // SAELens's "layer_norm" is the same per-token (x - mean) / (std + 1e-5) as ours.
+                config.normalization() == Normalization.PER_TOKEN ? "layer_norm" : "none",
+                "none", architecture, topk ? config.k() : null, topk ? false : null, null, meta, ours);
     }
 
     /**
@@ -203,52 +195,39 @@ public final class SaeLens {
     private record Loaded(SaeConfig config, String savedArchitecture, Double theta, boolean foldDecoderNorms) {}
 
     private static Loaded loadedConfig(Path cfgFile) throws IOException {
-        Map<?, ?> cfg = readConfig(cfgFile);
-        return cfg.get(OUR_KEY) != null ? fromOurKey(cfgFile, cfg) : fromSaeLens(cfgFile, cfg);
-    }
-
-    private static Map<?, ?> readConfig(Path cfgFile) throws IOException {
-        String text;
+        SaeLensConfig cfg;
         try {
-            text = TextFiles.readString(cfgFile);
+            cfg = JsonCodec.readFile(cfgFile, SaeLensConfig.class);
         } catch (NoSuchFileException e) {
             throw new NoSuchFileException(cfgFile.toString(), null, "not an SAE directory: it has no " + CONFIG_FILE);
         }
-        Object parsed;
-        try {
-            parsed = Json.parse(text);
-        } catch (Json.JsonException e) {
-            throw new MalformedFileException(cfgFile, "not valid JSON: " + e.getMessage(), e);
-        }
-        if (!(parsed instanceof Map<?, ?> map)) {
-            throw new MalformedFileException(cfgFile, "expected a JSON object at the top level");
-        }
-        return map;
+        return cfg.batchtopk() != null && !cfg.batchtopk().isNull() ? fromOurKey(cfgFile, cfg) : fromSaeLens(cfgFile, cfg);
     }
 
     /** Our own key: the exact config; SAELens's fields must agree with it. */
-    private static Loaded fromOurKey(Path cfgFile, Map<?, ?> cfg) throws MalformedFileException {
-        if (!(cfg.get(OUR_KEY) instanceof Map<?, ?> ours)) {
+    private static Loaded fromOurKey(Path cfgFile, SaeLensConfig cfg) throws MalformedFileException {
+        JsonNode ours = cfg.batchtopk();
+        if (!ours.isObject()) {
             throw new MalformedFileException(cfgFile, "'" + OUR_KEY + "' must be an object");
         }
         SaeConfig config;
         try {
-            config = ConfigJson.fromMap(ours);
+            config = ConfigJson.fromJson(ours);
         } catch (IllegalArgumentException e) {
             throw new MalformedFileException(cfgFile, "'" + OUR_KEY + "': " + e.getMessage(), e);
         }
-        long dIn = requiredLong(cfgFile, cfg, "d_in");
-        long dSae = requiredLong(cfgFile, cfg, "d_sae");
+        long dIn = required(cfgFile, cfg.dIn(), "d_in");
+        long dSae = required(cfgFile, cfg.dSae(), "d_sae");
         if (dIn != config.dIn() || dSae != config.dSae()) {
             throw new MalformedFileException(cfgFile, "d_in = " + dIn + ", d_sae = " + dSae + " disagree with '" + OUR_KEY
                     + "' (d_in = " + config.dIn() + ", d_sae = " + config.dSae() + ")");
         }
         Double theta = null;
-        if (ours.get("theta") != null) {
-            if (!(ours.get("theta") instanceof Number n)) {
+        if (ours.hasNonNull("theta")) {
+            if (!ours.get("theta").isNumber()) {
                 throw new MalformedFileException(cfgFile, "'" + OUR_KEY + ".theta' must be a number");
             }
-            theta = n.doubleValue();
+            theta = ours.get("theta").doubleValue();
         }
         String saved = config.architecture() == Architecture.BATCHTOPK || config.architecture() == Architecture.JUMPRELU
                 ? "jumprelu"
@@ -257,10 +236,10 @@ public final class SaeLens {
     }
 
     /** A file SAELens wrote: map its architecture onto ours. */
-    private static Loaded fromSaeLens(Path cfgFile, Map<?, ?> cfg) throws MalformedFileException {
-        long dIn = requiredLong(cfgFile, cfg, "d_in");
-        long dSae = requiredLong(cfgFile, cfg, "d_sae");
-        String architecture = optionalString(cfgFile, cfg, "architecture", "standard");
+    private static Loaded fromSaeLens(Path cfgFile, SaeLensConfig cfg) throws MalformedFileException {
+        long dIn = required(cfgFile, cfg.dIn(), "d_in");
+        long dSae = required(cfgFile, cfg.dSae(), "d_sae");
+        String architecture = Objects.requireNonNullElse(cfg.architecture(), "standard");
         SaeConfig.Builder builder = SaeConfig.builder(dIn, dSae);
         boolean foldDecoderNorms = false;
         switch (architecture) {
@@ -268,46 +247,42 @@ public final class SaeLens {
             case "standard" -> builder.architecture(Architecture.RELU);
             // SAELens's defaults: false for its inference TopK SAE, true for its BatchTopK training SAE.
             case "topk" -> {
-                builder.architecture(Architecture.TOPK).k(kOf(cfgFile, cfg, dSae));
-                foldDecoderNorms = optionalBoolean(cfgFile, cfg, "rescale_acts_by_decoder_norm", false);
+                builder.architecture(Architecture.TOPK).k(kOf(cfgFile, cfg.k(), dSae));
+                foldDecoderNorms = Objects.requireNonNullElse(cfg.rescaleActsByDecoderNorm(), false);
             }
             case "batchtopk" -> {
-                builder.architecture(Architecture.BATCHTOPK).k(kOf(cfgFile, cfg, dSae));
-                foldDecoderNorms = optionalBoolean(cfgFile, cfg, "rescale_acts_by_decoder_norm", true);
-                if (cfg.get("topk_threshold_lr") != null) {
-                    if (!(cfg.get("topk_threshold_lr") instanceof Number lr)) {
-                        throw new MalformedFileException(cfgFile, "'topk_threshold_lr' must be a number, got "
-                                + cfg.get("topk_threshold_lr"));
-                    }
-                    builder.thetaMomentum(lr.doubleValue());
+                builder.architecture(Architecture.BATCHTOPK).k(kOf(cfgFile, cfg.k(), dSae));
+                foldDecoderNorms = Objects.requireNonNullElse(cfg.rescaleActsByDecoderNorm(), true);
+                if (cfg.topkThresholdLr() != null) {
+                    builder.thetaMomentum(cfg.topkThresholdLr().doubleValue());
                 }
             }
             case "matryoshka_batchtopk" -> throw new MalformedFileException(cfgFile, "architecture "
                     + "\"matryoshka_batchtopk\": Matryoshka BatchTopK SAEs are not supported yet");
-            default -> throw new MalformedFileException(cfgFile, "architecture \"" + architecture
-                    + "\" is not supported (batchtopk, jumprelu, topk and standard are)");
+            default -> throw new MalformedFileException(cfgFile, "architecture " + JsonCodec.quoteShort(architecture)
+                    + " is not supported (batchtopk, jumprelu, topk and standard are)");
         }
-        String dtype = optionalString(cfgFile, cfg, "dtype", "float32");
+        String dtype = Objects.requireNonNullElse(cfg.dtype(), "float32");
         switch (dtype) {
             case "float32", "torch.float32" -> builder.doublePrecision(false);
             case "float64", "torch.float64" -> builder.doublePrecision(true);
-            default -> throw new MalformedFileException(cfgFile, "dtype \"" + dtype
-                    + "\" is not supported (float32 and float64 are)");
+            default -> throw new MalformedFileException(cfgFile, "dtype " + JsonCodec.quoteShort(dtype)
+                    + " is not supported (float32 and float64 are)");
         }
-        String normalize = optionalString(cfgFile, cfg, "normalize_activations", "none");
+        String normalize = Objects.requireNonNullElse(cfg.normalizeActivations(), "none");
         switch (normalize) {
             case "none" -> builder.normalization(Normalization.NONE);
             case "layer_norm" -> builder.normalization(Normalization.PER_TOKEN);
-            default -> throw new MalformedFileException(cfgFile, "normalize_activations \"" + normalize
-                    + "\" is not supported (none and layer_norm are)");
+            default -> throw new MalformedFileException(cfgFile, "normalize_activations " + JsonCodec.quoteShort(normalize)
+                    + " is not supported (none and layer_norm are)");
         }
-        if (Boolean.FALSE.equals(cfg.get("apply_b_dec_to_input"))) {
+        if (Boolean.FALSE.equals(cfg.applyBDecToInput())) {
             throw new MalformedFileException(cfgFile,
                     "apply_b_dec_to_input = false is not supported: this library always encodes x - b_dec");
         }
-        String reshape = optionalString(cfgFile, cfg, "reshape_activations", "none");
+        String reshape = Objects.requireNonNullElse(cfg.reshapeActivations(), "none");
         if (!reshape.equals("none")) {
-            throw new MalformedFileException(cfgFile, "reshape_activations \"" + reshape + "\" is not supported");
+            throw new MalformedFileException(cfgFile, "reshape_activations " + JsonCodec.quoteShort(reshape) + " is not supported");
         }
         try {
             return new Loaded(builder.build(), architecture, null, foldDecoderNorms);
@@ -340,15 +315,11 @@ public final class SaeLens {
     }
 
     /** SAELens's k: an integer for TopK, a float for BatchTopK (an average), which must be whole here. */
-    private static int kOf(Path file, Map<?, ?> cfg, long dSae) throws MalformedFileException {
-        Object v = cfg.get("k");
+    private static int kOf(Path file, Number v, long dSae) throws MalformedFileException {
         if (v == null) {
             throw new MalformedFileException(file, "missing 'k'");
         }
-        if (!(v instanceof Number n)) {
-            throw new MalformedFileException(file, "'k' must be a number, got " + v);
-        }
-        double k = n.doubleValue();
+        double k = v.doubleValue();
         if (k != Math.rint(k)) {
             throw new MalformedFileException(file, "k = " + v + " is not a whole number; this library keeps an integer k"
                     + " per token (k * batch size activations per batch)");
@@ -359,34 +330,11 @@ public final class SaeLens {
         return (int) k;
     }
 
-    private static boolean optionalBoolean(Path file, Map<?, ?> cfg, String key, boolean fallback) throws MalformedFileException {
-        Object v = cfg.get(key);
-        if (v == null) {
-            return fallback;
+    private static long required(Path file, Long value, String key) throws MalformedFileException {
+        if (value == null) {
+            throw new MalformedFileException(file, "missing '" + key + "'");
         }
-        if (v instanceof Boolean b) {
-            return b;
-        }
-        throw new MalformedFileException(file, "'" + key + "' must be true or false, got " + v);
-    }
-
-    private static long requiredLong(Path file, Map<?, ?> cfg, String key) throws MalformedFileException {
-        Object v = cfg.get(key);
-        if (v instanceof Long l) {
-            return l;
-        }
-        throw new MalformedFileException(file, v == null ? "missing '" + key + "'" : "'" + key + "' must be an integer, got " + v);
-    }
-
-    private static String optionalString(Path file, Map<?, ?> cfg, String key, String fallback) throws MalformedFileException {
-        Object v = cfg.get(key);
-        if (v == null) {
-            return fallback;
-        }
-        if (v instanceof String s) {
-            return s;
-        }
-        throw new MalformedFileException(file, "'" + key + "' must be a string, got " + v);
+        return value;
     }
 
     // ---- thresholds: theta and log_threshold on our side, threshold on SAELens's

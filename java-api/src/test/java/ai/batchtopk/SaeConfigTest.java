@@ -118,19 +118,58 @@ class SaeConfigTest {
         try (Arena arena = Arena.ofConfined()) {
             assertThat(SaeConfig.fromNative(c.toNative(arena))).isEqualTo(c);
         }
-        assertThat(ConfigJson.fromMap(ConfigJson.toMap(c))).isEqualTo(c);
+        assertThat(ConfigJson.fromJson(ConfigJson.toJson(c))).isEqualTo(c);
+        assertThat(ConfigJson.fromJson(ai.batchtopk.io.JsonCodec.parseTree(ai.batchtopk.io.JsonCodec.write(ConfigJson.toJson(c)))))
+                .isEqualTo(c);
         assertThat(c.toBuilder().build()).isEqualTo(c);
     }
 
     @Test
     void jsonNamesTheBadKey() {
-        var map = new java.util.HashMap<>(ConfigJson.toMap(SaeConfig.builder(8, 16).build()));
-        map.put("lr", "fast");
-        assertThatThrownBy(() -> ConfigJson.fromMap(map)).hasMessage("'lr' must be a number, got String fast");
-        map.put("lr", 1e-3);
-        map.put("architecture", "gated");
-        assertThatThrownBy(() -> ConfigJson.fromMap(map))
-                .hasMessage("'architecture': unknown architecture 'gated'; expected one of batchtopk, topk, jumprelu, relu");
+        var json = ConfigJson.toJson(SaeConfig.builder(8, 16).build());
+        json.put("lr", "fast");
+        assertThatThrownBy(() -> ConfigJson.fromJson(json)).hasMessage("'lr' must be a number, got \"fast\"");
+        json.put("lr", 1e-3);
+        json.put("k", 2.5);
+        assertThatThrownBy(() -> ConfigJson.fromJson(json)).hasMessage("'k' must be an integer, got 2.5");
+        json.put("k", 4);
+        json.put("dtype", "float16");
+        assertThatThrownBy(() -> ConfigJson.fromJson(json))
+                .hasMessage("'dtype': dtype must be \"float32\" or \"float64\", got \"float16\"");
+        json.put("dtype", "float64");
+        json.put("k", 17);
+        assertThatThrownBy(() -> ConfigJson.fromJson(json)).hasMessageContaining("k");
+        json.put("k", 4);
+        json.put("device", "tpu");
+        assertThatThrownBy(() -> ConfigJson.fromJson(json)).hasMessage("'device' must be one of \"cpu\", \"cuda\", got \"tpu\"");
+        json.put("device", "CPU");
+        assertThat(ConfigJson.fromJson(json).device()).isEqualTo(Device.CPU);
+        json.put("format_version", 2);
+        assertThatThrownBy(() -> ConfigJson.fromJson(json)).hasMessageContaining("format_version 2 is newer");
+        json.put("format_version", 1);
+        json.put("architecture", "gated");
+        assertThatThrownBy(() -> ConfigJson.fromJson(json))
+                .hasMessage("'architecture' must be one of \"batchtopk\", \"topk\", \"jumprelu\", \"relu\", got \"gated\"");
+        json.remove("architecture");
+        assertThatThrownBy(() -> ConfigJson.fromJson(json)).hasMessage("missing key 'architecture'");
+    }
+
+    @Test
+    void jsonKeysAreTheRecordComponentsInSnakeCaseInOrder() {
+        var json = ConfigJson.toJson(SaeConfig.builder(8, 16).build());
+        var names = new java.util.ArrayList<String>();
+        json.fieldNames().forEachRemaining(names::add);
+        assertThat(names).containsExactly("format_version", "d_in", "d_sae", "architecture", "k", "k_aux", "normalization",
+                "dead_after_tokens", "aux_coeff", "lr", "beta1", "beta2", "eps", "max_grad_norm", "l1_coeff", "l0_coeff",
+                "jumprelu_bandwidth", "jumprelu_init_threshold", "theta_momentum", "seed", "dtype", "device", "path");
+        assertThat(names).hasSize(SaeConfig.class.getRecordComponents().length + 1);
+    }
+
+    @Test
+    void missingJsonKeysTakeTheNativeDefaultsForTheShapeArchitectureAndK() {
+        var json = ai.batchtopk.io.JsonCodec.parseTree("{\"d_in\":8,\"d_sae\":16,\"architecture\":\"topk\",\"k\":3,"
+                + "\"lr\":null,\"unknown\":[1]}");
+        assertThat(ConfigJson.fromJson(json)).isEqualTo(SaeConfig.builder(8, 16).architecture(Architecture.TOPK).k(3).build());
     }
 
     @Test

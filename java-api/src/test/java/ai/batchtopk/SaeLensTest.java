@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.batchtopk.io.DType;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.MalformedFileException;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.SafetensorsFile;
@@ -67,7 +67,7 @@ class SaeLensTest {
             metadata.put("hook_name", "layer.3");
             metadata.put("context_size", 128);
             SaeLens.saveInference(sae, dir, metadata);
-            Map<?, ?> cfg = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("cfg.json")));
+            Map<?, ?> cfg = (Map<?, ?>) JsonCodec.parse(Files.readString(dir.resolve("cfg.json")));
             assertThat(cfg.get("d_in")).isEqualTo(32L);
             assertThat(cfg.get("d_sae")).isEqualTo(128L);
             assertThat(cfg.get("dtype")).isEqualTo("float32");
@@ -106,7 +106,7 @@ class SaeLensTest {
             try (Sae topk = trained(Architecture.TOPK, arena)) {
                 SaeLens.saveInference(topk, dir.resolve("topk"), Map.of());
             }
-            Map<?, ?> cfg = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("topk/cfg.json")));
+            Map<?, ?> cfg = (Map<?, ?>) JsonCodec.parse(Files.readString(dir.resolve("topk/cfg.json")));
             assertThat(cfg.get("architecture")).isEqualTo("topk");
             assertThat(cfg.get("k")).isEqualTo(8L);
             assertThat(cfg.get("rescale_acts_by_decoder_norm")).isEqualTo(false);
@@ -114,7 +114,7 @@ class SaeLensTest {
             try (Sae relu = Sae.create(TestData.small(Architecture.RELU).normalization(Normalization.NONE).build())) {
                 SaeLens.saveInference(relu, dir.resolve("relu"), Map.of());
             }
-            cfg = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("relu/cfg.json")));
+            cfg = (Map<?, ?>) JsonCodec.parse(Files.readString(dir.resolve("relu/cfg.json")));
             assertThat(cfg.get("architecture")).isEqualTo("standard");
             assertThat(cfg.get("normalize_activations")).isEqualTo("none");
 
@@ -145,7 +145,7 @@ class SaeLensTest {
         cfg.put("architecture", architecture);
         cfg.put("some_future_key", List.of(1, 2, 3));
         cfg.putAll(extraCfg);
-        Files.writeString(target.resolve("cfg.json"), Json.write(cfg));
+        Files.writeString(target.resolve("cfg.json"), JsonCodec.write(cfg));
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         tensors.put("W_enc", TestData.gaussian(arena, 32, 128, 1));
         tensors.put("W_dec", TestData.gaussian(arena, 128, 32, 2));
@@ -384,6 +384,111 @@ class SaeLensTest {
             Files.writeString(dir.resolve("json/cfg.json"), "{\"d_in\": 32,");
             assertThatThrownBy(() -> SaeLens.load(dir.resolve("json")))
                     .isInstanceOf(MalformedFileException.class).hasMessageContaining("not valid JSON");
+        }
+    }
+
+    /** cfg.json byte for byte as the hand-written JSON writer wrote it before Jackson (SAELens and our key). */
+    @Test
+    void cfgJsonIsWrittenAsBefore() {
+        Map<String, Object> meta = new LinkedHashMap<>();
+        meta.put("model_name", "m");
+        meta.put("context_size", 128);
+        SaeConfig batchTopK = SaeConfig.builder(32, 128).architecture(Architecture.BATCHTOPK).k(8).build();
+        assertThat(JsonCodec.writePretty(SaeLens.configJson(batchTopK, 0.125, meta))).isEqualTo("""
+                {
+                  "d_in": 32,
+                  "d_sae": 128,
+                  "dtype": "float32",
+                  "device": "cpu",
+                  "apply_b_dec_to_input": true,
+                  "normalize_activations": "layer_norm",
+                  "reshape_activations": "none",
+                  "architecture": "jumprelu",
+                  "metadata": {
+                    "sae_lens_version": "6.0.0",
+                    "model_name": "m",
+                    "hook_name": null,
+                    "context_size": 128,
+                    "dataset_path": null
+                  },
+                  "batchtopk": {
+                    "format_version": 1,
+                    "d_in": 32,
+                    "d_sae": 128,
+                    "architecture": "batchtopk",
+                    "k": 8,
+                    "k_aux": 512,
+                    "normalization": "per-token",
+                    "dead_after_tokens": 20480,
+                    "aux_coeff": 0.03125,
+                    "lr": 3.0E-4,
+                    "beta1": 0.9,
+                    "beta2": 0.99,
+                    "eps": 1.0E-8,
+                    "max_grad_norm": 100000.0,
+                    "l1_coeff": 0.001,
+                    "l0_coeff": 0.001,
+                    "jumprelu_bandwidth": 0.001,
+                    "jumprelu_init_threshold": 0.001,
+                    "theta_momentum": 0.01,
+                    "seed": 42,
+                    "dtype": "float32",
+                    "device": "cpu",
+                    "path": "fused",
+                    "theta": 0.125
+                  }
+                }""");
+        SaeConfig topK = SaeConfig.builder(32, 128).architecture(Architecture.TOPK).k(8).build();
+        assertThat(JsonCodec.writePretty(SaeLens.configJson(topK, 0.125, meta))).startsWith("""
+                {
+                  "d_in": 32,
+                  "d_sae": 128,
+                  "dtype": "float32",
+                  "device": "cpu",
+                  "apply_b_dec_to_input": true,
+                  "normalize_activations": "layer_norm",
+                  "reshape_activations": "none",
+                  "architecture": "topk",
+                  "k": 8,
+                  "rescale_acts_by_decoder_norm": false,
+                  "metadata": {
+                    "sae_lens_version": "6.0.0",
+                    "model_name": "m",
+                    "hook_name": null,
+                    "context_size": 128,
+                    "dataset_path": null
+                  },""");
+    }
+
+    /** Hostile cfg.json files: each a MalformedFileException naming the file and the problem. */
+    @Test
+    void hostileCfgJsonIsAClearError() throws IOException {
+        try (Arena arena = Arena.ofConfined(); Sae sae = trained(Architecture.BATCHTOPK, arena)) {
+            SaeLens.saveInference(sae, dir, Map.of());
+        }
+        Path cfg = dir.resolve("cfg.json");
+        String good = Files.readString(cfg);
+        Map<String, String> cases = new LinkedHashMap<>();
+        cases.put("[".repeat(100_000), "nesting depth");
+        cases.put("{\"a\":".repeat(100_000), "nesting depth");
+        cases.put(good.replace("\"d_in\": 32", "\"d_in\": 1e1000000"), "outside the range of a double");
+        cases.put(good.replace("\"d_in\": 32", "\"d_in\": " + "9".repeat(1_000_000)), "Number value length (1000000)");
+        cases.put(good.replace("\"lr\": ", "\"lr\": 1e400, \"x\": "), "outside the range of a double");
+        cases.put(good.replace("\"d_in\": 32", "\"d_in\": 3" + "0".repeat(30)), "'d_in' must be an integer");
+        cases.put(good.replace("\"d_in\": 32", "\"d_in\": 32, \"d_in\": 32"), "duplicate key \"d_in\"");
+        cases.put(good.replace("\"lr\": ", "\"lr\": 0.1, \"lr\": "), "duplicate key \"lr\"");
+        cases.put(good.replace("\"float32\"", "\"" + "f".repeat(5_000_000) + "\""),
+                "dtype must be \"float32\" or \"float64\", got \"ffff");
+        cases.put(good.replace("\"architecture\": \"batchtopk\"", "\"architecture\": \"" + "b".repeat(5_000_000) + "\""),
+                "'architecture' must be one of");
+        for (Map.Entry<String, String> c : cases.entrySet()) {
+            Files.writeString(cfg, c.getKey());
+            assertThatThrownBy(() -> SaeLens.load(dir))
+                    .as(c.getValue())
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageStartingWith(cfg + ": ")
+                    .hasMessageContaining(c.getValue())
+                    .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(1000).doesNotContain("\n"));
         }
     }
 

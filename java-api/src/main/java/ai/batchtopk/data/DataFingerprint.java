@@ -1,6 +1,7 @@
 package ai.batchtopk.data;
 
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -12,10 +13,8 @@ import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.stream.Stream;
 
@@ -50,8 +49,12 @@ public record DataFingerprint(List<Source> sources) {
      * @param shape its activations as read, {@code [rows, d]}; empty for text
      * @param sample hex SHA-256 of the sampled blocks
      */
-    public record Source(String option, String path, long size, String modified, String dtype, List<Long> shape, String sample) {
+    public record Source(String option, String path, long size, String modified, String dtype, List<Long> shape,
+            @JsonProperty("sample_sha256") String sample) {
         public Source {
+            if (option == null || path == null || modified == null || dtype == null || shape == null || sample == null) {
+                throw new IllegalArgumentException("a data fingerprint entry lacks a key");
+            }
             shape = List.copyOf(shape);
         }
     }
@@ -142,19 +145,7 @@ public record DataFingerprint(List<Source> sources) {
 
     /** As saved in a checkpoint's metadata. */
     public String toJson() {
-        List<Map<String, Object>> list = new ArrayList<>();
-        for (Source s : sources) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("option", s.option());
-            m.put("path", s.path());
-            m.put("size", s.size());
-            m.put("modified", s.modified());
-            m.put("dtype", s.dtype());
-            m.put("shape", s.shape());
-            m.put("sample_sha256", s.sample());
-            list.add(m);
-        }
-        return Json.write(list);
+        return JsonCodec.write(sources);
     }
 
     /**
@@ -163,25 +154,11 @@ public record DataFingerprint(List<Source> sources) {
      * @throws IllegalArgumentException if it is not one
      */
     public static DataFingerprint fromJson(String json) {
-        if (!(Json.parse(json) instanceof List<?> list)) {
-            throw new IllegalArgumentException("a data fingerprint is a JSON list");
+        Source[] sources = JsonCodec.read(json, Source[].class);
+        if (Arrays.asList(sources).contains(null)) {
+            throw new IllegalArgumentException("a data fingerprint entry is null");
         }
-        List<Source> sources = new ArrayList<>();
-        for (Object o : list) {
-            if (!(o instanceof Map<?, ?> m) || !(m.get("size") instanceof Number size) || !(m.get("shape") instanceof List<?> shape)) {
-                throw new IllegalArgumentException("not a data fingerprint entry: " + o);
-            }
-            sources.add(new Source(text(m, "option"), text(m, "path"), size.longValue(), text(m, "modified"),
-                    text(m, "dtype"), shape.stream().map(x -> ((Number) x).longValue()).toList(), text(m, "sample_sha256")));
-        }
-        return new DataFingerprint(sources);
-    }
-
-    private static String text(Map<?, ?> m, String key) {
-        if (!(m.get(key) instanceof String s)) {
-            throw new IllegalArgumentException("a data fingerprint entry without \"" + key + "\": " + m);
-        }
-        return s;
+        return new DataFingerprint(List.of(sources));
     }
 
     /**

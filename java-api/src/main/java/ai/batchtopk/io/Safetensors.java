@@ -1,5 +1,6 @@
 package ai.batchtopk.io;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -71,14 +72,14 @@ public final class Safetensors {
         } catch (CharacterCodingException e) {
             throw new MalformedFileException(file, "header is not valid UTF-8", e);
         }
-        Object parsed;
+        JsonNode header;
         try {
-            parsed = Json.parse(headerText);
-        } catch (Json.JsonException e) {
+            header = JsonCodec.parseTree(headerText);
+        } catch (JsonCodec.InvalidJsonException e) {
             throw new MalformedFileException(file, "header is not valid JSON: " + e.getMessage(), e);
         }
-        if (!(parsed instanceof Map<?, ?> header)) {
-            throw new MalformedFileException(file, "header must be a JSON object, found " + kind(parsed));
+        if (!header.isObject()) {
+            throw new MalformedFileException(file, "header must be a JSON object, found " + kind(header));
         }
 
         long dataStart = 8 + n;
@@ -86,34 +87,34 @@ public final class Safetensors {
         Map<String, String> metadata = new LinkedHashMap<>();
         record Entry(String name, DType dtype, long[] shape, long begin, long end) {}
         List<Entry> entries = new ArrayList<>();
-        for (Map.Entry<?, ?> e : header.entrySet()) {
-            String name = (String) e.getKey();
-            Object v = e.getValue();
+        for (Map.Entry<String, JsonNode> e : header.properties()) {
+            String name = e.getKey();
+            JsonNode v = e.getValue();
             if (name.equals(METADATA_KEY)) {
-                if (!(v instanceof Map<?, ?> meta)) {
+                if (!v.isObject()) {
                     throw new MalformedFileException(file, "\"__metadata__\" must be an object mapping strings to strings, found "
                             + kind(v));
                 }
-                for (Map.Entry<?, ?> me : meta.entrySet()) {
-                    if (!(me.getValue() instanceof String s)) {
+                for (Map.Entry<String, JsonNode> me : v.properties()) {
+                    if (!me.getValue().isTextual()) {
                         throw new MalformedFileException(file, "\"__metadata__\" value for key "
-                                + quoteShort((String) me.getKey()) + " must be a string, found " + kind(me.getValue()));
+                                + quoteShort(me.getKey()) + " must be a string, found " + kind(me.getValue()));
                     }
-                    metadata.put((String) me.getKey(), s);
+                    metadata.put(me.getKey(), me.getValue().textValue());
                 }
                 continue;
             }
             String where = "tensor " + quoteShort(name);
-            if (!(v instanceof Map<?, ?> info)) {
+            if (!v.isObject()) {
                 throw new MalformedFileException(file, where + ": entry must be an object with dtype, shape and data_offsets, found "
                         + kind(v));
             }
             // dtype
-            Object dt = info.get("dtype");
-            if (!(dt instanceof String dtName)) {
-                throw new MalformedFileException(file, where + ": \"dtype\" must be a string, found "
-                        + (info.containsKey("dtype") ? kind(dt) : "nothing (missing)"));
+            JsonNode dt = v.path("dtype");
+            if (!dt.isTextual()) {
+                throw new MalformedFileException(file, where + ": \"dtype\" must be a string, found " + kind(dt));
             }
+            String dtName = dt.textValue();
             DType dtype;
             try {
                 dtype = DType.fromSafetensorsName(dtName);
@@ -121,18 +122,19 @@ public final class Safetensors {
                 throw new MalformedFileException(file, where + ": " + ex.getMessage());
             }
             // shape
-            Object sh = info.get("shape");
-            if (!(sh instanceof List<?> shList)) {
+            JsonNode sh = v.path("shape");
+            if (!sh.isArray()) {
                 throw new MalformedFileException(file, where + ": \"shape\" must be an array of non-negative integers, found "
-                        + (info.containsKey("shape") ? kind(sh) : "nothing (missing)"));
+                        + kind(sh));
             }
-            long[] shape = new long[shList.size()];
+            long[] shape = new long[sh.size()];
             for (int i = 0; i < shape.length; i++) {
-                Object d = shList.get(i);
-                if (!(d instanceof Long dim)) {
+                JsonNode d = sh.get(i);
+                if (!isLong(d)) {
                     throw new MalformedFileException(file, where + ": shape dimension " + i
                             + " must be a non-negative integer, found " + kind(d) + " " + snippet(d));
                 }
+                long dim = d.longValue();
                 if (dim < 0) {
                     throw new MalformedFileException(file, where + ": negative shape dimension " + dim + " at index " + i);
                 }
@@ -146,12 +148,13 @@ public final class Safetensors {
                         + " is too large: its element count or byte size overflows a 64-bit integer");
             }
             // data_offsets
-            Object off = info.get("data_offsets");
-            if (!(off instanceof List<?> offList) || offList.size() != 2
-                    || !(offList.get(0) instanceof Long begin) || !(offList.get(1) instanceof Long end)) {
+            JsonNode off = v.path("data_offsets");
+            if (!off.isArray() || off.size() != 2 || !isLong(off.get(0)) || !isLong(off.get(1))) {
                 throw new MalformedFileException(file, where + ": \"data_offsets\" must be an array of 2 integers [begin, end], found "
-                        + (info.containsKey("data_offsets") ? snippet(off) : "nothing (missing)"));
+                        + (off.isMissingNode() ? "nothing (missing)" : snippet(off)));
             }
+            long begin = off.get(0).longValue();
+            long end = off.get(1).longValue();
             if (begin < 0 || end < 0) {
                 throw new MalformedFileException(file, where + ": negative data_offsets [" + begin + ", " + end + "]");
             }
@@ -232,7 +235,7 @@ public final class Safetensors {
             segments.add(t.data());
             offset = end;
         }
-        byte[] json = Json.write(header).getBytes(StandardCharsets.UTF_8);
+        byte[] json = JsonCodec.write(header).getBytes(StandardCharsets.UTF_8);
         int padded = (json.length + 7) & ~7;
         ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
         head.putLong(padded);
@@ -249,40 +252,22 @@ public final class Safetensors {
         });
     }
 
-    private static String kind(Object v) {
-        if (v == null) {
-            return "null";
-        }
-        if (v instanceof Map<?, ?>) {
-            return "an object";
-        }
-        if (v instanceof List<?>) {
-            return "an array";
-        }
-        if (v instanceof String) {
-            return "a string";
-        }
-        if (v instanceof Boolean) {
-            return "a boolean";
-        }
-        if (v instanceof Long) {
-            return "an integer";
-        }
-        if (v instanceof Double) {
-            return "a non-integer number";
-        }
-        return v.getClass().getSimpleName();
+    /** An integer that fits a long (a shape dimension or an offset). */
+    private static boolean isLong(JsonNode v) {
+        return v.isIntegralNumber() && v.canConvertToLong();
+    }
+
+    private static String kind(JsonNode v) {
+        return JsonCodec.kind(v);
     }
 
     /** {@code name} as a JSON string, truncated for messages. */
     static String quoteShort(String name) {
-        String q = Json.quote(name);
-        return q.length() > 120 ? q.substring(0, 116) + "...\"" : q;
+        return JsonCodec.quoteShort(name);
     }
 
     /** Compact JSON of {@code v}, truncated so hostile headers cannot blow up the message. */
-    private static String snippet(Object v) {
-        String s = Json.write(v);
-        return s.length() > 80 ? s.substring(0, 77) + "..." : s;
+    private static String snippet(JsonNode v) {
+        return JsonCodec.snippet(v);
     }
 }

@@ -8,7 +8,7 @@
  *       layouts such as {@link ai.batchtopk.io.Tensor#F32_LE}.</li>
  *   <li>{@link ai.batchtopk.io.Npy}: NumPy .npy (versions 1.0 to 3.0, C order).</li>
  *   <li>{@link ai.batchtopk.io.Safetensors}: safetensors, fully validated on open.</li>
- *   <li>{@link ai.batchtopk.io.Json}: a small strict JSON parser and writer (for headers and cfg.json).</li>
+ *   <li>{@link ai.batchtopk.io.JsonCodec}: JSON reading and writing (Jackson) with limits for hostile files.</li>
  *   <li>{@link ai.batchtopk.io.AtomicFiles}: temp file + fsync + atomic rename, for every writer.</li>
  * </ul>
  *

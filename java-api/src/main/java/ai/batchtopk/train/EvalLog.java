@@ -1,15 +1,13 @@
 package ai.batchtopk.train;
 
 import ai.batchtopk.EvalResult;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * {@code eval.jsonl}: one JSON object per evaluation on the held-out data ({@code --eval-data}):
@@ -31,15 +29,9 @@ public final class EvalLog implements AutoCloseable {
     }
 
     void write(long step, long tokens, EvalResult r) throws IOException {
-        Map<String, Object> line = new LinkedHashMap<>();
-        line.put("step", step);
-        line.put("tokens", tokens);
-        line.put("nmse", MetricsLog.finite(r.nmse()));
-        line.put("explained_variance", MetricsLog.finite(r.explainedVariance()));
-        line.put("l0", MetricsLog.finite(r.l0()));
-        line.put("dead_fraction", MetricsLog.finite(r.deadFraction()));
-        line.put("eval_tokens", r.tokens());
-        writer.write(Json.write(line));
+        writer.write(JsonCodec.write(new EvalLine(step, tokens, MetricsLog.finite(r.nmse()),
+                MetricsLog.finite(r.explainedVariance()), MetricsLog.finite(r.l0()), MetricsLog.finite(r.deadFraction()),
+                r.tokens())));
         writer.newLine();
         writer.flush();
     }

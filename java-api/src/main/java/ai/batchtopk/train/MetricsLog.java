@@ -1,22 +1,20 @@
 package ai.batchtopk.train;
 
 import ai.batchtopk.StepMetrics;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * {@code metrics.jsonl}: one JSON object per logged step. Each line is flushed as it is written, so the
  * file can be followed ({@code tail -f}) and a killed run keeps every line it logged.
  *
- * <p>Keys: step, tokens, loss, mse, aux_loss, l0, dead, theta, tokens_per_s, nmse, sparsity_loss,
- * grad_norm, lr. A value that is not finite (a diverged loss) is written as null, since JSON has no NaN.
+ * <p>Keys: those of {@link MetricsLine}. A value that is not finite (a diverged loss) is written as
+ * null, since JSON has no NaN.
  */
 public final class MetricsLog implements AutoCloseable {
     public static final String FILE = "metrics.jsonl";
@@ -49,8 +47,8 @@ public final class MetricsLog implements AutoCloseable {
                 continue;
             }
             try {
-                if (Json.parse(text) instanceof Map<?, ?> map && map.get("tokens") instanceof Number n
-                        && n.longValue() > tokens) {
+                Long logged = JsonCodec.read(text, MetricsLine.class).tokens();
+                if (logged != null && logged > tokens) {
                     continue;
                 }
             } catch (IllegalArgumentException e) {
@@ -72,21 +70,9 @@ public final class MetricsLog implements AutoCloseable {
      * @param lr the learning rate of the step
      */
     void write(StepMetrics m, long tokens, double tokensPerSecond, double lr) throws IOException {
-        Map<String, Object> line = new LinkedHashMap<>();
-        line.put("step", m.step());
-        line.put("tokens", tokens);
-        line.put("loss", finite(m.loss()));
-        line.put("mse", finite(m.mse()));
-        line.put("aux_loss", finite(m.auxLoss()));
-        line.put("l0", finite(m.l0()));
-        line.put("dead", m.dead());
-        line.put("theta", finite(m.theta()));
-        line.put("tokens_per_s", finite(tokensPerSecond));
-        line.put("nmse", finite(m.nmse()));
-        line.put("sparsity_loss", finite(m.sparsityLoss()));
-        line.put("grad_norm", finite(m.gradNorm()));
-        line.put("lr", finite(lr));
-        writer.write(Json.write(line));
+        writer.write(JsonCodec.write(new MetricsLine(m.step(), tokens, finite(m.loss()), finite(m.mse()),
+                finite(m.auxLoss()), finite(m.l0()), m.dead(), finite(m.theta()), finite(tokensPerSecond),
+                finite(m.nmse()), finite(m.sparsityLoss()), finite(m.gradNorm()), finite(lr))));
         writer.newLine();
         writer.flush();
     }

@@ -1,7 +1,7 @@
 package ai.batchtopk.train;
 
 import ai.batchtopk.io.AtomicFiles;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.TextFiles;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -32,7 +32,7 @@ public final class RunFile {
         content.put("command", "train");
         content.put("id", id);
         content.putAll(provenance);
-        AtomicFiles.writeString(dir.resolve(FILE), Json.writePretty(content) + "\n");
+        AtomicFiles.writeString(dir.resolve(FILE), JsonCodec.writePretty(content) + "\n");
         return id;
     }
 
@@ -56,7 +56,7 @@ public final class RunFile {
 
     /** The run id saved in {@code dir}'s run.json ("" if none). */
     static String id(Path dir) throws IOException {
-        Object parsed = Json.parse(TextFiles.readString(dir.resolve(FILE)));
+        Object parsed = JsonCodec.parse(TextFiles.readString(dir.resolve(FILE)));
         return parsed instanceof Map<?, ?> map && map.get("id") instanceof String id ? id : "";
     }
 
@@ -102,9 +102,9 @@ public final class RunFile {
         }
         Object parsed;
         try {
-            parsed = Json.parse(TextFiles.readString(file));
+            parsed = JsonCodec.parse(TextFiles.readString(file));
         } catch (IllegalArgumentException e) {
-            throw new TrainingException(file + " is not valid JSON: " + e.getMessage(), e);
+            throw new TrainingException(file + ": not valid JSON: " + e.getMessage(), e);
         }
         if (!(parsed instanceof Map<?, ?> map)) {
             throw new TrainingException(file + " has no \"args\" list");

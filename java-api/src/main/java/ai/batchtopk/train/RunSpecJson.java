@@ -2,6 +2,7 @@ package ai.batchtopk.train;
 
 import ai.batchtopk.Architecture;
 import ai.batchtopk.ConfigJson;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.data.ActivationFiles;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -29,7 +30,7 @@ final class RunSpecJson {
             Map<String, Object> one = new LinkedHashMap<>();
             one.put("name", sae.name());
             if (sae.config() != null) {
-                one.put("config", ConfigJson.toMap(sae.config()));
+                one.put("config", ConfigJson.toJson(sae.config()));
             } else {
                 one.put("init", sae.init().toAbsolutePath().normalize().toString());
                 one.put("architecture", sae.architecture() == null ? null : sae.architecture().cliName());
@@ -63,7 +64,7 @@ final class RunSpecJson {
             Map<?, ?> sae = (Map<?, ?>) o;
             String name = (String) sae.get("name");
             if (sae.get("config") instanceof Map<?, ?> config) {
-                builder.sae(SaeSpec.of(name, ConfigJson.fromMap(config)));
+                builder.sae(SaeSpec.of(name, ConfigJson.fromJson(JsonCodec.parseTree(JsonCodec.write(config)))));
             } else {
                 builder.sae(SaeSpec.init(name, Path.of((String) sae.get("init")),
                         sae.get("architecture") instanceof String a ? Architecture.fromCliName(a) : null,

@@ -362,6 +362,28 @@ class SafetensorsTest {
         assertThat(e2.getMessage()).hasSizeLessThan(1000);
     }
 
+    /** Hostile headers: deep nesting, huge numbers and strings, duplicate keys; each a clear error. */
+    @Test
+    void hostileJsonInTheHeaderIsAClearError() throws IOException {
+        String pre = "{\"x\":{\"dtype\":\"F32\",\"shape\":";
+        assertRejected("[".repeat(100_000), 0, "not valid JSON", "nesting depth");
+        assertRejected("{\"x\":" + "{\"a\":".repeat(100_000), 0, "not valid JSON", "nesting depth");
+        assertRejected(pre + "[1e1000000],\"data_offsets\":[0,8]}}", 8, "number 1e1000000 is outside the range of a double");
+        assertRejected(pre + "[" + "9".repeat(1_000_000) + "],\"data_offsets\":[0,8]}}", 8,
+                "Number value length (1000000) exceeds the maximum allowed (1000)");
+        assertRejected(pre + "[2],\"data_offsets\":[0," + "1".repeat(400) + "]}}", 8, "outside the range of a double");
+        assertRejected(pre + "[2],\"data_offsets\":[0,18446744073709551616]}}", 8,
+                "\"data_offsets\" must be an array of 2 integers", "18446744073709551616");
+        assertRejected("{\"x\":{\"dtype\":\"" + "F".repeat(10_000_000) + "\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+                "tensor \"x\"", "dtype \"FFFF");
+        assertRejected("{\"x\":{\"dtype\":\"F32\",\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+                "duplicate key \"dtype\"");
+        assertRejected("{\"__metadata__\":{\"a\":\"1\",\"a\":\"2\"},\"x\":" + OK_ENTRY + "}", 8, "duplicate key \"a\"");
+        // a huge metadata value within the header limit is data, not an attack
+        Path f = st("{\"__metadata__\":{\"big\":\"" + "v".repeat(10_000_000) + "\"},\"x\":" + OK_ENTRY + "}", 8);
+        assertThat(Safetensors.open(f, arena).metadata().get("big")).hasSize(10_000_000);
+    }
+
     @Test
     void unknownEntryKeysAreIgnored() throws IOException {
         Path f = st("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"extra\":[1]}}", 8);

@@ -4,7 +4,7 @@ import ai.batchtopk.Architecture;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.Selection;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -37,7 +37,7 @@ public final class ConcurrentUseDriver {
             case "closed-arena" -> closedArena();
             default -> throw new IllegalArgumentException("unknown check " + args[0]);
         };
-        System.out.println(Json.write(line));
+        System.out.println(JsonCodec.write(line));
     }
 
     private static Sae trainedSae(Arena arena) {

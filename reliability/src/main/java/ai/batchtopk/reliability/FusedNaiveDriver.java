@@ -5,7 +5,7 @@ import ai.batchtopk.Sae;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.StepMetrics;
 import ai.batchtopk.StepPath;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
@@ -135,7 +135,7 @@ public final class FusedNaiveDriver {
     }
 
     private static void print(Map<String, Object> line) {
-        System.out.println(Json.write(line));
+        System.out.println(JsonCodec.write(line));
         System.out.flush();
     }
 }

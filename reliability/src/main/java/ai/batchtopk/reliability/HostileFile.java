@@ -1,6 +1,6 @@
 package ai.batchtopk.reliability;
 
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -45,11 +45,11 @@ public record HostileFile(String id, Kind kind, Path path, boolean reader, boole
         m.put("expected_nmse", Double.isNaN(expectedNmse) ? null : expectedNmse);
         m.put("expected_l0", Double.isNaN(expectedL0) ? null : expectedL0);
         m.put("note", note);
-        return Json.write(m);
+        return JsonCodec.write(m);
     }
 
     public static HostileFile fromJson(String line) {
-        Map<?, ?> m = (Map<?, ?>) Json.parse(line);
+        Map<?, ?> m = (Map<?, ?>) JsonCodec.parse(line);
         return new HostileFile((String) m.get("id"), Kind.valueOf((String) m.get("kind")), Path.of((String) m.get("path")),
                 (Boolean) m.get("reader"), (Boolean) m.get("train"), (Boolean) m.get("eval"),
                 m.get("expected_rows") == null ? null : Path.of((String) m.get("expected_rows")),

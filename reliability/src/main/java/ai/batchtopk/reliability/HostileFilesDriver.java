@@ -3,7 +3,7 @@ package ai.batchtopk.reliability;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeLens;
 import ai.batchtopk.io.DType;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.SafetensorsFile;
@@ -65,7 +65,7 @@ public final class HostileFilesDriver {
     }
 
     private static void line(Writer out, Map<String, ?> fields) throws IOException {
-        out.write(Json.write(fields));
+        out.write(JsonCodec.write(fields));
         out.write('\n');
         out.flush();
     }

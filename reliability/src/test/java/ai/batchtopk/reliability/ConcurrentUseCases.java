@@ -1,6 +1,6 @@
 package ai.batchtopk.reliability;
 
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -34,7 +34,7 @@ final class ConcurrentUseCases {
         if (failure != null) {
             return failure.outcome() == Outcome.CRASH ? failure : Verdict.unclear("the driver failed: " + failure.detail());
         }
-        return Json.parse(run.out().strip());
+        return JsonCodec.parse(run.out().strip());
     }
 
     /** Exceptions that refuse a concurrent call on purpose say so. */

@@ -1,6 +1,6 @@
 package ai.batchtopk.reliability;
 
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -89,7 +89,7 @@ final class HostileExtractCases {
             return failure.outcome() == Outcome.CRASH ? failure
                     : Verdict.unclear("refused a valid input (" + run.took().toSeconds() + " s): " + failure.detail());
         }
-        Object rows = ((Map<?, ?>) Json.parse(run.out().strip())).get("rows");
+        Object rows = ((Map<?, ?>) JsonCodec.parse(run.out().strip())).get("rows");
         return Long.valueOf(300).equals(rows) ? Verdict.correct("300 rows in " + run.took().toSeconds() + " s")
                 : Verdict.silentWrong("extract wrote " + rows + " rows for --max-tokens 300");
     }

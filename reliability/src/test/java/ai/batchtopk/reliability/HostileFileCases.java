@@ -1,7 +1,7 @@
 package ai.batchtopk.reliability;
 
 import ai.batchtopk.BatchTopKException;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -119,7 +119,7 @@ final class HostileFileCases {
         if (Files.exists(results)) {
             for (String line : Files.readAllLines(results)) {
                 if (!line.isBlank()) {
-                    Map<?, ?> m = (Map<?, ?>) Json.parse(line);
+                    Map<?, ?> m = (Map<?, ?>) JsonCodec.parse(line);
                     byId.computeIfAbsent((String) m.get("id"), k -> new ArrayList<>()).add(m);
                 }
             }
@@ -198,7 +198,7 @@ final class HostileFileCases {
         }
         Map<?, ?> json;
         try {
-            json = (Map<?, ?>) Json.parse(out.strip());
+            json = (Map<?, ?>) JsonCodec.parse(out.strip());
         } catch (RuntimeException e) {
             return Verdict.silentWrong(command + " printed no JSON line: " + ErrorReport.excerpt(out));
         }

@@ -1,7 +1,7 @@
 package ai.batchtopk.reliability;
 
 import ai.batchtopk.SaeLens;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.Tensor;
@@ -48,7 +48,7 @@ final class HostileFiles {
             rows[i] = (float) (random.nextGaussian() * (1 + i % D) * 0.5 + (i % D) * 0.2 - 0.5);
         }
         this.sae = ReferenceSae.random(ReferenceSae.Kind.STANDARD, D, D_SAE, random);
-        this.referenceSaeDir = writeSae(dir.resolve("reference-sae"), sae, Json.writePretty(sae.config()).getBytes(StandardCharsets.UTF_8));
+        this.referenceSaeDir = writeSae(dir.resolve("reference-sae"), sae, JsonCodec.writePretty(sae.config()).getBytes(StandardCharsets.UTF_8));
         this.referenceData = dir.resolve("reference.npy");
         Npy.write(referenceData, Tensor.ofFloats(new long[] {ROWS, D}, rows));
     }

@@ -1,7 +1,7 @@
 package ai.batchtopk.reliability;
 
 import ai.batchtopk.SaeLens;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.Tensor;
 import ai.batchtopk.reliability.HostileFile.Kind;
@@ -66,19 +66,19 @@ final class HostileSaeDirs {
 
     /** cfg.json as SAELens writes it: pretty, {@code "key": value}. */
     static String json(ReferenceSae sae) {
-        return Json.writePretty(sae.config());
+        return JsonCodec.writePretty(sae.config());
     }
 
     private static String with(ReferenceSae sae, String key, Object value) {
         Map<String, Object> cfg = new LinkedHashMap<>(sae.config());
         cfg.put(key, value);
-        return Json.writePretty(cfg);
+        return JsonCodec.writePretty(cfg);
     }
 
     private static String without(ReferenceSae sae, String key) {
         Map<String, Object> cfg = new LinkedHashMap<>(sae.config());
         cfg.remove(key);
-        return Json.writePretty(cfg);
+        return JsonCodec.writePretty(cfg);
     }
 
     private static void truncatedConfig(HostileFiles h, int v) {
@@ -129,7 +129,7 @@ final class HostileSaeDirs {
         Object[] change = CHANGES[v];
         Map<String, Object> cfg = new LinkedHashMap<>(h.sae.config());
         cfg.put((String) change[0], change[1]);
-        String text = Json.writePretty(cfg);
+        String text = JsonCodec.writePretty(cfg);
         if (change[1] instanceof Double d && d == 1e300) {
             text = text.replace("1.0E300", "1e400");
         }

@@ -1,7 +1,7 @@
 package ai.batchtopk.reliability;
 
 import ai.batchtopk.Checkpoint;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.SafetensorsFile;
@@ -115,7 +115,7 @@ final class IssueTenCases {
     }
 
     private static Map<?, ?> json(ChildRun run) {
-        return (Map<?, ?>) Json.parse(run.out().strip());
+        return (Map<?, ?>) JsonCodec.parse(run.out().strip());
     }
 
     // ---------------------------------------------------------------------------------------- item 1
@@ -167,7 +167,7 @@ final class IssueTenCases {
         List<String> bad = new ArrayList<>();
         long lines = 0;
         for (String line : run.out().lines().toList()) {
-            Map<?, ?> m = (Map<?, ?>) Json.parse(line);
+            Map<?, ?> m = (Map<?, ?>) JsonCodec.parse(line);
             lines++;
             if (!Boolean.TRUE.equals(m.get("ok"))) {
                 bad.add(line);

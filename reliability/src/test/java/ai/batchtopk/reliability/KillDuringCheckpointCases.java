@@ -1,7 +1,7 @@
 package ai.batchtopk.reliability;
 
 import ai.batchtopk.Checkpoint;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.SafetensorsFile;
@@ -204,7 +204,7 @@ final class KillDuringCheckpointCases {
             return Verdict.lost("the last resume went on only once the swap was finished by hand: "
                     + resumeFailures.get(kills - 1).failure().detail());
         }
-        Object step = ((Map<?, ?>) Json.parse(finalResume.out().strip())).get("step");
+        Object step = ((Map<?, ?>) JsonCodec.parse(finalResume.out().strip())).get("step");
         return Long.valueOf(STEPS).equals(step) ? Verdict.correct("resumed to step " + step)
                 : Verdict.silentWrong("the resumed run ended at step " + step + ", not " + STEPS);
     }
@@ -261,10 +261,10 @@ final class KillDuringCheckpointCases {
         }
         return Files.readAllLines(file).stream().map(line -> {
             Map<String, Object> m = new LinkedHashMap<>();
-            ((Map<?, ?>) Json.parse(line)).forEach((k, v) -> m.put((String) k, v));
+            ((Map<?, ?>) JsonCodec.parse(line)).forEach((k, v) -> m.put((String) k, v));
             m.remove("tokens_per_s");
             m.remove("seconds");
-            return Json.write(m);
+            return JsonCodec.write(m);
         }).toList();
     }
 

@@ -2,7 +2,7 @@ package ai.batchtopk.extract;
 
 import ai.batchtopk.io.AtomicFiles;
 import ai.batchtopk.io.DType;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Tensor;
 import java.io.BufferedWriter;
@@ -215,14 +215,14 @@ public final class ExtractCommand implements Callable<Integer> {
         summary.put("seconds", seconds);
         summary.put("tokens_per_second", rows / Math.max(seconds, 1e-9));
         try {
-            AtomicFiles.writeString(staging.resolve(SUMMARY), Json.writePretty(summary) + "\n");
+            AtomicFiles.writeString(staging.resolve(SUMMARY), JsonCodec.writePretty(summary) + "\n");
             dir.commit();
         } catch (IOException | RuntimeException | Error e) {
             dir.abandon();
             throw e;
         }
         summary.put("out", dir.path().toString());
-        spec.commandLine().getOut().println(Json.write(summary));
+        spec.commandLine().getOut().println(JsonCodec.write(summary));
         return 0;
     }
 

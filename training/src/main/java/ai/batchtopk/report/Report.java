@@ -3,8 +3,11 @@ package ai.batchtopk.report;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeLens;
 import ai.batchtopk.io.AtomicFiles;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.TextFiles;
+import ai.batchtopk.train.EvalLine;
+import ai.batchtopk.train.MetricsLine;
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
@@ -12,7 +15,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 
 /**
  * {@code report.html} for a training run: one self-contained page (inline CSS and SVG, no scripts)
@@ -43,12 +45,12 @@ public final class Report {
             throw new ReportException("no training log " + metricsFile + ": give the output directory of a "
                     + "'batchtopk train' run (it writes metrics.jsonl)");
         }
-        List<Map<String, Object>> metrics = readJsonLines(metricsFile);
+        List<MetricsLine> metrics = readJsonLines(metricsFile, MetricsLine.class);
         if (metrics.isEmpty()) {
             throw new ReportException(metricsFile + " holds no metrics lines");
         }
         Path evalFile = inputs.eval() != null ? inputs.eval() : runDir.resolve("eval.jsonl");
-        List<Map<String, Object>> eval = Files.isRegularFile(evalFile) ? readJsonLines(evalFile) : List.of();
+        List<EvalLine> eval = Files.isRegularFile(evalFile) ? readJsonLines(evalFile, EvalLine.class) : List.of();
         if (inputs.eval() != null && !Files.isRegularFile(evalFile)) {
             throw new ReportException("eval file not found: " + evalFile);
         }
@@ -56,7 +58,10 @@ public final class Report {
         if (!Files.isRegularFile(cfgFile)) {
             throw new ReportException("no SAE in " + saeDir + " (" + SaeLens.CONFIG_FILE + " is missing); give --sae DIR");
         }
-        Map<String, Object> cfg = asMap(Json.parse(TextFiles.readString(cfgFile)), cfgFile);
+        JsonNode cfg = JsonCodec.readFile(cfgFile, JsonNode.class);
+        if (!cfg.isObject()) {
+            throw new ReportException(cfgFile + ": expected a JSON object");
+        }
 
         ReportPage page = new ReportPage(runDir, saeDir, cfg, metrics, eval);
         List<Path> dataArgs = inputs.data().isEmpty() ? dataFromMetadata(cfg) : inputs.data();
@@ -89,16 +94,16 @@ public final class Report {
     }
 
     /** One JSON object per line; a last line cut short (a killed run) is left out. */
-    static List<Map<String, Object>> readJsonLines(Path file) throws IOException {
+    static <T> List<T> readJsonLines(Path file, Class<T> type) throws IOException {
         List<String> lines = TextFiles.readLines(file, Long.MAX_VALUE);
-        List<Map<String, Object>> out = new ArrayList<>();
+        List<T> out = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {
             String line = lines.get(i).strip();
             if (line.isEmpty()) {
                 continue;
             }
             try {
-                out.add(asMap(Json.parse(line), file));
+                out.add(JsonCodec.read(line, type));
             } catch (IllegalArgumentException e) {
                 if (i == lines.size() - 1) {
                     break;
@@ -109,18 +114,10 @@ public final class Report {
         return out;
     }
 
-    @SuppressWarnings("unchecked")
-    private static Map<String, Object> asMap(Object value, Path file) {
-        if (value instanceof Map<?, ?> map) {
-            return (Map<String, Object>) map;
-        }
-        throw new ReportException(file + ": expected a JSON object");
-    }
-
     /** The training data named in cfg.json, when every file is still there. */
-    private static List<Path> dataFromMetadata(Map<String, Object> cfg) {
-        if (cfg.get("metadata") instanceof Map<?, ?> meta && meta.get("dataset_path") instanceof String paths
-                && !paths.isBlank()) {
+    private static List<Path> dataFromMetadata(JsonNode cfg) {
+        String paths = cfg.path("metadata").path("dataset_path").textValue();
+        if (paths != null && !paths.isBlank()) {
             List<Path> files = Arrays.stream(paths.split(",")).map(Path::of).toList();
             if (files.stream().allMatch(Files::isRegularFile)) {
                 return files;

@@ -1,5 +1,9 @@
 package ai.batchtopk.report;
 
+import ai.batchtopk.train.EvalLine;
+import ai.batchtopk.train.MetricsLine;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import java.nio.file.Path;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
@@ -8,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Function;
 
 /** The HTML page: header, configuration, final metrics, charts, histograms and latent contexts. */
 final class ReportPage {
@@ -54,9 +59,9 @@ final class ReportPage {
 
     private final Path runDir;
     private final Path saeDir;
-    private final Map<String, Object> cfg;
-    private final List<Map<String, Object>> metrics;
-    private final List<Map<String, Object>> eval;
+    private final JsonNode cfg;
+    private final List<MetricsLine> metrics;
+    private final List<EvalLine> eval;
     private final List<String> notes = new ArrayList<>();
     private ActivationSample sample;
     private String sampleDescription;
@@ -64,8 +69,7 @@ final class ReportPage {
     private int latentCount;
     private String contexts;
 
-    ReportPage(Path runDir, Path saeDir, Map<String, Object> cfg, List<Map<String, Object>> metrics,
-            List<Map<String, Object>> eval) {
+    ReportPage(Path runDir, Path saeDir, JsonNode cfg, List<MetricsLine> metrics, List<EvalLine> eval) {
         this.runDir = runDir;
         this.saeDir = saeDir;
         this.cfg = cfg;
@@ -89,9 +93,9 @@ final class ReportPage {
     }
 
     String html() {
-        Map<String, Object> ours = cfg.get("batchtopk") instanceof Map<?, ?> m ? cast(m) : Map.of();
-        long dSae = asLong(ours.getOrDefault("d_sae", cfg.get("d_sae")));
-        String arch = String.valueOf(ours.getOrDefault("architecture", cfg.get("architecture")));
+        JsonNode ours = cfg.path("batchtopk").isObject() ? cfg.get("batchtopk") : JsonNodeFactory.instance.objectNode();
+        long dSae = (ours.has("d_sae") ? ours : cfg).path("d_sae").asLong();
+        String arch = text((ours.has("architecture") ? ours : cfg).get("architecture"));
         String name = runDir.toAbsolutePath().normalize().getFileName() == null ? runDir.toString()
                 : runDir.toAbsolutePath().normalize().getFileName().toString();
         StringBuilder out = new StringBuilder(1 << 16);
@@ -99,10 +103,10 @@ final class ReportPage {
                 .append(Html.escape(name + " — " + arch + " SAE report")).append("</title>\n<style>\n").append(CSS)
                 .append("</style></head>\n<body><main>\n");
         out.append("<h1>").append(Html.escape(name)).append(" <span class=\"sub\">").append(Html.escape(arch))
-                .append(" SAE, d_in ").append(Html.escape(String.valueOf(ours.getOrDefault("d_in", cfg.get("d_in")))))
+                .append(" SAE, d_in ").append(Html.escape(text((ours.has("d_in") ? ours : cfg).get("d_in"))))
                 .append(", d_sae ").append(dSae);
-        if (ours.get("k") != null && !"relu".equals(arch)) {
-            out.append(", k ").append(Html.escape(String.valueOf(ours.get("k"))));
+        if (ours.hasNonNull("k") && !"relu".equals(arch)) {
+            out.append(", k ").append(Html.escape(text(ours.get("k"))));
         }
         out.append("</span></h1>\n<p class=\"sub\">").append(Html.escape(runDir.toAbsolutePath().normalize().toString()))
                 .append(" · report made ").append(Html.escape(ZonedDateTime.now().format(DateTimeFormatter.ofPattern(
@@ -112,7 +116,7 @@ final class ReportPage {
         }
         finalMetrics(out, dSae);
         out.append("<h2>Configuration</h2>\n<div class=\"kvs\">");
-        Map<String, Object> config = new LinkedHashMap<>(ours.isEmpty() ? scalars(cfg) : ours);
+        Map<String, Object> config = scalars(ours.isEmpty() ? cfg : ours);
         config.remove("format_version");
         out.append("<div class=\"kv2\">\n");
         config.forEach((k, v) -> out.append("<div><span>").append(Html.escape(k)).append("</span><span>")
@@ -120,16 +124,16 @@ final class ReportPage {
         out.append("</div>\n");
         Map<String, Object> meta = new LinkedHashMap<>();
         meta.put("SAE directory", saeDir.toAbsolutePath().normalize().toString());
-        if (cfg.get("metadata") instanceof Map<?, ?> m) {
-            cast(m).forEach((k, v) -> {
-                if (v != null) {
-                    meta.put(k, v);
+        if (cfg.path("metadata").isObject()) {
+            cfg.get("metadata").properties().forEach(e -> {
+                if (!e.getValue().isNull()) {
+                    meta.put(e.getKey(), value(e.getValue()));
                 }
             });
         }
         for (String key : List.of("normalize_activations", "apply_b_dec_to_input", "dtype", "device")) {
-            if (cfg.get(key) != null) {
-                meta.put("cfg " + key, cfg.get(key));
+            if (cfg.hasNonNull(key)) {
+                meta.put("cfg " + key, value(cfg.get(key)));
             }
         }
         keyValues(out, meta);
@@ -150,27 +154,27 @@ final class ReportPage {
     }
 
     private void finalMetrics(StringBuilder out, long dSae) {
-        Map<String, Object> last = metrics.getLast();
+        MetricsLine last = metrics.getLast();
         out.append("<h2>Final metrics</h2>\n<div class=\"cards\">\n");
-        card(out, "step", last.get("step"));
-        card(out, "tokens trained", last.get("tokens"));
-        card(out, "loss", last.get("loss"));
-        card(out, "mse", last.get("mse"));
-        card(out, "NMSE (train batch)", last.get("nmse"));
-        card(out, "L0 (train batch)", last.get("l0"));
-        Object dead = last.get("dead");
+        card(out, "step", last.step());
+        card(out, "tokens trained", last.tokens());
+        card(out, "loss", last.loss());
+        card(out, "mse", last.mse());
+        card(out, "NMSE (train batch)", last.nmse());
+        card(out, "L0 (train batch)", last.l0());
+        Long dead = last.dead();
         card(out, "dead latents", dead == null ? null : Html.number(dead) + (dSae > 0
-                ? String.format(Locale.ROOT, " (%.1f%%)", 100.0 * asLong(dead) / dSae) : ""));
-        card(out, "theta", last.get("theta"));
-        card(out, "aux loss", last.get("aux_loss"));
-        card(out, "tokens / s", last.get("tokens_per_s"));
+                ? String.format(Locale.ROOT, " (%.1f%%)", 100.0 * dead / dSae) : ""));
+        card(out, "theta", last.theta());
+        card(out, "aux loss", last.auxLoss());
+        card(out, "tokens / s", last.tokensPerS());
         if (!eval.isEmpty()) {
-            Map<String, Object> e = eval.getLast();
-            String at = e.get("step") == null ? "eval" : "eval @ " + Html.number(e.get("step"));
-            card(out, "NMSE (" + at + ")", e.get("nmse"));
-            card(out, "explained variance (" + at + ")", e.get("explained_variance"));
-            card(out, "L0 (" + at + ")", e.get("l0"));
-            card(out, "dead fraction (" + at + ")", e.get("dead_fraction"));
+            EvalLine e = eval.getLast();
+            String at = e.step() == null ? "eval" : "eval @ " + Html.number(e.step());
+            card(out, "NMSE (" + at + ")", e.nmse());
+            card(out, "explained variance (" + at + ")", e.explainedVariance());
+            card(out, "L0 (" + at + ")", e.l0());
+            card(out, "dead fraction (" + at + ")", e.deadFraction());
         }
         if (sample != null) {
             card(out, "L0 (sample, inference)", sample.meanL0());
@@ -196,53 +200,54 @@ final class ReportPage {
     private void charts(StringBuilder out, long dSae) {
         double[] x = new double[metrics.size()];
         double[] steps = new double[metrics.size()];
-        boolean haveTokens = metrics.stream().allMatch(m -> m.get("tokens") instanceof Number);
+        boolean haveTokens = metrics.stream().allMatch(m -> m.tokens() != null);
         for (int i = 0; i < x.length; i++) {
-            steps[i] = asDouble(metrics.get(i).get("step"));
-            x[i] = haveTokens ? asDouble(metrics.get(i).get("tokens")) : steps[i];
+            steps[i] = asDouble(metrics.get(i).step());
+            x[i] = haveTokens ? asDouble(metrics.get(i).tokens()) : steps[i];
         }
         double[] ex = new double[eval.size()];
         for (int i = 0; i < ex.length; i++) {
-            Map<String, Object> e = eval.get(i);
-            ex[i] = haveTokens && e.get("tokens") instanceof Number n ? n.doubleValue()
-                    : haveTokens ? interpolate(steps, x, asDouble(e.get("step"))) : asDouble(e.get("step"));
+            EvalLine e = eval.get(i);
+            ex[i] = haveTokens && e.tokens() != null ? e.tokens()
+                    : haveTokens ? interpolate(steps, x, asDouble(e.step())) : asDouble(e.step());
         }
         String xLabel = haveTokens ? "tokens trained" : "step";
         List<LineChart> charts = new ArrayList<>();
-        charts.add(new LineChart("Loss", xLabel, true).add(series("loss", x, metrics, "loss"))
-                .add(series("mse", x, metrics, "mse")).add(series("aux_loss", x, metrics, "aux_loss")));
+        charts.add(new LineChart("Loss", xLabel, true).add(series("loss", x, metrics, MetricsLine::loss))
+                .add(series("mse", x, metrics, MetricsLine::mse)).add(series("aux_loss", x, metrics, MetricsLine::auxLoss)));
         LineChart nmse = new LineChart("NMSE (fraction of variance unexplained)", xLabel, true)
-                .add(series("train batch", x, metrics, "nmse"));
-        LineChart l0 = new LineChart("L0 (active latents per token)", xLabel, false).fromZero().add(series("train batch", x, metrics, "l0"));
+                .add(series("train batch", x, metrics, MetricsLine::nmse));
+        LineChart l0 = new LineChart("L0 (active latents per token)", xLabel, false).fromZero()
+                .add(series("train batch", x, metrics, MetricsLine::l0));
         Double[] deadFraction = new Double[metrics.size()];
         for (int i = 0; i < deadFraction.length; i++) {
-            Object d = metrics.get(i).get("dead");
-            deadFraction[i] = d instanceof Number n && dSae > 0 ? n.doubleValue() / dSae : null;
+            Long d = metrics.get(i).dead();
+            deadFraction[i] = d != null && dSae > 0 ? d.doubleValue() / dSae : null;
         }
         LineChart dead = new LineChart("Dead latents (fraction of d_sae)", xLabel, false).fromZero()
                 .add(new LineChart.Series("train", x, deadFraction));
         if (!eval.isEmpty()) {
-            nmse.add(new LineChart.Series("eval", ex, values(eval, "nmse"), true));
-            l0.add(new LineChart.Series("eval", ex, values(eval, "l0"), true));
-            dead.add(new LineChart.Series("eval", ex, values(eval, "dead_fraction"), true));
+            nmse.add(new LineChart.Series("eval", ex, values(eval, EvalLine::nmse), true));
+            l0.add(new LineChart.Series("eval", ex, values(eval, EvalLine::l0), true));
+            dead.add(new LineChart.Series("eval", ex, values(eval, EvalLine::deadFraction), true));
         }
         charts.add(nmse);
         charts.add(l0);
         charts.add(dead);
-        charts.add(new LineChart("theta (inference threshold)", xLabel, false).add(series("theta", x, metrics, "theta")));
+        charts.add(new LineChart("theta (inference threshold)", xLabel, false).add(series("theta", x, metrics, MetricsLine::theta)));
         if (!eval.isEmpty()) {
             charts.add(new LineChart("Explained variance (eval)", xLabel, false)
-                    .add(new LineChart.Series("eval", ex, values(eval, "explained_variance"), true)));
+                    .add(new LineChart.Series("eval", ex, values(eval, EvalLine::explainedVariance), true)));
         }
-        charts.add(new LineChart("Gradient norm", xLabel, true).add(series("grad_norm", x, metrics, "grad_norm")));
+        charts.add(new LineChart("Gradient norm", xLabel, true).add(series("grad_norm", x, metrics, MetricsLine::gradNorm)));
         // The first line's throughput is measured over a warm-up step or none at all: left out.
-        Double[] speed = values(metrics, "tokens_per_s");
+        Double[] speed = values(metrics, MetricsLine::tokensPerS);
         if (speed.length > 2) {
             speed[0] = null;
         }
         charts.add(new LineChart("Throughput (tokens / s)", xLabel, false).fromZero()
                 .add(new LineChart.Series("tokens/s", x, speed)));
-        Double[] lr = values(metrics, "lr");
+        Double[] lr = values(metrics, MetricsLine::lr);
         if (java.util.Arrays.stream(lr).filter(v -> v != null).distinct().count() > 1) {
             charts.add(new LineChart("Learning rate", xLabel, false).add(new LineChart.Series("lr", x, lr)));
         }
@@ -298,16 +303,13 @@ final class ReportPage {
         out.append(density.svg()).append("</div>\n</div>\n");
     }
 
-    private static LineChart.Series series(String name, double[] x, List<Map<String, Object>> lines, String key) {
+    private static LineChart.Series series(String name, double[] x, List<MetricsLine> lines,
+            Function<MetricsLine, Double> key) {
         return new LineChart.Series(name, x, values(lines, key));
     }
 
-    private static Double[] values(List<Map<String, Object>> lines, String key) {
-        Double[] out = new Double[lines.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = lines.get(i).get(key) instanceof Number n ? n.doubleValue() : null;
-        }
-        return out;
+    private static <T> Double[] values(List<T> lines, Function<T, Double> key) {
+        return lines.stream().map(key).toArray(Double[]::new);
     }
 
     /** y at x by the straight line through the known points (extended past the ends). */
@@ -323,26 +325,27 @@ final class ReportPage {
         return x1 == x0 ? ys[i] : ys[i - 1] + (ys[i] - ys[i - 1]) * (at - x0) / (x1 - x0);
     }
 
-    private static Map<String, Object> scalars(Map<String, Object> map) {
+    /** The object's keys with a scalar value, in order. */
+    private static Map<String, Object> scalars(JsonNode object) {
         Map<String, Object> out = new LinkedHashMap<>();
-        map.forEach((k, v) -> {
-            if (!(v instanceof Map<?, ?>) && !(v instanceof List<?>)) {
-                out.put(k, v);
+        object.properties().forEach(e -> {
+            if (e.getValue().isValueNode()) {
+                out.put(e.getKey(), value(e.getValue()));
             }
         });
         return out;
     }
 
-    @SuppressWarnings("unchecked")
-    private static Map<String, Object> cast(Map<?, ?> m) {
-        return (Map<String, Object>) m;
+    /** A scalar for display: a number as a Number, null as "null", anything else as its text. */
+    private static Object value(JsonNode v) {
+        return v.isNumber() ? v.numberValue() : v.isValueNode() ? v.asText() : v.toString();
     }
 
-    private static long asLong(Object o) {
-        return o instanceof Number n ? n.longValue() : 0;
+    private static String text(JsonNode v) {
+        return v == null ? "null" : String.valueOf(value(v));
     }
 
-    private static double asDouble(Object o) {
-        return o instanceof Number n ? n.doubleValue() : Double.NaN;
+    private static double asDouble(Long value) {
+        return value == null ? Double.NaN : value;
     }
 }

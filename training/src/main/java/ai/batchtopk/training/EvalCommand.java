@@ -16,7 +16,7 @@ import ai.batchtopk.extract.SplicedModel;
 import ai.batchtopk.extract.TextChunk;
 import ai.batchtopk.extract.TextCorpus;
 import ai.batchtopk.io.DType;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Tensor;
 import ai.batchtopk.train.MetricsLog;
@@ -117,7 +117,7 @@ final class EvalCommand implements Callable<Integer> {
                 if (dictionary != null) {
                     line.put("dictionary_recovery", recovery(sae, arena));
                 }
-                spec.commandLine().getOut().println(Json.write(line));
+                spec.commandLine().getOut().println(JsonCodec.write(line));
                 return Main.OK;
             }
         }
@@ -139,7 +139,7 @@ final class EvalCommand implements Callable<Integer> {
                 if (dictionary != null) {
                     line.put("dictionary_recovery", recovery(sae, arena));
                 }
-                spec.commandLine().getOut().println(Json.write(line));
+                spec.commandLine().getOut().println(JsonCodec.write(line));
                 return Main.OK;
             }
         }

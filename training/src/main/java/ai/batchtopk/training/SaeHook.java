@@ -4,8 +4,8 @@ import ai.batchtopk.SaeLens;
 import ai.batchtopk.extract.ExtractorConfig;
 import ai.batchtopk.extract.Model;
 import ai.batchtopk.extract.Site;
-import ai.batchtopk.io.Json;
-import ai.batchtopk.io.TextFiles;
+import ai.batchtopk.io.JsonCodec;
+import ai.batchtopk.io.MalformedFileException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -103,7 +103,7 @@ final class SaeHook {
     @SuppressWarnings("unchecked")
     private static Map<String, Object> metadata(Path saeDir) throws IOException {
         Path cfg = saeDir.resolve(SaeLens.CONFIG_FILE);
-        Object parsed = Json.parse(TextFiles.readString(cfg));
+        Object parsed = JsonCodec.readFile(cfg, Object.class);
         if (parsed instanceof Map<?, ?> map && map.get("metadata") instanceof Map<?, ?> metadata) {
             return (Map<String, Object>) metadata;
         }
@@ -126,11 +126,11 @@ final class SaeHook {
                     .resolve(EXTRACTION);
             if (Files.isRegularFile(candidate)) {
                 try {
-                    if (Json.parse(TextFiles.readString(candidate)) instanceof Map<?, ?> map) {
+                    if (JsonCodec.readFile(candidate, Object.class) instanceof Map<?, ?> map) {
                         return (Map<String, Object>) map;
                     }
-                } catch (Json.JsonException e) {
-                    throw new CommandFailure(candidate + " is not valid JSON: " + e.getMessage(), e);
+                } catch (MalformedFileException e) {
+                    throw new CommandFailure(e.getMessage(), e);
                 }
             }
         }

@@ -1,6 +1,6 @@
 package ai.batchtopk.training;
 
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Npy;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -98,7 +98,7 @@ final class SynthCommand implements Callable<Integer> {
         line.put("active", active);
         line.put("noise", noise);
         line.put("seed", seed);
-        spec.commandLine().getOut().println(Json.write(line));
+        spec.commandLine().getOut().println(JsonCodec.write(line));
         return Main.OK;
     }
 }

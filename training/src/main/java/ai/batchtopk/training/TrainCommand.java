@@ -8,7 +8,7 @@ import ai.batchtopk.Normalization;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.StepPath;
 import ai.batchtopk.extract.Site;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.train.RunFile;
 import ai.batchtopk.train.RunResult;
 import ai.batchtopk.train.RunSpec;
@@ -286,7 +286,7 @@ final class TrainCommand implements Callable<Integer> {
     private static int report(TrainingRun opened, PrintWriter stdout) throws IOException {
         try (TrainingRun run = opened) {
             RunResult result = run.train();
-            stdout.println(Json.write(TrainSummary.of(result, run.spec())));
+            stdout.println(JsonCodec.write(TrainSummary.of(result, run.spec())));
         }
         return Main.OK;
     }

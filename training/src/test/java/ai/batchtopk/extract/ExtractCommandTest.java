@@ -2,7 +2,7 @@ package ai.batchtopk.extract;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Tensor;
 import ai.batchtopk.training.Main;
@@ -44,7 +44,7 @@ class ExtractCommandTest {
                 "--shard-tokens", "10", "--batch-size", "2", "--max-length", "16");
         assertThat(o.code()).as(o.err()).isZero();
         @SuppressWarnings("unchecked")
-        Map<String, Object> line = (Map<String, Object>) Json.parse(o.out().strip());
+        Map<String, Object> line = (Map<String, Object>) JsonCodec.parse(o.out().strip());
         long rows = ((Number) line.get("rows")).longValue();
         long shards = ((Number) line.get("shards")).longValue();
         assertThat(rows).isGreaterThan(20);
@@ -66,7 +66,7 @@ class ExtractCommandTest {
         assertThat(Files.readAllLines(out.resolve("documents.tsv"))).hasSize(3)
                 .first().asString().startsWith("0\t" + text + "\tLicensed under");
         @SuppressWarnings("unchecked")
-        Map<String, Object> summary = (Map<String, Object>) Json.parse(Files.readString(out.resolve("extraction.json")));
+        Map<String, Object> summary = (Map<String, Object>) JsonCodec.parse(Files.readString(out.resolve("extraction.json")));
         assertThat(summary).containsEntry("hook", "/encoder/layer.3/intermediate/intermediate_act_fn/Mul_1_output_0")
                 .containsEntry("rows", rows).containsEntry("site", "mlp").containsKey("tokens_per_second");
 
@@ -147,7 +147,7 @@ class ExtractCommandTest {
                 "--encoding", "latin-1");
         assertThat(read.code()).as(read.err()).isZero();
         assertThat(Files.readAllLines(dir.resolve("o/tokens.tsv"))).contains("0\t0\tcafe");
-        assertThat(((Map<?, ?>) Json.parse(Files.readString(dir.resolve("o/extraction.json")))).get("encoding"))
+        assertThat(((Map<?, ?>) JsonCodec.parse(Files.readString(dir.resolve("o/extraction.json")))).get("encoding"))
                 .isEqualTo("ISO-8859-1");
         Outcome unknown = run("extract", "--layer", "0", "--text", latin1.toString(), "--out", dir.resolve("u").toString(),
                 "--encoding", "klingon");

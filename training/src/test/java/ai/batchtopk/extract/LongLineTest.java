@@ -2,7 +2,7 @@ package ai.batchtopk.extract;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.training.Main;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -76,7 +76,7 @@ class LongLineTest {
     private static Map<String, Object> summary(String output) {
         List<String> lines = output.lines().filter(l -> l.startsWith("{")).toList();
         assertThat(lines).as(output).isNotEmpty();
-        return (Map<String, Object>) Json.parse(lines.getLast());
+        return (Map<String, Object>) JsonCodec.parse(lines.getLast());
     }
 
     @Test

@@ -1,6 +1,6 @@
 package ai.batchtopk.training;
 
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -15,7 +15,7 @@ final class Cli {
         /** stdout as the one JSON object it should be. */
         @SuppressWarnings("unchecked")
         Map<String, Object> json() {
-            return (Map<String, Object>) Json.parse(out.strip());
+            return (Map<String, Object>) JsonCodec.parse(out.strip());
         }
 
         @Override

@@ -6,7 +6,7 @@ import ai.batchtopk.Sae;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.SaeLens;
 import ai.batchtopk.io.DType;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.Tensor;
@@ -114,7 +114,7 @@ class CliTest {
         assertThat(lines).hasSize(25);
         for (int i = 0; i < lines.size(); i++) {
             @SuppressWarnings("unchecked")
-            Map<String, Object> line = (Map<String, Object>) Json.parse(lines.get(i));
+            Map<String, Object> line = (Map<String, Object>) JsonCodec.parse(lines.get(i));
             assertThat(line.keySet()).contains("step", "tokens", "loss", "mse", "aux_loss", "l0", "dead", "theta",
                     "tokens_per_s", "nmse", "sparsity_loss", "grad_norm", "lr");
             assertThat(line.get("step")).isEqualTo(i + 1L);
@@ -132,7 +132,7 @@ class CliTest {
         List<String> lines = Files.readAllLines(out.resolve("metrics.jsonl"));
         // every 450 / 200 = 2 steps: 225 lines, the last one step 450.
         assertThat(lines).hasSize(225);
-        assertThat(((Map<?, ?>) Json.parse(lines.getLast())).get("step")).isEqualTo(450L);
+        assertThat(((Map<?, ?>) JsonCodec.parse(lines.getLast())).get("step")).isEqualTo(450L);
     }
 
     @Test
@@ -218,7 +218,7 @@ class CliTest {
 
         List<String> lines = Files.readAllLines(resumed.resolve("metrics.jsonl"));
         assertThat(lines).hasSize(6);
-        assertThat(((Map<?, ?>) Json.parse(lines.getFirst())).get("step")).isEqualTo(7L);
+        assertThat(((Map<?, ?>) JsonCodec.parse(lines.getFirst())).get("step")).isEqualTo(7L);
         // Same parameters, moments, counters, theta and shuffled data position: the very same run.
         assertSameBytes(decoderBytes(resumed), decoderBytes(straight), "6 + 6 resumed steps vs 12 steps");
     }
@@ -245,8 +245,8 @@ class CliTest {
         assertThat(again.code()).as("%s", again).isZero();
         List<String> lines = Files.readAllLines(out.resolve("metrics.jsonl"));
         assertThat(lines).hasSize(10);
-        assertThat(((Map<?, ?>) Json.parse(lines.getLast())).get("step")).isEqualTo(10L);
-        assertThat(((Map<?, ?>) Json.parse(lines.getLast())).get("lr")).isEqualTo(1e-3);
+        assertThat(((Map<?, ?>) JsonCodec.parse(lines.getLast())).get("step")).isEqualTo(10L);
+        assertThat(((Map<?, ?>) JsonCodec.parse(lines.getLast())).get("lr")).isEqualTo(1e-3);
     }
 
     @Test

@@ -7,7 +7,7 @@ import ai.batchtopk.extract.ExtractorConfig;
 import ai.batchtopk.extract.Model;
 import ai.batchtopk.extract.Site;
 import ai.batchtopk.extract.SplicedModel;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
@@ -152,13 +152,13 @@ class DownstreamFidelityTest {
 
         // An SAE whose metadata names layer 9 of the 6-layer model.
         Path cfg = sae.resolve("cfg.json");
-        Map<String, Object> json = (Map<String, Object>) Json.parse(Files.readString(cfg));
+        Map<String, Object> json = (Map<String, Object>) JsonCodec.parse(Files.readString(cfg));
         Map<String, Object> metadata = new LinkedHashMap<>((Map<String, Object>) json.get("metadata"));
         metadata.put("hook_layer", 9);
         metadata.put("hook_site", "resid");
         json = new LinkedHashMap<>(json);
         json.put("metadata", metadata);
-        Files.writeString(cfg, Json.writePretty(json));
+        Files.writeString(cfg, JsonCodec.writePretty(json));
         Cli.Run layer9 = Cli.run("eval", "--sae", sae, "--text", text);
         assertThat(layer9.code()).as(layer9.toString()).isEqualTo(Main.FAILURE);
         assertThat(layer9.err()).contains("hook does not exist").contains("layer 9").contains("layers 0..5");

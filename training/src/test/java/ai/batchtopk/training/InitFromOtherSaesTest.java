@@ -6,7 +6,7 @@ import ai.batchtopk.Architecture;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeLens;
 import ai.batchtopk.io.DType;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.Tensor;
 import ai.batchtopk.train.MetricsLog;
@@ -57,7 +57,7 @@ class InitFromOtherSaesTest {
     }
 
     private static Map<?, ?> ourConfig(Path dir) throws IOException {
-        return (Map<?, ?>) ((Map<?, ?>) Json.parse(Files.readString(dir.resolve(SaeLens.CONFIG_FILE)))).get(SaeLens.OUR_KEY);
+        return (Map<?, ?>) ((Map<?, ?>) JsonCodec.parse(Files.readString(dir.resolve(SaeLens.CONFIG_FILE)))).get(SaeLens.OUR_KEY);
     }
 
     @Test
@@ -68,7 +68,7 @@ class InitFromOtherSaesTest {
         assertThat(run.code()).as("%s", run).isZero();
         // A new run: its own steps from 1, not the 40 of the checkpoint it started from.
         assertThat(run.json().get("step")).isEqualTo(3L);
-        assertThat(((Map<?, ?>) Json.parse(Files.readAllLines(jumpRelu.resolve(MetricsLog.FILE)).getFirst())).get("step"))
+        assertThat(((Map<?, ?>) JsonCodec.parse(Files.readAllLines(jumpRelu.resolve(MetricsLog.FILE)).getFirst())).get("step"))
                 .isEqualTo(1L);
         assertThat(ourConfig(jumpRelu).get("architecture")).isEqualTo("jumprelu");
         assertThat(ourConfig(jumpRelu).get("d_sae")).isEqualTo(64L);
@@ -147,7 +147,7 @@ class InitFromOtherSaesTest {
             cfg.put("use_matryoshka_aux_loss", false);
         }
         cfg.put("architecture", architecture);
-        Files.writeString(target.resolve(SaeLens.CONFIG_FILE), Json.write(cfg));
+        Files.writeString(target.resolve(SaeLens.CONFIG_FILE), JsonCodec.write(cfg));
     }
 
     @Test

@@ -13,7 +13,7 @@ import ai.batchtopk.extract.Model;
 import ai.batchtopk.extract.Site;
 import ai.batchtopk.extract.TextCorpus;
 import ai.batchtopk.extract.TextSource;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Tensor;
 import ai.batchtopk.train.RunFile;
 import java.io.IOException;
@@ -142,14 +142,14 @@ class TextTrainingTest {
                 "--steps", 4, "--checkpoint-every", 2, "--threads", 1, "--out", out);
         assertThat(run.code()).as(run.toString()).isZero();
         assertThat(run.json().get("step")).isEqualTo(4L);
-        Map<String, Object> cfg = (Map<String, Object>) Json.parse(Files.readString(out.resolve("cfg.json")));
+        Map<String, Object> cfg = (Map<String, Object>) JsonCodec.parse(Files.readString(out.resolve("cfg.json")));
         assertThat(cfg.get("d_in")).isEqualTo(384L);
         Map<String, Object> meta = (Map<String, Object>) cfg.get("metadata");
         assertThat(meta).containsEntry("model_name", "all-MiniLM-L6-v2")
                 .containsEntry("hook_name", Model.MINILM.hookName(2, Site.RESID))
                 .containsEntry("hook_layer", 2L).containsEntry("hook_site", "resid");
         assertThat(Files.readAllLines(out.resolve("metrics.jsonl"))).hasSize(4);
-        Map<String, Object> runFile = (Map<String, Object>) Json.parse(Files.readString(out.resolve(RunFile.FILE)));
+        Map<String, Object> runFile = (Map<String, Object>) JsonCodec.parse(Files.readString(out.resolve(RunFile.FILE)));
         assertThat((Map<String, Object>) runFile.get("extraction")).containsEntry("layer", 2L)
                 .containsEntry("site", "resid").containsEntry("model_name", "all-MiniLM-L6-v2");
 

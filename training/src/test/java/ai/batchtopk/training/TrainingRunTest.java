@@ -3,7 +3,7 @@ package ai.batchtopk.training;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.batchtopk.Checkpoint;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.SafetensorsFile;
 import ai.batchtopk.io.Tensor;
@@ -157,7 +157,7 @@ class TrainingRunTest {
         assertThat(run.code()).as("%s", run).isZero();
         List<String> lines = Files.readAllLines(out.resolve(EvalLog.FILE));
         assertThat(lines).hasSize(3);  // steps 8, 16 and the last
-        Map<?, ?> last = (Map<?, ?>) Json.parse(lines.getLast());
+        Map<?, ?> last = (Map<?, ?>) JsonCodec.parse(lines.getLast());
         assertThat(last.keySet().stream().map(String::valueOf).toList()).contains("step", "nmse", "explained_variance", "l0", "dead_fraction");
         assertThat(last.get("step")).isEqualTo(20L);
         assertThat(last.get("eval_tokens")).isEqualTo(700L);  // fewer rows than --eval-tokens' default
@@ -321,7 +321,7 @@ class TrainingRunTest {
     private static List<Object> column(Path jsonl, String key) throws IOException {
         List<Object> values = new ArrayList<>();
         for (String line : Files.readAllLines(jsonl)) {
-            values.add(((Map<?, ?>) Json.parse(line)).get(key));
+            values.add(((Map<?, ?>) JsonCodec.parse(line)).get(key));
         }
         return values;
     }
