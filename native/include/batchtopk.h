@@ -143,6 +143,12 @@ int32_t btk_set_num_threads(int32_t threads);
 
 /* Fills cfg with the reference defaults for the given shape. */
 int32_t btk_config_defaults(btk_config *cfg, int64_t d_in, int64_t d_sae, int32_t architecture, int32_t k);
+/*
+ * Checks every field of cfg by the rules btk_sae_create applies: BTK_ERR_INVALID_ARGUMENT with a message
+ * naming the first bad field and its value. The one authority on a valid config (the Java layer asks it).
+ * Whether this build can run on cfg->device is btk_sae_create's question (BTK_ERR_DEVICE), not this one's.
+ */
+int32_t btk_config_validate(const btk_config *cfg);
 
 int32_t btk_sae_create(const btk_config *cfg, btk_sae **out);
 /* Accepts NULL. */

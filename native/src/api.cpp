@@ -169,12 +169,20 @@ BTK_EXPORT int32_t btk_config_defaults(btk_config* cfg, int64_t d_in, int64_t d_
   });
 }
 
+BTK_EXPORT int32_t btk_config_validate(const btk_config* cfg) {
+  return guard([&] {
+    require_not_null(cfg, "cfg");
+    validate_config(*cfg);
+  });
+}
+
 BTK_EXPORT int32_t btk_sae_create(const btk_config* cfg, btk_sae** out) {
   return guard([&] {
     require_not_null(cfg, "cfg");
     require_not_null(out, "out");
     *out = nullptr;
     validate_config(*cfg);
+    require_device_available(*cfg);
     auto sae = std::make_unique<btk_sae>();
     sae->cfg = *cfg;
     sae->options = torch::TensorOptions().dtype(scalar_type_of(cfg->dtype));

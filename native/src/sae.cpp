@@ -1,6 +1,9 @@
 #include "sae.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
 
 #include "errors.h"
 
@@ -43,38 +46,71 @@ void require(bool ok, const std::string& message) {
   if (!ok) fail(BTK_ERR_INVALID_ARGUMENT, message);
 }
 bool finite_positive(double v) { return std::isfinite(v) && v > 0; }
+
+// The shortest text that reads back as the same double ("0.001", "1e+30", "nan", "-inf"), so that a
+// message shows the value the caller gave, not a rounded one.
+std::string text(double v) {
+  char buffer[32];
+  for (int precision = 1; precision <= 17; precision++) {
+    std::snprintf(buffer, sizeof buffer, "%.*g", precision, v);
+    if (std::isnan(v) || std::strtod(buffer, nullptr) == v) break;
+  }
+  return buffer;
+}
+std::string text(int64_t v) { return std::to_string(v); }
+std::string text(int32_t v) { return std::to_string(v); }
 }  // namespace
 
+// The one set of rules for a btk_config: Java calls it through btk_config_validate before it builds
+// anything, so the two cannot disagree. Each message names the field and the value.
 void validate_config(const btk_config& c) {
-  require(c.d_in > 0, "d_in must be positive, got " + std::to_string(c.d_in));
-  require(c.d_sae > 0, "d_sae must be positive, got " + std::to_string(c.d_sae));
+  require(c.d_in > 0, "d_in must be positive, got " + text(c.d_in));
+  require(c.d_sae > 0, "d_sae must be positive, got " + text(c.d_sae));
+  require(c.d_in <= std::numeric_limits<int64_t>::max() / c.d_sae,
+          "d_in * d_sae overflows: d_in = " + text(c.d_in) + ", d_sae = " + text(c.d_sae));
   require(c.architecture >= BTK_ARCH_BATCHTOPK && c.architecture <= BTK_ARCH_RELU,
-          "unknown architecture code " + std::to_string(c.architecture));
+          "unknown architecture code " + text(c.architecture));
   if (c.architecture == BTK_ARCH_BATCHTOPK || c.architecture == BTK_ARCH_TOPK) {
-    require(c.k > 0, "k must be positive, got " + std::to_string(c.k));
-    require(c.k <= c.d_sae, "k = " + std::to_string(c.k) + " exceeds d_sae = " + std::to_string(c.d_sae));
+    require(c.k > 0, "k must be positive, got " + text(c.k));
+    require(c.k <= c.d_sae, "k = " + text(c.k) + " exceeds d_sae = " + text(c.d_sae));
+  } else {
+    // The other architectures do not use k, but keep it (in files too): nothing meaningless.
+    require(c.k >= 0, "k must not be negative, got " + text(c.k));
   }
-  require(c.k_aux >= 0, "k_aux must not be negative, got " + std::to_string(c.k_aux));
+  require(c.k_aux >= 0, "k_aux must not be negative (0 disables AuxK), got " + text(c.k_aux));
   require(c.normalize == BTK_NORMALIZE_NONE || c.normalize == BTK_NORMALIZE_PER_TOKEN,
-          "unknown normalisation code " + std::to_string(c.normalize));
-  require(c.dead_after_tokens > 0, "dead_after_tokens must be positive");
-  require(std::isfinite(c.aux_coeff) && c.aux_coeff >= 0, "aux_coeff must be finite and >= 0");
-  require(finite_positive(c.lr), "lr must be finite and positive");
-  require(c.beta1 >= 0 && c.beta1 < 1, "beta1 must be in [0, 1)");
-  require(c.beta2 >= 0 && c.beta2 < 1, "beta2 must be in [0, 1)");
-  require(finite_positive(c.eps), "eps must be finite and positive");
-  require(!std::isnan(c.max_grad_norm), "max_grad_norm must not be NaN");
-  require(std::isfinite(c.l1_coeff) && c.l1_coeff >= 0, "l1_coeff must be finite and >= 0");
-  require(std::isfinite(c.l0_coeff) && c.l0_coeff >= 0, "l0_coeff must be finite and >= 0");
-  require(finite_positive(c.jumprelu_bandwidth), "jumprelu_bandwidth must be finite and positive");
-  require(finite_positive(c.jumprelu_init_threshold), "jumprelu_init_threshold must be finite and positive");
-  require(c.theta_momentum > 0 && c.theta_momentum <= 1, "theta_momentum must be in (0, 1]");
-  require(c.dtype == BTK_DTYPE_F32 || c.dtype == BTK_DTYPE_F64, "parameter dtype must be F32 or F64");
-  require(c.path == BTK_PATH_FUSED || c.path == BTK_PATH_NAIVE, "unknown path code " + std::to_string(c.path));
+          "unknown normalisation code " + text(c.normalize));
+  // Each row is divided by its (unbiased) standard deviation, which one value does not have: every row
+  // would become NaN, and the run would fail later with a message about something else.
+  require(c.normalize != BTK_NORMALIZE_PER_TOKEN || c.d_in >= 2,
+          "normalization per-token needs d_in >= 2, got d_in = " + text(c.d_in) +
+              ": a row of one value has no standard deviation to divide by; use normalization none");
+  require(c.dead_after_tokens > 0, "dead_after_tokens must be positive, got " + text(c.dead_after_tokens));
+  require(std::isfinite(c.aux_coeff) && c.aux_coeff >= 0, "aux_coeff must be finite and >= 0, got " + text(c.aux_coeff));
+  require(finite_positive(c.lr), "lr must be finite and positive, got " + text(c.lr));
+  require(c.beta1 >= 0 && c.beta1 < 1, "beta1 must be in [0, 1), got " + text(c.beta1));
+  require(c.beta2 >= 0 && c.beta2 < 1, "beta2 must be in [0, 1), got " + text(c.beta2));
+  require(finite_positive(c.eps), "eps must be finite and positive, got " + text(c.eps));
+  // Finite so that every config can be written as JSON; a value <= 0 is how clipping is turned off.
+  require(std::isfinite(c.max_grad_norm),
+          "max_grad_norm must be finite (<= 0 disables clipping), got " + text(c.max_grad_norm));
+  require(std::isfinite(c.l1_coeff) && c.l1_coeff >= 0, "l1_coeff must be finite and >= 0, got " + text(c.l1_coeff));
+  require(std::isfinite(c.l0_coeff) && c.l0_coeff >= 0, "l0_coeff must be finite and >= 0, got " + text(c.l0_coeff));
+  require(finite_positive(c.jumprelu_bandwidth),
+          "jumprelu_bandwidth must be finite and positive, got " + text(c.jumprelu_bandwidth));
+  require(finite_positive(c.jumprelu_init_threshold),
+          "jumprelu_init_threshold must be finite and positive, got " + text(c.jumprelu_init_threshold));
+  require(c.theta_momentum > 0 && c.theta_momentum <= 1, "theta_momentum must be in (0, 1], got " + text(c.theta_momentum));
+  require(c.dtype == BTK_DTYPE_F32 || c.dtype == BTK_DTYPE_F64,
+          "parameter dtype must be F32 or F64, got code " + text(c.dtype));
+  require(c.device == BTK_DEVICE_CPU || c.device == BTK_DEVICE_CUDA, "unknown device code " + text(c.device));
+  require(c.path == BTK_PATH_FUSED || c.path == BTK_PATH_NAIVE, "unknown path code " + text(c.path));
+}
+
+void require_device_available(const btk_config& c) {
   if (c.device == BTK_DEVICE_CUDA) {
     fail(BTK_ERR_DEVICE, "device cuda was asked for, but this build of batchtopk has CPU code paths only");
   }
-  require(c.device == BTK_DEVICE_CPU, "unknown device code " + std::to_string(c.device));
 }
 
 void init_parameters(btk_sae& sae) {

@@ -73,7 +73,10 @@ bool uses_aux_loss(const btk_config& cfg);
 bool has_thresholds(const btk_config& cfg);
 torch::ScalarType scalar_type_of(int32_t btk_dtype);
 
+// Every field's range (BTK_ERR_INVALID_ARGUMENT naming the first bad one); not whether this build
+// can run on the device asked for, which require_device_available tells (BTK_ERR_DEVICE).
 void validate_config(const btk_config& cfg);
+void require_device_available(const btk_config& cfg);
 void init_parameters(btk_sae& sae);
 
 }  // namespace btk

@@ -31,7 +31,7 @@ void compare_states(const Sae& fused, const Sae& naive, double tolerance, const 
   for (const auto& name : fused.state_names()) {
     if (name.rfind("grad.", 0) == 0) continue;
     double diff = relative_difference(fused.state(name), naive.state(name));
-    CHECK(diff <= tolerance, where + ": '" + name + "' differs by " + std::to_string(diff));
+    EXPECT_TRUE(diff <= tolerance) << where + ": '" + name + "' differs by " + std::to_string(diff);
   }
 }
 
@@ -60,28 +60,27 @@ void run_case(const Case& c, int32_t arch) {
   auto x0 = random_normal<T>(c.B * c.d, 11, 0.3, 1.0);
   auto v0 = view_of(x0, c.B, c.d);
   btk_metrics mf, mn;
-  CHECK_OK(btk_sae_loss_and_gradients(fused.get(), &v0, 1, &mf));
-  CHECK_OK(btk_sae_loss_and_gradients(naive.get(), &v0, 1, &mn));
-  CHECK(std::abs(mf.loss - mn.loss) <= loss_tolerance * std::abs(mn.loss), where + ": loss " + std::to_string(mf.loss) + " vs " + std::to_string(mn.loss));
-  CHECK(mf.l0 == mn.l0, where + ": L0 " + std::to_string(mf.l0) + " vs " + std::to_string(mn.l0));
+  REQUIRE_OK(btk_sae_loss_and_gradients(fused.get(), &v0, 1, &mf));
+  REQUIRE_OK(btk_sae_loss_and_gradients(naive.get(), &v0, 1, &mn));
+  EXPECT_TRUE(std::abs(mf.loss - mn.loss) <= loss_tolerance * std::abs(mn.loss)) << where + ": loss " + std::to_string(mf.loss) + " vs " + std::to_string(mn.loss);
+  EXPECT_TRUE(mf.l0 == mn.l0) << where + ": L0 " + std::to_string(mf.l0) + " vs " + std::to_string(mn.l0);
   for (const auto& name : fused.state_names()) {
     if (name.rfind("grad.", 0) != 0) continue;
     double diff = relative_difference(fused.state(name), naive.state(name));
-    CHECK(diff <= gradient_tolerance, where + ": '" + name + "' differs by " + std::to_string(diff));
+    EXPECT_TRUE(diff <= gradient_tolerance) << where + ": '" + name + "' differs by " + std::to_string(diff);
   }
 
   bool aux_seen = false;
   for (int step = 1; step <= 20; step++) {
     auto x = random_normal<T>(c.B * c.d, 100 + step, 0.3, 1.0);
     auto v = view_of(x, c.B, c.d);
-    CHECK_OK(btk_sae_train_step(fused.get(), &v, &mf));
-    CHECK_OK(btk_sae_train_step(naive.get(), &v, &mn));
-    CHECK(std::abs(mf.loss - mn.loss) <= loss_tolerance * std::abs(mn.loss) + 1e-9,
-          where + " step " + std::to_string(step) + ": loss " + std::to_string(mf.loss) + " vs " + std::to_string(mn.loss));
+    REQUIRE_OK(btk_sae_train_step(fused.get(), &v, &mf));
+    REQUIRE_OK(btk_sae_train_step(naive.get(), &v, &mn));
+    EXPECT_TRUE(std::abs(mf.loss - mn.loss) <= loss_tolerance * std::abs(mn.loss) + 1e-9) << where + " step " + std::to_string(step) + ": loss " + std::to_string(mf.loss) + " vs " + std::to_string(mn.loss);
     aux_seen |= mf.aux_loss > 0;
     if (step == 1 || step == 20) compare_states(fused, naive, parameter_tolerance, where + " after step " + std::to_string(step));
   }
-  if (arch == BTK_ARCH_BATCHTOPK || arch == BTK_ARCH_TOPK) CHECK(aux_seen, where + ": AuxK never ran");
+  if (arch == BTK_ARCH_BATCHTOPK || arch == BTK_ARCH_TOPK) EXPECT_TRUE(aux_seen) << where + ": AuxK never ran";
 }
 
 }  // namespace

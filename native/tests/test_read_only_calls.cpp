@@ -20,7 +20,7 @@ Snapshot snapshot(const Sae& sae, bool gradients) {
 
 void check_same(const Snapshot& after, const Snapshot& before, const std::string& where) {
   for (const auto& [name, bytes] : before) {
-    CHECK(after.at(name) == bytes, where + ": '" + name + "' changed");
+    EXPECT_TRUE(after.at(name) == bytes) << where + ": '" + name + "' changed";
   }
 }
 
@@ -45,7 +45,7 @@ void train_a_little(Sae& sae, int64_t B) {
     auto x = random_normal<T>(B * kD, 40 + step, 0.3, 1.0);
     auto v = view_of(x, B, kD);
     btk_metrics m;
-    CHECK_OK(btk_sae_train_step(sae.get(), &v, &m));
+    REQUIRE_OK(btk_sae_train_step(sae.get(), &v, &m));
   }
 }
 
@@ -63,18 +63,18 @@ void check_loss_and_gradients(int32_t arch, int32_t path, int32_t normalize, int
   auto v = view_of(x, B, kD);
 
   btk_metrics first, again;
-  CHECK_OK(btk_sae_loss_and_gradients(sae.get(), &v, 1, &first));
+  REQUIRE_OK(btk_sae_loss_and_gradients(sae.get(), &v, 1, &first));
   const Snapshot gradients = snapshot(sae, true);
   for (int call = 0; call < 3; call++) {
     int32_t want_gradients = call % 2 == 0 ? 0 : 1;
-    CHECK_OK(btk_sae_loss_and_gradients(sae.get(), &v, want_gradients, &again));
-    CHECK(same_bits(again, first), where + ": call " + std::to_string(call + 2) + " reports loss " +
-                                       std::to_string(again.loss) + ", the first " + std::to_string(first.loss));
+    REQUIRE_OK(btk_sae_loss_and_gradients(sae.get(), &v, want_gradients, &again));
+    EXPECT_TRUE(same_bits(again, first)) << where + ": call " + std::to_string(call + 2) + " reports loss " +
+                                       std::to_string(again.loss) + ", the first " + std::to_string(first.loss);
     check_same(snapshot(sae, false), before, where + " after call " + std::to_string(call + 2));
   }
   check_same(snapshot(sae, true), gradients, where + ": gradients of the same batch");
-  CHECK(x == x_before, where + ": the batch was written to");
-  CHECK(first.step == 3, where + ": the step counter moved");
+  EXPECT_TRUE(x == x_before) << where + ": the batch was written to";
+  EXPECT_TRUE(first.step == 3) << where + ": the step counter moved";
 }
 
 template <typename T>
@@ -97,22 +97,20 @@ void check_inference(int32_t arch, int32_t normalize, int64_t B) {
     for (int32_t select : {BTK_SELECT_INFERENCE, BTK_SELECT_TRAINING}) {
       codes[call].assign(B * kF, T(0));
       auto c = view_of(codes[call], B, kF);
-      CHECK_OK(btk_sae_encode(sae.get(), &v, select, &c));
+      REQUIRE_OK(btk_sae_encode(sae.get(), &v, select, &c));
       decoded[call].assign(B * kD, T(0));
       auto d = view_of(decoded[call], B, kD);
-      CHECK_OK(btk_sae_decode(sae.get(), &c, &d));
+      REQUIRE_OK(btk_sae_decode(sae.get(), &c, &d));
       reconstructed[call].assign(B * kD, T(0));
       auto r = view_of(reconstructed[call], B, kD);
-      CHECK_OK(btk_sae_reconstruct(sae.get(), &v, select, &r));
+      REQUIRE_OK(btk_sae_reconstruct(sae.get(), &v, select, &r));
     }
-    CHECK_OK(btk_sae_evaluate(sae.get(), &v, &sums[call], column_sums[call].data(), fires[call].data()));
+    REQUIRE_OK(btk_sae_evaluate(sae.get(), &v, &sums[call], column_sums[call].data(), fires[call].data()));
     check_same(snapshot(sae, false), before, where + " after inference call " + std::to_string(call + 1));
   }
-  CHECK(codes[0] == codes[1] && decoded[0] == decoded[1] && reconstructed[0] == reconstructed[1],
-        where + ": the same call gave two answers");
-  CHECK(std::memcmp(&sums[0], &sums[1], sizeof sums[0]) == 0 && column_sums[0] == column_sums[1] && fires[0] == fires[1],
-        where + ": evaluate gave two answers");
-  CHECK(x == x_before, where + ": the batch was written to");
+  EXPECT_TRUE(codes[0] == codes[1] && decoded[0] == decoded[1] && reconstructed[0] == reconstructed[1]) << where + ": the same call gave two answers";
+  EXPECT_TRUE(std::memcmp(&sums[0], &sums[1], sizeof sums[0]) == 0 && column_sums[0] == column_sums[1] && fires[0] == fires[1]) << where + ": evaluate gave two answers";
+  EXPECT_TRUE(x == x_before) << where + ": the batch was written to";
 }
 
 }  // namespace

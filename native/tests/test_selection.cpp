@@ -12,11 +12,11 @@ btk_config constant_rows_config(int64_t d, int64_t F, int32_t arch, int32_t k) {
 
 std::vector<float> encode(Sae& sae, std::vector<float>& x, int64_t rows, int32_t select) {
   btk_config cfg;
-  CHECK_OK(btk_sae_config(sae.get(), &cfg));
+  REQUIRE_OK(btk_sae_config(sae.get(), &cfg));
   std::vector<float> codes(rows * cfg.d_sae, -1.0f);
   auto in = view_of(x, rows, cfg.d_in);
   auto out = view_of(codes, rows, cfg.d_sae);
-  CHECK_OK(btk_sae_encode(sae.get(), &in, select, &out));
+  REQUIRE_OK(btk_sae_encode(sae.get(), &in, select, &out));
   return codes;
 }
 
@@ -34,7 +34,7 @@ TEST(selection, batchtopk_keeps_exactly_k_times_batch) {
   Sae sae(cfg);
   auto x = random_normal<float>(B * d, 1);
   auto codes = encode(sae, x, B, BTK_SELECT_TRAINING);
-  CHECK(count_nonzero(codes, 0, B * F) == 7 * B, "expected exactly k*B non-zero codes");
+  EXPECT_TRUE(count_nonzero(codes, 0, B * F) == 7 * B) << "expected exactly k*B non-zero codes";
   // Tokens may keep different numbers of latents: that is the point of BatchTopK.
   int64_t lo = F, hi = 0;
   for (int64_t b = 0; b < B; b++) {
@@ -42,7 +42,7 @@ TEST(selection, batchtopk_keeps_exactly_k_times_batch) {
     lo = std::min(lo, n);
     hi = std::max(hi, n);
   }
-  CHECK(hi > lo, "every token kept the same number of latents");
+  EXPECT_TRUE(hi > lo) << "every token kept the same number of latents";
 }
 
 TEST(selection, topk_keeps_exactly_k_per_row) {
@@ -50,7 +50,7 @@ TEST(selection, topk_keeps_exactly_k_per_row) {
   Sae sae(config_for(d, F, BTK_ARCH_TOPK, 5));
   auto x = random_normal<float>(B * d, 2);
   auto codes = encode(sae, x, B, BTK_SELECT_INFERENCE);
-  for (int64_t b = 0; b < B; b++) CHECK(count_nonzero(codes, b * F, (b + 1) * F) == 5, "row " + std::to_string(b));
+  for (int64_t b = 0; b < B; b++) EXPECT_TRUE(count_nonzero(codes, b * F, (b + 1) * F) == 5) << "row " + std::to_string(b);
 }
 
 TEST(selection, ties_go_to_the_lowest_flat_index) {
@@ -62,14 +62,14 @@ TEST(selection, ties_go_to_the_lowest_flat_index) {
   auto codes = encode(sae, x, B, BTK_SELECT_TRAINING);
   // k*B = 8 of the twelve 5s: rows 0 and 1 entirely, then the first two of row 2.
   std::vector<float> expected = {5, 5, 5, 0, 0, 5, 5, 5, 0, 0, 5, 5, 0, 0, 0, 0, 0, 0, 0, 0};
-  CHECK(codes == expected, "tie rule not applied");
+  EXPECT_TRUE(codes == expected) << "tie rule not applied";
 
   Sae topk(constant_rows_config(d, F, BTK_ARCH_TOPK, 2));
   topk.set_state("W_enc", std::vector<float>(d * F, 0.0f));
   topk.set_state("b_enc", std::vector<float>{5, 5, 5, 1, 2});
   auto per_row = encode(topk, x, B, BTK_SELECT_TRAINING);
   for (int64_t b = 0; b < B; b++) {
-    CHECK(per_row[b * F] == 5 && per_row[b * F + 1] == 5 && per_row[b * F + 2] == 0, "TopK tie rule, row " + std::to_string(b));
+    EXPECT_TRUE(per_row[b * F] == 5 && per_row[b * F + 1] == 5 && per_row[b * F + 2] == 0) << "TopK tie rule, row " + std::to_string(b);
   }
 }
 
@@ -80,8 +80,8 @@ TEST(selection, fewer_positives_than_k_times_batch_keeps_all_positives) {
   sae.set_state("b_enc", std::vector<float>{-1, 2, -1, -1, 3, -1, -1, -1, -1, -1});
   auto x = random_normal<float>(B * d, 4);
   auto codes = encode(sae, x, B, BTK_SELECT_TRAINING);
-  CHECK(count_nonzero(codes, 0, B * F) == 2 * B, "only the 2*B positive entries can be kept");
-  for (int64_t b = 0; b < B; b++) CHECK(codes[b * F + 1] == 2 && codes[b * F + 4] == 3, "positives lost");
+  EXPECT_TRUE(count_nonzero(codes, 0, B * F) == 2 * B) << "only the 2*B positive entries can be kept";
+  for (int64_t b = 0; b < B; b++) EXPECT_TRUE(codes[b * F + 1] == 2 && codes[b * F + 4] == 3) << "positives lost";
 }
 
 TEST(selection, inference_uses_theta) {
@@ -93,6 +93,6 @@ TEST(selection, inference_uses_theta) {
   auto x = random_normal<float>(B * d, 5);
   auto codes = encode(sae, x, B, BTK_SELECT_INFERENCE);
   for (int64_t b = 0; b < B; b++) {
-    CHECK(codes[b * F] == 0 && codes[b * F + 1] == 1.5f && codes[b * F + 2] == 2.5f && codes[b * F + 3] == 0, "theta rule");
+    EXPECT_TRUE(codes[b * F] == 0 && codes[b * F + 1] == 1.5f && codes[b * F + 2] == 2.5f && codes[b * F + 3] == 0) << "theta rule";
   }
 }

@@ -3,20 +3,11 @@
 // same values above the boundary, the same number at it, and ours at the lowest flat indices.
 #include <torch/torch.h>
 
-#include <cstdio>
+#include <gtest/gtest.h>
 
 #include "selection.h"
 
 namespace {
-
-int failures = 0;
-
-void expect(bool ok, const std::string& what) {
-  if (!ok) {
-    failures++;
-    std::printf("FAIL %s\n", what.c_str());
-  }
-}
 
 // Flat indices of the selection, in row-major order.
 template <typename T>
@@ -35,7 +26,7 @@ void compare(const torch::Tensor& values, int64_t count, const std::string& wher
   auto flat_values = values.flatten();
   int64_t positives = (flat_values > 0).sum().item<int64_t>();
   int64_t kept = std::min(count, positives);
-  expect(static_cast<int64_t>(mine.size()) == kept, where + ": kept " + std::to_string(mine.size()) + ", expected " + std::to_string(kept));
+  EXPECT_TRUE(static_cast<int64_t>(mine.size()) == kept) << where + ": kept " + std::to_string(mine.size()) + ", expected " + std::to_string(kept);
   if (kept == 0) return;
 
   auto top = std::get<0>(flat_values.topk(kept));
@@ -43,22 +34,21 @@ void compare(const torch::Tensor& values, int64_t count, const std::string& wher
   auto mine_t = torch::tensor(mine, torch::kInt64);
   auto mine_values = flat_values.index_select(0, mine_t);
   // The same multiset of values as torch.topk.
-  expect(torch::equal(std::get<0>(mine_values.sort(0, true)), top), where + ": selected values differ from torch.topk");
+  EXPECT_TRUE(torch::equal(std::get<0>(mine_values.sort(0, true)), top)) << where + ": selected values differ from torch.topk";
   // Everything above the boundary is kept; at the boundary, the lowest flat indices.
   int64_t above = (flat_values > boundary).sum().item<int64_t>();
-  expect((mine_values > boundary).sum().item<int64_t>() == above, where + ": entries above the boundary missing");
+  EXPECT_TRUE((mine_values > boundary).sum().item<int64_t>() == above) << where + ": entries above the boundary missing";
   auto at_boundary = (flat_values == boundary).nonzero().flatten();
   int64_t needed = kept - above;
   auto expected_ties = at_boundary.narrow(0, 0, needed);
   auto chosen_ties = mine_t.masked_select(mine_values == boundary);
-  expect(torch::equal(chosen_ties, expected_ties), where + ": ties not resolved to the lowest flat indices");
+  EXPECT_TRUE(torch::equal(chosen_ties, expected_ties)) << where + ": ties not resolved to the lowest flat indices";
 }
 
 }  // namespace
 
-int main() {
+TEST(selection_vs_torch, same_selection_as_torch_topk_with_and_without_ties) {
   torch::manual_seed(3);
-  int cases = 0;
   for (int64_t rows : {1, 7, 64, 300}) {
     for (int64_t cols : {5, 53, 1000}) {
       for (int64_t k : {1, 3, 32}) {
@@ -71,10 +61,7 @@ int main() {
         compare(smooth, k * rows, "smooth " + shape);
         compare(coarse, k * rows, "coarse " + shape);
         compare(sparse, k * rows, "sparse " + shape);
-        cases += 3;
       }
     }
   }
-  std::printf("%d passed, %d failed\n", cases - failures, failures);
-  return failures == 0 ? 0 : 1;
 }

@@ -24,7 +24,7 @@ void run_together(const std::vector<std::function<void()>>& bodies) {
     });
   }
   for (auto& t : threads) t.join();
-  for (const auto& f : failures) CHECK(f.empty(), f);
+  for (const auto& f : failures) EXPECT_TRUE(f.empty()) << f;
 }
 
 btk_config job_config(int32_t arch, int32_t path) {
@@ -44,7 +44,7 @@ std::vector<unsigned char> train_record(int32_t arch, int32_t path) {
     auto x = random_normal<float>(kB * kD, 300 + step, 0.3, 1.0);
     auto v = view_of(x, kB, kD);
     btk_metrics m;
-    CHECK_OK(btk_sae_train_step(sae.get(), &v, &m));
+    REQUIRE_OK(btk_sae_train_step(sae.get(), &v, &m));
     auto bytes = reinterpret_cast<const unsigned char*>(&m);
     record.insert(record.end(), bytes, bytes + sizeof m);
   }
@@ -64,15 +64,15 @@ std::vector<unsigned char> inference_record(btk_sae* sae, int seed) {
   auto c = view_of(codes, kB, kF);
   auto d = view_of(decoded, kB, kD);
   auto r = view_of(reconstructed, kB, kD);
-  CHECK_OK(btk_sae_encode(sae, &v, BTK_SELECT_INFERENCE, &c));
-  CHECK_OK(btk_sae_decode(sae, &c, &d));
-  CHECK_OK(btk_sae_reconstruct(sae, &v, BTK_SELECT_TRAINING, &r));
+  REQUIRE_OK(btk_sae_encode(sae, &v, BTK_SELECT_INFERENCE, &c));
+  REQUIRE_OK(btk_sae_decode(sae, &c, &d));
+  REQUIRE_OK(btk_sae_reconstruct(sae, &v, BTK_SELECT_TRAINING, &r));
   btk_eval_sums sums = {};
   std::vector<double> column_sums(kD);
   std::vector<int64_t> fires(kF);
-  CHECK_OK(btk_sae_evaluate(sae, &v, &sums, column_sums.data(), fires.data()));
+  REQUIRE_OK(btk_sae_evaluate(sae, &v, &sums, column_sums.data(), fires.data()));
   std::vector<float> W_dec(kF * kD);
-  CHECK_OK(btk_sae_state_get(sae, "W_dec", W_dec.data(), int64_t(W_dec.size() * sizeof(float))));
+  REQUIRE_OK(btk_sae_state_get(sae, "W_dec", W_dec.data(), int64_t(W_dec.size() * sizeof(float))));
 
   std::vector<unsigned char> record;
   auto append = [&](const void* p, size_t n) {
@@ -107,10 +107,10 @@ TEST(threads, separate_handles_train_in_parallel_as_they_do_alone) {
     }
     run_together(bodies);
     for (size_t i = 0; i < jobs.size(); i++) {
-      CHECK(together[i] == alone[i], std::string(arch_name(jobs[i].first)) +
+      EXPECT_TRUE(together[i] == alone[i]) << std::string(arch_name(jobs[i].first)) +
                                          (jobs[i].second == BTK_PATH_FUSED ? " fused" : " naive") +
                                          ": a run beside others differs from the run alone (round " +
-                                         std::to_string(round) + ")");
+                                         std::to_string(round) + ")";
     }
   }
 }
@@ -122,7 +122,7 @@ TEST(threads, read_only_calls_share_one_handle) {
       auto x = random_normal<float>(kB * kD, 500 + step, 0.3, 1.0);
       auto v = view_of(x, kB, kD);
       btk_metrics m;
-      CHECK_OK(btk_sae_train_step(sae.get(), &v, &m));
+      REQUIRE_OK(btk_sae_train_step(sae.get(), &v, &m));
     }
     constexpr int kBatches = 4;
     std::vector<std::vector<unsigned char>> alone;
@@ -135,9 +135,8 @@ TEST(threads, read_only_calls_share_one_handle) {
           // Each thread walks the batches from a different start, so different calls overlap.
           for (int i = 0; i < kBatches; i++) {
             int b = (i + t) % kBatches;
-            CHECK(inference_record(sae.get(), 900 + b) == alone[b],
-                  std::string(arch_name(arch)) + ": batch " + std::to_string(b) + " on thread " + std::to_string(t) +
-                      " differs from the same calls on one thread");
+            EXPECT_TRUE(inference_record(sae.get(), 900 + b) == alone[b]) << std::string(arch_name(arch)) + ": batch " + std::to_string(b) + " on thread " + std::to_string(t) +
+                      " differs from the same calls on one thread";
           }
         }
       });

@@ -1,5 +1,7 @@
-// A very small test harness over the public C interface: the tests see the shim as Java does.
+// Helpers for the GoogleTest suites over the public C interface: the tests see the shim as Java does.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
@@ -14,39 +16,22 @@
 
 #include "batchtopk.h"
 
-struct TestFailure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-#define CHECK(cond, msg)                                                                                  \
-  do {                                                                                                    \
-    if (!(cond)) throw TestFailure(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " + (msg)); \
+// A call that must succeed for the test to mean anything. It throws rather than using ASSERT_*, which
+// cannot leave a function that returns a value or a thread: GoogleTest reports an exception that
+// escapes a test as that test's failure, with this message.
+#define REQUIRE_OK(call)                                                                              \
+  do {                                                                                                \
+    int32_t rc_ = (call);                                                                             \
+    if (rc_ != BTK_OK) {                                                                              \
+      throw std::runtime_error(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " + #call + \
+                               " failed (" + std::to_string(rc_) + "): " + btk_last_error());         \
+    }                                                                                                 \
   } while (0)
-
-#define CHECK_OK(call)                                                                             \
-  do {                                                                                             \
-    int32_t rc_ = (call);                                                                          \
-    CHECK(rc_ == BTK_OK, std::string(#call) + " failed (" + std::to_string(rc_) + "): " + btk_last_error()); \
-  } while (0)
-
-using Suite = std::map<std::string, std::function<void()>>;
-Suite& suite(const std::string& name);
-
-struct Registration {
-  Registration(const char* suite_name, const char* test_name, std::function<void()> body) {
-    suite(suite_name)[test_name] = std::move(body);
-  }
-};
-#define TEST(suite_name, test_name)                                                   \
-  static void suite_name##_##test_name();                                            \
-  static Registration reg_##suite_name##_##test_name(#suite_name, #test_name,        \
-                                                     suite_name##_##test_name);      \
-  static void suite_name##_##test_name()
 
 // Owns a btk_sae.
 class Sae {
  public:
-  explicit Sae(const btk_config& cfg) { CHECK_OK(btk_sae_create(&cfg, &handle_)); }
+  explicit Sae(const btk_config& cfg) { REQUIRE_OK(btk_sae_create(&cfg, &handle_)); }
   ~Sae() { btk_sae_destroy(handle_); }
   Sae(const Sae&) = delete;
   Sae& operator=(const Sae&) = delete;
@@ -60,33 +45,33 @@ class Sae {
   // Any state tensor as doubles.
   std::vector<double> state(const std::string& name) const {
     btk_tensor_info info;
-    CHECK_OK(btk_sae_state_info(handle_, name.c_str(), &info));
+    REQUIRE_OK(btk_sae_state_info(handle_, name.c_str(), &info));
     std::vector<double> out(info.numel);
     if (info.dtype == BTK_DTYPE_F32) {
       std::vector<float> f(info.numel);
-      CHECK_OK(btk_sae_state_get(handle_, name.c_str(), f.data(), info.numel * 4));
+      REQUIRE_OK(btk_sae_state_get(handle_, name.c_str(), f.data(), info.numel * 4));
       for (int64_t i = 0; i < info.numel; i++) out[i] = f[i];
     } else if (info.dtype == BTK_DTYPE_I64) {
       std::vector<int64_t> v(info.numel);
-      CHECK_OK(btk_sae_state_get(handle_, name.c_str(), v.data(), info.numel * 8));
+      REQUIRE_OK(btk_sae_state_get(handle_, name.c_str(), v.data(), info.numel * 8));
       for (int64_t i = 0; i < info.numel; i++) out[i] = double(v[i]);
     } else {
-      CHECK_OK(btk_sae_state_get(handle_, name.c_str(), out.data(), info.numel * 8));
+      REQUIRE_OK(btk_sae_state_get(handle_, name.c_str(), out.data(), info.numel * 8));
     }
     return out;
   }
   // A state tensor's bytes exactly as the library holds them: for bit-for-bit comparisons.
   std::vector<unsigned char> raw_state(const std::string& name) const {
     btk_tensor_info info;
-    CHECK_OK(btk_sae_state_info(handle_, name.c_str(), &info));
+    REQUIRE_OK(btk_sae_state_info(handle_, name.c_str(), &info));
     int64_t element = info.dtype == BTK_DTYPE_F32 ? 4 : 8;
     std::vector<unsigned char> bytes(static_cast<size_t>(info.numel * element));
-    CHECK_OK(btk_sae_state_get(handle_, name.c_str(), bytes.data(), int64_t(bytes.size())));
+    REQUIRE_OK(btk_sae_state_get(handle_, name.c_str(), bytes.data(), int64_t(bytes.size())));
     return bytes;
   }
   template <typename T>
   void set_state(const std::string& name, const std::vector<T>& values) {
-    CHECK_OK(btk_sae_state_set(handle_, name.c_str(), values.data(), int64_t(values.size() * sizeof(T))));
+    REQUIRE_OK(btk_sae_state_set(handle_, name.c_str(), values.data(), int64_t(values.size() * sizeof(T))));
   }
 
  private:
@@ -120,7 +105,7 @@ inline double relative_difference(const std::vector<double>& a, const std::vecto
 
 inline btk_config config_for(int64_t d, int64_t F, int32_t arch, int32_t k) {
   btk_config cfg;
-  CHECK_OK(btk_config_defaults(&cfg, d, F, arch, k));
+  REQUIRE_OK(btk_config_defaults(&cfg, d, F, arch, k));
   return cfg;
 }
 

@@ -80,17 +80,19 @@ class SaeConfigTest {
         K_AUX(b -> b.kAux(-1), "k_aux must not be negative"),
         DEAD_AFTER(b -> b.deadAfterTokens(0), "dead_after_tokens must be positive, got 0"),
         AUX_COEFF(b -> b.auxCoeff(Double.NaN), "aux_coeff must be finite and >= 0"),
-        LR_ZERO(b -> b.lr(0), "lr must be finite and positive, got 0.0"),
-        LR_INFINITE(b -> b.lr(Double.POSITIVE_INFINITY), "lr must be finite and positive, got Infinity"),
-        BETA1(b -> b.beta1(1.0), "beta1 must be in [0, 1), got 1.0"),
+        LR_ZERO(b -> b.lr(0), "lr must be finite and positive, got 0"),
+        LR_INFINITE(b -> b.lr(Double.POSITIVE_INFINITY), "lr must be finite and positive, got inf"),
+        BETA1(b -> b.beta1(1.0), "beta1 must be in [0, 1), got 1"),
         BETA2(b -> b.beta2(-0.1), "beta2 must be in [0, 1), got -0.1"),
         EPS(b -> b.eps(0), "eps must be finite and positive"),
         MAX_GRAD_NORM(b -> b.maxGradNorm(Double.NaN), "max_grad_norm must be finite"),
+        MAX_GRAD_NORM_INFINITE(b -> b.maxGradNorm(Double.POSITIVE_INFINITY),
+                "max_grad_norm must be finite (<= 0 disables clipping), got inf"),
         L1(b -> b.l1Coeff(-1), "l1_coeff must be finite and >= 0"),
         L0(b -> b.l0Coeff(Double.POSITIVE_INFINITY), "l0_coeff must be finite and >= 0"),
         BANDWIDTH(b -> b.jumpReluBandwidth(0), "jumprelu_bandwidth must be finite and positive"),
         THRESHOLD(b -> b.jumpReluInitThreshold(-1e-3), "jumprelu_init_threshold must be finite and positive"),
-        THETA_MOMENTUM(b -> b.thetaMomentum(0), "theta_momentum must be in (0, 1], got 0.0");
+        THETA_MOMENTUM(b -> b.thetaMomentum(0), "theta_momentum must be in (0, 1], got 0");
 
         final UnaryOperator<SaeConfig.Builder> change;
         final String message;

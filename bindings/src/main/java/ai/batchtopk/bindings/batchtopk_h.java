@@ -614,6 +614,66 @@ public class batchtopk_h extends batchtopk_h$shared {
         }
     }
 
+    private static class btk_config_validate {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_config_validate").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_config_validate (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_config_validate(const btk_config *cfg)
+     * }
+     */
+    public static FunctionDescriptor btk_config_validate$descriptor() {
+        return btk_config_validate.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_config_validate(const btk_config *cfg)
+     * }
+     */
+    public static MethodHandle btk_config_validate$handle() {
+        return btk_config_validate.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_config_validate(const btk_config *cfg)
+     * }
+     */
+    public static MemorySegment btk_config_validate$address() {
+        return btk_config_validate.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_config_validate(const btk_config *cfg)
+     * }
+     */
+    public static int btk_config_validate(MemorySegment cfg) {
+        var mh$ = btk_config_validate.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_config_validate", cfg);
+            }
+            return (int)mh$.invokeExact(cfg);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class btk_sae_create {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             batchtopk_h.C_INT,
