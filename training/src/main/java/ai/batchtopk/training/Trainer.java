@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.function.LongSupplier;
 
 /**
  * The training loop: a batch, a step for each SAE of the run (one, or a sweep's several, all on the
@@ -56,6 +57,9 @@ final class Trainer {
         long stepsDone;
         long tokens;
         StepMetrics last;
+        // When this SAE's last metrics line was written (the clock right after its step) and its tokens then.
+        private long loggedAt;
+        private long loggedTokens;
 
         /** @param evalLog null without --eval-data */
         Member(String name, Sae sae, OutputDirectory output, MetricsLog log, EvalLog evalLog, Map<String, ?> metadata,
@@ -97,6 +101,7 @@ final class Trainer {
     private final Plan plan;
     private final EvalSet evalSet;
     private final ProgressBar progress;
+    private final LongSupplier clock;
 
     /**
      * @param origin where the rows of {@code batches} come from, for messages
@@ -104,6 +109,12 @@ final class Trainer {
      * @param progress null for none
      */
     Trainer(List<Member> members, BatchSource batches, RowOrigin origin, Plan plan, EvalSet evalSet, ProgressBar progress) {
+        this(members, batches, origin, plan, evalSet, progress, System::nanoTime);
+    }
+
+    /** @param clock nanoseconds, for the tokens/s of the metrics lines and the result (a test gives its own) */
+    Trainer(List<Member> members, BatchSource batches, RowOrigin origin, Plan plan, EvalSet evalSet, ProgressBar progress,
+            LongSupplier clock) {
         if (members.isEmpty()) {
             throw new IllegalArgumentException("no SAE to train");
         }
@@ -113,6 +124,7 @@ final class Trainer {
         this.plan = Objects.requireNonNull(plan, "plan");
         this.evalSet = evalSet;
         this.progress = progress;
+        this.clock = Objects.requireNonNull(clock, "clock");
     }
 
     /**
@@ -124,10 +136,12 @@ final class Trainer {
      */
     Result run() throws IOException {
         long first = members.stream().mapToLong(m -> m.stepsDone).min().orElseThrow() + 1;
-        long start = System.nanoTime();
-        long lastLogTime = start;
+        long start = clock.getAsLong();
+        for (Member member : members) {
+            member.loggedAt = start;
+            member.loggedTokens = member.tokens;
+        }
         long tokensThisRun = 0;
-        long lastLogTokens = 0;
         boolean varies = plan.lr().varies();
         for (long s = first; s <= plan.steps(); s++) {
             DataPosition batchStart = batches.position();
@@ -135,8 +149,6 @@ final class Trainer {
             long rows = batch.dim(0);
             double lr = plan.lr().at(s);
             boolean logs = plan.logs().logs(s);
-            long now = logs ? System.nanoTime() : 0;
-            double window = (now - lastLogTime) / 1e9;
             for (Member member : members) {
                 if (member.stepsDone >= s) {
                     continue;
@@ -159,8 +171,15 @@ final class Trainer {
                 member.last = m;
                 boolean diverged = !Double.isFinite(m.loss());
                 if (logs || diverged) {
-                    member.log.write(m, member.tokens,
-                            window > 0 ? (tokensThisRun + rows - lastLogTokens) / window : 0, lr);
+                    // Tokens/s since this SAE's previous line: its tokens since then over the time from the end of
+                    // that line's step to the end of this one, so the window holds every step it counts (in a
+                    // sweep, a whole round of the others' steps too). Reading the clock before the step left the
+                    // first line's window almost empty: tens of millions of tokens/s.
+                    long now = clock.getAsLong();
+                    double window = (now - member.loggedAt) / 1e9;
+                    member.log.write(m, member.tokens, window > 0 ? (member.tokens - member.loggedTokens) / window : 0, lr);
+                    member.loggedAt = now;
+                    member.loggedTokens = member.tokens;
                 }
                 if (diverged) {
                     if (progress != null) {
@@ -172,12 +191,8 @@ final class Trainer {
                 }
             }
             tokensThisRun += rows;
-            if (logs) {
-                lastLogTime = now;
-                lastLogTokens = tokensThisRun;
-            }
             if (progress != null) {
-                progress.update(s - first + 1, tokensThisRun, (System.nanoTime() - start) / 1e9, members.getFirst().last);
+                progress.update(s - first + 1, tokensThisRun, (clock.getAsLong() - start) / 1e9, members.getFirst().last);
             }
             if (evalSet != null && plan.evalEvery() > 0 && (s % plan.evalEvery() == 0 || s == plan.steps())) {
                 try {
@@ -201,7 +216,7 @@ final class Trainer {
         if (progress != null) {
             progress.finish();
         }
-        double seconds = (System.nanoTime() - start) / 1e9;
+        double seconds = (clock.getAsLong() - start) / 1e9;
         saveAll();
         Member head = members.getFirst();
         return new Result(head.last, head.tokens, tokensThisRun, seconds, batches.position());
