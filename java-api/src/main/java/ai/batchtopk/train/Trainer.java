@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.function.LongSupplier;
 
 /**
  * The training loop: a batch, a step for each SAE of the run (one, or a sweep's several, all on the
@@ -47,6 +48,9 @@ final class Trainer {
         long stepsDone;
         long tokens;
         StepMetrics last;
+        // When this SAE's last metrics line was written (the clock right after its step) and its tokens then.
+        private long loggedAt;
+        private long loggedTokens;
 
         /** @param evalLog null without --eval-data */
         Member(String name, Sae sae, OutputDirectory output, MetricsLog log, EvalLog evalLog, Map<String, ?> metadata,
@@ -88,6 +92,7 @@ final class Trainer {
     private final Plan plan;
     private final EvalSet evalSet;
     private final RunListener listener;
+    private final LongSupplier clock;
 
     /**
      * @param origin where the rows of {@code batches} come from, for messages
@@ -95,6 +100,12 @@ final class Trainer {
      * @param listener told of each step and evaluation
      */
     Trainer(List<Member> members, BatchSource batches, RowOrigin origin, Plan plan, EvalSet evalSet, RunListener listener) {
+        this(members, batches, origin, plan, evalSet, listener, System::nanoTime);
+    }
+
+    /** @param clock nanoseconds, for the tokens/s of the metrics lines and the result (a test gives its own) */
+    Trainer(List<Member> members, BatchSource batches, RowOrigin origin, Plan plan, EvalSet evalSet, RunListener listener,
+            LongSupplier clock) {
         if (members.isEmpty()) {
             throw new IllegalArgumentException("no SAE to train");
         }
@@ -104,6 +115,7 @@ final class Trainer {
         this.plan = Objects.requireNonNull(plan, "plan");
         this.evalSet = evalSet;
         this.listener = Objects.requireNonNull(listener, "listener");
+        this.clock = Objects.requireNonNull(clock, "clock");
     }
 
     /**
@@ -115,10 +127,12 @@ final class Trainer {
      */
     RunResult run() throws IOException {
         long first = members.stream().mapToLong(m -> m.stepsDone).min().orElseThrow() + 1;
-        long start = System.nanoTime();
-        long lastLogTime = start;
+        long start = clock.getAsLong();
+        for (Member member : members) {
+            member.loggedAt = start;
+            member.loggedTokens = member.tokens;
+        }
         long tokensThisRun = 0;
-        long lastLogTokens = 0;
         boolean varies = plan.lr().varies();
         for (long s = first; s <= plan.steps(); s++) {
             DataPosition batchStart = batches.position();
@@ -126,8 +140,6 @@ final class Trainer {
             long rows = batch.dim(0);
             double lr = plan.lr().at(s);
             boolean logs = plan.logs().logs(s);
-            long now = logs ? System.nanoTime() : 0;
-            double window = (now - lastLogTime) / 1e9;
             for (Member member : members) {
                 if (member.stepsDone >= s) {
                     continue;
@@ -150,8 +162,15 @@ final class Trainer {
                 member.last = m;
                 boolean diverged = !Double.isFinite(m.loss());
                 if (logs || diverged) {
-                    member.log.write(m, member.tokens,
-                            window > 0 ? (tokensThisRun + rows - lastLogTokens) / window : 0, lr);
+                    // Tokens/s since this SAE's previous line: its tokens since then over the time from the end of
+                    // that line's step to the end of this one, so the window holds every step it counts (in a
+                    // sweep, a whole round of the others' steps too). Reading the clock before the step left the
+                    // first line's window almost empty: tens of millions of tokens/s.
+                    long now = clock.getAsLong();
+                    double window = (now - member.loggedAt) / 1e9;
+                    member.log.write(m, member.tokens, window > 0 ? (member.tokens - member.loggedTokens) / window : 0, lr);
+                    member.loggedAt = now;
+                    member.loggedTokens = member.tokens;
                 }
                 if (diverged) {
                     listener.onEnd();
@@ -161,12 +180,8 @@ final class Trainer {
                 }
             }
             tokensThisRun += rows;
-            if (logs) {
-                lastLogTime = now;
-                lastLogTokens = tokensThisRun;
-            }
             listener.onStep(new Progress(s, plan.steps(), s - first + 1, plan.steps() - first + 1, tokensThisRun,
-                    (System.nanoTime() - start) / 1e9, members.getFirst().last));
+                    (clock.getAsLong() - start) / 1e9, members.getFirst().last));
             if (evalSet != null && plan.evalEvery() > 0 && (s % plan.evalEvery() == 0 || s == plan.steps())) {
                 try {
                     evaluate();
@@ -187,7 +202,7 @@ final class Trainer {
             }
         }
         listener.onEnd();
-        double seconds = (System.nanoTime() - start) / 1e9;
+        double seconds = (clock.getAsLong() - start) / 1e9;
         saveAll();
         Member head = members.getFirst();
         return new RunResult(head.last, head.tokens, tokensThisRun, seconds, batches.position(),

@@ -200,7 +200,7 @@ final class TrainCommand implements Callable<Integer> {
             description = "A metrics line every N steps (default: every step up to 200 steps, else ~200 lines).")
     Long logEvery;
 
-    @Option(names = "--threads", paramLabel = "N", description = "Native intra-op threads (default: the number of cores; some libtorch builds default to 1).")
+    @Option(names = "--threads", paramLabel = "N", description = "Native intra-op threads (default: the native library's own; OpenBLAS runs the matrix products on all cores either way).")
     Integer threads;
 
     @Option(names = "--out", paramLabel = "DIR", description = "Where the SAE and metrics go (required; with --sweep, one subdirectory per SAE)."
@@ -274,7 +274,13 @@ final class TrainCommand implements Callable<Integer> {
     private int execute(boolean resuming, PrintWriter stdout, PrintWriter stderr) throws IOException {
         TrainOptionChecks.check(this);
         ResourceLimits.checkThreads(spec.commandLine(), threads);
-        NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
+        // Without --threads, the native library's own default (what a program using the library and the JMH step
+        // get): forcing one OpenMP thread per core oversubscribes the cores, since OpenBLAS runs the matrix
+        // products on its own pool of one thread per core, and the two pools' idle threads spin; on a busy
+        // 2-core machine that made `train` ~15-35% slower than the same loop at the default (BENCHMARKS.md).
+        if (threads != null) {
+            NativeLibrary.setNumThreads(threads);
+        }
         if (device == Device.CUDA && !NativeLibrary.cudaAvailable()) {
             throw new CommandFailure("--device cuda: no CUDA device is usable by this build (" + NativeLibrary.buildInfo() + ")");
         }
