@@ -5,7 +5,7 @@ import ai.batchtopk.Sae;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.StepMetrics;
 import ai.batchtopk.io.Tensor;
-import ai.batchtopk.training.DataPipeline;
+import ai.batchtopk.data.DataPipeline;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
