@@ -1,6 +1,8 @@
 package ai.batchtopk;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -42,6 +44,9 @@ public final class ConfigJson {
         m.put("dtype", c.doublePrecision() ? "float64" : "float32");
         m.put("device", c.device().name().toLowerCase(Locale.ROOT));
         m.put("path", c.path().name().toLowerCase(Locale.ROOT));
+        if (!c.matryoshkaWidths().isEmpty()) {
+            m.put("matryoshka_widths", c.matryoshkaWidths());
+        }
         return m;
     }
 
@@ -94,6 +99,7 @@ public final class ConfigJson {
         if (device != null) b.device(parse("device", device, s -> Device.valueOf(s.toUpperCase(Locale.ROOT))));
         String path = string(m, "path");
         if (path != null) b.path(parse("path", path, s -> StepPath.valueOf(s.toUpperCase(Locale.ROOT))));
+        if (m.get("matryoshka_widths") != null) b.matryoshkaWidths(longList(m, "matryoshka_widths"));
         return b.build();
     }
 
@@ -109,6 +115,24 @@ public final class ConfigJson {
             return i;
         }
         throw new IllegalArgumentException("'" + key + "' must be an integer, got " + describe(v));
+    }
+
+    /** A JSON array of integers, such as {@code matryoshka_widths}. */
+    static List<Long> longList(Map<?, ?> m, String key) {
+        if (!(m.get(key) instanceof List<?> list)) {
+            throw new IllegalArgumentException("'" + key + "' must be an array of integers, got " + describe(m.get(key)));
+        }
+        List<Long> values = new ArrayList<>();
+        for (Object v : list) {
+            if (v instanceof Long l) {
+                values.add(l);
+            } else if (v instanceof Integer i) {
+                values.add((long) i);
+            } else {
+                throw new IllegalArgumentException("'" + key + "' must be an array of integers, but holds " + describe(v));
+            }
+        }
+        return values;
     }
 
     private static double requiredDouble(Map<?, ?> m, String key) {

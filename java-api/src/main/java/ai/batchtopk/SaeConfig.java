@@ -5,6 +5,7 @@ import ai.batchtopk.bindings.btk_config;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -38,6 +39,8 @@ import java.util.Objects;
  * @param doublePrecision parameters in F64 instead of F32 (for exactness checks)
  * @param device where parameters live
  * @param path which implementation runs the step
+ * @param matryoshkaWidths Matryoshka BatchTopK: the cumulative prefix widths, strictly increasing, the last
+ *     equal to d_sae (SAELens's {@code matryoshka_widths}); empty for every other architecture
  */
 public record SaeConfig(
         long dIn,
@@ -61,7 +64,8 @@ public record SaeConfig(
         long seed,
         boolean doublePrecision,
         Device device,
-        StepPath path) {
+        StepPath path,
+        List<Long> matryoshkaWidths) {
 
     /**
      * k when the builder is not given one: 32, the usual choice in the BatchTopK paper, or d_sae if
@@ -74,6 +78,7 @@ public record SaeConfig(
         Objects.requireNonNull(normalization, "normalization");
         Objects.requireNonNull(device, "device");
         Objects.requireNonNull(path, "path");
+        matryoshkaWidths = List.copyOf(Objects.requireNonNull(matryoshkaWidths, "matryoshkaWidths"));
         require(dIn > 0, "d_in must be positive, got " + dIn);
         require(dSae > 0, "d_sae must be positive, got " + dSae);
         try {
@@ -82,6 +87,7 @@ public record SaeConfig(
             throw new IllegalArgumentException("d_in * d_sae overflows: d_in = " + dIn + ", d_sae = " + dSae);
         }
         requireValidK(architecture, k, dSae);
+        requireValidWidths(architecture, matryoshkaWidths, dSae);
         // Each row is divided by its (unbiased) standard deviation, which one value does not have: every
         // row would become NaN, and the run would fail with a message about the learning rate.
         require(normalization != Normalization.PER_TOKEN || dIn >= 2, "normalization per-token needs d_in >= 2, got"
@@ -104,14 +110,34 @@ public record SaeConfig(
         require(thetaMomentum > 0 && thetaMomentum <= 1, "theta_momentum must be in (0, 1], got " + thetaMomentum);
     }
 
-    /** k matters to BatchTopK and TopK only; the others merely keep it (and it must not be negative). */
+    /** k matters to the top-k architectures only; the others merely keep it (and it must not be negative). */
     private static void requireValidK(Architecture architecture, int k, long dSae) {
-        if (architecture == Architecture.BATCHTOPK || architecture == Architecture.TOPK) {
+        if (architecture.usesK()) {
             require(k > 0, "k must be positive, got " + k);
             require(k <= dSae, "k = " + k + " exceeds d_sae = " + dSae);
         } else {
             require(k >= 0, "k must not be negative, got " + k);
         }
+    }
+
+    /** The native rules for matryoshka widths, with the same messages. */
+    private static void requireValidWidths(Architecture architecture, List<Long> widths, long dSae) {
+        if (architecture != Architecture.MATRYOSHKA_BATCHTOPK) {
+            require(widths.isEmpty(), "matryoshka widths apply to the " + Architecture.MATRYOSHKA_BATCHTOPK.cliName()
+                    + " architecture only, not " + architecture.cliName());
+            return;
+        }
+        int most = batchtopk_h.BTK_MAX_MATRYOSHKA_WIDTHS();
+        require(!widths.isEmpty() && widths.size() <= most, "Matryoshka BatchTopK needs 1 to " + most
+                + " matryoshka widths, got " + widths.size());
+        long previous = 0;
+        for (int i = 0; i < widths.size(); i++) {
+            long w = widths.get(i);
+            require(w > previous, "matryoshka widths must be positive and strictly increasing, but width " + (i + 1)
+                    + " is " + w + (i == 0 ? "" : " after " + previous));
+            previous = w;
+        }
+        require(previous == dSae, "the last matryoshka width must equal d_sae = " + dSae + ", got " + previous);
     }
 
     private static void require(boolean ok, String message) {
@@ -147,7 +173,8 @@ public record SaeConfig(
                 .seed(seed)
                 .doublePrecision(doublePrecision)
                 .device(device)
-                .path(path);
+                .path(path)
+                .matryoshkaWidths(matryoshkaWidths);
     }
 
     /** A new native {@code btk_config} holding this config. */
@@ -176,6 +203,10 @@ public record SaeConfig(
         btk_config.device(c, device.code());
         btk_config.path(c, path.code());
         btk_config.reserved(c, 0);
+        btk_config.matryoshka_count(c, matryoshkaWidths.size());
+        for (int i = 0; i < matryoshkaWidths.size(); i++) {
+            btk_config.matryoshka_widths(c, i, matryoshkaWidths.get(i));
+        }
         return c;
     }
 
@@ -209,7 +240,20 @@ public record SaeConfig(
                 .seed(btk_config.seed(c))
                 .doublePrecision(dtype == batchtopk_h.BTK_DTYPE_F64())
                 .device(Device.fromCode(btk_config.device(c)))
-                .path(StepPath.fromCode(btk_config.path(c)));
+                .path(StepPath.fromCode(btk_config.path(c)))
+                .matryoshkaWidths(nativeWidths(c));
+    }
+
+    private static List<Long> nativeWidths(MemorySegment c) {
+        int count = btk_config.matryoshka_count(c);
+        if (count < 0 || count > batchtopk_h.BTK_MAX_MATRYOSHKA_WIDTHS()) {
+            throw new IllegalArgumentException("matryoshka_count " + count + " is out of range");
+        }
+        Long[] widths = new Long[count];
+        for (int i = 0; i < count; i++) {
+            widths[i] = btk_config.matryoshka_widths(c, i);
+        }
+        return List.of(widths);
     }
 
     /**
@@ -240,6 +284,7 @@ public record SaeConfig(
         private Boolean doublePrecision;
         private Device device;
         private StepPath path;
+        private List<Long> matryoshkaWidths = List.of();
 
         private Builder(long dIn, long dSae) {
             this.dIn = dIn;
@@ -354,6 +399,12 @@ public record SaeConfig(
             return this;
         }
 
+        /** Matryoshka BatchTopK's cumulative prefix widths (none by default; required by that architecture). */
+        public Builder matryoshkaWidths(List<Long> value) {
+            this.matryoshkaWidths = List.copyOf(Objects.requireNonNull(value, "matryoshkaWidths"));
+            return this;
+        }
+
         /**
          * The validated config; unset fields come from the native defaults.
          *
@@ -376,7 +427,7 @@ public record SaeConfig(
                     or(maxGradNorm, d.maxGradNorm), or(l1Coeff, d.l1Coeff), or(l0Coeff, d.l0Coeff),
                     or(jumpReluBandwidth, d.jumpReluBandwidth), or(jumpReluInitThreshold, d.jumpReluInitThreshold),
                     or(thetaMomentum, d.thetaMomentum), or(seed, d.seed), or(doublePrecision, d.doublePrecision),
-                    or(device, d.device), or(path, d.path));
+                    or(device, d.device), or(path, d.path), matryoshkaWidths);
         }
 
         /** What {@code btk_config_defaults} says for this shape, architecture and k. */

@@ -14,6 +14,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -26,15 +27,16 @@ import java.util.function.UnaryOperator;
  * Saves and loads SAEs in the SAELens directory layout ({@code cfg.json} + {@code
  * sae_weights.safetensors}, see FORMATS.md), the format other tools already read.
  *
- * <p>SAELens has no BatchTopK architecture at inference, so a BatchTopK SAE is written as a JumpReLU
- * whose {@code threshold} is theta everywhere, which is exactly how it encodes at inference. So that
+ * <p>SAELens has no BatchTopK architecture at inference, so a BatchTopK SAE (Matryoshka or not) is written
+ * as a JumpReLU whose {@code threshold} is theta everywhere, which is exactly how it encodes at inference. So that
  * our own loader can restore the true architecture and training config, {@code cfg.json} also holds
  * a {@value #OUR_KEY} object with every {@link SaeConfig} field (and theta, exactly); SAELens ignores
  * keys it does not know.
  *
  * <p>Besides inference directories ({@code jumprelu}, {@code topk}, {@code standard}) it reads the
  * training checkpoints SAELens writes for BatchTopK ({@code architecture: "batchtopk"}: {@code k}, the
- * {@code topk_threshold} tensor as theta, {@code topk_threshold_lr} as the theta momentum). When
+ * {@code topk_threshold} tensor as theta, {@code topk_threshold_lr} as the theta momentum) and for
+ * Matryoshka BatchTopK ({@code "matryoshka_batchtopk"}: the same, plus {@code matryoshka_widths}). When
  * {@code rescale_acts_by_decoder_norm} is true (SAELens's training default), the decoder norms are
  * folded into the encoder as SAELens does when it saves for inference, which leaves the SAE's function
  * unchanged and its decoder rows unit-norm, as this library keeps them.
@@ -76,7 +78,7 @@ public final class SaeLens {
             }
             DType dtype = tensors.get("W_enc").dtype();
             switch (config.architecture()) {
-                case BATCHTOPK -> tensors.put("threshold", constant(dtype, config.dSae(), theta, arena));
+                case BATCHTOPK, MATRYOSHKA_BATCHTOPK -> tensors.put("threshold", constant(dtype, config.dSae(), theta, arena));
                 case JUMPRELU -> tensors.put("threshold", thresholdsOf(sae.state("log_threshold", arena), arena));
                 case TOPK, RELU -> { }
             }
@@ -99,7 +101,7 @@ public final class SaeLens {
         cfg.put("normalize_activations", config.normalization() == Normalization.PER_TOKEN ? "layer_norm" : "none");
         cfg.put("reshape_activations", "none");
         switch (config.architecture()) {
-            case BATCHTOPK, JUMPRELU -> cfg.put("architecture", "jumprelu");
+            case BATCHTOPK, MATRYOSHKA_BATCHTOPK, JUMPRELU -> cfg.put("architecture", "jumprelu");
             case TOPK -> {
                 cfg.put("architecture", "topk");
                 cfg.put("k", config.k());
@@ -170,8 +172,8 @@ public final class SaeLens {
                     setWeight(sae, weightsFile, param.getKey(), param.getValue());
                 }
                 switch (config.architecture()) {
-                    case BATCHTOPK -> sae.setState("theta", scalar(found.theta != null ? found.theta
-                            : found.savedArchitecture.equals("batchtopk") ? topkThreshold(weights)
+                    case BATCHTOPK, MATRYOSHKA_BATCHTOPK -> sae.setState("theta", scalar(found.theta != null ? found.theta
+                            : found.savedArchitecture.endsWith("batchtopk") ? topkThreshold(weights)
                             : constantValue(weightsFile, threshold), arena));
                     case JUMPRELU -> sae.setState("log_threshold", logThresholdsOf(weightsFile, threshold, arena));
                     case TOPK, RELU -> { }
@@ -250,7 +252,7 @@ public final class SaeLens {
             }
             theta = n.doubleValue();
         }
-        String saved = config.architecture() == Architecture.BATCHTOPK || config.architecture() == Architecture.JUMPRELU
+        String saved = config.architecture().hasTheta() || config.architecture() == Architecture.JUMPRELU
                 ? "jumprelu"
                 : "";
         return new Loaded(config, saved, theta, false);
@@ -271,8 +273,13 @@ public final class SaeLens {
                 builder.architecture(Architecture.TOPK).k(kOf(cfgFile, cfg, dSae));
                 foldDecoderNorms = optionalBoolean(cfgFile, cfg, "rescale_acts_by_decoder_norm", false);
             }
-            case "batchtopk" -> {
-                builder.architecture(Architecture.BATCHTOPK).k(kOf(cfgFile, cfg, dSae));
+            case "batchtopk", "matryoshka_batchtopk" -> {
+                builder.k(kOf(cfgFile, cfg, dSae));
+                if (architecture.equals("batchtopk")) {
+                    builder.architecture(Architecture.BATCHTOPK);
+                } else {
+                    builder.architecture(Architecture.MATRYOSHKA_BATCHTOPK).matryoshkaWidths(widthsOf(cfgFile, cfg, dSae));
+                }
                 foldDecoderNorms = optionalBoolean(cfgFile, cfg, "rescale_acts_by_decoder_norm", true);
                 if (cfg.get("topk_threshold_lr") != null) {
                     if (!(cfg.get("topk_threshold_lr") instanceof Number lr)) {
@@ -282,10 +289,8 @@ public final class SaeLens {
                     builder.thetaMomentum(lr.doubleValue());
                 }
             }
-            case "matryoshka_batchtopk" -> throw new MalformedFileException(cfgFile, "architecture "
-                    + "\"matryoshka_batchtopk\": Matryoshka BatchTopK SAEs are not supported yet");
             default -> throw new MalformedFileException(cfgFile, "architecture \"" + architecture
-                    + "\" is not supported (batchtopk, jumprelu, topk and standard are)");
+                    + "\" is not supported (batchtopk, matryoshka_batchtopk, jumprelu, topk and standard are)");
         }
         String dtype = optionalString(cfgFile, cfg, "dtype", "float32");
         switch (dtype) {
@@ -357,6 +362,26 @@ public final class SaeLens {
             throw new MalformedFileException(file, "k = " + v + " must be in 1..d_sae (" + dSae + ")");
         }
         return (int) k;
+    }
+
+    /**
+     * SAELens's {@code matryoshka_widths}; like SAELens, a list that stops short of d_sae gets d_sae as
+     * its last width.
+     */
+    private static List<Long> widthsOf(Path file, Map<?, ?> cfg, long dSae) throws MalformedFileException {
+        if (cfg.get("matryoshka_widths") == null) {
+            throw new MalformedFileException(file, "missing 'matryoshka_widths'");
+        }
+        List<Long> widths;
+        try {
+            widths = new ArrayList<>(ConfigJson.longList(cfg, "matryoshka_widths"));
+        } catch (IllegalArgumentException e) {
+            throw new MalformedFileException(file, e.getMessage(), e);
+        }
+        if (widths.isEmpty() || widths.getLast() < dSae) {
+            widths.add(dSae);
+        }
+        return widths;
     }
 
     private static boolean optionalBoolean(Path file, Map<?, ?> cfg, String key, boolean fallback) throws MalformedFileException {
