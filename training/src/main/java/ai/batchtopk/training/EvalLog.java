@@ -35,6 +35,7 @@ final class EvalLog implements AutoCloseable {
         line.put("step", step);
         line.put("tokens", tokens);
         line.put("nmse", MetricsLog.finite(r.nmse()));
+        MetricsLog.putPrefixNmse(line, r);
         line.put("explained_variance", MetricsLog.finite(r.explainedVariance()));
         line.put("l0", MetricsLog.finite(r.l0()));
         line.put("dead_fraction", MetricsLog.finite(r.deadFraction()));

@@ -1,5 +1,6 @@
 package ai.batchtopk.training;
 
+import ai.batchtopk.EvalResult;
 import ai.batchtopk.StepMetrics;
 import ai.batchtopk.io.Json;
 import java.io.BufferedWriter;
@@ -93,6 +94,13 @@ final class MetricsLog implements AutoCloseable {
 
     static Double finite(double value) {
         return Double.isFinite(value) ? value : null;
+    }
+
+    /** Matryoshka BatchTopK: {@code prefix_nmse}, one NMSE per width; nothing for other architectures. */
+    static void putPrefixNmse(Map<String, Object> line, EvalResult r) {
+        if (!r.prefixNmse().isEmpty()) {
+            line.put("prefix_nmse", r.prefixNmse().stream().map(MetricsLog::finite).toList());
+        }
     }
 
     @Override

@@ -96,15 +96,20 @@ final class TrainCommand implements Callable<Integer> {
     String encoding;
 
     @Option(names = "--arch", paramLabel = "ARCH", converter = Converters.ArchitectureConverter.class,
-            description = "batchtopk, topk, jumprelu or relu (default: batchtopk, or the --init SAE's; another one"
+            description = "batchtopk, topk, jumprelu, relu or matryoshka-batchtopk (default: batchtopk, or the --init SAE's; another one"
                     + " starts a new run from the --init SAE's parameters).")
     Architecture architecture;
 
     @Option(names = "--d-sae", paramLabel = "N", description = "Number of latents (required without --init).")
     Long dSae;
 
-    @Option(names = "--k", paramLabel = "K", description = "Active latents per token (batchtopk, topk).")
+    @Option(names = "--k", paramLabel = "K", description = "Active latents per token (batchtopk, topk, matryoshka-batchtopk).")
     Integer k;
+
+    @Option(names = "--matryoshka-widths", paramLabel = "W1,W2,...", split = ",",
+            description = "matryoshka-batchtopk: the cumulative prefix widths, strictly increasing, the last equal to"
+                    + " --d-sae (required by that architecture).")
+    List<Long> matryoshkaWidths;
 
     @Option(names = "--batch-size", paramLabel = "B", description = "Tokens per step (required).")
     Long batchSize;
@@ -444,7 +449,7 @@ final class TrainCommand implements Callable<Integer> {
             boolean continued = resuming && RunFile.hasCheckpointOf(dir, runId);
             SaeStart start = continued ? SaeStart.load(dir, this::adjust)
                     : init == null ? SaeStart.fresh(newConfig(activations.width(), variant))
-                    : SaeStart.init(init, this::adjust, architecture, k);
+                    : SaeStart.init(init, this::adjust, architecture, k, matryoshkaWidths);
             toClose.add(start.sae());
             starts.add(start);
             continuedRuns.add(continued);
@@ -783,9 +788,18 @@ final class TrainCommand implements Callable<Integer> {
                 throw usage("--d-sae is required (unless --init gives an SAE)");
             }
             Architecture arch = architecture();
-            if (k == null && !sweepsK && (arch == Architecture.BATCHTOPK || arch == Architecture.TOPK)) {
+            if (k == null && !sweepsK && arch.usesK()) {
                 throw usage("--k is required for --arch " + arch.cliName());
             }
+            if (matryoshkaWidths == null && arch == Architecture.MATRYOSHKA_BATCHTOPK) {
+                throw usage("--matryoshka-widths is required for --arch " + arch.cliName()
+                        + " (cumulative prefix widths, e.g. 2304,4608,9216, the last equal to --d-sae)");
+            }
+        }
+        if (matryoshkaWidths != null && (init == null || architecture != null)
+                && architecture() != Architecture.MATRYOSHKA_BATCHTOPK) {
+            throw usage("--matryoshka-widths applies to --arch " + Architecture.MATRYOSHKA_BATCHTOPK.cliName()
+                    + " only, not " + architecture().cliName());
         }
     }
 
@@ -812,6 +826,9 @@ final class TrainCommand implements Callable<Integer> {
         SaeConfig.Builder builder = SaeConfig.builder(dIn, variant.dSae()).architecture(architecture());
         if (variant.k() != null) {
             builder.k(variant.k());
+        }
+        if (matryoshkaWidths != null) {
+            builder.matryoshkaWidths(matryoshkaWidths);
         }
         if (normalization != null) {
             builder.normalization(normalization);
@@ -852,13 +869,20 @@ final class TrainCommand implements Callable<Integer> {
         if (dSae != null && dSae != saved.dSae()) {
             throw conflict("--d-sae " + dSae, "d_sae = " + saved.dSae());
         }
-        boolean usesK = saved.architecture() == Architecture.BATCHTOPK || saved.architecture() == Architecture.TOPK;
-        if (k != null && usesK && k != saved.k()) {
+        if (k != null && saved.architecture().usesK() && k != saved.k()) {
             throw conflict("--k " + k, "k = " + saved.k());
+        }
+        if (matryoshkaWidths != null && !matryoshkaWidths.equals(saved.matryoshkaWidths())) {
+            throw conflict("--matryoshka-widths " + widthsText(matryoshkaWidths), saved.matryoshkaWidths().isEmpty()
+                    ? "architecture " + saved.architecture().cliName() : "matryoshka widths " + widthsText(saved.matryoshkaWidths()));
         }
         if (normalization != null && normalization != saved.normalization()) {
             throw conflict("--normalize " + normalization.cliName(), "normalization " + saved.normalization().cliName());
         }
+    }
+
+    private static String widthsText(List<Long> widths) {
+        return widths.stream().map(String::valueOf).collect(Collectors.joining(","));
     }
 
     private ParameterException conflict(String given, String saved) {
