@@ -103,6 +103,43 @@ class MatryoshkaCliTest {
     }
 
     @Test
+    void resumeAfterAFailedCheckpointEndsAsAnUninterruptedRun() throws IOException {
+        Path straight = tmp.resolve("straight");
+        assertThat(Cli.run(train("--steps", 12, "--checkpoint-every", 5, "--out", straight)).code()).isZero();
+        Path out = tmp.resolve("failed");
+        int[] saves = {0};
+        OutputDirectory.beforeSave = dir -> {
+            if (++saves[0] == 2) {
+                throw new java.nio.file.FileSystemException(dir.toString(), null, "Read-only file system");
+            }
+        };
+        try {
+            assertThat(Cli.run(train("--steps", 12, "--checkpoint-every", 5, "--out", out)).code()).isEqualTo(Main.FAILURE);
+        } finally {
+            OutputDirectory.beforeSave = dir -> {};
+        }
+        Cli.Run resumed = Cli.run("train", "--resume", out);
+        assertThat(resumed.code()).as("%s", resumed).isZero();
+        TrainingRunTest.assertSameState(out, straight);
+    }
+
+    @Test
+    void aBatchTopKSaeStartsAMatryoshkaRun() throws IOException {
+        Path batchTopK = tmp.resolve("batchtopk");
+        assertThat(Cli.run("train", "--data", data, "--d-sae", 64, "--k", 4, "--batch-size", 100, "--steps", 5,
+                "--out", batchTopK).code()).isZero();
+        assertError(Cli.run("train", "--data", data, "--init", batchTopK, "--arch", "matryoshka-batchtopk",
+                "--batch-size", 100, "--steps", 3, "--out", tmp.resolve("m")), Main.FAILURE,
+                "--matryoshka-widths is required");
+        Cli.Run run = Cli.run("train", "--data", data, "--init", batchTopK, "--arch", "matryoshka-batchtopk",
+                "--matryoshka-widths", "16,64", "--batch-size", 100, "--steps", 3, "--out", tmp.resolve("m"));
+        assertThat(run.code()).as("%s", run).isZero();
+        Map<?, ?> ours = (Map<?, ?>) cfg(tmp.resolve("m")).get(SaeLens.OUR_KEY);
+        assertThat(ours.get("matryoshka_widths")).isEqualTo(List.of(16L, 64L));
+        assertThat(ours.get("k")).isEqualTo(4L);
+    }
+
+    @Test
     void sweepsTrainOneSaePerK() {
         Path out = tmp.resolve("sweep");
         Cli.Run run = Cli.run("train", "--data", data, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,24,64",
