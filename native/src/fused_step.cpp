@@ -216,7 +216,7 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
     // L = mean over the G + 1 prefixes (b_dec alone included) of their MSEs, the Matryoshka authors'
     // weighting; dL/dx_i = 2 (x_i - x) / ((G + 1) B d).
     const int64_t G = static_cast<int64_t>(bounds.size()) - 1;
-    prefix_grads = torch::empty({G + 1, B, d}, sae.options);
+    prefix_grads = reuse(sae.workspace.prefixes, (G + 1) * B, d, sae.options).view({G + 1, B, d});
     error = torch::empty({B, d}, sae.options);
     std::vector<double> squares(B * (G + 1));
     prefix_decode(codes, bounds, sae.W_dec.data_ptr<T>(), sae.b_dec.data_ptr<T>(), xn.data_ptr<T>(), d, want_gradients,

@@ -27,6 +27,7 @@ struct Workspace {
   torch::Tensor pre;          // [B, d_sae] pre-activations
   torch::Tensor grad_W_encT;  // [d_sae, d_in] capacity; a step uses its first rows
   torch::Tensor grad_W_dec;   // [d_sae, d_in] capacity
+  torch::Tensor prefixes;     // Matryoshka: [(G + 1) * B, d_in], each prefix's error, then its gradient
 };
 
 }  // namespace btk
