@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct layout or a function signature below changes. */
-#define BTK_ABI_VERSION 1
+#define BTK_ABI_VERSION 2
 
 /* Status codes. */
 #define BTK_OK 0
@@ -40,6 +40,12 @@ extern "C" {
 #define BTK_ARCH_TOPK 1      /* k largest activations of each row */
 #define BTK_ARCH_JUMPRELU 2  /* learned per-latent thresholds, L0 penalty with straight-through grads */
 #define BTK_ARCH_RELU 3      /* ReLU with an L1 penalty ("vanilla") */
+/* BatchTopK's one selection over the whole dictionary, trained so that every prefix of the latents
+   (cut at each of matryoshka_widths) reconstructs on its own; theta at inference */
+#define BTK_ARCH_MATRYOSHKA_BATCHTOPK 4
+
+/* Most prefix widths a Matryoshka SAE may have. */
+#define BTK_MAX_MATRYOSHKA_WIDTHS 64
 
 /* Element types. */
 #define BTK_DTYPE_F32 0
@@ -88,6 +94,10 @@ typedef struct btk_config {
     int32_t device;            /* BTK_DEVICE_* */
     int32_t path;              /* BTK_PATH_* */
     int32_t reserved;          /* keep zero */
+    int32_t matryoshka_count;  /* Matryoshka: how many widths below are used (1 to BTK_MAX_MATRYOSHKA_WIDTHS); else 0 */
+    int32_t matryoshka_reserved; /* keep zero */
+    /* Matryoshka: cumulative prefix widths, strictly increasing, the last equal to d_sae */
+    int64_t matryoshka_widths[BTK_MAX_MATRYOSHKA_WIDTHS];
 } btk_config;
 
 /* A borrowed, contiguous, row-major block of rows x cols elements. */
@@ -102,7 +112,7 @@ typedef struct btk_tensor_view {
 /* What one training step reports. */
 typedef struct btk_metrics {
     int64_t step;         /* optimizer steps taken so far, this one included */
-    double loss;          /* mse + aux_loss + sparsity penalty */
+    double loss;          /* mse + aux_loss + sparsity penalty (Matryoshka: the prefixes' mean MSE, not mse) */
     double mse;           /* mean over B*d of (x_hat - x)^2, in the (normalised) training space */
     double aux_loss;      /* AuxK loss, already weighted by aux_coeff */
     double sparsity_loss; /* L1 (ReLU) or L0 (JumpReLU) penalty, weighted */
@@ -119,6 +129,8 @@ typedef struct btk_eval_sums {
     int64_t active;       /* non-zero codes seen */
     double squared_error; /* sum of (x_hat - x)^2 */
     double squared_sum;   /* sum of x^2 */
+    /* Matryoshka: sum of (x_hat_i - x)^2 for the reconstruction by the latents below width i; else 0 */
+    double prefix_squared_error[BTK_MAX_MATRYOSHKA_WIDTHS];
 } btk_eval_sums;
 
 /* Shape and type of one named state tensor. ndim 0 is a scalar. */

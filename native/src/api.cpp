@@ -288,6 +288,7 @@ BTK_EXPORT int32_t btk_sae_evaluate(btk_sae* sae, const btk_tensor_view* batch, 
     sums->active += e.active;
     sums->squared_error += e.squared_error;
     sums->squared_sum += e.squared_sum;
+    for (size_t i = 0; i < e.prefix_squared_error.size(); i++) sums->prefix_squared_error[i] += e.prefix_squared_error[i];
     const double* col = e.column_sums.data_ptr<double>();
     for (int64_t j = 0; j < s.cfg.d_in; j++) column_sums[j] += col[j];
     if (fire_counts != nullptr) {

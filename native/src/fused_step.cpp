@@ -69,6 +69,61 @@ void append_pairs(const SparseRows<T>& codes, const T* grad_out, int64_t d, std:
   }
 }
 
+// Matryoshka: the gather decode of sparse_decode, emitting each prefix's reconstruction as a row's
+// latents (ascending) cross a width. Row b's prefix i (x_0 = b_dec, ..., x_G the full reconstruction)
+// leaves its error x_i - x in prefix[i][b] and its squared sum in squares[b][i]; the full error goes to
+// `error` too. With want_gradients, prefix[i][b] then becomes the gradient that reaches a latent of
+// group i: the suffix sum over j >= i of dL/dx_j = scale (x_j - x), so that a pair needs one pointer,
+// as for BatchTopK, and prefix[0] is what reaches b_dec.
+template <typename T>
+void prefix_decode(const SparseRows<T>& codes, const std::vector<int64_t>& bounds, const T* W_dec, const T* b_dec,
+                   const T* x, int64_t d, bool want_gradients, T scale, T* prefix, T* error, double* squares) {
+  const int64_t B = codes.rows(), G = static_cast<int64_t>(bounds.size()) - 1;
+  at::parallel_for(0, B, 8, [&](int64_t begin, int64_t end) {
+    std::vector<T> running(d);
+    for (int64_t b = begin; b < end; b++) {
+      std::copy(b_dec, b_dec + d, running.begin());
+      const T* xb = x + b * d;
+      int64_t p = codes.row_ptr[b];
+      for (int64_t i = 0; i <= G; i++) {
+        for (; i > 0 && p < codes.row_ptr[b + 1] && codes.col[p] < bounds[i]; p++) {
+          axpy(codes.val[p], W_dec + codes.col[p] * d, running.data(), d);
+        }
+        T* e = prefix + (i * B + b) * d;
+        double sum = 0;
+        for (int64_t j = 0; j < d; j++) {
+          e[j] = running[j] - xb[j];
+          sum += double(e[j]) * double(e[j]);
+        }
+        squares[b * (G + 1) + i] = sum;
+      }
+      std::copy(prefix + (G * B + b) * d, prefix + (G * B + b + 1) * d, error + b * d);
+      if (!want_gradients) continue;
+      for (int64_t i = G; i >= 0; i--) {
+        T* e = prefix + (i * B + b) * d;
+        const T* later = i < G ? prefix + ((i + 1) * B + b) * d : nullptr;
+        for (int64_t j = 0; j < d; j++) e[j] = scale * e[j] + (later ? later[j] : T(0));
+      }
+    }
+  });
+}
+
+// As append_pairs, each pair pointing at the gradient of its latent's group (see prefix_decode).
+template <typename T>
+void append_prefix_pairs(const SparseRows<T>& codes, const std::vector<int64_t>& bounds, const T* prefix_grads,
+                         int64_t d, std::vector<Pair<T>>& pairs) {
+  const int64_t B = codes.rows();
+  size_t first = pairs.size();
+  pairs.resize(first + codes.nnz());
+  for (int64_t b = 0; b < B; b++) {
+    size_t group = 1;
+    for (int64_t p = codes.row_ptr[b]; p < codes.row_ptr[b + 1]; p++) {
+      while (codes.col[p] >= bounds[group]) group++;
+      pairs[first + p] = {b, codes.col[p], codes.val[p], T(0), prefix_grads + (int64_t(group) * B + b) * d};
+    }
+  }
+}
+
 template <typename T>
 Gradients sparse_backward(const btk_sae& sae, std::vector<Pair<T>>& pairs, const torch::Tensor& xc,
                           const torch::Tensor& grad_out) {
@@ -150,16 +205,38 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
   torch::addmm_out(pre, sae.b_enc, xc, sae.W_encT.t());
   const T* pre_data = pre.data_ptr<T>();
 
-  SparseRows<T> codes = c.architecture == BTK_ARCH_BATCHTOPK ? select_batch_topk(pre_data, B, F, int64_t(c.k) * B)
-                                                             : select_row_topk(pre_data, B, F, int64_t(c.k));
-  // repeat, not expand().contiguous(): at B = 1 the latter is b_dec itself, and the decode below
-  // would write into the parameter.
-  auto x_hat = sae.b_dec.repeat({B, 1});
-  sparse_decode(codes, sae.W_dec.data_ptr<T>(), d, x_hat.data_ptr<T>());
-  auto error = x_hat - xn;
-
+  SparseRows<T> codes = selects_over_batch(c) ? select_batch_topk(pre_data, B, F, int64_t(c.k) * B)
+                                              : select_row_topk(pre_data, B, F, int64_t(c.k));
   StepResult r;
-  const double squared_error = error.pow(2).sum().item<double>();
+  double squared_error = 0, reconstruction_loss = 0;
+  torch::Tensor error, grad_out, prefix_grads;
+  const bool matryoshka = c.architecture == BTK_ARCH_MATRYOSHKA_BATCHTOPK;
+  const auto bounds = prefix_bounds(c);
+  if (matryoshka) {
+    // L = mean over the G + 1 prefixes (b_dec alone included) of their MSEs, the Matryoshka authors'
+    // weighting; dL/dx_i = 2 (x_i - x) / ((G + 1) B d).
+    const int64_t G = static_cast<int64_t>(bounds.size()) - 1;
+    prefix_grads = reuse(sae.workspace.prefixes, (G + 1) * B, d, sae.options).view({G + 1, B, d});
+    error = torch::empty({B, d}, sae.options);
+    std::vector<double> squares(B * (G + 1));
+    prefix_decode(codes, bounds, sae.W_dec.data_ptr<T>(), sae.b_dec.data_ptr<T>(), xn.data_ptr<T>(), d, want_gradients,
+                  T(2.0 / double((G + 1) * B * d)), prefix_grads.data_ptr<T>(), error.data_ptr<T>(), squares.data());
+    for (int64_t b = 0; b < B; b++) {
+      for (int64_t i = 0; i <= G; i++) reconstruction_loss += squares[b * (G + 1) + i];
+      squared_error += squares[b * (G + 1) + G];
+    }
+    reconstruction_loss /= double((G + 1) * B * d);
+    grad_out = prefix_grads[0];
+  } else {
+    // repeat, not expand().contiguous(): at B = 1 the latter is b_dec itself, and the decode below
+    // would write into the parameter.
+    auto x_hat = sae.b_dec.repeat({B, 1});
+    sparse_decode(codes, sae.W_dec.data_ptr<T>(), d, x_hat.data_ptr<T>());
+    error = x_hat - xn;
+    squared_error = error.pow(2).sum().item<double>();
+    reconstruction_loss = squared_error / double(B * d);
+  }
+
   r.mse = squared_error / double(B * d);
   r.nmse = squared_error / total_variance(xn).item<double>();
   r.l0 = static_cast<double>(codes.nnz()) / static_cast<double>(B);
@@ -186,13 +263,17 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
       aux_grad_out = (aux_error * (2.0 * c.aux_coeff / double(B * d))).contiguous();
     }
   }
-  r.loss = r.mse + r.aux_loss;
+  r.loss = reconstruction_loss + r.aux_loss;
 
   if (want_gradients) {
-    auto grad_out = (error * (2.0 / double(B * d))).contiguous();
     std::vector<Pair<T>> pairs;
     pairs.reserve(codes.nnz() + aux_codes.col.size());
-    append_pairs(codes, grad_out.data_ptr<T>(), d, pairs);
+    if (matryoshka) {
+      append_prefix_pairs(codes, bounds, prefix_grads.data_ptr<T>(), d, pairs);
+    } else {
+      grad_out = (error * (2.0 / double(B * d))).contiguous();
+      append_pairs(codes, grad_out.data_ptr<T>(), d, pairs);
+    }
     if (aux_grad_out.defined()) append_pairs(aux_codes, aux_grad_out.data_ptr<T>(), d, pairs);
     r.gradients = sparse_backward(sae, pairs, xc, grad_out);
   }

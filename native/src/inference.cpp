@@ -40,6 +40,7 @@ torch::Tensor encode(const btk_sae& sae, const torch::Tensor& x, int32_t select)
   auto acts = torch::relu(pre);
   switch (sae.cfg.architecture) {
     case BTK_ARCH_BATCHTOPK:
+    case BTK_ARCH_MATRYOSHKA_BATCHTOPK:
       if (select == BTK_SELECT_TRAINING) return select_top(sae, pre, true);
       // At inference a global threshold replaces the batch: a JumpReLU with theta everywhere.
       return acts * (acts > sae.theta);
@@ -57,9 +58,22 @@ torch::Tensor decode(const btk_sae& sae, const torch::Tensor& codes) { return to
 EvalSums evaluate(const btk_sae& sae, const torch::Tensor& batch) {
   auto normalized = normalize_input(sae.cfg, batch);
   auto codes = encode(sae, normalized.x, BTK_SELECT_INFERENCE);
-  auto x_hat = denormalize(normalized, decode(sae, codes));
   auto x = batch.to(torch::kFloat64);
   EvalSums sums;
+  torch::Tensor x_hat;
+  if (sae.cfg.architecture == BTK_ARCH_MATRYOSHKA_BATCHTOPK) {
+    // Each prefix decoded by its own latents, b_dec + codes[:, :w_i] W_dec[:w_i]; the last is the SAE's.
+    auto bounds = prefix_bounds(sae.cfg);
+    auto partial = sae.b_dec.expand({codes.size(0), sae.cfg.d_in});
+    for (size_t i = 1; i < bounds.size(); i++) {
+      int64_t width = bounds[i] - bounds[i - 1];
+      partial = torch::addmm(partial, codes.narrow(1, bounds[i - 1], width), sae.W_dec.narrow(0, bounds[i - 1], width));
+      x_hat = denormalize(normalized, partial);
+      sums.prefix_squared_error.push_back((x_hat.to(torch::kFloat64) - x).pow(2).sum().item<double>());
+    }
+  } else {
+    x_hat = denormalize(normalized, decode(sae, codes));
+  }
   auto fired = codes > 0;
   sums.active = fired.sum().item<int64_t>();
   sums.squared_error = (x_hat.to(torch::kFloat64) - x).pow(2).sum().item<double>();

@@ -16,6 +16,7 @@ struct EvalSums {
   double squared_error = 0, squared_sum = 0;
   torch::Tensor column_sums;  // float64 [d_in]
   torch::Tensor fire_counts;  // int64 [d_sae]
+  std::vector<double> prefix_squared_error;  // Matryoshka: one per width; else empty
 };
 EvalSums evaluate(const btk_sae& sae, const torch::Tensor& batch);
 

@@ -66,7 +66,8 @@ StepResult naive_forward_backward(const btk_sae& sae, const torch::Tensor& batch
   auto acts = torch::relu(torch::addmm(b_enc, x_cent, W_encT.t()));
   torch::Tensor codes, sparsity = torch::zeros({}, sae.options);
   switch (c.architecture) {
-    case BTK_ARCH_BATCHTOPK: {
+    case BTK_ARCH_BATCHTOPK:
+    case BTK_ARCH_MATRYOSHKA_BATCHTOPK: {
       auto top = acts.flatten().topk(int64_t(c.k) * B, -1);
       codes = torch::zeros_like(acts.flatten()).scatter(-1, std::get<1>(top), std::get<0>(top)).reshape(acts.sizes());
       break;
@@ -86,6 +87,19 @@ StepResult naive_forward_backward(const btk_sae& sae, const torch::Tensor& batch
   }
   auto x_hat = codes.mm(W_dec) + b_dec;
   auto mse = (x_hat - x).pow(2).mean();
+  auto reconstruction = mse;
+  if (c.architecture == BTK_ARCH_MATRYOSHKA_BATCHTOPK) {
+    // The mean of the MSEs of b_dec alone and of every prefix's reconstruction (the authors' weighting).
+    auto bounds = prefix_bounds(c);
+    auto prefix = b_dec.expand_as(x);
+    auto sum = (prefix - x).pow(2).mean();
+    for (size_t i = 1; i < bounds.size(); i++) {
+      int64_t width = bounds[i] - bounds[i - 1];
+      prefix = prefix + codes.narrow(1, bounds[i - 1], width).mm(W_dec.narrow(0, bounds[i - 1], width));
+      sum = sum + (prefix - x).pow(2).mean();
+    }
+    reconstruction = sum / double(bounds.size());
+  }
 
   StepResult r;
   auto fired = (codes > 0).any(0);
@@ -102,7 +116,7 @@ StepResult naive_forward_backward(const btk_sae& sae, const torch::Tensor& batch
       aux = c.aux_coeff * (x_hat_aux - residual).pow(2).mean();
     }
   }
-  auto loss = mse + aux + sparsity;
+  auto loss = reconstruction + aux + sparsity;
 
   r.loss = loss.item<double>();
   r.mse = mse.item<double>();

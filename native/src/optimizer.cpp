@@ -169,7 +169,7 @@ double naive_update(btk_sae& sae, Gradients& g) {
 
 void finish_step(btk_sae& sae, const StepResult& result) {
   sae.tokens_since_fired = result.tokens_since_fired;
-  if (sae.cfg.architecture == BTK_ARCH_BATCHTOPK && !std::isnan(result.smallest_selected)) {
+  if (selects_over_batch(sae.cfg) && !std::isnan(result.smallest_selected)) {
     double m = sae.cfg.theta_momentum;
     // Zero means no batch has selected anything yet: the first estimate starts the average.
     sae.theta = sae.theta == 0.0 ? result.smallest_selected : (1.0 - m) * sae.theta + m * result.smallest_selected;

@@ -25,7 +25,18 @@ std::vector<Param> params_of(const btk_sae& sae) {
 }
 
 bool uses_aux_loss(const btk_config& cfg) {
-  return (cfg.architecture == BTK_ARCH_BATCHTOPK || cfg.architecture == BTK_ARCH_TOPK) && cfg.k_aux > 0;
+  return (selects_over_batch(cfg) || cfg.architecture == BTK_ARCH_TOPK) && cfg.k_aux > 0;
+}
+
+bool selects_over_batch(const btk_config& cfg) {
+  return cfg.architecture == BTK_ARCH_BATCHTOPK || cfg.architecture == BTK_ARCH_MATRYOSHKA_BATCHTOPK;
+}
+
+std::vector<int64_t> prefix_bounds(const btk_config& cfg) {
+  if (cfg.architecture != BTK_ARCH_MATRYOSHKA_BATCHTOPK) return {0, cfg.d_sae};
+  std::vector<int64_t> bounds = {0};
+  bounds.insert(bounds.end(), cfg.matryoshka_widths, cfg.matryoshka_widths + cfg.matryoshka_count);
+  return bounds;
 }
 
 bool has_thresholds(const btk_config& cfg) { return cfg.architecture == BTK_ARCH_JUMPRELU; }
@@ -59,6 +70,28 @@ std::string text(double v) {
 }
 std::string text(int64_t v) { return std::to_string(v); }
 std::string text(int32_t v) { return std::to_string(v); }
+
+void validate_matryoshka_widths(const btk_config& c) {
+  if (c.architecture != BTK_ARCH_MATRYOSHKA_BATCHTOPK) {
+    require(c.matryoshka_count == 0, "matryoshka widths apply to the Matryoshka BatchTopK architecture only; this "
+                                     "config (architecture code " + text(c.architecture) + ") has " +
+                                     text(c.matryoshka_count));
+    return;
+  }
+  require(c.matryoshka_count >= 1 && c.matryoshka_count <= BTK_MAX_MATRYOSHKA_WIDTHS,
+          "Matryoshka BatchTopK needs 1 to " + text(BTK_MAX_MATRYOSHKA_WIDTHS) +
+              " matryoshka widths, got " + text(c.matryoshka_count));
+  int64_t previous = 0;
+  for (int32_t i = 0; i < c.matryoshka_count; i++) {
+    const int64_t w = c.matryoshka_widths[i];
+    require(w > previous, "matryoshka widths must be positive and strictly increasing, but width " +
+                              text(i + 1) + " is " + text(w) +
+                              (i == 0 ? std::string() : " after " + text(previous)));
+    previous = w;
+  }
+  require(previous == c.d_sae, "the last matryoshka width must equal d_sae = " + text(c.d_sae) + ", got " +
+                                   text(previous));
+}
 }  // namespace
 
 // The one set of rules for a btk_config: Java calls it through btk_config_validate before it builds
@@ -68,9 +101,10 @@ void validate_config(const btk_config& c) {
   require(c.d_sae > 0, "d_sae must be positive, got " + text(c.d_sae));
   require(c.d_in <= std::numeric_limits<int64_t>::max() / c.d_sae,
           "d_in * d_sae overflows: d_in = " + text(c.d_in) + ", d_sae = " + text(c.d_sae));
-  require(c.architecture >= BTK_ARCH_BATCHTOPK && c.architecture <= BTK_ARCH_RELU,
+  require(c.architecture >= BTK_ARCH_BATCHTOPK && c.architecture <= BTK_ARCH_MATRYOSHKA_BATCHTOPK,
           "unknown architecture code " + text(c.architecture));
-  if (c.architecture == BTK_ARCH_BATCHTOPK || c.architecture == BTK_ARCH_TOPK) {
+  validate_matryoshka_widths(c);
+  if (selects_over_batch(c) || c.architecture == BTK_ARCH_TOPK) {
     require(c.k > 0, "k must be positive, got " + text(c.k));
     require(c.k <= c.d_sae, "k = " + text(c.k) + " exceeds d_sae = " + text(c.d_sae));
   } else {

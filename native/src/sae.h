@@ -27,6 +27,7 @@ struct Workspace {
   torch::Tensor pre;          // [B, d_sae] pre-activations
   torch::Tensor grad_W_encT;  // [d_sae, d_in] capacity; a step uses its first rows
   torch::Tensor grad_W_dec;   // [d_sae, d_in] capacity
+  torch::Tensor prefixes;     // Matryoshka: [(G + 1) * B, d_in], each prefix's error, then its gradient
 };
 
 }  // namespace btk
@@ -70,6 +71,10 @@ struct Param {
 std::vector<Param> params_of(const btk_sae& sae);
 
 bool uses_aux_loss(const btk_config& cfg);
+// BatchTopK's selection over the whole batch and its theta: BatchTopK and Matryoshka BatchTopK.
+bool selects_over_batch(const btk_config& cfg);
+// Matryoshka prefix widths w_0 = 0, w_1, ..., w_G = d_sae; just {0, d_sae} for other architectures.
+std::vector<int64_t> prefix_bounds(const btk_config& cfg);
 bool has_thresholds(const btk_config& cfg);
 torch::ScalarType scalar_type_of(int32_t btk_dtype);
 

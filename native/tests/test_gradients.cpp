@@ -55,3 +55,4 @@ TEST(gradients, batchtopk) { check_architecture(BTK_ARCH_BATCHTOPK); }
 TEST(gradients, topk) { check_architecture(BTK_ARCH_TOPK); }
 TEST(gradients, jumprelu) { check_architecture(BTK_ARCH_JUMPRELU); }
 TEST(gradients, relu) { check_architecture(BTK_ARCH_RELU); }
+TEST(gradients, matryoshka_batchtopk) { check_architecture(BTK_ARCH_MATRYOSHKA_BATCHTOPK); }

@@ -103,9 +103,16 @@ inline double relative_difference(const std::vector<double>& a, const std::vecto
   return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-12);
 }
 
+// Matryoshka BatchTopK gets three uneven prefixes, F/5, F/2 and F.
 inline btk_config config_for(int64_t d, int64_t F, int32_t arch, int32_t k) {
   btk_config cfg;
   REQUIRE_OK(btk_config_defaults(&cfg, d, F, arch, k));
+  if (arch == BTK_ARCH_MATRYOSHKA_BATCHTOPK) {
+    cfg.matryoshka_count = 3;
+    cfg.matryoshka_widths[0] = F / 5;
+    cfg.matryoshka_widths[1] = F / 2;
+    cfg.matryoshka_widths[2] = F;
+  }
   return cfg;
 }
 
@@ -114,6 +121,7 @@ inline const char* arch_name(int32_t arch) {
     case BTK_ARCH_BATCHTOPK: return "batchtopk";
     case BTK_ARCH_TOPK: return "topk";
     case BTK_ARCH_JUMPRELU: return "jumprelu";
+    case BTK_ARCH_MATRYOSHKA_BATCHTOPK: return "matryoshka-batchtopk";
     default: return "relu";
   }
 }

@@ -11,7 +11,12 @@ public enum Architecture {
     /** Learned per-latent thresholds, an L0 penalty trained with straight-through gradients. */
     JUMPRELU("jumprelu", BTK_ARCH_JUMPRELU()),
     /** ReLU with an L1 penalty ("vanilla"). */
-    RELU("relu", BTK_ARCH_RELU());
+    RELU("relu", BTK_ARCH_RELU()),
+    /**
+     * BatchTopK's selection over the whole dictionary, trained so that each prefix of the latents (cut
+     * at {@link SaeConfig#matryoshkaWidths()}) reconstructs on its own; theta at inference.
+     */
+    MATRYOSHKA_BATCHTOPK("matryoshka-batchtopk", BTK_ARCH_MATRYOSHKA_BATCHTOPK());
 
     private final String cliName;
     private final int code;
@@ -29,6 +34,16 @@ public enum Architecture {
     /** The {@code BTK_ARCH_*} value. */
     public int code() {
         return code;
+    }
+
+    /** Whether k sets its sparsity: BatchTopK, TopK and Matryoshka BatchTopK. */
+    public boolean usesK() {
+        return this == BATCHTOPK || this == TOPK || this == MATRYOSHKA_BATCHTOPK;
+    }
+
+    /** Whether it learns the global inference threshold theta: BatchTopK and Matryoshka BatchTopK. */
+    public boolean hasTheta() {
+        return this == BATCHTOPK || this == MATRYOSHKA_BATCHTOPK;
     }
 
     /** The architecture for a command-line name (case-insensitive). */

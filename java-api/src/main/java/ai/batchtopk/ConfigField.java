@@ -10,6 +10,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.lang.reflect.RecordComponent;
 import java.util.Arrays;
+import java.util.List;
 import java.util.function.BiConsumer;
 import java.util.function.Function;
 
@@ -52,7 +53,10 @@ enum ConfigField {
     DEVICE("device", SaeConfig::device, c -> Device.fromCode(btk_config.device(c)),
             (c, v) -> btk_config.device(c, ((Device) v).code())),
     PATH("path", SaeConfig::path, c -> StepPath.fromCode(btk_config.path(c)),
-            (c, v) -> btk_config.path(c, ((StepPath) v).code()));
+            (c, v) -> btk_config.path(c, ((StepPath) v).code())),
+    // One Java list for the count and the fixed-size array behind it.
+    MATRYOSHKA_WIDTHS("matryoshka_widths", SaeConfig::matryoshkaWidths, ConfigField::readWidths,
+            ConfigField::writeWidths);
 
     private static final ConfigField[] ALL = values();
     private static final MethodHandle CANONICAL_CONSTRUCTOR = canonicalConstructor();
@@ -133,6 +137,30 @@ enum ConfigField {
             throw e;
         } catch (Throwable e) {
             throw new IllegalStateException(e);
+        }
+    }
+
+    /** The widths a {@code btk_config} holds; a count out of range reads as none, which validation refuses. */
+    private static List<Long> readWidths(MemorySegment c) {
+        int count = btk_config.matryoshka_count(c);
+        if (count < 0 || count > batchtopk_h.BTK_MAX_MATRYOSHKA_WIDTHS()) {
+            throw new IllegalArgumentException("matryoshka_count " + count + " is out of range [0, "
+                    + batchtopk_h.BTK_MAX_MATRYOSHKA_WIDTHS() + "]");
+        }
+        Long[] widths = new Long[count];
+        for (int i = 0; i < count; i++) {
+            widths[i] = btk_config.matryoshka_widths(c, i);
+        }
+        return List.of(widths);
+    }
+
+    /** Writes the count and the widths; more than the array holds is written as that count, which validation refuses. */
+    @SuppressWarnings("unchecked")
+    private static void writeWidths(MemorySegment c, Object value) {
+        List<Long> widths = (List<Long>) value;
+        btk_config.matryoshka_count(c, widths.size());
+        for (int i = 0; i < Math.min(widths.size(), batchtopk_h.BTK_MAX_MATRYOSHKA_WIDTHS()); i++) {
+            btk_config.matryoshka_widths(c, i, widths.get(i));
         }
     }
 

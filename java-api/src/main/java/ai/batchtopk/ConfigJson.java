@@ -1,6 +1,7 @@
 package ai.batchtopk;
 
 import ai.batchtopk.io.JsonCodec;
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonValue;
 import com.fasterxml.jackson.core.JsonGenerator;
@@ -48,6 +49,10 @@ public final class ConfigJson {
         @JsonSerialize(using = DtypeWriter.class)
         @JsonDeserialize(using = DtypeReader.class)
         boolean doublePrecision();
+
+        // Only Matryoshka BatchTopK has widths: the other architectures' files stay as they were.
+        @JsonInclude(JsonInclude.Include.NON_EMPTY)
+        java.util.List<Long> matryoshkaWidths();
     }
 
     /** Architectures and normalizations by their command-line names; devices and paths in lower case. */
@@ -108,6 +113,7 @@ public final class ConfigJson {
             defaults.k(value(given, "k", int.class));
         }
         ObjectNode merged = toJson(defaults.build());
+        merged.putArray("matryoshka_widths"); // none unless given
         merged.setAll(given);
         return JsonCodec.convert(MAPPER, merged, SaeConfig.class);
     }

@@ -1,5 +1,7 @@
 package ai.batchtopk;
 
+import java.util.List;
+
 /**
  * Quality of an SAE over a set of batches, in the original (un-normalised) space, with the inference
  * selection rule. Produced by {@link Evaluator}.
@@ -10,9 +12,13 @@ package ai.batchtopk;
  * @param explainedVariance {@code 1 - nmse}
  * @param l0 mean number of non-zero codes per token
  * @param deadFraction fraction of latents that never fired on these tokens
+ * @param prefixNmse Matryoshka BatchTopK: the NMSE of each prefix's reconstruction (the latents below each
+ *     matryoshka width, the same codes), the last equal to {@code nmse}; empty for other architectures
  */
-public record EvalResult(long tokens, double nmse, double explainedVariance, double l0, double deadFraction) {
+public record EvalResult(long tokens, double nmse, double explainedVariance, double l0, double deadFraction,
+        List<Double> prefixNmse) {
     public EvalResult {
+        prefixNmse = List.copyOf(prefixNmse);
         if (tokens <= 0) {
             throw new IllegalArgumentException("an evaluation needs at least one token, got " + tokens);
         }

@@ -5,13 +5,15 @@ import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 
 /**
  * Evaluates an SAE over many batches with the inference rule, in the original (un-normalised) space.
  *
- * <p>Native code adds each batch to running sums (tokens, active codes, squared error, per-latent fire
- * counts); the result is computed from those sums at the end, so the batches may be of any size and
+ * <p>Native code adds each batch to running sums (tokens, active codes, squared error, that of each
+ * Matryoshka prefix, per-latent fire counts); the result is computed from those sums at the end, so the batches may be of any size and
  * nothing per-token is kept. The total variance, around the mean over all tokens seen, is accumulated
  * stably in Java from the batch's memory ({@link TotalVariance}): the native one-pass squared and column
  * sums lose every digit when the spread is small next to the values.
@@ -105,7 +107,11 @@ public final class Evaluator implements AutoCloseable {
             }
         }
         double l0 = (double) btk_eval_sums.active(sums) / tokens;
-        return new EvalResult(tokens, nmse, 1 - nmse, l0, (double) dead / latents);
+        List<Double> prefixNmse = new ArrayList<>();
+        for (int i = 0; i < sae.config().matryoshkaWidths().size(); i++) {
+            prefixNmse.add(btk_eval_sums.prefix_squared_error(sums, i) / totalVariance);
+        }
+        return new EvalResult(tokens, nmse, 1 - nmse, l0, (double) dead / latents, prefixNmse);
     }
 
     /** Forgets everything added, to evaluate again. */

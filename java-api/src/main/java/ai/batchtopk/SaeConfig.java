@@ -6,6 +6,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
@@ -42,6 +43,8 @@ import java.util.Objects;
  * @param doublePrecision parameters in F64 instead of F32 (for exactness checks)
  * @param device where parameters live
  * @param path which implementation runs the step
+ * @param matryoshkaWidths Matryoshka BatchTopK: the cumulative prefix widths, strictly increasing, the last
+ *     equal to d_sae (SAELens's {@code matryoshka_widths}); empty for every other architecture
  */
 public record SaeConfig(
         long dIn,
@@ -65,7 +68,8 @@ public record SaeConfig(
         long seed,
         boolean doublePrecision,
         Device device,
-        StepPath path) {
+        StepPath path,
+        List<Long> matryoshkaWidths) {
 
     /**
      * k when the builder is not given one: 32, the usual choice in the BatchTopK paper, or d_sae if
@@ -79,10 +83,11 @@ public record SaeConfig(
         Objects.requireNonNull(normalization, "normalization");
         Objects.requireNonNull(device, "device");
         Objects.requireNonNull(path, "path");
+        matryoshkaWidths = List.copyOf(Objects.requireNonNull(matryoshkaWidths, "matryoshkaWidths"));
         // In the record's (and ConfigField's) order.
         ConfigField.validate(dIn, dSae, architecture, k, kAux, normalization, deadAfterTokens, auxCoeff, lr, beta1,
                 beta2, eps, maxGradNorm, l1Coeff, l0Coeff, jumpReluBandwidth, jumpReluInitThreshold, thetaMomentum,
-                seed, doublePrecision, device, path);
+                seed, doublePrecision, device, path, matryoshkaWidths);
     }
 
     /** A builder whose unset fields take the native defaults for this shape, architecture and k. */
@@ -222,6 +227,11 @@ public record SaeConfig(
 
         public Builder path(StepPath value) {
             return set(ConfigField.PATH, Objects.requireNonNull(value, "path"));
+        }
+
+        /** Matryoshka BatchTopK's cumulative prefix widths (none by default; required by that architecture). */
+        public Builder matryoshkaWidths(List<Long> value) {
+            return set(ConfigField.MATRYOSHKA_WIDTHS, List.copyOf(Objects.requireNonNull(value, "matryoshkaWidths")));
         }
 
         /**

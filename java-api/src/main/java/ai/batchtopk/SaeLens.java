@@ -15,6 +15,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,15 +28,16 @@ import java.util.function.UnaryOperator;
  * Saves and loads SAEs in the SAELens directory layout ({@code cfg.json} + {@code
  * sae_weights.safetensors}, see FORMATS.md), the format other tools already read.
  *
- * <p>SAELens has no BatchTopK architecture at inference, so a BatchTopK SAE is written as a JumpReLU
- * whose {@code threshold} is theta everywhere, which is exactly how it encodes at inference. So that
+ * <p>SAELens has no BatchTopK architecture at inference, so a BatchTopK SAE (Matryoshka or not) is written
+ * as a JumpReLU whose {@code threshold} is theta everywhere, which is exactly how it encodes at inference. So that
  * our own loader can restore the true architecture and training config, {@code cfg.json} also holds
  * a {@value #OUR_KEY} object with every {@link SaeConfig} field (and theta, exactly); SAELens ignores
  * keys it does not know.
  *
  * <p>Besides inference directories ({@code jumprelu}, {@code topk}, {@code standard}) it reads the
  * training checkpoints SAELens writes for BatchTopK ({@code architecture: "batchtopk"}: {@code k}, the
- * {@code topk_threshold} tensor as theta, {@code topk_threshold_lr} as the theta momentum). When
+ * {@code topk_threshold} tensor as theta, {@code topk_threshold_lr} as the theta momentum) and for
+ * Matryoshka BatchTopK ({@code "matryoshka_batchtopk"}: the same, plus {@code matryoshka_widths}). When
  * {@code rescale_acts_by_decoder_norm} is true (SAELens's training default), the decoder norms are
  * folded into the encoder as SAELens does when it saves for inference, which leaves the SAE's function
  * unchanged and its decoder rows unit-norm, as this library keeps them.
@@ -77,7 +79,7 @@ public final class SaeLens {
             }
             DType dtype = tensors.get("W_enc").dtype();
             switch (config.architecture()) {
-                case BATCHTOPK -> tensors.put("threshold", constant(dtype, config.dSae(), theta, arena));
+                case BATCHTOPK, MATRYOSHKA_BATCHTOPK -> tensors.put("threshold", constant(dtype, config.dSae(), theta, arena));
                 case JUMPRELU -> tensors.put("threshold", thresholdsOf(sae.state("log_threshold", arena), arena));
                 case TOPK, RELU -> { }
             }
@@ -91,7 +93,7 @@ public final class SaeLens {
     static SaeLensConfig configJson(SaeConfig config, double theta, Map<String, ?> metadata) {
         boolean topk = config.architecture() == Architecture.TOPK;
         String architecture = switch (config.architecture()) {
-            case BATCHTOPK, JUMPRELU -> "jumprelu";
+            case BATCHTOPK, MATRYOSHKA_BATCHTOPK, JUMPRELU -> "jumprelu";
             case TOPK -> "topk";
             case RELU -> "standard";
         };
@@ -111,7 +113,7 @@ public final class SaeLens {
                 true,
                 // SAELens's "layer_norm" is the same per-token (x - mean) / (std + 1e-5) as ours.
                 config.normalization() == Normalization.PER_TOKEN ? "layer_norm" : "none",
-                "none", architecture, topk ? config.k() : null, topk ? false : null, null, meta, ours);
+                "none", architecture, topk ? config.k() : null, topk ? false : null, null, null, meta, ours);
     }
 
     /**
@@ -162,8 +164,8 @@ public final class SaeLens {
                     setWeight(sae, weightsFile, param.getKey(), param.getValue());
                 }
                 switch (config.architecture()) {
-                    case BATCHTOPK -> sae.setState("theta", scalar(found.theta != null ? found.theta
-                            : found.savedArchitecture.equals("batchtopk") ? topkThreshold(weights)
+                    case BATCHTOPK, MATRYOSHKA_BATCHTOPK -> sae.setState("theta", scalar(found.theta != null ? found.theta
+                            : found.savedArchitecture.endsWith("batchtopk") ? topkThreshold(weights)
                             : constantValue(weightsFile, threshold), arena));
                     case JUMPRELU -> sae.setState("log_threshold", logThresholdsOf(weightsFile, threshold, arena));
                     case TOPK, RELU -> { }
@@ -229,7 +231,7 @@ public final class SaeLens {
             }
             theta = ours.get("theta").doubleValue();
         }
-        String saved = config.architecture() == Architecture.BATCHTOPK || config.architecture() == Architecture.JUMPRELU
+        String saved = config.architecture().hasTheta() || config.architecture() == Architecture.JUMPRELU
                 ? "jumprelu"
                 : "";
         return new Loaded(config, saved, theta, false);
@@ -250,17 +252,21 @@ public final class SaeLens {
                 builder.architecture(Architecture.TOPK).k(kOf(cfgFile, cfg.k(), dSae));
                 foldDecoderNorms = Objects.requireNonNullElse(cfg.rescaleActsByDecoderNorm(), false);
             }
-            case "batchtopk" -> {
-                builder.architecture(Architecture.BATCHTOPK).k(kOf(cfgFile, cfg.k(), dSae));
+            case "batchtopk", "matryoshka_batchtopk" -> {
+                builder.k(kOf(cfgFile, cfg.k(), dSae));
+                if (architecture.equals("batchtopk")) {
+                    builder.architecture(Architecture.BATCHTOPK);
+                } else {
+                    builder.architecture(Architecture.MATRYOSHKA_BATCHTOPK)
+                            .matryoshkaWidths(widthsOf(cfgFile, cfg.matryoshkaWidths(), dSae));
+                }
                 foldDecoderNorms = Objects.requireNonNullElse(cfg.rescaleActsByDecoderNorm(), true);
                 if (cfg.topkThresholdLr() != null) {
                     builder.thetaMomentum(cfg.topkThresholdLr().doubleValue());
                 }
             }
-            case "matryoshka_batchtopk" -> throw new MalformedFileException(cfgFile, "architecture "
-                    + "\"matryoshka_batchtopk\": Matryoshka BatchTopK SAEs are not supported yet");
             default -> throw new MalformedFileException(cfgFile, "architecture " + JsonCodec.quoteShort(architecture)
-                    + " is not supported (batchtopk, jumprelu, topk and standard are)");
+                    + " is not supported (batchtopk, matryoshka_batchtopk, jumprelu, topk and standard are)");
         }
         String dtype = Objects.requireNonNullElse(cfg.dtype(), "float32");
         switch (dtype) {
@@ -328,6 +334,24 @@ public final class SaeLens {
             throw new MalformedFileException(file, "k = " + v + " must be in 1..d_sae (" + dSae + ")");
         }
         return (int) k;
+    }
+
+    /**
+     * SAELens's {@code matryoshka_widths}; like SAELens, a list that stops short of d_sae gets d_sae as
+     * its last width.
+     */
+    private static List<Long> widthsOf(Path file, List<Long> given, long dSae) throws MalformedFileException {
+        if (given == null) {
+            throw new MalformedFileException(file, "missing 'matryoshka_widths'");
+        }
+        if (given.contains(null)) {
+            throw new MalformedFileException(file, "'matryoshka_widths' must be an array of integers, but holds null");
+        }
+        List<Long> widths = new ArrayList<>(given);
+        if (widths.isEmpty() || widths.getLast() < dSae) {
+            widths.add(dSae);
+        }
+        return widths;
     }
 
     private static long required(Path file, Long value, String key) throws MalformedFileException {

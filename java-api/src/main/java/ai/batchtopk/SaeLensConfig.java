@@ -5,6 +5,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -13,6 +14,7 @@ import java.util.Map;
  *
  * @param k an integer for TopK, a float (an average) for SAELens's BatchTopK
  * @param topkThresholdLr SAELens BatchTopK's theta momentum (read only)
+ * @param matryoshkaWidths SAELens Matryoshka BatchTopK's cumulative widths (read only)
  * @param metadata model, hook and data set the SAE was trained on (values may be null)
  * @param batchtopk our own config: {@link ConfigJson}'s object plus theta
  */
@@ -30,5 +32,6 @@ record SaeLensConfig(
         Number k,
         Boolean rescaleActsByDecoderNorm,
         Number topkThresholdLr,
+        List<Long> matryoshkaWidths,
         Map<String, Object> metadata,
         JsonNode batchtopk) {}

@@ -54,7 +54,7 @@ public final class WarmStart {
             if (config.architecture() == Architecture.JUMPRELU) {
                 if (from.architecture() == Architecture.JUMPRELU) {
                     sae.setState("log_threshold", source.state("log_threshold", arena));
-                } else if (from.architecture() == Architecture.BATCHTOPK && source.theta() > 0) {
+                } else if (from.architecture().hasTheta() && source.theta() > 0) {
                     DType dtype = config.doublePrecision() ? DType.F64 : DType.F32;
                     sae.setState("log_threshold", constant(dtype, config.dSae(), Math.log(source.theta()), arena));
                 }

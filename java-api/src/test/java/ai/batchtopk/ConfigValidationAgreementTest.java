@@ -41,7 +41,7 @@ class ConfigValidationAgreementTest {
     private static final Map<ConfigField, List<Number>> BAD = Map.ofEntries(
             Map.entry(ConfigField.D_IN, List.of(0L, -1L, Long.MIN_VALUE, Long.MAX_VALUE)),
             Map.entry(ConfigField.D_SAE, List.of(0L, -1L, Long.MIN_VALUE, Long.MAX_VALUE)),
-            Map.entry(ConfigField.ARCHITECTURE, List.of(-1, 4, Integer.MAX_VALUE)),
+            Map.entry(ConfigField.ARCHITECTURE, List.of(-1, 5, Integer.MAX_VALUE)),
             Map.entry(ConfigField.K, List.of(0, -1, Integer.MIN_VALUE, (int) D_SAE + 1, Integer.MAX_VALUE)),
             Map.entry(ConfigField.K_AUX, List.of(-1, Integer.MIN_VALUE)),
             Map.entry(ConfigField.NORMALIZE, List.of(-1, 2, Integer.MIN_VALUE)),
@@ -61,7 +61,9 @@ class ConfigValidationAgreementTest {
             Map.entry(ConfigField.DTYPE, List.of(-1, batchtopk_h.BTK_DTYPE_F16(), batchtopk_h.BTK_DTYPE_BF16(),
                     batchtopk_h.BTK_DTYPE_I64(), 99)),
             Map.entry(ConfigField.DEVICE, List.of(-1, 2, Integer.MAX_VALUE)),
-            Map.entry(ConfigField.PATH, List.of(-1, 2, Integer.MIN_VALUE)));
+            Map.entry(ConfigField.PATH, List.of(-1, 2, Integer.MIN_VALUE)),
+            // A count of widths (see setRaw), here on a BatchTopK config: widths belong to Matryoshka only.
+            Map.entry(ConfigField.MATRYOSHKA_WIDTHS, List.of(1, 3, -1, batchtopk_h.BTK_MAX_MATRYOSHKA_WIDTHS() + 1)));
 
     /** Values at the edge of each field's range that every side accepts. */
     private static final Map<ConfigField, List<Number>> VALID = Map.ofEntries(
@@ -88,7 +90,8 @@ class ConfigValidationAgreementTest {
             Map.entry(ConfigField.SEED, List.of(0L, -1L, Long.MIN_VALUE, Long.MAX_VALUE)),
             Map.entry(ConfigField.DTYPE, List.of(batchtopk_h.BTK_DTYPE_F32(), batchtopk_h.BTK_DTYPE_F64())),
             Map.entry(ConfigField.DEVICE, List.of(batchtopk_h.BTK_DEVICE_CPU())),
-            Map.entry(ConfigField.PATH, List.of(batchtopk_h.BTK_PATH_FUSED(), batchtopk_h.BTK_PATH_NAIVE())));
+            Map.entry(ConfigField.PATH, List.of(batchtopk_h.BTK_PATH_FUSED(), batchtopk_h.BTK_PATH_NAIVE())),
+            Map.entry(ConfigField.MATRYOSHKA_WIDTHS, List.of(0)));
 
     static Stream<Arguments> badValues() {
         return cases(BAD);
@@ -120,6 +123,8 @@ class ConfigValidationAgreementTest {
         List<String> structFields = btk_config.layout().memberLayouts().stream()
                 .flatMap(layout -> layout.name().stream())
                 .filter(name -> !name.equals("reserved"))
+                // One entry, a list, stands for the count and the array behind it.
+                .filter(name -> !name.equals("matryoshka_count") && !name.equals("matryoshka_reserved"))
                 .toList();
         assertThat(Arrays.stream(ConfigField.values()).map(ConfigField::nativeName).toList())
                 .containsExactlyElementsOf(structFields);
@@ -221,6 +226,14 @@ class ConfigValidationAgreementTest {
      * depend on it valid: d_in = 1 needs normalisation off, a d_sae below k needs a smaller k.
      */
     private static void setRaw(MemorySegment c, ConfigField field, Number value) {
+        if (field == ConfigField.MATRYOSHKA_WIDTHS) {
+            btk_config.matryoshka_count(c, value.intValue());
+            List<Long> widths = widths(value.intValue());
+            for (int i = 0; i < Math.min(widths.size(), batchtopk_h.BTK_MAX_MATRYOSHKA_WIDTHS()); i++) {
+                btk_config.matryoshka_widths(c, i, widths.get(i));
+            }
+            return;
+        }
         VarHandle handle = btk_config.layout().varHandle(MemoryLayout.PathElement.groupElement(field.nativeName()));
         Class<?> type = handle.varType();
         if (type == long.class) {
@@ -238,6 +251,15 @@ class ConfigValidationAgreementTest {
         }
     }
 
+    /** {@code n} strictly increasing widths ending at d_sae (none for n <= 0). */
+    private static List<Long> widths(int n) {
+        List<Long> widths = new ArrayList<>();
+        for (int i = 1; i <= n; i++) {
+            widths.add(i * D_SAE / n);
+        }
+        return widths;
+    }
+
     /** The value as the record holds it, where Java can express it at all (not an unknown code). */
     private static java.util.Optional<Object> javaValue(ConfigField field, Number value) {
         try {
@@ -250,6 +272,12 @@ class ConfigValidationAgreementTest {
                     if (value.intValue() == batchtopk_h.BTK_DTYPE_F32()) yield false;
                     if (value.intValue() == batchtopk_h.BTK_DTYPE_F64()) yield true;
                     throw new IllegalArgumentException("no Java value for dtype " + value);
+                }
+                case MATRYOSHKA_WIDTHS -> {
+                    if (value.intValue() < 0) {
+                        throw new IllegalArgumentException("no Java list has " + value + " elements");
+                    }
+                    yield widths(value.intValue());
                 }
                 default -> value;
             });
@@ -298,6 +326,7 @@ class ConfigValidationAgreementTest {
     private static String nameInMessage(ConfigField field) {
         return switch (field) {
             case ARCHITECTURE -> "architecture code";
+            case MATRYOSHKA_WIDTHS -> "matryoshka widths";
             case NORMALIZE -> "normalisation code";
             case DTYPE -> "dtype";
             case DEVICE -> "device code";

@@ -5,7 +5,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.batchtopk.bindings.batchtopk_h;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
 import java.util.function.UnaryOperator;
+import ai.batchtopk.bindings.btk_config;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -103,6 +107,56 @@ class SaeConfigTest {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(BadWidths.class)
+    void badMatryoshkaWidthsAreRefusedInJavaAndNativeCodeAlike(BadWidths bad) {
+        SaeConfig.Builder b = SaeConfig.builder(64, 256).architecture(bad.architecture).k(8).matryoshkaWidths(bad.widths);
+        assertThatThrownBy(b::build).isInstanceOf(IllegalArgumentException.class).hasMessage(bad.message);
+        // The same widths written straight into a btk_config of a valid config.
+        SaeConfig valid = SaeConfig.builder(64, 256).architecture(Architecture.MATRYOSHKA_BATCHTOPK).k(8)
+                .matryoshkaWidths(List.of(64L, 256L)).build();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment c = valid.toNative(arena);
+            btk_config.architecture(c, bad.architecture.code());
+            btk_config.matryoshka_count(c, bad.widths.size());
+            for (int i = 0; i < bad.widths.size(); i++) {
+                btk_config.matryoshka_widths(c, i, bad.widths.get(i));
+            }
+            MemorySegment out = arena.allocate(ValueLayout.ADDRESS);
+            assertThat(batchtopk_h.btk_sae_create(c, out)).isEqualTo(batchtopk_h.BTK_ERR_INVALID_ARGUMENT());
+            String nativeMessage = batchtopk_h.btk_last_error().reinterpret(Long.MAX_VALUE).getString(0);
+            assertThat(nativeMessage).isEqualTo(bad.architecture == Architecture.BATCHTOPK
+                    ? "matryoshka widths apply to the Matryoshka BatchTopK architecture only; this config (architecture"
+                            + " code 0) has 2"
+                    : bad.message);
+        }
+    }
+
+    enum BadWidths {
+        REPEATED(List.of(64L, 64L, 256L), "matryoshka widths must be positive and strictly increasing, but width 2 is 64 after 64"),
+        DECREASING(List.of(128L, 64L, 256L), "matryoshka widths must be positive and strictly increasing, but width 2 is 64 after 128"),
+        NOT_POSITIVE(List.of(0L, 256L), "matryoshka widths must be positive and strictly increasing, but width 1 is 0"),
+        SHORT_OF_D_SAE(List.of(64L, 128L), "the last matryoshka width must equal d_sae = 256, got 128"),
+        PAST_D_SAE(List.of(64L, 512L), "the last matryoshka width must equal d_sae = 256, got 512"),
+        NONE(List.of(), "Matryoshka BatchTopK needs 1 to 64 matryoshka widths, got 0"),
+        OTHER_ARCHITECTURE(Architecture.BATCHTOPK, List.of(64L, 256L),
+                "matryoshka widths apply to the matryoshka-batchtopk architecture only, not batchtopk");
+
+        final Architecture architecture;
+        final List<Long> widths;
+        final String message;
+
+        BadWidths(List<Long> widths, String message) {
+            this(Architecture.MATRYOSHKA_BATCHTOPK, widths, message);
+        }
+
+        BadWidths(Architecture architecture, List<Long> widths, String message) {
+            this.architecture = architecture;
+            this.widths = widths;
+            this.message = message;
+        }
+    }
+
     @Test
     void shapeMustBePositive() {
         assertThatThrownBy(() -> SaeConfig.builder(0, 256).build()).hasMessage("d_in must be positive, got 0");
@@ -116,7 +170,9 @@ class SaeConfigTest {
                 .normalization(Normalization.NONE).deadAfterTokens(1234).auxCoeff(0.5).lr(2e-3).beta1(0.5)
                 .beta2(0.75).eps(1e-6).maxGradNorm(1.0).l1Coeff(0.1).l0Coeff(0.2).jumpReluBandwidth(0.05)
                 .jumpReluInitThreshold(0.02).thetaMomentum(0.3).seed(Long.MIN_VALUE).doublePrecision(true)
-                .path(StepPath.NAIVE).build();
+                .path(StepPath.NAIVE)
+                .matryoshkaWidths(architecture == Architecture.MATRYOSHKA_BATCHTOPK ? List.of(16L, 48L, 96L) : List.of())
+                .build();
         try (Arena arena = Arena.ofConfined()) {
             assertThat(SaeConfig.fromNative(c.toNative(arena))).isEqualTo(c);
         }
@@ -164,7 +220,13 @@ class SaeConfigTest {
         assertThat(names).containsExactly("format_version", "d_in", "d_sae", "architecture", "k", "k_aux", "normalization",
                 "dead_after_tokens", "aux_coeff", "lr", "beta1", "beta2", "eps", "max_grad_norm", "l1_coeff", "l0_coeff",
                 "jumprelu_bandwidth", "jumprelu_init_threshold", "theta_momentum", "seed", "dtype", "device", "path");
-        assertThat(names).hasSize(SaeConfig.class.getRecordComponents().length + 1);
+        // matryoshka_widths is written for Matryoshka BatchTopK only.
+        assertThat(names).hasSize(SaeConfig.class.getRecordComponents().length);
+        var matryoshka = ConfigJson.toJson(SaeConfig.builder(8, 16).architecture(Architecture.MATRYOSHKA_BATCHTOPK)
+                .matryoshkaWidths(java.util.List.of(4L, 16L)).build());
+        var last = new java.util.ArrayList<String>();
+        matryoshka.fieldNames().forEachRemaining(last::add);
+        assertThat(last.getLast()).isEqualTo("matryoshka_widths");
     }
 
     @Test

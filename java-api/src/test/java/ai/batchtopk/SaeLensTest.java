@@ -327,15 +327,61 @@ class SaeLensTest {
             assertThatThrownBy(() -> SaeLens.load(dir.resolve("rescale")))
                     .isInstanceOf(MalformedFileException.class)
                     .hasMessageContaining("'rescale_acts_by_decoder_norm' must be true or false");
+        }
+    }
 
+    @Test
+    void loadsSaeLensMatryoshkaTrainingCheckpoints() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
             writeSaeLensBatchTopK(dir.resolve("matryoshka"), Map.of("architecture", "matryoshka_batchtopk",
-                    "matryoshka_widths", List.of(32, 64, 128)), 1, arena);
-            assertThatThrownBy(() -> SaeLens.load(dir.resolve("matryoshka")))
-                    .isInstanceOf(MalformedFileException.class)
-                    .hasMessageContaining("matryoshka_batchtopk")
-                    .hasMessageContaining("not supported yet");
-            assertThatThrownBy(() -> SaeLens.config(dir.resolve("matryoshka")))
-                    .isInstanceOf(MalformedFileException.class).hasMessageContaining("not supported yet");
+                    "matryoshka_widths", List.of(32, 64, 128), "use_matryoshka_aux_loss", false), 1.5, arena);
+            try (Sae sae = SaeLens.load(dir.resolve("matryoshka"))) {
+                assertThat(sae.config().architecture()).isEqualTo(Architecture.MATRYOSHKA_BATCHTOPK);
+                assertThat(sae.config().matryoshkaWidths()).containsExactly(32L, 64L, 128L);
+                assertThat(sae.config().k()).isEqualTo(8);
+                assertThat(sae.config().thetaMomentum()).isEqualTo(0.02);
+                assertThat(sae.theta()).isEqualTo(1.5);
+                assertThat(SaeLens.config(dir.resolve("matryoshka"))).isEqualTo(sae.config());
+            }
+            // As SAELens does, widths that stop short of d_sae get d_sae as their last.
+            writeSaeLensBatchTopK(dir.resolve("short"), Map.of("architecture", "matryoshka_batchtopk",
+                    "matryoshka_widths", List.of(32, 64)), 1, arena);
+            assertThat(SaeLens.config(dir.resolve("short")).matryoshkaWidths()).containsExactly(32L, 64L, 128L);
+
+            writeSaeLensBatchTopK(dir.resolve("decreasing"), Map.of("architecture", "matryoshka_batchtopk",
+                    "matryoshka_widths", List.of(64, 32, 128)), 1, arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("decreasing"))).isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("cfg.json")
+                    .hasMessageContaining("matryoshka widths must be positive and strictly increasing, but width 2 is 32 after 64");
+            writeSaeLensBatchTopK(dir.resolve("past"), Map.of("architecture", "matryoshka_batchtopk",
+                    "matryoshka_widths", List.of(32, 256)), 1, arena);
+            assertThatThrownBy(() -> SaeLens.config(dir.resolve("past"))).isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("the last matryoshka width must equal d_sae = 128, got 256");
+            writeSaeLensBatchTopK(dir.resolve("none"), Map.of("architecture", "matryoshka_batchtopk"), 1, arena);
+            assertThatThrownBy(() -> SaeLens.config(dir.resolve("none"))).isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("missing 'matryoshka_widths'");
+            writeSaeLensBatchTopK(dir.resolve("text"), Map.of("architecture", "matryoshka_batchtopk",
+                    "matryoshka_widths", List.of("32", "128")), 1, arena);
+            assertThatThrownBy(() -> SaeLens.config(dir.resolve("text"))).isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("'matryoshka_widths' must be an array of integers");
+        }
+    }
+
+    @Test
+    void matryoshkaIsWrittenAsJumpReluWithThetaAndItsWidthsInOurKey() throws IOException {
+        try (Arena arena = Arena.ofConfined(); Sae sae = trained(Architecture.MATRYOSHKA_BATCHTOPK, arena)) {
+            SaeLens.saveInference(sae, dir, Map.of());
+            Map<?, ?> cfg = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("cfg.json")));
+            assertThat(cfg.get("architecture")).isEqualTo("jumprelu");
+            Map<?, ?> ours = (Map<?, ?>) cfg.get("batchtopk");
+            assertThat(ours.get("architecture")).isEqualTo("matryoshka-batchtopk");
+            assertThat(ours.get("matryoshka_widths")).isEqualTo(List.of(16L, 48L, 128L));
+            assertThat(ours.get("theta")).isEqualTo(sae.theta());
+            assertThat(sae.theta()).isPositive();
+            try (Arena read = Arena.ofConfined()) {
+                SafetensorsFile weights = Safetensors.open(dir.resolve("sae_weights.safetensors"), read);
+                assertThat(weights.get("threshold").toFloatArray()).hasSize(128).containsOnly((float) sae.theta());
+            }
         }
     }
 

@@ -7,15 +7,17 @@ import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /** Batches and comparisons shared by the tests. */
 final class TestData {
     private TestData() {}
 
-    /** A small config for fast tests. */
+    /** A small config for fast tests (Matryoshka: prefixes of 16, 48 and 128 latents). */
     static SaeConfig.Builder small(Architecture architecture) {
-        return SaeConfig.builder(32, 128).architecture(architecture).k(8).kAux(16).seed(7);
+        return SaeConfig.builder(32, 128).architecture(architecture).k(8).kAux(16).seed(7)
+                .matryoshkaWidths(architecture == Architecture.MATRYOSHKA_BATCHTOPK ? List.of(16L, 48L, 128L) : List.of());
     }
 
     /** rows x cols standard normal floats (plus {@code shift}), in {@code arena}. */

@@ -23,10 +23,10 @@ public class batchtopk_h extends batchtopk_h$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int BTK_ABI_VERSION = (int)1L;
+    private static final int BTK_ABI_VERSION = (int)2L;
     /**
      * {@snippet lang=c :
-     * #define BTK_ABI_VERSION 1
+     * #define BTK_ABI_VERSION 2
      * }
      */
     public static int BTK_ABI_VERSION() {
@@ -139,6 +139,24 @@ public class batchtopk_h extends batchtopk_h$shared {
      */
     public static int BTK_ARCH_RELU() {
         return BTK_ARCH_RELU;
+    }
+    private static final int BTK_ARCH_MATRYOSHKA_BATCHTOPK = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define BTK_ARCH_MATRYOSHKA_BATCHTOPK 4
+     * }
+     */
+    public static int BTK_ARCH_MATRYOSHKA_BATCHTOPK() {
+        return BTK_ARCH_MATRYOSHKA_BATCHTOPK;
+    }
+    private static final int BTK_MAX_MATRYOSHKA_WIDTHS = (int)64L;
+    /**
+     * {@snippet lang=c :
+     * #define BTK_MAX_MATRYOSHKA_WIDTHS 64
+     * }
+     */
+    public static int BTK_MAX_MATRYOSHKA_WIDTHS() {
+        return BTK_MAX_MATRYOSHKA_WIDTHS;
     }
     private static final int BTK_DTYPE_F32 = (int)0L;
     /**

@@ -38,6 +38,9 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     int32_t device;
  *     int32_t path;
  *     int32_t reserved;
+ *     int32_t matryoshka_count;
+ *     int32_t matryoshka_reserved;
+ *     int64_t matryoshka_widths[64];
  * }
  * }
  */
@@ -70,7 +73,10 @@ public class btk_config {
         batchtopk_h.C_INT.withName("dtype"),
         batchtopk_h.C_INT.withName("device"),
         batchtopk_h.C_INT.withName("path"),
-        batchtopk_h.C_INT.withName("reserved")
+        batchtopk_h.C_INT.withName("reserved"),
+        batchtopk_h.C_INT.withName("matryoshka_count"),
+        batchtopk_h.C_INT.withName("matryoshka_reserved"),
+        MemoryLayout.sequenceLayout(64, batchtopk_h.C_LONG).withName("matryoshka_widths")
     ).withName("btk_config");
 
     /**
@@ -1090,6 +1096,171 @@ public class btk_config {
      */
     public static void reserved(MemorySegment struct, int fieldValue) {
         struct.set(reserved$LAYOUT, reserved$OFFSET, fieldValue);
+    }
+
+    private static final OfInt matryoshka_count$LAYOUT = (OfInt)$LAYOUT.select(groupElement("matryoshka_count"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t matryoshka_count
+     * }
+     */
+    public static final OfInt matryoshka_count$layout() {
+        return matryoshka_count$LAYOUT;
+    }
+
+    private static final long matryoshka_count$OFFSET = $LAYOUT.byteOffset(groupElement("matryoshka_count"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t matryoshka_count
+     * }
+     */
+    public static final long matryoshka_count$offset() {
+        return matryoshka_count$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t matryoshka_count
+     * }
+     */
+    public static int matryoshka_count(MemorySegment struct) {
+        return struct.get(matryoshka_count$LAYOUT, matryoshka_count$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t matryoshka_count
+     * }
+     */
+    public static void matryoshka_count(MemorySegment struct, int fieldValue) {
+        struct.set(matryoshka_count$LAYOUT, matryoshka_count$OFFSET, fieldValue);
+    }
+
+    private static final OfInt matryoshka_reserved$LAYOUT = (OfInt)$LAYOUT.select(groupElement("matryoshka_reserved"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t matryoshka_reserved
+     * }
+     */
+    public static final OfInt matryoshka_reserved$layout() {
+        return matryoshka_reserved$LAYOUT;
+    }
+
+    private static final long matryoshka_reserved$OFFSET = $LAYOUT.byteOffset(groupElement("matryoshka_reserved"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t matryoshka_reserved
+     * }
+     */
+    public static final long matryoshka_reserved$offset() {
+        return matryoshka_reserved$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t matryoshka_reserved
+     * }
+     */
+    public static int matryoshka_reserved(MemorySegment struct) {
+        return struct.get(matryoshka_reserved$LAYOUT, matryoshka_reserved$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t matryoshka_reserved
+     * }
+     */
+    public static void matryoshka_reserved(MemorySegment struct, int fieldValue) {
+        struct.set(matryoshka_reserved$LAYOUT, matryoshka_reserved$OFFSET, fieldValue);
+    }
+
+    private static final SequenceLayout matryoshka_widths$LAYOUT = (SequenceLayout)$LAYOUT.select(groupElement("matryoshka_widths"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int64_t matryoshka_widths[64]
+     * }
+     */
+    public static final SequenceLayout matryoshka_widths$layout() {
+        return matryoshka_widths$LAYOUT;
+    }
+
+    private static final long matryoshka_widths$OFFSET = $LAYOUT.byteOffset(groupElement("matryoshka_widths"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int64_t matryoshka_widths[64]
+     * }
+     */
+    public static final long matryoshka_widths$offset() {
+        return matryoshka_widths$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int64_t matryoshka_widths[64]
+     * }
+     */
+    public static MemorySegment matryoshka_widths(MemorySegment struct) {
+        return struct.asSlice(matryoshka_widths$OFFSET, matryoshka_widths$LAYOUT.byteSize());
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int64_t matryoshka_widths[64]
+     * }
+     */
+    public static void matryoshka_widths(MemorySegment struct, MemorySegment fieldValue) {
+        MemorySegment.copy(fieldValue, 0L, struct, matryoshka_widths$OFFSET, matryoshka_widths$LAYOUT.byteSize());
+    }
+
+    private static long[] matryoshka_widths$DIMS = { 64 };
+
+    /**
+     * Dimensions for array field:
+     * {@snippet lang=c :
+     * int64_t matryoshka_widths[64]
+     * }
+     */
+    public static long[] matryoshka_widths$dimensions() {
+        return matryoshka_widths$DIMS;
+    }
+    private static final VarHandle matryoshka_widths$ELEM_HANDLE = matryoshka_widths$LAYOUT.varHandle(sequenceElement());
+
+    /**
+     * Indexed getter for field:
+     * {@snippet lang=c :
+     * int64_t matryoshka_widths[64]
+     * }
+     */
+    public static long matryoshka_widths(MemorySegment struct, long index0) {
+        return (long)matryoshka_widths$ELEM_HANDLE.get(struct, matryoshka_widths$OFFSET, index0);
+    }
+
+    /**
+     * Indexed setter for field:
+     * {@snippet lang=c :
+     * int64_t matryoshka_widths[64]
+     * }
+     */
+    public static void matryoshka_widths(MemorySegment struct, long index0, long fieldValue) {
+        matryoshka_widths$ELEM_HANDLE.set(struct, matryoshka_widths$OFFSET, index0, fieldValue);
     }
 
     /**

@@ -19,6 +19,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     int64_t active;
  *     double squared_error;
  *     double squared_sum;
+ *     double prefix_squared_error[64];
  * }
  * }
  */
@@ -32,7 +33,8 @@ public class btk_eval_sums {
         batchtopk_h.C_LONG.withName("tokens"),
         batchtopk_h.C_LONG.withName("active"),
         batchtopk_h.C_DOUBLE.withName("squared_error"),
-        batchtopk_h.C_DOUBLE.withName("squared_sum")
+        batchtopk_h.C_DOUBLE.withName("squared_sum"),
+        MemoryLayout.sequenceLayout(64, batchtopk_h.C_DOUBLE).withName("prefix_squared_error")
     ).withName("btk_eval_sums");
 
     /**
@@ -216,6 +218,83 @@ public class btk_eval_sums {
      */
     public static void squared_sum(MemorySegment struct, double fieldValue) {
         struct.set(squared_sum$LAYOUT, squared_sum$OFFSET, fieldValue);
+    }
+
+    private static final SequenceLayout prefix_squared_error$LAYOUT = (SequenceLayout)$LAYOUT.select(groupElement("prefix_squared_error"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * double prefix_squared_error[64]
+     * }
+     */
+    public static final SequenceLayout prefix_squared_error$layout() {
+        return prefix_squared_error$LAYOUT;
+    }
+
+    private static final long prefix_squared_error$OFFSET = $LAYOUT.byteOffset(groupElement("prefix_squared_error"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * double prefix_squared_error[64]
+     * }
+     */
+    public static final long prefix_squared_error$offset() {
+        return prefix_squared_error$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * double prefix_squared_error[64]
+     * }
+     */
+    public static MemorySegment prefix_squared_error(MemorySegment struct) {
+        return struct.asSlice(prefix_squared_error$OFFSET, prefix_squared_error$LAYOUT.byteSize());
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * double prefix_squared_error[64]
+     * }
+     */
+    public static void prefix_squared_error(MemorySegment struct, MemorySegment fieldValue) {
+        MemorySegment.copy(fieldValue, 0L, struct, prefix_squared_error$OFFSET, prefix_squared_error$LAYOUT.byteSize());
+    }
+
+    private static long[] prefix_squared_error$DIMS = { 64 };
+
+    /**
+     * Dimensions for array field:
+     * {@snippet lang=c :
+     * double prefix_squared_error[64]
+     * }
+     */
+    public static long[] prefix_squared_error$dimensions() {
+        return prefix_squared_error$DIMS;
+    }
+    private static final VarHandle prefix_squared_error$ELEM_HANDLE = prefix_squared_error$LAYOUT.varHandle(sequenceElement());
+
+    /**
+     * Indexed getter for field:
+     * {@snippet lang=c :
+     * double prefix_squared_error[64]
+     * }
+     */
+    public static double prefix_squared_error(MemorySegment struct, long index0) {
+        return (double)prefix_squared_error$ELEM_HANDLE.get(struct, prefix_squared_error$OFFSET, index0);
+    }
+
+    /**
+     * Indexed setter for field:
+     * {@snippet lang=c :
+     * double prefix_squared_error[64]
+     * }
+     */
+    public static void prefix_squared_error(MemorySegment struct, long index0, double fieldValue) {
+        prefix_squared_error$ELEM_HANDLE.set(struct, prefix_squared_error$OFFSET, index0, fieldValue);
     }
 
     /**

@@ -29,7 +29,7 @@ public final class EvalLog implements AutoCloseable {
     }
 
     void write(long step, long tokens, EvalResult r) throws IOException {
-        writer.write(JsonCodec.write(new EvalLine(step, tokens, MetricsLog.finite(r.nmse()),
+        writer.write(JsonCodec.write(new EvalLine(step, tokens, MetricsLog.finite(r.nmse()), MetricsLog.prefixNmse(r),
                 MetricsLog.finite(r.explainedVariance()), MetricsLog.finite(r.l0()), MetricsLog.finite(r.deadFraction()),
                 r.tokens())));
         writer.newLine();

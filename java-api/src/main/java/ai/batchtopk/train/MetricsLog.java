@@ -1,5 +1,6 @@
 package ai.batchtopk.train;
 
+import ai.batchtopk.EvalResult;
 import ai.batchtopk.StepMetrics;
 import ai.batchtopk.io.JsonCodec;
 import java.io.BufferedWriter;
@@ -79,6 +80,20 @@ public final class MetricsLog implements AutoCloseable {
 
     public static Double finite(double value) {
         return Double.isFinite(value) ? value : null;
+    }
+
+    /** Matryoshka BatchTopK: {@code prefix_nmse}, one NMSE per width; nothing for other architectures. */
+    /** Adds {@code prefix_nmse} to an evaluation line when the SAE has prefixes (Matryoshka BatchTopK). */
+    public static void putPrefixNmse(Map<String, Object> line, EvalResult r) {
+        List<Double> prefixes = prefixNmse(r);
+        if (prefixes != null) {
+            line.put("prefix_nmse", prefixes);
+        }
+    }
+
+    /** The prefixes' NMSE (not finite: null), or null when the SAE has no prefixes. */
+    static List<Double> prefixNmse(EvalResult r) {
+        return r.prefixNmse().isEmpty() ? null : r.prefixNmse().stream().map(MetricsLog::finite).toList();
     }
 
     @Override

@@ -35,6 +35,7 @@ final class RunSpecJson {
                 one.put("init", sae.init().toAbsolutePath().normalize().toString());
                 one.put("architecture", sae.architecture() == null ? null : sae.architecture().cliName());
                 one.put("k", sae.k());
+                one.put("matryoshka_widths", sae.matryoshkaWidths());
             }
             saes.add(one);
         }
@@ -68,7 +69,9 @@ final class RunSpecJson {
             } else {
                 builder.sae(SaeSpec.init(name, Path.of((String) sae.get("init")),
                         sae.get("architecture") instanceof String a ? Architecture.fromCliName(a) : null,
-                        sae.get("k") instanceof Number k ? k.intValue() : null));
+                        sae.get("k") instanceof Number k ? k.intValue() : null,
+                        sae.get("matryoshka_widths") instanceof List<?> widths
+                                ? widths.stream().map(w -> ((Number) w).longValue()).toList() : null));
             }
         }
         if (json.get("eval_every") instanceof Number n) {

@@ -3,6 +3,7 @@ package ai.batchtopk.train;
 import ai.batchtopk.Architecture;
 import ai.batchtopk.SaeConfig;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -15,23 +16,30 @@ import java.util.Objects;
  * @param init the directory to start from; null for a new SAE
  * @param architecture with {@code init}: the architecture to train (null: the saved one)
  * @param k with {@code init}: k for an architecture that has one (null: the saved one)
+ * @param matryoshkaWidths with {@code init}: the widths of a Matryoshka BatchTopK run (null: the saved ones)
  */
-public record SaeSpec(String name, SaeConfig config, Path init, Architecture architecture, Integer k) {
+public record SaeSpec(String name, SaeConfig config, Path init, Architecture architecture, Integer k,
+        List<Long> matryoshkaWidths) {
     public SaeSpec {
         Objects.requireNonNull(name, "name");
         if ((config == null) == (init == null)) {
             throw new IllegalArgumentException("an SAE of a run is either new (a config) or started from a directory (init)");
         }
-        if (config != null && (architecture != null || k != null)) {
-            throw new IllegalArgumentException("architecture and k of a new SAE are in its config");
+        if (config != null && (architecture != null || k != null || matryoshkaWidths != null)) {
+            throw new IllegalArgumentException("architecture, k and matryoshka widths of a new SAE are in its config");
         }
+        matryoshkaWidths = matryoshkaWidths == null ? null : List.copyOf(matryoshkaWidths);
     }
 
     public static SaeSpec of(String name, SaeConfig config) {
-        return new SaeSpec(name, config, null, null, null);
+        return new SaeSpec(name, config, null, null, null, null);
     }
 
     public static SaeSpec init(String name, Path dir, Architecture architecture, Integer k) {
-        return new SaeSpec(name, null, dir, architecture, k);
+        return init(name, dir, architecture, k, null);
+    }
+
+    public static SaeSpec init(String name, Path dir, Architecture architecture, Integer k, List<Long> matryoshkaWidths) {
+        return new SaeSpec(name, null, dir, architecture, k, matryoshkaWidths);
     }
 }

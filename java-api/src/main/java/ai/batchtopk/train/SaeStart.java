@@ -9,6 +9,7 @@ import ai.batchtopk.WarmStart;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.function.UnaryOperator;
 
 /**
@@ -48,18 +49,27 @@ record SaeStart(Sae sae, ResumeState state, boolean resumed) {
      *
      * @param architecture the run's {@code --arch}, null when not given
      * @param k the run's {@code --k}, null when not given
+     * @param matryoshkaWidths the run's {@code --matryoshka-widths}, null when not given
      */
-    static SaeStart init(Path dir, UnaryOperator<SaeConfig.Builder> adjust, Architecture architecture, Integer k)
-            throws IOException {
+    static SaeStart init(Path dir, UnaryOperator<SaeConfig.Builder> adjust, Architecture architecture, Integer k,
+            List<Long> matryoshkaWidths) throws IOException {
         requireDirectory(dir);
         SaeConfig saved = SaeLens.config(dir);
         if (architecture == null || architecture == saved.architecture()) {
             return load(dir, adjust);
         }
         SaeConfig.Builder target = saved.toBuilder().architecture(architecture);
+        if (architecture != Architecture.MATRYOSHKA_BATCHTOPK) {
+            target.matryoshkaWidths(List.of());
+        } else if (matryoshkaWidths != null) {
+            target.matryoshkaWidths(matryoshkaWidths);
+        } else if (saved.matryoshkaWidths().isEmpty()) {
+            throw new TrainingException("--matryoshka-widths is required to start a " + architecture.cliName()
+                    + " run from the " + saved.architecture().cliName() + " SAE in " + dir);
+        }
         if (k != null) {
             target.k(k);
-        } else if (usesK(architecture) && !usesK(saved.architecture())) {
+        } else if (architecture.usesK() && !saved.architecture().usesK()) {
             throw new TrainingException("--k is required to start a " + architecture.cliName() + " run from the "
                     + saved.architecture().cliName() + " SAE in " + dir + " (it has no k)");
         }
@@ -72,10 +82,6 @@ record SaeStart(Sae sae, ResumeState state, boolean resumed) {
         try (Sae source = SaeLens.load(dir)) {
             return new SaeStart(WarmStart.of(source, config), ResumeState.fresh(), false);
         }
-    }
-
-    private static boolean usesK(Architecture architecture) {
-        return architecture == Architecture.BATCHTOPK || architecture == Architecture.TOPK;
     }
 
     private static void requireDirectory(Path dir) {

@@ -127,7 +127,8 @@ public final class TrainingRun implements AutoCloseable {
             boolean continued = resuming && RunFile.hasCheckpointOf(dir, runId);
             SaeStart start = continued ? SaeStart.load(dir, spec.overrides()::apply)
                     : sae.config() != null ? SaeStart.fresh(sae.config())
-                    : SaeStart.init(sae.init(), spec.overrides()::apply, sae.architecture(), sae.k());
+                    : SaeStart.init(sae.init(), spec.overrides()::apply, sae.architecture(), sae.k(),
+                            sae.matryoshkaWidths());
             toClose.add(start.sae());
             starts.add(start);
             continuedRuns.add(continued);

@@ -37,7 +37,9 @@ public final class FusedNaiveDriver {
     private static SaeConfig config(Architecture architecture, StepPath path) {
         // A short dead window so that AuxK takes part within twenty steps.
         return SaeConfig.builder(16, 64).architecture(architecture).k(4).kAux(8).seed(11).lr(1e-3).deadAfterTokens(8)
-                .doublePrecision(true).path(path).build();
+                .doublePrecision(true).path(path)
+                .matryoshkaWidths(architecture == Architecture.MATRYOSHKA_BATCHTOPK ? List.of(8L, 24L, 64L) : List.of())
+                .build();
     }
 
     private static Map<String, Object> fusedVsNaive(Architecture architecture, int rows) {

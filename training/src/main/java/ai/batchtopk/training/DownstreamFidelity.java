@@ -76,6 +76,7 @@ final class DownstreamFidelity {
         EvalResult r = first.reconstruction();
         Map<String, Object> line = new LinkedHashMap<>();
         line.put("nmse", MetricsLog.finite(r.nmse()));
+        MetricsLog.putPrefixNmse(line, r);
         line.put("explained_variance", MetricsLog.finite(r.explainedVariance()));
         line.put("l0", MetricsLog.finite(r.l0()));
         line.put("dead_fraction", r.deadFraction());

@@ -210,6 +210,7 @@ final class EvalCommand implements Callable<Integer> {
             }
             Map<String, Object> line = new LinkedHashMap<>();
             line.put("nmse", MetricsLog.finite(result.nmse()));
+            MetricsLog.putPrefixNmse(line, result);
             line.put("explained_variance", MetricsLog.finite(result.explainedVariance()));
             line.put("l0", MetricsLog.finite(result.l0()));
             line.put("dead_fraction", result.deadFraction());

@@ -88,15 +88,20 @@ final class TrainCommand implements Callable<Integer> {
     String encoding;
 
     @Option(names = "--arch", paramLabel = "ARCH", converter = Converters.ArchitectureConverter.class,
-            description = "batchtopk, topk, jumprelu or relu (default: batchtopk, or the --init SAE's; another one"
+            description = "batchtopk, topk, jumprelu, relu or matryoshka-batchtopk (default: batchtopk, or the --init SAE's; another one"
                     + " starts a new run from the --init SAE's parameters).")
     Architecture architecture;
 
     @Option(names = "--d-sae", paramLabel = "N", description = "Number of latents (required without --init).")
     Long dSae;
 
-    @Option(names = "--k", paramLabel = "K", description = "Active latents per token (batchtopk, topk).")
+    @Option(names = "--k", paramLabel = "K", description = "Active latents per token (batchtopk, topk, matryoshka-batchtopk).")
     Integer k;
+
+    @Option(names = "--matryoshka-widths", paramLabel = "W1,W2,...", split = ",",
+            description = "matryoshka-batchtopk: the cumulative prefix widths, strictly increasing, the last equal to"
+                    + " --d-sae (required by that architecture).")
+    List<Long> matryoshkaWidths;
 
     @Option(names = "--batch-size", paramLabel = "B", description = "Tokens per step (required).")
     Long batchSize;

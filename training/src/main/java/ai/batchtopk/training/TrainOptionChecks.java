@@ -142,9 +142,18 @@ final class TrainOptionChecks {
                 throw usage("--d-sae is required (unless --init gives an SAE)");
             }
             Architecture arch = architecture();
-            if (c.k == null && !sweepsK && (arch == Architecture.BATCHTOPK || arch == Architecture.TOPK)) {
+            if (c.k == null && !sweepsK && arch.usesK()) {
                 throw usage("--k is required for --arch " + arch.cliName());
             }
+            if (c.matryoshkaWidths == null && arch == Architecture.MATRYOSHKA_BATCHTOPK) {
+                throw usage("--matryoshka-widths is required for --arch " + arch.cliName()
+                        + " (cumulative prefix widths, e.g. 2304,4608,9216, the last equal to --d-sae)");
+            }
+        }
+        if (c.matryoshkaWidths != null && (c.init == null || c.architecture != null)
+                && architecture() != Architecture.MATRYOSHKA_BATCHTOPK) {
+            throw usage("--matryoshka-widths applies to --arch " + Architecture.MATRYOSHKA_BATCHTOPK.cliName()
+                    + " only, not " + architecture().cliName());
         }
     }
 

@@ -71,7 +71,7 @@ final class TrainSpecs {
         RunSpec.Builder run = RunSpec.builder(source, c.out).sweep(c.sweeping());
         for (Sweep.Variant variant : variants) {
             run.sae(c.init == null ? SaeSpec.of(variant.name(), newConfig(width, variant))
-                    : SaeSpec.init(variant.name(), c.init, c.architecture, c.k));
+                    : SaeSpec.init(variant.name(), c.init, c.architecture, c.k, c.matryoshkaWidths));
         }
         if (c.init != null) {
             checkAgainstInit();
@@ -113,6 +113,9 @@ final class TrainSpecs {
         if (variant.k() != null) {
             builder.k(variant.k());
         }
+        if (c.matryoshkaWidths != null) {
+            builder.matryoshkaWidths(c.matryoshkaWidths);
+        }
         if (c.normalization != null) {
             builder.normalization(c.normalization);
         }
@@ -141,13 +144,20 @@ final class TrainSpecs {
             throw conflict("--d-sae " + c.dSae, "d_sae = " + saved.dSae());
         }
         boolean warmStart = c.architecture != null && c.architecture != saved.architecture();
-        boolean usesK = saved.architecture() == Architecture.BATCHTOPK || saved.architecture() == Architecture.TOPK;
-        if (c.k != null && usesK && !warmStart && c.k != saved.k()) {
+        if (c.k != null && saved.architecture().usesK() && !warmStart && c.k != saved.k()) {
             throw conflict("--k " + c.k, "k = " + saved.k());
+        }
+        if (c.matryoshkaWidths != null && !warmStart && !c.matryoshkaWidths.equals(saved.matryoshkaWidths())) {
+            throw conflict("--matryoshka-widths " + widthsText(c.matryoshkaWidths), saved.matryoshkaWidths().isEmpty()
+                    ? "architecture " + saved.architecture().cliName() : "matryoshka widths " + widthsText(saved.matryoshkaWidths()));
         }
         if (c.normalization != null && c.normalization != saved.normalization()) {
             throw conflict("--normalize " + c.normalization.cliName(), "normalization " + saved.normalization().cliName());
         }
+    }
+
+    private static String widthsText(List<Long> widths) {
+        return widths.stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(","));
     }
 
     private RuntimeException conflict(String given, String saved) {

@@ -177,12 +177,20 @@ class InitFromOtherSaesTest {
     }
 
     @Test
-    void matryoshkaCheckpointsAreRefusedAsNotSupportedYet() throws IOException {
+    void saeLensMatryoshkaTrainingCheckpointsEvaluateAndStartRuns() throws IOException {
         Path matryoshka = tmp.resolve("matryoshka");
         writeAsSaeLensTrainingCheckpoint(matryoshka, "matryoshka_batchtopk");
-        assertError(Cli.run("eval", "--sae", matryoshka, "--data", data), Main.FAILURE, "matryoshka_batchtopk",
-                "not supported yet");
-        assertError(Cli.run("train", "--data", data, "--init", matryoshka, "--batch-size", 100, "--steps", 1,
-                "--out", tmp.resolve("out")), Main.FAILURE, "matryoshka_batchtopk", "not supported yet");
+        Cli.Run ours = Cli.run("eval", "--sae", batchTopK, "--data", data);
+        Cli.Run theirs = Cli.run("eval", "--sae", matryoshka, "--data", data);
+        assertThat(theirs.code()).as("%s", theirs).isZero();
+        // The same inference function as the BatchTopK SAE it was written from, plus a prefix NMSE per width.
+        assertThat((Double) theirs.json().get("nmse")).isCloseTo((Double) ours.json().get("nmse"), Offset.offset(1e-4));
+        assertThat((List<?>) theirs.json().get("prefix_nmse")).hasSize(2).last().isEqualTo(theirs.json().get("nmse"));
+
+        Cli.Run init = Cli.run("train", "--data", data, "--init", matryoshka, "--batch-size", 100, "--steps", 3,
+                "--out", tmp.resolve("continued"));
+        assertThat(init.code()).as("%s", init).isZero();
+        assertThat(ourConfig(tmp.resolve("continued")).get("architecture")).isEqualTo("matryoshka-batchtopk");
+        assertThat(ourConfig(tmp.resolve("continued")).get("matryoshka_widths")).isEqualTo(List.of(16L, 64L));
     }
 }
