@@ -83,6 +83,8 @@ public final class NativeLibrary {
             throw e;
         }
         loadedFrom = path;
+        // libtorch allocates through malloc: keep its large blocks out of the heaps (see NativeMemory).
+        NativeMemory.keepLargeBlocksMapped();
         return path;
     }
 
