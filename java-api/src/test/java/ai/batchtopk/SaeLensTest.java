@@ -371,7 +371,7 @@ class SaeLensTest {
     void matryoshkaIsWrittenAsJumpReluWithThetaAndItsWidthsInOurKey() throws IOException {
         try (Arena arena = Arena.ofConfined(); Sae sae = trained(Architecture.MATRYOSHKA_BATCHTOPK, arena)) {
             SaeLens.saveInference(sae, dir, Map.of());
-            Map<?, ?> cfg = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("cfg.json")));
+            Map<?, ?> cfg = (Map<?, ?>) JsonCodec.parse(Files.readString(dir.resolve("cfg.json")));
             assertThat(cfg.get("architecture")).isEqualTo("jumprelu");
             Map<?, ?> ours = (Map<?, ?>) cfg.get("batchtopk");
             assertThat(ours.get("architecture")).isEqualTo("matryoshka-batchtopk");

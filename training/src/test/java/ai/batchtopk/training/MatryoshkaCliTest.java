@@ -3,7 +3,8 @@ package ai.batchtopk.training;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.batchtopk.SaeLens;
-import ai.batchtopk.io.Json;
+import ai.batchtopk.io.JsonCodec;
+import ai.batchtopk.train.OutputDirectory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -44,7 +45,7 @@ class MatryoshkaCliTest {
     }
 
     private static Map<?, ?> cfg(Path dir) throws IOException {
-        return (Map<?, ?>) Json.parse(Files.readString(dir.resolve(SaeLens.CONFIG_FILE)));
+        return (Map<?, ?>) JsonCodec.parse(Files.readString(dir.resolve(SaeLens.CONFIG_FILE)));
     }
 
     private static void assertError(Cli.Run run, int code, String... fragments) {
@@ -68,7 +69,7 @@ class MatryoshkaCliTest {
         assertThat((Double) prefix.get(1)).isGreaterThan((Double) prefix.get(2));
         assertThat(prefix.get(2)).isEqualTo(eval.json().get("nmse"));
         List<String> evalLines = Files.readAllLines(out.resolve("eval.jsonl"));
-        assertThat(((Map<?, ?>) Json.parse(evalLines.getLast())).get("prefix_nmse")).isEqualTo(prefix);
+        assertThat(((Map<?, ?>) JsonCodec.parse(evalLines.getLast())).get("prefix_nmse")).isEqualTo(prefix);
 
         Map<?, ?> cfg = cfg(out);
         assertThat(cfg.get("architecture")).isEqualTo("jumprelu");
