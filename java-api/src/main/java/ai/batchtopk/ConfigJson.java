@@ -21,6 +21,8 @@ import com.fasterxml.jackson.databind.deser.std.StdDeserializer;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.ser.std.StdSerializer;
 import java.io.IOException;
+import java.util.Arrays;
+import java.util.List;
 
 /**
  * {@link SaeConfig} as a JSON object of snake_case keys (the names of {@code btk_config}'s fields),
@@ -52,7 +54,7 @@ public final class ConfigJson {
 
         // Only Matryoshka BatchTopK has widths: the other architectures' files stay as they were.
         @JsonInclude(JsonInclude.Include.NON_EMPTY)
-        java.util.List<Long> matryoshkaWidths();
+        List<Long> matryoshkaWidths();
     }
 
     /** Architectures and normalizations by their command-line names; devices and paths in lower case. */
@@ -111,6 +113,14 @@ public final class ConfigJson {
                 .architecture(value(given, "architecture", Architecture.class));
         if (given.has("k")) {
             defaults.k(value(given, "k", int.class));
+        }
+        if (given.has("matryoshka_widths")) {
+            // The defaults of a Matryoshka BatchTopK config are only valid with its widths.
+            Long[] widths = value(given, "matryoshka_widths", Long[].class);
+            if (Arrays.asList(widths).contains(null)) {
+                throw new IllegalArgumentException("'matryoshka_widths' must hold integers, got null");
+            }
+            defaults.matryoshkaWidths(List.of(widths));
         }
         ObjectNode merged = toJson(defaults.build());
         merged.putArray("matryoshka_widths"); // none unless given

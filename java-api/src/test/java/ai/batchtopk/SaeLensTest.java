@@ -363,7 +363,7 @@ class SaeLensTest {
             writeSaeLensBatchTopK(dir.resolve("text"), Map.of("architecture", "matryoshka_batchtopk",
                     "matryoshka_widths", List.of("32", "128")), 1, arena);
             assertThatThrownBy(() -> SaeLens.config(dir.resolve("text"))).isInstanceOf(MalformedFileException.class)
-                    .hasMessageContaining("'matryoshka_widths' must be an array of integers");
+                    .hasMessageContaining("'matryoshka_widths[0]' must be an integer, got \"32\"");
         }
     }
 
