@@ -2,7 +2,9 @@ package ai.batchtopk.train;
 
 import ai.batchtopk.io.AtomicFiles;
 import ai.batchtopk.io.JsonCodec;
+import ai.batchtopk.io.MalformedFileException;
 import ai.batchtopk.io.TextFiles;
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,6 +23,11 @@ public final class RunFile {
     public static final String FILE = "run.json";
 
     private RunFile() {}
+
+    /** The keys of run.json this library reads, with their types; {@code extraction}, {@code spec}: objects. */
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    record Content(String command, String id, List<String> args, Map<String, Object> extraction,
+            Map<String, Object> spec) {}
 
     /** The key under which checkpoints of the run carry its id. */
     public static final String ID_KEY = "batchtopk.run.id";
@@ -56,8 +63,7 @@ public final class RunFile {
 
     /** The run id saved in {@code dir}'s run.json ("" if none). */
     static String id(Path dir) throws IOException {
-        Object parsed = JsonCodec.parse(TextFiles.readString(dir.resolve(FILE)));
-        return parsed instanceof Map<?, ?> map && map.get("id") instanceof String id ? id : "";
+        return parse(dir).get("id") instanceof String id ? id : "";
     }
 
     /**
@@ -102,7 +108,11 @@ public final class RunFile {
         }
         Object parsed;
         try {
+            // First as typed keys: a hostile file is refused here, naming the key and the file.
+            JsonCodec.readFile(file, Content.class);
             parsed = JsonCodec.parse(TextFiles.readString(file));
+        } catch (MalformedFileException e) {
+            throw new TrainingException(e.getMessage(), e);
         } catch (IllegalArgumentException e) {
             throw new TrainingException(file + ": not valid JSON: " + e.getMessage(), e);
         }
