@@ -89,7 +89,7 @@ public final class Report {
     }
 
     /** One JSON object per line; a last line cut short (a killed run) is left out. */
-    static List<Map<String, Object>> readJsonLines(Path file) throws IOException {
+    public static List<Map<String, Object>> readJsonLines(Path file) throws IOException {
         List<String> lines = TextFiles.readLines(file, Long.MAX_VALUE);
         List<Map<String, Object>> out = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {

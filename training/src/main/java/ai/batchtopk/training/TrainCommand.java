@@ -106,6 +106,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--k", paramLabel = "K", description = "Active latents per token (batchtopk, topk).")
     Integer k;
 
+    @Option(names = "--l0-coeff", paramLabel = "X", description = "jumprelu: weight of the L0 penalty (the library's default if left out).")
+    Double l0Coeff;
+
+    @Option(names = "--l1-coeff", paramLabel = "X", description = "relu: weight of the L1 penalty (the library's default if left out).")
+    Double l1Coeff;
+
     @Option(names = "--batch-size", paramLabel = "B", description = "Tokens per step (required).")
     Long batchSize;
 
@@ -179,8 +185,10 @@ final class TrainCommand implements Callable<Integer> {
     long evalTokens;
 
     @Option(names = "--sweep", paramLabel = "NAME=V1,V2,...",
-            description = "Train several SAEs in one pass over the same batches: k=16,32,64 and/or d-sae=2048,4096"
-                    + " (all combinations); each goes to DIR/<arch>-dsae<N>-k<K>/.")
+            description = "Train several SAEs in one pass over the same batches: arch=batchtopk,topk,jumprelu, d-sae=2048,4096,"
+                    + " k=16,32,64 (architectures that select k latents), l0-coeff=... (jumprelu), l1-coeff=... (relu);"
+                    + " each architecture is crossed with d-sae and the values of its own parameter; each SAE goes to"
+                    + " DIR/<arch>-dsae<N>-k<K>/ (jumprelu: -l0c<X>, relu: -l1c<X>).")
     List<String> sweep;
 
     @Option(names = "--init", paramLabel = "SAE_DIR",
@@ -327,7 +335,7 @@ final class TrainCommand implements Callable<Integer> {
                     + activations.describe() + ")");
         }
         ResourceLimits.checkTrain(spec.commandLine(), prefetch, batchSize, activations.width(), activations.dtype(),
-                variants().stream().map(Variant::dSae).toList());
+                variants().stream().map(SweepGrid.Variant::dSae).toList());
         return new Input(activations.width(), activations.rows(), activations.describe(), (start, seed) -> shuffle
                 ? new ShuffledBatches(activations, batchSize, seed, shuffleBuffer, start, arena)
                 : new SequentialBatches(activations, batchSize, start, arena),
@@ -352,7 +360,7 @@ final class TrainCommand implements Callable<Integer> {
                     + TextCorpus.names(corpus.skipped()));
         }
         ResourceLimits.checkTrain(spec.commandLine(), prefetch, batchSize, config.width(), DType.F32,
-                variants().stream().map(Variant::dSae).toList());
+                variants().stream().map(SweepGrid.Variant::dSae).toList());
         Extractor extractor = Extractor.open(config);
         toClose.add(extractor);
         String describe = documents + " documents of " + sources + " through " + config.model().modelName()
@@ -402,12 +410,9 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    /** One SAE to train: its config overrides (from --sweep) and where it goes. */
-    private record Variant(String name, Long dSae, Integer k) {}
-
     private int train(List<Trainer.Member> members, List<AutoCloseable> toClose, Input activations,
             ActivationData evalActivations, Arena arena, boolean resuming) throws IOException {
-        List<Variant> variants = variants();
+        List<SweepGrid.Variant> variants = variants();
         boolean sweeping = sweep != null && !sweep.isEmpty();
         Set<String> names = new java.util.TreeSet<>();
         variants.forEach(v -> names.add(v.name()));
@@ -437,7 +442,7 @@ final class TrainCommand implements Callable<Integer> {
         // leaves --out as it was.
         List<SaeStart> starts = new ArrayList<>();
         List<Boolean> continuedRuns = new ArrayList<>();
-        for (Variant variant : variants) {
+        for (SweepGrid.Variant variant : variants) {
             Path dir = sweeping ? top.resolve(variant.name()) : top;
             // Resuming: from the SAE's own checkpoint when the killed run got to write one; else the run
             // starts this SAE over exactly as it first did (new, or from --init).
@@ -483,7 +488,7 @@ final class TrainCommand implements Callable<Integer> {
             runId = RunFile.write(top, savedArgs(), source());
         }
         for (int i = 0; i < variants.size(); i++) {
-            Variant variant = variants.get(i);
+            SweepGrid.Variant variant = variants.get(i);
             SaeStart start = starts.get(i);
             boolean continued = continuedRuns.get(i);
             OutputDirectory output = sweeping ? OutputDirectory.prepare(top.resolve(variant.name())) : topOutput;
@@ -568,51 +573,25 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    /** The SAEs of the run: one, or the cartesian product of the --sweep values. */
-    private List<Variant> variants() {
-        List<Long> dSaes = new ArrayList<>();
-        List<Integer> ks = new ArrayList<>();
-        if (sweep != null) {
-            for (String item : sweep) {
-                int eq = item.indexOf('=');
-                String key = eq < 0 ? item : item.substring(0, eq).strip();
-                if (eq < 0 || !(key.equals("k") || key.equals("d-sae"))) {
-                    throw usage("--sweep " + item + ": expected k=V1,V2,... or d-sae=V1,V2,...");
-                }
-                for (String value : item.substring(eq + 1).split(",")) {
-                    long v;
-                    try {
-                        v = Long.parseLong(value.strip());
-                    } catch (NumberFormatException e) {
-                        throw usage("--sweep " + item + ": " + value + " is not a whole number");
-                    }
-                    if (v <= 0) {
-                        throw usage("--sweep " + item + ": values must be positive");
-                    }
-                    if (key.equals("k")) {
-                        if (v > Integer.MAX_VALUE) {
-                            throw usage("--sweep " + item + ": k " + v + " is too large");
-                        }
-                        if (!ks.contains((int) v)) ks.add((int) v);
-                    } else if (!dSaes.contains(v)) {
-                        dSaes.add(v);
-                    }
-                }
-            }
+    /** The SAEs of the run: one, or the grid of the --sweep values ({@link SweepGrid}). */
+    private List<SweepGrid.Variant> variants() {
+        try {
+            return SweepGrid.of(sweep, architecture != null ? architecture : initArchitecture(), dSae, k, l0Coeff, l1Coeff);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
         }
-        if (dSaes.isEmpty()) dSaes.add(dSae);
-        if (ks.isEmpty()) ks.add(k);
-        List<Variant> variants = new ArrayList<>();
-        for (Long n : dSaes) {
-            for (Integer kk : ks) {
-                if (kk != null && n != null && kk > n) {
-                    throw usage("--sweep: k " + kk + " is larger than d_sae " + n + " (k must be at most d_sae)");
-                }
-                int shownK = kk != null ? kk : SaeConfig.DEFAULT_K;
-                variants.add(new Variant(architecture().cliName() + "-dsae" + n + "-k" + shownK, n, kk));
-            }
+    }
+
+    /** The --init SAE's architecture, which the run keeps without --arch; null when it cannot be read (yet). */
+    private Architecture initArchitecture() {
+        if (init == null || !Files.isDirectory(init)) {
+            return null;
         }
-        return variants;
+        try {
+            return SaeLens.config(init).architecture();
+        } catch (IOException | RuntimeException e) {
+            return null;  // the run reports it when it loads the --init SAE
+        }
     }
 
     /** The arguments saved in run.json: as given, with data paths made absolute. */
@@ -776,15 +755,20 @@ final class TrainCommand implements Callable<Integer> {
         if (threads != null) {
             positive("--threads", threads);
         }
+        if (l0Coeff != null && !(Double.isFinite(l0Coeff) && l0Coeff >= 0)) {
+            throw usage("--l0-coeff must be a finite number >= 0, got " + l0Coeff);
+        }
+        if (l1Coeff != null && !(Double.isFinite(l1Coeff) && l1Coeff >= 0)) {
+            throw usage("--l1-coeff must be a finite number >= 0, got " + l1Coeff);
+        }
+        List<SweepGrid.Variant> variants = variants();
         if (init == null) {
-            boolean sweepsDSae = sweep != null && sweep.stream().anyMatch(x -> x.strip().startsWith("d-sae="));
-            boolean sweepsK = sweep != null && sweep.stream().anyMatch(x -> x.strip().startsWith("k="));
-            if (dSae == null && !sweepsDSae) {
+            if (variants.stream().anyMatch(v -> v.dSae() == null)) {
                 throw usage("--d-sae is required (unless --init gives an SAE)");
             }
-            Architecture arch = architecture();
-            if (k == null && !sweepsK && (arch == Architecture.BATCHTOPK || arch == Architecture.TOPK)) {
-                throw usage("--k is required for --arch " + arch.cliName());
+            List<Architecture> needingK = SweepGrid.needingK(variants);
+            if (!needingK.isEmpty()) {
+                throw usage("--k is required for --arch " + needingK.getFirst().cliName());
             }
         }
     }
@@ -799,17 +783,13 @@ final class TrainCommand implements Callable<Integer> {
         return new ParameterException(spec.commandLine(), message);
     }
 
-    private Architecture architecture() {
-        return architecture != null ? architecture : Architecture.BATCHTOPK;
-    }
-
     private long steps() {
         return length.steps != null ? length.steps : Math.ceilDiv(length.tokens, batchSize);
     }
 
     /** The config of a new SAE: what was given, library defaults for the rest. */
-    private SaeConfig newConfig(long dIn, Variant variant) {
-        SaeConfig.Builder builder = SaeConfig.builder(dIn, variant.dSae()).architecture(architecture());
+    private SaeConfig newConfig(long dIn, SweepGrid.Variant variant) {
+        SaeConfig.Builder builder = SaeConfig.builder(dIn, variant.dSae()).architecture(variant.architecture());
         if (variant.k() != null) {
             builder.k(variant.k());
         }
@@ -818,6 +798,12 @@ final class TrainCommand implements Callable<Integer> {
         }
         if (seed != null) {
             builder.seed(seed);
+        }
+        if (variant.l0Coeff() != null) {
+            builder.l0Coeff(variant.l0Coeff());
+        }
+        if (variant.l1Coeff() != null) {
+            builder.l1Coeff(variant.l1Coeff());
         }
         try {
             return adjust(builder).build();
@@ -834,6 +820,8 @@ final class TrainCommand implements Callable<Integer> {
         if (kAux != null) builder.kAux(kAux);
         if (auxCoeff != null) builder.auxCoeff(auxCoeff);
         if (deadAfterTokens != null) builder.deadAfterTokens(deadAfterTokens);
+        if (l0Coeff != null) builder.l0Coeff(l0Coeff);
+        if (l1Coeff != null) builder.l1Coeff(l1Coeff);
         // The saved seed made the saved parameters; a new one here only changes the shuffle order.
         if (seed != null) builder.seed(seed);
         return builder;
