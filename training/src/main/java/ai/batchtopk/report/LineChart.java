@@ -30,6 +30,7 @@ final class LineChart {
     private final boolean logY;
     private final List<Series> series = new ArrayList<>();
     private boolean fromZero;
+    private boolean markers;
 
     LineChart(String title, String xLabel, boolean logY) {
         this.title = title;
@@ -40,6 +41,12 @@ final class LineChart {
     /** A linear y axis that starts at 0 (counts, fractions), and spans [0, 1] when every value is 0. */
     LineChart fromZero() {
         this.fromZero = true;
+        return this;
+    }
+
+    /** A dot at every point as well: for lines of a few points each (a sweep's SAEs). */
+    LineChart markers() {
+        this.markers = true;
         return this;
     }
 
@@ -111,6 +118,7 @@ final class LineChart {
             Series s = series.get(si);
             String color = COLORS[si % COLORS.length];
             StringBuilder d = new StringBuilder();
+            StringBuilder dots = new StringBuilder();
             boolean pen = false;
             int points = 0;
             for (int i = 0; i < s.x().length; i++) {
@@ -121,6 +129,10 @@ final class LineChart {
                 double px = LEFT + plotW * xAxis.fraction(s.x()[i]);
                 double py = TOP + plotH * (1 - yAxis.fraction(s.y()[i]));
                 d.append(pen ? " L" : " M").append(String.format(Locale.ROOT, "%.1f %.1f", px, py));
+                if (markers) {
+                    dots.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>%n",
+                            px, py, color));
+                }
                 pen = true;
                 points++;
             }
@@ -135,6 +147,7 @@ final class LineChart {
                         .append(String.format(Locale.ROOT, "%.1f", width)).append('"')
                         .append(s.dashed() ? " stroke-dasharray=\"5 3\"" : "").append(" d=\"").append(d.toString().strip())
                         .append("\"/>\n");
+                out.append(dots);
             }
         }
         if (series.size() > 1) {

@@ -94,7 +94,7 @@ public final class Report {
     }
 
     /** One JSON object per line; a last line cut short (a killed run) is left out. */
-    static <T> List<T> readJsonLines(Path file, Class<T> type) throws IOException {
+    public static <T> List<T> readJsonLines(Path file, Class<T> type) throws IOException {
         List<String> lines = TextFiles.readLines(file, Long.MAX_VALUE);
         List<T> out = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {

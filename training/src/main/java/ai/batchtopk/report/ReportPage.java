@@ -16,7 +16,7 @@ import java.util.function.Function;
 
 /** The HTML page: header, configuration, final metrics, charts, histograms and latent contexts. */
 final class ReportPage {
-    private static final String CSS = """
+    static final String CSS = """
             body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;
               background:#f6f7f9;color:#1d2330;font-size:14px}
             main{max-width:1240px;margin:0 auto;padding:18px 20px 40px}

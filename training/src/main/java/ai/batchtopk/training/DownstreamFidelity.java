@@ -10,6 +10,7 @@ import ai.batchtopk.train.MetricsLog;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -48,8 +49,8 @@ final class DownstreamFidelity {
      */
     record Splice(double cosine, double tokenCosine) {}
 
-    /** The sums of the first pass. */
-    private record FirstPass(EvalResult reconstruction, float[] mean) {}
+    /** The sums of the first pass: each SAE's reconstruction metrics, and the mean activation. */
+    private record FirstPass(List<EvalResult> reconstructions, float[] mean) {}
 
     /**
      * The reconstruction metrics of the SAE on the real tokens of {@code documents} and the downstream
@@ -58,10 +59,22 @@ final class DownstreamFidelity {
      * @throws CommandFailure if the documents give no token
      */
     static Map<String, Object> measure(Sae sae, SplicedModel model, List<String> documents) {
-        FirstPass first = firstPass(sae, model, documents);
+        return measureAll(List.of(sae), model, documents).getFirst();
+    }
+
+    /**
+     * {@link #measure} for several SAEs of the same hook at once (a sweep, for {@code compare}): the model's
+     * head runs once per batch and pass, and the tail once per SAE plus the two ablations, which every SAE
+     * shares. Each SAE's figures are those {@link #measure} gives it alone.
+     */
+    static List<Map<String, Object>> measureAll(List<Sae> saes, SplicedModel model, List<String> documents) {
+        FirstPass first = firstPass(saes, model, documents);
         int d = model.width();
         Map<String, Replacement> replacements = new LinkedHashMap<>();
-        replacements.put("sae", (clean, out) -> sae.reconstruct(clean, Selection.INFERENCE, out));
+        for (int i = 0; i < saes.size(); i++) {
+            Sae sae = saes.get(i);
+            replacements.put("sae" + i, (clean, out) -> sae.reconstruct(clean, Selection.INFERENCE, out));
+        }
         replacements.put("zero", (clean, out) -> out.fill((byte) 0));
         replacements.put("mean", (clean, out) -> {
             for (long r = 0; r < clean.dim(0); r++) {
@@ -69,11 +82,18 @@ final class DownstreamFidelity {
             }
         });
         Compared compared = compare(model, documents, replacements);
-        Splice spliced = compared.splices().get("sae");
         Splice zero = compared.splices().get("zero");
         Splice mean = compared.splices().get("mean");
+        List<Map<String, Object>> lines = new ArrayList<>();
+        for (int i = 0; i < saes.size(); i++) {
+            lines.add(line(first.reconstructions().get(i), compared.splices().get("sae" + i), zero, mean, model,
+                    compared.sequences()));
+        }
+        return lines;
+    }
 
-        EvalResult r = first.reconstruction();
+    private static Map<String, Object> line(EvalResult r, Splice spliced, Splice zero, Splice mean, SplicedModel model,
+            long sequences) {
         Map<String, Object> line = new LinkedHashMap<>();
         line.put("nmse", MetricsLog.finite(r.nmse()));
         MetricsLog.putPrefixNmse(line, r);
@@ -92,7 +112,7 @@ final class DownstreamFidelity {
         line.put("downstream_token_cosine", spliced.tokenCosine());
         line.put("downstream_token_cosine_zero_ablation", zero.tokenCosine());
         line.put("downstream_token_cosine_mean_ablation", mean.tokenCosine());
-        line.put("downstream_sequences", compared.sequences());
+        line.put("downstream_sequences", sequences);
         return line;
     }
 
@@ -101,14 +121,19 @@ final class DownstreamFidelity {
         return 1 - (1 - cosine) / (1 - zeroAblationCosine);
     }
 
-    private static FirstPass firstPass(Sae sae, SplicedModel model, List<String> documents) {
+    private static FirstPass firstPass(List<Sae> saes, SplicedModel model, List<String> documents) {
         int d = model.width();
         double[] sums = new double[d];
-        try (Evaluator evaluator = new Evaluator(sae)) {
+        List<Evaluator> evaluators = new ArrayList<>();
+        try {
+            saes.forEach(sae -> evaluators.add(new Evaluator(sae)));
+            Evaluator evaluator = evaluators.getFirst();
             Iterator<SplicedModel.Batch> batches = model.run(documents);
             while (batches.hasNext()) {
                 Tensor rows = batches.next().realRows();
-                evaluator.add(rows);
+                for (Evaluator e : evaluators) {
+                    e.add(rows);
+                }
                 MemorySegment data = rows.data();
                 for (long i = 0, n = rows.dim(0) * d; i < n; i++) {
                     sums[(int) (i % d)] += data.getAtIndex(F32, i);
@@ -122,7 +147,9 @@ final class DownstreamFidelity {
             for (int j = 0; j < d; j++) {
                 mean[j] = (float) (sums[j] / evaluator.tokens());
             }
-            return new FirstPass(evaluator.result(), mean);
+            return new FirstPass(evaluators.stream().map(Evaluator::result).toList(), mean);
+        } finally {
+            evaluators.forEach(Evaluator::close);
         }
     }
 

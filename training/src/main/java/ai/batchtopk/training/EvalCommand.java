@@ -149,7 +149,7 @@ final class EvalCommand implements Callable<Integer> {
      * The documents of the text files, whole: the spliced model windows each one as {@code extract} does.
      * The text is checked as {@code extract} checks it (UTF-8, not binary), with the file named.
      */
-    private static List<String> documentsOf(List<Path> text) {
+    static List<String> documentsOf(List<Path> text) {
         List<StringBuilder> documents = new ArrayList<>();
         try {
             TextCorpus corpus = TextCorpus.open(text, StandardCharsets.UTF_8);

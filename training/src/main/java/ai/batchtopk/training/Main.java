@@ -22,7 +22,7 @@ import picocli.CommandLine;
 @Command(
         name = "batchtopk",
         description = "Train and evaluate BatchTopK sparse autoencoders.",
-        subcommands = {TrainCommand.class, EvalCommand.class, SynthCommand.class, InfoCommand.class, ai.batchtopk.report.ReportCommand.class, ai.batchtopk.extract.ExtractCommand.class, HelpCommand.class},
+        subcommands = {TrainCommand.class, EvalCommand.class, CompareCommand.class, SynthCommand.class, InfoCommand.class, ai.batchtopk.report.ReportCommand.class, ai.batchtopk.extract.ExtractCommand.class, HelpCommand.class},
         usageHelpAutoWidth = true)
 public final class Main implements Runnable {
     public static final int OK = 0;

@@ -98,6 +98,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--k", paramLabel = "K", description = "Active latents per token (batchtopk, topk, matryoshka-batchtopk).")
     Integer k;
 
+    @Option(names = "--l0-coeff", paramLabel = "X", description = "jumprelu: weight of the L0 penalty (the library's default if left out).")
+    Double l0Coeff;
+
+    @Option(names = "--l1-coeff", paramLabel = "X", description = "relu: weight of the L1 penalty (the library's default if left out).")
+    Double l1Coeff;
+
     @Option(names = "--matryoshka-widths", paramLabel = "W1,W2,...", split = ",",
             description = "matryoshka-batchtopk: the cumulative prefix widths, strictly increasing, the last equal to"
                     + " --d-sae (required by that architecture).")
@@ -176,8 +182,10 @@ final class TrainCommand implements Callable<Integer> {
     long evalTokens;
 
     @Option(names = "--sweep", paramLabel = "NAME=V1,V2,...",
-            description = "Train several SAEs in one pass over the same batches: k=16,32,64 and/or d-sae=2048,4096"
-                    + " (all combinations); each goes to DIR/<arch>-dsae<N>-k<K>/.")
+            description = "Train several SAEs in one pass over the same batches: arch=batchtopk,topk,jumprelu, d-sae=2048,4096,"
+                    + " k=16,32,64 (architectures that select k latents), l0-coeff=... (jumprelu), l1-coeff=... (relu);"
+                    + " each architecture is crossed with d-sae and the values of its own parameter; each SAE goes to"
+                    + " DIR/<arch>-dsae<N>-k<K>/ (jumprelu: -l0c<X>, relu: -l1c<X>).")
     List<String> sweep;
 
     @Option(names = "--init", paramLabel = "SAE_DIR",

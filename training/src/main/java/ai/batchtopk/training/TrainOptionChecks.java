@@ -135,23 +135,28 @@ final class TrainOptionChecks {
         if (c.threads != null) {
             positive("--threads", c.threads);
         }
+        if (c.l0Coeff != null && !(Double.isFinite(c.l0Coeff) && c.l0Coeff >= 0)) {
+            throw usage("--l0-coeff must be a finite number >= 0, got " + c.l0Coeff);
+        }
+        if (c.l1Coeff != null && !(Double.isFinite(c.l1Coeff) && c.l1Coeff >= 0)) {
+            throw usage("--l1-coeff must be a finite number >= 0, got " + c.l1Coeff);
+        }
+        List<SweepGrid.Variant> variants = Sweep.variants(c);
+        boolean matryoshka = variants.stream().anyMatch(v -> v.architecture() == Architecture.MATRYOSHKA_BATCHTOPK);
         if (c.init == null) {
-            boolean sweepsDSae = c.sweep != null && c.sweep.stream().anyMatch(x -> x.strip().startsWith("d-sae="));
-            boolean sweepsK = c.sweep != null && c.sweep.stream().anyMatch(x -> x.strip().startsWith("k="));
-            if (c.dSae == null && !sweepsDSae) {
+            if (variants.stream().anyMatch(v -> v.dSae() == null)) {
                 throw usage("--d-sae is required (unless --init gives an SAE)");
             }
-            Architecture arch = architecture();
-            if (c.k == null && !sweepsK && arch.usesK()) {
-                throw usage("--k is required for --arch " + arch.cliName());
+            List<Architecture> needingK = SweepGrid.needingK(variants);
+            if (!needingK.isEmpty()) {
+                throw usage("--k is required for --arch " + needingK.getFirst().cliName());
             }
-            if (c.matryoshkaWidths == null && arch == Architecture.MATRYOSHKA_BATCHTOPK) {
-                throw usage("--matryoshka-widths is required for --arch " + arch.cliName()
+            if (c.matryoshkaWidths == null && matryoshka) {
+                throw usage("--matryoshka-widths is required for --arch " + Architecture.MATRYOSHKA_BATCHTOPK.cliName()
                         + " (cumulative prefix widths, e.g. 2304,4608,9216, the last equal to --d-sae)");
             }
         }
-        if (c.matryoshkaWidths != null && (c.init == null || c.architecture != null)
-                && architecture() != Architecture.MATRYOSHKA_BATCHTOPK) {
+        if (c.matryoshkaWidths != null && (c.init == null || c.architecture != null) && !matryoshka) {
             throw usage("--matryoshka-widths applies to --arch " + Architecture.MATRYOSHKA_BATCHTOPK.cliName()
                     + " only, not " + architecture().cliName());
         }

@@ -46,7 +46,7 @@ final class TrainSpecs {
     }
 
     RunSpec build(RunListener listener) throws IOException {
-        List<Sweep.Variant> variants = Sweep.variants(c);
+        List<SweepGrid.Variant> variants = Sweep.variants(c);
         DataSource source;
         long width;
         if (c.text != null) {
@@ -69,7 +69,7 @@ final class TrainSpecs {
             source = new ActivationFiles(c.data, c.shuffle ? new RowOrder(true, c.shuffleBuffer) : RowOrder.SEQUENTIAL);
         }
         RunSpec.Builder run = RunSpec.builder(source, c.out).sweep(c.sweeping());
-        for (Sweep.Variant variant : variants) {
+        for (SweepGrid.Variant variant : variants) {
             run.sae(c.init == null ? SaeSpec.of(variant.name(), newConfig(width, variant))
                     : SaeSpec.init(variant.name(), c.init, c.architecture, c.k, c.matryoshkaWidths));
         }
@@ -98,8 +98,8 @@ final class TrainSpecs {
         }
     }
 
-    private static List<Long> dSaes(List<Sweep.Variant> variants) {
-        return variants.stream().map(Sweep.Variant::dSae).toList();
+    private static List<Long> dSaes(List<SweepGrid.Variant> variants) {
+        return variants.stream().map(SweepGrid.Variant::dSae).toList();
     }
 
     /** The settings this run sets over a saved config (and over the library's defaults for a new one). */
@@ -108,13 +108,19 @@ final class TrainSpecs {
     }
 
     /** The config of a new SAE: what was given, library defaults for the rest. */
-    private SaeConfig newConfig(long dIn, Sweep.Variant variant) {
-        SaeConfig.Builder builder = SaeConfig.builder(dIn, variant.dSae()).architecture(c.architecture());
+    private SaeConfig newConfig(long dIn, SweepGrid.Variant variant) {
+        SaeConfig.Builder builder = SaeConfig.builder(dIn, variant.dSae()).architecture(variant.architecture());
         if (variant.k() != null) {
             builder.k(variant.k());
         }
-        if (c.matryoshkaWidths != null) {
+        if (c.matryoshkaWidths != null && variant.architecture() == Architecture.MATRYOSHKA_BATCHTOPK) {
             builder.matryoshkaWidths(c.matryoshkaWidths);
+        }
+        if (variant.l0Coeff() != null) {
+            builder.l0Coeff(variant.l0Coeff());
+        }
+        if (variant.l1Coeff() != null) {
+            builder.l1Coeff(variant.l1Coeff());
         }
         if (c.normalization != null) {
             builder.normalization(c.normalization);
