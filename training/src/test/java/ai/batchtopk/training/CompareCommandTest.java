@@ -170,7 +170,7 @@ class CompareCommandTest {
 
         Cli.Run kForJumpRelu = Cli.run(args(new Object[] {"train", "--arch", "jumprelu", "--sweep", "k=2,4", "--out", out}));
         assertThat(kForJumpRelu.code()).as("%s", kForJumpRelu).isEqualTo(Main.USAGE);
-        assertThat(kForJumpRelu.err()).contains("--sweep k=...: k applies to batchtopk, topk only")
+        assertThat(kForJumpRelu.err()).contains("--sweep k=...: k applies to batchtopk, topk, matryoshka-batchtopk only")
                 .contains("the run trains jumprelu");
 
         Cli.Run l0ForTopK = Cli.run(args(new Object[] {"train", "--sweep", "arch=batchtopk,topk", "--k", 2,
