@@ -207,6 +207,40 @@ int32_t btk_sae_state_get(const btk_sae *sae, const char *name, void *dst, int64
 /* Replaces the tensor from src, of the tensor's own dtype and size; checks it is finite. */
 int32_t btk_sae_state_set(btk_sae *sae, const char *name, const void *src, int64_t src_bytes);
 
+/*
+ * Distributed training (data parallelism) over libtorch's c10d: the ranks meet at a TCPStore that
+ * rank 0 hosts and communicate through ProcessGroupGloo. A btk_dist is one rank's membership of a
+ * group; every rank must make the same calls on it in the same order, and a btk_dist must not be
+ * used by two threads at once.
+ */
+#define BTK_ERR_COMMUNICATION 8 /* the group did not assemble, or a collective failed (a rank died or hung) */
+
+typedef struct btk_dist btk_dist;
+
+/* 1 when this build has c10d with Gloo. */
+int32_t btk_dist_available(void);
+/*
+ * Joins the group of world_size ranks as `rank`: rank 0 listens on master_port, every rank connects
+ * to master_addr:master_port. Blocks until all ranks have joined, or fails after timeout_ms, which
+ * also bounds every later collective.
+ */
+int32_t btk_dist_create(int32_t rank, int32_t world_size, const char *master_addr, int32_t master_port,
+                        int64_t timeout_ms, btk_dist **out);
+/* Accepts NULL. */
+void btk_dist_destroy(btk_dist *dist);
+/* Payload bytes this rank has passed to all-reduces so far; -1 for NULL. */
+int64_t btk_dist_bytes_reduced(const btk_dist *dist);
+/* Sums `count` doubles over the ranks, in place. */
+int32_t btk_dist_sum(btk_dist *dist, double *values, int64_t count);
+/*
+ * One data-parallel optimizer step (fused path, BatchTopK or TopK). `batch` is this rank's rows of
+ * a global batch that the ranks hold in consecutive blocks in rank order. Selection is exact over
+ * the global batch (ties to the lowest global index, as in one process), gradients are summed over
+ * the ranks, and every rank ends with the same parameters, counters, theta and metrics.
+ */
+int32_t btk_sae_train_step_data_parallel(btk_sae *sae, btk_dist *dist, const btk_tensor_view *batch,
+                                         btk_metrics *out);
+
 #ifdef __cplusplus
 }
 #endif

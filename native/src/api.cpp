@@ -5,6 +5,8 @@
 #include <limits>
 
 #include "batchtopk.h"
+#include "data_parallel.h"
+#include "dist.h"
 #include "errors.h"
 #include "inference.h"
 #include "state.h"
@@ -222,6 +224,31 @@ BTK_EXPORT int32_t btk_sae_train_step(btk_sae* sae, const btk_tensor_view* batch
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
     StepResult r = forward_backward(s, x, true);
     double norm = s.cfg.path == BTK_PATH_FUSED ? fused_update(s, r.gradients) : naive_update(s, r.gradients);
+    finish_step(s, r);
+    s.has_gradients = false;
+    fill_metrics(s, r, norm, out);
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_train_step_data_parallel(btk_sae* sae, btk_dist* dist, const btk_tensor_view* batch,
+                                                    btk_metrics* out) {
+  return guard([&] {
+    require_not_null(out, "out");
+    require_not_null(dist, "dist");
+    auto& s = *checked(sae);
+    if (s.cfg.path != BTK_PATH_FUSED) fail(BTK_ERR_INVALID_ARGUMENT, "data-parallel training runs the fused path only");
+    // Matryoshka's prefix losses are not yet reduced across ranks: refused rather than trained differently.
+    if (s.cfg.architecture == BTK_ARCH_MATRYOSHKA_BATCHTOPK) {
+      fail(BTK_ERR_INVALID_ARGUMENT,
+           "data-parallel training does not support the matryoshka-batchtopk architecture yet; use batchtopk or topk");
+    }
+    if (s.cfg.architecture != BTK_ARCH_BATCHTOPK && s.cfg.architecture != BTK_ARCH_TOPK) {
+      fail(BTK_ERR_INVALID_ARGUMENT, "data-parallel training supports the batchtopk and topk architectures only");
+    }
+    auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
+    const DataParallel dp = data_parallel_layout(*dist->group, x.size(0));
+    StepResult r = fused_forward_backward(s, x, true, &dp);
+    double norm = fused_update(s, r.gradients);
     finish_step(s, r);
     s.has_gradients = false;
     fill_metrics(s, r, norm, out);

@@ -1,6 +1,8 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
+#include "data_parallel.h"
+#include "distributed_selection.h"
 #include "normalize.h"
 #include "selection.h"
 #include "step.h"
@@ -192,11 +194,13 @@ torch::Tensor fired_latents(const SparseRows<T>& codes, int64_t F) {
   return fired;
 }
 
-// BatchTopK and TopK: the sparse path.
+// BatchTopK and TopK: the sparse path. With `dp`, the batch is this rank's rows of a global batch
+// (B_all rows): selection, sums and gradients are taken over the global batch.
 template <typename T>
-StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients) {
+StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients, const DataParallel* dp) {
   const auto& c = sae.cfg;
   const int64_t B = batch.size(0), d = c.d_in, F = c.d_sae;
+  const int64_t B_all = dp ? dp->global_rows : B;
   auto normalized = normalize_input(c, batch);
   auto xn = normalized.x.contiguous();
   auto xc = (xn - sae.b_dec).contiguous();
@@ -205,8 +209,10 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
   torch::addmm_out(pre, sae.b_enc, xc, sae.W_encT.t());
   const T* pre_data = pre.data_ptr<T>();
 
-  SparseRows<T> codes = selects_over_batch(c) ? select_batch_topk(pre_data, B, F, int64_t(c.k) * B)
-                                              : select_row_topk(pre_data, B, F, int64_t(c.k));
+  // Matryoshka never gets here with `dp`: btk_sae_train_step_data_parallel refuses it.
+  SparseRows<T> codes = !selects_over_batch(c) ? select_row_topk(pre_data, B, F, int64_t(c.k))
+                        : dp ? select_batch_topk_across(pre_data, B, F, int64_t(c.k) * B_all, dp->group)
+                             : select_batch_topk(pre_data, B, F, int64_t(c.k) * B);
   StepResult r;
   double squared_error = 0, reconstruction_loss = 0;
   torch::Tensor error, grad_out, prefix_grads;
@@ -234,14 +240,26 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
     sparse_decode(codes, sae.W_dec.data_ptr<T>(), d, x_hat.data_ptr<T>());
     error = x_hat - xn;
     squared_error = error.pow(2).sum().item<double>();
-    reconstruction_loss = squared_error / double(B * d);
+    if (dp) squared_error = dp->sum(squared_error);
+    reconstruction_loss = squared_error / double(B_all * d);
   }
 
-  r.mse = squared_error / double(B * d);
-  r.nmse = squared_error / total_variance(xn).item<double>();
-  r.l0 = static_cast<double>(codes.nnz()) / static_cast<double>(B);
-  if (codes.nnz() > 0) r.smallest_selected = static_cast<double>(*std::min_element(codes.val.begin(), codes.val.end()));
-  r.tokens_since_fired = updated_counters(sae, fired_latents(codes, F), B);
+  if (!dp) {
+    r.mse = squared_error / double(B * d);
+    r.nmse = squared_error / total_variance(xn).item<double>();
+    r.l0 = static_cast<double>(codes.nnz()) / static_cast<double>(B);
+    if (codes.nnz() > 0) r.smallest_selected = static_cast<double>(*std::min_element(codes.val.begin(), codes.val.end()));
+    r.tokens_since_fired = updated_counters(sae, fired_latents(codes, F), B);
+  } else {
+    r.mse = squared_error / double(B_all * d);
+    r.nmse = squared_error / dp->total_variance(xn);
+    r.l0 = static_cast<double>(dp->sum(codes.nnz())) / static_cast<double>(B_all);
+    double smallest = codes.nnz() > 0 ? static_cast<double>(*std::min_element(codes.val.begin(), codes.val.end()))
+                                      : std::numeric_limits<double>::infinity();
+    smallest = dp->min(smallest);
+    if (std::isfinite(smallest)) r.smallest_selected = smallest;
+    r.tokens_since_fired = updated_counters(sae, dp->any(fired_latents(codes, F)), B_all);
+  }
 
   // AuxK: the dead latents' own top activations reconstruct what the live ones missed.
   SparseRows<T> aux_codes;
@@ -259,8 +277,9 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
       sparse_decode(aux_codes, sae.W_dec.data_ptr<T>(), d, x_hat_aux.data_ptr<T>());
       // The residual x - x_hat is a constant target, so x_hat_aux - residual = x_hat_aux + error.
       auto aux_error = x_hat_aux + error;
-      r.aux_loss = c.aux_coeff * aux_error.pow(2).mean().item<double>();
-      aux_grad_out = (aux_error * (2.0 * c.aux_coeff / double(B * d))).contiguous();
+      r.aux_loss = c.aux_coeff * (dp ? dp->sum(aux_error.pow(2).sum().item<double>()) / double(B_all * d)
+                                     : aux_error.pow(2).mean().item<double>());
+      aux_grad_out = (aux_error * (2.0 * c.aux_coeff / double(B_all * d))).contiguous();
     }
   }
   r.loss = reconstruction_loss + r.aux_loss;
@@ -271,11 +290,12 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
     if (matryoshka) {
       append_prefix_pairs(codes, bounds, prefix_grads.data_ptr<T>(), d, pairs);
     } else {
-      grad_out = (error * (2.0 / double(B * d))).contiguous();
+      grad_out = (error * (2.0 / double(B_all * d))).contiguous();
       append_pairs(codes, grad_out.data_ptr<T>(), d, pairs);
     }
     if (aux_grad_out.defined()) append_pairs(aux_codes, aux_grad_out.data_ptr<T>(), d, pairs);
     r.gradients = sparse_backward(sae, pairs, xc, grad_out);
+    if (dp) dp->sum_gradients(r.gradients, F);
   }
   return r;
 }
@@ -334,13 +354,14 @@ StepResult dense_step(const btk_sae& sae, const torch::Tensor& batch, bool want_
 
 }  // namespace
 
-StepResult fused_forward_backward(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients) {
+StepResult fused_forward_backward(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients,
+                                  const DataParallel* dp) {
   if (sae.cfg.architecture == BTK_ARCH_JUMPRELU || sae.cfg.architecture == BTK_ARCH_RELU) {
     return dense_step(sae, batch, want_gradients);
   }
   StepResult result;
   AT_DISPATCH_FLOATING_TYPES(batch.scalar_type(), "fused_forward_backward", [&] {
-    result = sparse_step<scalar_t>(sae, batch, want_gradients);
+    result = sparse_step<scalar_t>(sae, batch, want_gradients, dp);
   });
   return result;
 }

@@ -16,8 +16,12 @@ struct StepResult {
   double smallest_selected = std::numeric_limits<double>::quiet_NaN();
 };
 
-// Explicit forward and backward over the active (token, latent) pairs only.
-StepResult fused_forward_backward(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients);
+struct DataParallel;
+
+// Explicit forward and backward over the active (token, latent) pairs only. With `dp` (BatchTopK
+// and TopK), the batch is one rank's part of a global batch and the result is the global batch's.
+StepResult fused_forward_backward(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients,
+                                  const DataParallel* dp = nullptr);
 // Dense tensors, topk over the flattened batch, scatter and autograd, as the reference code does.
 StepResult naive_forward_backward(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients);
 

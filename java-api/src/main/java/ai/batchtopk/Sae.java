@@ -140,6 +140,29 @@ public final class Sae implements AutoCloseable {
     }
 
     /**
+     * One data-parallel optimizer step: {@code batch} is this rank's rows of a global batch that the
+     * ranks of {@code group} hold in consecutive blocks in rank order. Every rank calls it with its
+     * own SAE (all started equal) and ends with the same SAE and metrics as one process training on
+     * the global batch: the selection is exact over it and the gradients are summed over the ranks.
+     * Fused path; BatchTopK or TopK (Matryoshka BatchTopK is refused with INVALID_ARGUMENT).
+     *
+     * @throws BatchTopKException COMMUNICATION when another rank died or hung
+     */
+    public StepMetrics trainStep(Tensor batch, ProcessGroup group) {
+        Objects.requireNonNull(group, "group");
+        Lock held = acquire(lock.writeLock());
+        try {
+            NativeTensors.batch(input, batch, "btk_sae_train_step_data_parallel");
+            check(batchtopk_h.btk_sae_train_step_data_parallel(handle, group.handle(), input, metrics),
+                    "btk_sae_train_step_data_parallel");
+            return StepMetrics.fromNative(metrics);
+        } finally {
+            Reference.reachabilityFence(batch);
+            held.unlock();
+        }
+    }
+
+    /**
      * The loss of a batch without changing any parameter, moment, counter or theta. With
      * {@code gradients}, the gradients become readable as state tensors {@code grad.<name>}.
      */

@@ -22,7 +22,9 @@ public enum Status {
     DEVICE(BTK_ERR_DEVICE()),
     OUT_OF_MEMORY(BTK_ERR_OUT_OF_MEMORY()),
     /** Any other failure inside libtorch or the shim, and failures to load the library itself. */
-    INTERNAL(BTK_ERR_INTERNAL());
+    INTERNAL(BTK_ERR_INTERNAL()),
+    /** A process group did not assemble, or one of its collectives failed (a rank died or hung). */
+    COMMUNICATION(BTK_ERR_COMMUNICATION());
 
     private final int code;
 

@@ -275,6 +275,15 @@ public class batchtopk_h extends batchtopk_h$shared {
     public static int BTK_SELECT_TRAINING() {
         return BTK_SELECT_TRAINING;
     }
+    private static final int BTK_ERR_COMMUNICATION = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * #define BTK_ERR_COMMUNICATION 8
+     * }
+     */
+    public static int BTK_ERR_COMMUNICATION() {
+        return BTK_ERR_COMMUNICATION;
+    }
 
     private static class btk_abi_version {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -1674,6 +1683,373 @@ public class batchtopk_h extends batchtopk_h$shared {
                 traceDowncall("btk_sae_state_set", sae, name, src, src_bytes);
             }
             return (int)mh$.invokeExact(sae, name, src, src_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_dist_available {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_dist_available").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_dist_available (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_dist_available(void)
+     * }
+     */
+    public static FunctionDescriptor btk_dist_available$descriptor() {
+        return btk_dist_available.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_dist_available(void)
+     * }
+     */
+    public static MethodHandle btk_dist_available$handle() {
+        return btk_dist_available.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_dist_available(void)
+     * }
+     */
+    public static MemorySegment btk_dist_available$address() {
+        return btk_dist_available.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_dist_available(void)
+     * }
+     */
+    public static int btk_dist_available() {
+        var mh$ = btk_dist_available.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_dist_available");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_dist_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_INT,
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_INT,
+            batchtopk_h.C_LONG,
+            batchtopk_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_dist_create").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_dist_create (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_dist_create(int32_t rank, int32_t world_size, const char *master_addr, int32_t master_port, int64_t timeout_ms, btk_dist **out)
+     * }
+     */
+    public static FunctionDescriptor btk_dist_create$descriptor() {
+        return btk_dist_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_dist_create(int32_t rank, int32_t world_size, const char *master_addr, int32_t master_port, int64_t timeout_ms, btk_dist **out)
+     * }
+     */
+    public static MethodHandle btk_dist_create$handle() {
+        return btk_dist_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_dist_create(int32_t rank, int32_t world_size, const char *master_addr, int32_t master_port, int64_t timeout_ms, btk_dist **out)
+     * }
+     */
+    public static MemorySegment btk_dist_create$address() {
+        return btk_dist_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_dist_create(int32_t rank, int32_t world_size, const char *master_addr, int32_t master_port, int64_t timeout_ms, btk_dist **out)
+     * }
+     */
+    public static int btk_dist_create(int rank, int world_size, MemorySegment master_addr, int master_port, long timeout_ms, MemorySegment out) {
+        var mh$ = btk_dist_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_dist_create", rank, world_size, master_addr, master_port, timeout_ms, out);
+            }
+            return (int)mh$.invokeExact(rank, world_size, master_addr, master_port, timeout_ms, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_dist_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+            batchtopk_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_dist_destroy").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_dist_destroy (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void btk_dist_destroy(btk_dist *dist)
+     * }
+     */
+    public static FunctionDescriptor btk_dist_destroy$descriptor() {
+        return btk_dist_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void btk_dist_destroy(btk_dist *dist)
+     * }
+     */
+    public static MethodHandle btk_dist_destroy$handle() {
+        return btk_dist_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void btk_dist_destroy(btk_dist *dist)
+     * }
+     */
+    public static MemorySegment btk_dist_destroy$address() {
+        return btk_dist_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void btk_dist_destroy(btk_dist *dist)
+     * }
+     */
+    public static void btk_dist_destroy(MemorySegment dist) {
+        var mh$ = btk_dist_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_dist_destroy", dist);
+            }
+            mh$.invokeExact(dist);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_dist_bytes_reduced {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_LONG,
+            batchtopk_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_dist_bytes_reduced").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_dist_bytes_reduced (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int64_t btk_dist_bytes_reduced(const btk_dist *dist)
+     * }
+     */
+    public static FunctionDescriptor btk_dist_bytes_reduced$descriptor() {
+        return btk_dist_bytes_reduced.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int64_t btk_dist_bytes_reduced(const btk_dist *dist)
+     * }
+     */
+    public static MethodHandle btk_dist_bytes_reduced$handle() {
+        return btk_dist_bytes_reduced.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int64_t btk_dist_bytes_reduced(const btk_dist *dist)
+     * }
+     */
+    public static MemorySegment btk_dist_bytes_reduced$address() {
+        return btk_dist_bytes_reduced.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int64_t btk_dist_bytes_reduced(const btk_dist *dist)
+     * }
+     */
+    public static long btk_dist_bytes_reduced(MemorySegment dist) {
+        var mh$ = btk_dist_bytes_reduced.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_dist_bytes_reduced", dist);
+            }
+            return (long)mh$.invokeExact(dist);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_dist_sum {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_dist_sum").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_dist_sum (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_dist_sum(btk_dist *dist, double *values, int64_t count)
+     * }
+     */
+    public static FunctionDescriptor btk_dist_sum$descriptor() {
+        return btk_dist_sum.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_dist_sum(btk_dist *dist, double *values, int64_t count)
+     * }
+     */
+    public static MethodHandle btk_dist_sum$handle() {
+        return btk_dist_sum.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_dist_sum(btk_dist *dist, double *values, int64_t count)
+     * }
+     */
+    public static MemorySegment btk_dist_sum$address() {
+        return btk_dist_sum.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_dist_sum(btk_dist *dist, double *values, int64_t count)
+     * }
+     */
+    public static int btk_dist_sum(MemorySegment dist, MemorySegment values, long count) {
+        var mh$ = btk_dist_sum.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_dist_sum", dist, values, count);
+            }
+            return (int)mh$.invokeExact(dist, values, count);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_sae_train_step_data_parallel {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_sae_train_step_data_parallel").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_sae_train_step_data_parallel (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_train_step_data_parallel(btk_sae *sae, btk_dist *dist, const btk_tensor_view *batch, btk_metrics *out)
+     * }
+     */
+    public static FunctionDescriptor btk_sae_train_step_data_parallel$descriptor() {
+        return btk_sae_train_step_data_parallel.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_train_step_data_parallel(btk_sae *sae, btk_dist *dist, const btk_tensor_view *batch, btk_metrics *out)
+     * }
+     */
+    public static MethodHandle btk_sae_train_step_data_parallel$handle() {
+        return btk_sae_train_step_data_parallel.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_train_step_data_parallel(btk_sae *sae, btk_dist *dist, const btk_tensor_view *batch, btk_metrics *out)
+     * }
+     */
+    public static MemorySegment btk_sae_train_step_data_parallel$address() {
+        return btk_sae_train_step_data_parallel.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_sae_train_step_data_parallel(btk_sae *sae, btk_dist *dist, const btk_tensor_view *batch, btk_metrics *out)
+     * }
+     */
+    public static int btk_sae_train_step_data_parallel(MemorySegment sae, MemorySegment dist, MemorySegment batch, MemorySegment out) {
+        var mh$ = btk_sae_train_step_data_parallel.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_sae_train_step_data_parallel", sae, dist, batch, out);
+            }
+            return (int)mh$.invokeExact(sae, dist, batch, out);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
