@@ -218,10 +218,33 @@ public final class JsonCodec {
         }
     }
 
+    /**
+     * Half a surrogate pair (a hostile file may escape one, and it comes back in a message) as the escape
+     * it came from: written raw it cannot be encoded as UTF-8, and a file or line holding it would be cut
+     * short. Such a character can only stand inside a JSON string, where the escape means the same.
+     */
+    private static String escapeLoneSurrogates(String json) {
+        StringBuilder out = null;
+        for (int i = 0; i < json.length(); i++) {
+            char c = json.charAt(i);
+            boolean paired = Character.isHighSurrogate(c) ? i + 1 < json.length() && Character.isLowSurrogate(json.charAt(i + 1))
+                    : !Character.isLowSurrogate(c) || (i > 0 && Character.isHighSurrogate(json.charAt(i - 1)));
+            if (!paired) {
+                if (out == null) {
+                    out = new StringBuilder(json.length() + 8).append(json, 0, i);
+                }
+                out.append(String.format("\\u%04x", (int) c));
+            } else if (out != null) {
+                out.append(c);
+            }
+        }
+        return out == null ? json : out.toString();
+    }
+
     /** Compact JSON, no whitespace. @throws InvalidJsonException for NaN, infinities and unwritable values */
     public static String write(Object value) {
         try {
-            return MAPPER.writeValueAsString(value);
+            return escapeLoneSurrogates(MAPPER.writeValueAsString(value));
         } catch (JsonProcessingException e) {
             throw new InvalidJsonException("cannot write JSON: " + e.getOriginalMessage(), e, false);
         }
@@ -230,7 +253,7 @@ public final class JsonCodec {
     /** Indented JSON (two spaces, {@code "key": value}); arrays stay on one line. No trailing newline. */
     public static String writePretty(Object value) {
         try {
-            return PRETTY.writeValueAsString(value);
+            return escapeLoneSurrogates(PRETTY.writeValueAsString(value));
         } catch (JsonProcessingException e) {
             throw new InvalidJsonException("cannot write JSON: " + e.getOriginalMessage(), e, false);
         }
@@ -241,10 +264,21 @@ public final class JsonCodec {
         return write(s);
     }
 
+    /**
+     * The first {@code n} characters of {@code s} (all of it if shorter), one fewer where the cut would
+     * split a surrogate pair: half a pair in a message cannot be written as UTF-8.
+     */
+    static String head(String s, int n) {
+        if (s.length() <= n) {
+            return s;
+        }
+        return s.substring(0, Character.isHighSurrogate(s.charAt(n - 1)) ? n - 1 : n);
+    }
+
     /** {@code s} as a JSON string literal, cut to about 120 characters so hostile names keep messages short. */
     public static String quoteShort(String s) {
-        String q = quote(s.length() > 200 ? s.substring(0, 200) : s);
-        return q.length() > 120 ? q.substring(0, 116) + "...\"" : q;
+        String q = quote(head(s, 200));
+        return q.length() > 120 ? head(q, 116) + "...\"" : q;
     }
 
     /** What a JSON value is, for messages: "an object", "a string", "an integer", ... */
@@ -267,7 +301,7 @@ public final class JsonCodec {
     /** Compact JSON of {@code v}, cut so hostile values cannot blow up a message. */
     public static String snippet(JsonNode v) {
         String s = v == null ? "nothing" : write(v);
-        return s.length() > 80 ? s.substring(0, 77) + "..." : s;
+        return s.length() > 80 ? head(s, 77) + "..." : s;
     }
 
     /** One line saying what is wrong and where. */
@@ -363,7 +397,7 @@ public final class JsonCodec {
                 .replaceAll("\\s*\\R\\s*", " ");
         m = m.replaceAll("Unexpected end-of-input(?::\\s*|\\s*)(?=\\S)", "unexpected end of input: ")
                 .replace("Unexpected end-of-input", "unexpected end of input");
-        return m.length() > 300 ? m.substring(0, 297) + "..." : m;
+        return m.length() > 300 ? head(m, 297) + "..." : m;
     }
 
     private static final java.util.regex.Pattern DUPLICATE =
@@ -414,11 +448,11 @@ public final class JsonCodec {
     }
 
     private static String snippetOf(Object value) {
-        return cut(value instanceof String str ? quote(str.length() > 100 ? str.substring(0, 100) : str) : String.valueOf(value));
+        return cut(value instanceof String str ? quote(head(str, 100)) : String.valueOf(value));
     }
 
     private static String cut(String s) {
-        return s.length() > 80 ? s.substring(0, 77) + "..." : s;
+        return s.length() > 80 ? head(s, 77) + "..." : s;
     }
 
     /** Rejects numbers that overflow a double (1e400) rather than reading them as infinity. */
@@ -434,7 +468,7 @@ public final class JsonCodec {
             if ((t == JsonToken.VALUE_NUMBER_FLOAT && !Double.isFinite(getDoubleValue()))
                     || (t == JsonToken.VALUE_NUMBER_INT && getTextLength() > 309 && !Double.isFinite(Double.parseDouble(getText())))) {
                 String text = getText();
-                throw new JsonParseException(this, "number " + (text.length() > 40 ? text.substring(0, 40) + "..." : text)
+                throw new JsonParseException(this, "number " + (text.length() > 40 ? head(text, 40) + "..." : text)
                         + " is outside the range of a double");
             }
             return t;

@@ -23,6 +23,15 @@ class JsonCodecTest {
     Path dir;
 
     @Test
+    void halfASurrogatePairIsWrittenAsItsEscapeSoThatUtf8CanHoldIt() {
+        String lone = "F32" + (char) 0xD800;
+        String json = JsonCodec.write(java.util.Map.of("dtype", lone, "pair", "x" + (char) 0xD83D + (char) 0xDE00));
+        assertThat(json).contains("\"dtype\":\"F32\\" + "ud800\"", "\"pair\":\"x" + (char) 0xD83D + (char) 0xDE00 + "\"")
+                .satisfies(j -> assertThat(java.nio.charset.StandardCharsets.UTF_8.newEncoder().canEncode(j)).isTrue());
+        assertThat(((java.util.Map<?, ?>) JsonCodec.parse(json)).get("dtype")).isEqualTo(lone);
+    }
+
+    @Test
     void parsesAllValueKinds() {
         Object v = JsonCodec.parse(" {\"a\": 1, \"b\": [true, false, null], \"c\": \"x\\ty\", \"d\": -2.5e3, \"e\": {}} \n");
         assertThat(v).isInstanceOf(Map.class);
