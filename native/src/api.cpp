@@ -49,8 +49,8 @@ void check_view(const btk_tensor_view* view, const char* what, int64_t rows, int
     fail(BTK_ERR_SHAPE, std::string(what) + " has " + std::to_string(view->rows) + " rows; expected 1 to 2^31-1");
   }
   if (rows >= 0 && view->rows != rows) {
-    fail(BTK_ERR_SHAPE, std::string(what) + " has " + std::to_string(view->rows) + " rows but " +
-                            std::to_string(rows) + " are needed");
+    fail(BTK_ERR_SHAPE, std::string(what) + " has " + std::to_string(view->rows) + " rows but " + std::to_string(rows) +
+                            " are needed");
   }
   if (view->cols != cols) {
     fail(BTK_ERR_SHAPE, std::string(what) + " has " + std::to_string(view->cols) + " columns but " +
@@ -79,7 +79,8 @@ torch::Tensor input_tensor(const btk_sae& sae, const btk_tensor_view* view, cons
   auto finite = torch::isfinite(t);
   if (!finite.all().item<bool>()) {
     int64_t row = (~finite).any(1).nonzero()[0][0].item<int64_t>();
-    fail(BTK_ERR_NON_FINITE, std::string(what) + " contains NaN or infinity (first in row " + std::to_string(row) + ")");
+    fail(BTK_ERR_NON_FINITE,
+         std::string(what) + " contains NaN or infinity (first in row " + std::to_string(row) + ")");
   }
   return t.to(sae.options.dtype()).contiguous();
 }
@@ -205,14 +206,16 @@ BTK_EXPORT int32_t btk_sae_config(const btk_sae* sae, btk_config* out) {
 
 BTK_EXPORT int32_t btk_sae_set_path(btk_sae* sae, int32_t path) {
   return guard([&] {
-    if (path != BTK_PATH_FUSED && path != BTK_PATH_NAIVE) fail(BTK_ERR_INVALID_ARGUMENT, "unknown path code " + std::to_string(path));
+    if (path != BTK_PATH_FUSED && path != BTK_PATH_NAIVE)
+      fail(BTK_ERR_INVALID_ARGUMENT, "unknown path code " + std::to_string(path));
     checked(sae)->cfg.path = path;
   });
 }
 
 BTK_EXPORT int32_t btk_sae_set_lr(btk_sae* sae, double lr) {
   return guard([&] {
-    if (!(std::isfinite(lr) && lr > 0)) fail(BTK_ERR_INVALID_ARGUMENT, "lr must be finite and positive, got " + std::to_string(lr));
+    if (!(std::isfinite(lr) && lr > 0))
+      fail(BTK_ERR_INVALID_ARGUMENT, "lr must be finite and positive, got " + std::to_string(lr));
     checked(sae)->cfg.lr = lr;
   });
 }
@@ -265,7 +268,7 @@ BTK_EXPORT int32_t btk_sae_loss_and_gradients(btk_sae* sae, const btk_tensor_vie
     if (want_gradients) {
       // The fused step's gradients live in the workspace, which the next step overwrites.
       for (auto field : {&Gradients::rows, &Gradients::W_encT, &Gradients::W_dec, &Gradients::b_enc, &Gradients::b_dec,
-                          &Gradients::log_threshold}) {
+                         &Gradients::log_threshold}) {
         const auto& t = r.gradients.*field;
         s.last_gradients.*field = t.defined() ? t.clone() : t;
       }
@@ -293,7 +296,8 @@ BTK_EXPORT int32_t btk_sae_decode(btk_sae* sae, const btk_tensor_view* codes, bt
   });
 }
 
-BTK_EXPORT int32_t btk_sae_reconstruct(btk_sae* sae, const btk_tensor_view* batch, int32_t select, btk_tensor_view* out) {
+BTK_EXPORT int32_t btk_sae_reconstruct(btk_sae* sae, const btk_tensor_view* batch, int32_t select,
+                                       btk_tensor_view* out) {
   return guard([&] {
     auto& s = *checked(sae);
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
@@ -303,8 +307,8 @@ BTK_EXPORT int32_t btk_sae_reconstruct(btk_sae* sae, const btk_tensor_view* batc
   });
 }
 
-BTK_EXPORT int32_t btk_sae_evaluate(btk_sae* sae, const btk_tensor_view* batch, btk_eval_sums* sums, double* column_sums,
-                                    int64_t* fire_counts) {
+BTK_EXPORT int32_t btk_sae_evaluate(btk_sae* sae, const btk_tensor_view* batch, btk_eval_sums* sums,
+                                    double* column_sums, int64_t* fire_counts) {
   return guard([&] {
     auto& s = *checked(sae);
     require_not_null(sums, "sums");
@@ -315,7 +319,8 @@ BTK_EXPORT int32_t btk_sae_evaluate(btk_sae* sae, const btk_tensor_view* batch, 
     sums->active += e.active;
     sums->squared_error += e.squared_error;
     sums->squared_sum += e.squared_sum;
-    for (size_t i = 0; i < e.prefix_squared_error.size(); i++) sums->prefix_squared_error[i] += e.prefix_squared_error[i];
+    for (size_t i = 0; i < e.prefix_squared_error.size(); i++)
+      sums->prefix_squared_error[i] += e.prefix_squared_error[i];
     const double* col = e.column_sums.data_ptr<double>();
     for (int64_t j = 0; j < s.cfg.d_in; j++) column_sums[j] += col[j];
     if (fire_counts != nullptr) {

@@ -32,7 +32,8 @@ inline void axpy(T alpha, const T* __restrict x, T* __restrict y, int64_t n) {
 
 // A [rows, cols] buffer of the workspace, reallocated only when it is too small or of another type.
 torch::Tensor& reuse(torch::Tensor& buffer, int64_t rows, int64_t cols, const torch::TensorOptions& options) {
-  if (!buffer.defined() || buffer.size(0) != rows || buffer.size(1) != cols || buffer.scalar_type() != options.dtype()) {
+  if (!buffer.defined() || buffer.size(0) != rows || buffer.size(1) != cols ||
+      buffer.scalar_type() != options.dtype()) {
     buffer = torch::empty({rows, cols}, options);
   }
   return buffer;
@@ -55,8 +56,8 @@ template <typename T>
 struct Pair {
   int64_t row;
   int64_t latent;
-  T code;           // the selected activation
-  T grad_pre;       // dL/dpre: g[row] . W_dec[latent] (the pre-activation is positive)
+  T code;             // the selected activation
+  T grad_pre;         // dL/dpre: g[row] . W_dec[latent] (the pre-activation is positive)
   const T* grad_out;  // dL/dx_hat row it came from: the main or the AuxK reconstruction
 };
 
@@ -248,7 +249,8 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
     r.mse = squared_error / double(B * d);
     r.nmse = squared_error / total_variance(xn).item<double>();
     r.l0 = static_cast<double>(codes.nnz()) / static_cast<double>(B);
-    if (codes.nnz() > 0) r.smallest_selected = static_cast<double>(*std::min_element(codes.val.begin(), codes.val.end()));
+    if (codes.nnz() > 0)
+      r.smallest_selected = static_cast<double>(*std::min_element(codes.val.begin(), codes.val.end()));
     r.tokens_since_fired = updated_counters(sae, fired_latents(codes, F), B);
   } else {
     r.mse = squared_error / double(B_all * d);
@@ -325,8 +327,8 @@ StepResult dense_step(const btk_sae& sae, const torch::Tensor& batch, bool want_
   r.mse = squared_error / double(B * d);
   r.nmse = squared_error / total_variance(xn).item<double>();
   r.l0 = mask.sum().item<double>() / double(B);
-  r.sparsity_loss = c.architecture == BTK_ARCH_JUMPRELU ? c.l0_coeff * r.l0
-                                                        : c.l1_coeff * codes.sum(1).mean().item<double>();
+  r.sparsity_loss =
+      c.architecture == BTK_ARCH_JUMPRELU ? c.l0_coeff * r.l0 : c.l1_coeff * codes.sum(1).mean().item<double>();
   r.loss = r.mse + r.sparsity_loss;
   r.tokens_since_fired = updated_counters(sae, mask.any(0), B);
 
@@ -344,7 +346,8 @@ StepResult dense_step(const btk_sae& sae, const torch::Tensor& batch, bool want_
       // Straight-through estimator: a rectangle kernel of width `bandwidth` around each threshold.
       double bw = c.jumprelu_bandwidth;
       auto near = (((acts - threshold) / bw).abs() < 0.5).to(sae.options.dtype());
-      auto grad_threshold = -(threshold / bw) * (grad_codes * near).sum(0) - (c.l0_coeff / (double(B) * bw)) * near.sum(0);
+      auto grad_threshold =
+          -(threshold / bw) * (grad_codes * near).sum(0) - (c.l0_coeff / (double(B) * bw)) * near.sum(0);
       g.log_threshold = grad_threshold * threshold;
     }
     r.gradients = g;
@@ -360,9 +363,8 @@ StepResult fused_forward_backward(const btk_sae& sae, const torch::Tensor& batch
     return dense_step(sae, batch, want_gradients);
   }
   StepResult result;
-  AT_DISPATCH_FLOATING_TYPES(batch.scalar_type(), "fused_forward_backward", [&] {
-    result = sparse_step<scalar_t>(sae, batch, want_gradients, dp);
-  });
+  AT_DISPATCH_FLOATING_TYPES(batch.scalar_type(), "fused_forward_backward",
+                             [&] { result = sparse_step<scalar_t>(sae, batch, want_gradients, dp); });
   return result;
 }
 

@@ -24,7 +24,8 @@ torch::Tensor select_top(const btk_sae& sae, const torch::Tensor& pre, bool whol
   torch::Tensor out;
   AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "select_top", [&] {
     const scalar_t* data = pre.data_ptr<scalar_t>();
-    auto codes = whole_batch ? select_batch_topk(data, B, F, int64_t(sae.cfg.k) * B) : select_row_topk(data, B, F, int64_t(sae.cfg.k));
+    auto codes = whole_batch ? select_batch_topk(data, B, F, int64_t(sae.cfg.k) * B)
+                             : select_row_topk(data, B, F, int64_t(sae.cfg.k));
     out = densify(codes, F, pre.options());
   });
   return out;
@@ -44,16 +45,15 @@ torch::Tensor encode(const btk_sae& sae, const torch::Tensor& x, int32_t select)
       if (select == BTK_SELECT_TRAINING) return select_top(sae, pre, true);
       // At inference a global threshold replaces the batch: a JumpReLU with theta everywhere.
       return acts * (acts > sae.theta);
-    case BTK_ARCH_TOPK:
-      return select_top(sae, pre, false);
-    case BTK_ARCH_JUMPRELU:
-      return acts * (acts > sae.log_threshold.exp());
-    default:
-      return acts;
+    case BTK_ARCH_TOPK: return select_top(sae, pre, false);
+    case BTK_ARCH_JUMPRELU: return acts * (acts > sae.log_threshold.exp());
+    default: return acts;
   }
 }
 
-torch::Tensor decode(const btk_sae& sae, const torch::Tensor& codes) { return torch::addmm(sae.b_dec, codes, sae.W_dec); }
+torch::Tensor decode(const btk_sae& sae, const torch::Tensor& codes) {
+  return torch::addmm(sae.b_dec, codes, sae.W_dec);
+}
 
 EvalSums evaluate(const btk_sae& sae, const torch::Tensor& batch) {
   auto normalized = normalize_input(sae.cfg, batch);

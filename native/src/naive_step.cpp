@@ -17,7 +17,8 @@ torch::Tensor rectangle(const torch::Tensor& acts, const torch::Tensor& threshol
 
 // z = a * H(a - t), t = exp(log_threshold); straight-through gradient for the threshold.
 struct JumpReLUFunction : public torch::autograd::Function<JumpReLUFunction> {
-  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor acts, torch::Tensor log_threshold, double bandwidth) {
+  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor acts, torch::Tensor log_threshold,
+                               double bandwidth) {
     auto threshold = log_threshold.exp();
     ctx->save_for_backward({acts, threshold});
     ctx->saved_data["bandwidth"] = bandwidth;
@@ -36,7 +37,8 @@ struct JumpReLUFunction : public torch::autograd::Function<JumpReLUFunction> {
 
 // H(a - t) for the L0 penalty; straight-through gradient for the threshold only.
 struct StepFunction : public torch::autograd::Function<StepFunction> {
-  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor acts, torch::Tensor log_threshold, double bandwidth) {
+  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor acts, torch::Tensor log_threshold,
+                               double bandwidth) {
     auto threshold = log_threshold.exp();
     ctx->save_for_backward({acts, threshold});
     ctx->saved_data["bandwidth"] = bandwidth;
@@ -81,9 +83,7 @@ StepResult naive_forward_backward(const btk_sae& sae, const torch::Tensor& batch
       codes = JumpReLUFunction::apply(acts, log_threshold, c.jumprelu_bandwidth);
       sparsity = c.l0_coeff * StepFunction::apply(acts, log_threshold, c.jumprelu_bandwidth).sum(-1).mean();
       break;
-    default:
-      codes = acts;
-      sparsity = c.l1_coeff * codes.abs().sum(-1).mean();
+    default: codes = acts; sparsity = c.l1_coeff * codes.abs().sum(-1).mean();
   }
   auto x_hat = codes.mm(W_dec) + b_dec;
   auto mse = (x_hat - x).pow(2).mean();

@@ -15,7 +15,10 @@ struct AdamStep {
   double step_size, bias_correction2_sqrt;
 
   AdamStep(const btk_config& c, int64_t t)
-      : lr(c.lr), beta1(c.beta1), beta2(c.beta2), eps(c.eps),
+      : lr(c.lr),
+        beta1(c.beta1),
+        beta2(c.beta2),
+        eps(c.eps),
         step_size(c.lr / (1.0 - std::pow(c.beta1, double(t)))),
         bias_correction2_sqrt(std::sqrt(1.0 - std::pow(c.beta2, double(t)))) {}
 
@@ -24,8 +27,8 @@ struct AdamStep {
   template <typename T>
   void apply_row(const T* __restrict grad, T scale, T* __restrict param, T* __restrict m, T* __restrict v,
                  int64_t n) const {
-    const T keep1 = T(1.0 - beta1), b2 = T(beta2), keep2 = T(1.0 - beta2), bc2 = T(bias_correction2_sqrt),
-            e = T(eps), size = T(step_size);
+    const T keep1 = T(1.0 - beta1), b2 = T(beta2), keep2 = T(1.0 - beta2), bc2 = T(bias_correction2_sqrt), e = T(eps),
+            size = T(step_size);
     if (grad != nullptr) {
       for (int64_t i = 0; i < n; i++) {
         T g = scale * grad[i];
@@ -125,7 +128,8 @@ double fused_update_impl(btk_sae& sae, Gradients& g) {
   });
   // The small dense parameters.
   adam.apply(g.b_dec * double(scale), sae.b_dec, sae.m_b_dec, sae.v_b_dec);
-  if (g.log_threshold.defined()) adam.apply(g.log_threshold * double(scale), sae.log_threshold, sae.m_log_threshold, sae.v_log_threshold);
+  if (g.log_threshold.defined())
+    adam.apply(g.log_threshold * double(scale), sae.log_threshold, sae.m_log_threshold, sae.v_log_threshold);
   return norm;
 }
 
@@ -133,7 +137,8 @@ double fused_update_impl(btk_sae& sae, Gradients& g) {
 
 double fused_update(btk_sae& sae, Gradients& gradients) {
   double norm = 0;
-  AT_DISPATCH_FLOATING_TYPES(sae.W_dec.scalar_type(), "fused_update", [&] { norm = fused_update_impl<scalar_t>(sae, gradients); });
+  AT_DISPATCH_FLOATING_TYPES(sae.W_dec.scalar_type(), "fused_update",
+                             [&] { norm = fused_update_impl<scalar_t>(sae, gradients); });
   return norm;
 }
 

@@ -29,7 +29,8 @@ std::string reason(const std::exception& e) {
 
 void check_arguments(int rank, int world_size, const std::string& master_addr, int master_port,
                      std::chrono::milliseconds timeout) {
-  if (world_size < 1) fail(BTK_ERR_INVALID_ARGUMENT, "world size must be at least 1, got " + std::to_string(world_size));
+  if (world_size < 1)
+    fail(BTK_ERR_INVALID_ARGUMENT, "world size must be at least 1, got " + std::to_string(world_size));
   if (rank < 0 || rank >= world_size) {
     fail(BTK_ERR_INVALID_ARGUMENT, "rank " + std::to_string(rank) + " is outside 0.." + std::to_string(world_size - 1) +
                                        " (world size " + std::to_string(world_size) + ")");
@@ -38,7 +39,8 @@ void check_arguments(int rank, int world_size, const std::string& master_addr, i
   if (master_port < 1 || master_port > 65535) {
     fail(BTK_ERR_INVALID_ARGUMENT, "master port " + std::to_string(master_port) + " is outside 1..65535");
   }
-  if (timeout.count() <= 0) fail(BTK_ERR_INVALID_ARGUMENT, "the timeout must be positive, got " + std::to_string(timeout.count()) + " ms");
+  if (timeout.count() <= 0)
+    fail(BTK_ERR_INVALID_ARGUMENT, "the timeout must be positive, got " + std::to_string(timeout.count()) + " ms");
 }
 
 #ifdef BTK_HAVE_GLOO
@@ -66,7 +68,8 @@ bool is_loopback(const std::string& address) {
 
 class GlooGroup final : public Collective {
  public:
-  GlooGroup(int rank, int world_size, const std::string& master_addr, int master_port, std::chrono::milliseconds timeout)
+  GlooGroup(int rank, int world_size, const std::string& master_addr, int master_port,
+            std::chrono::milliseconds timeout)
       : rank_(rank), size_(world_size) {
     const std::string where = master_addr + ":" + std::to_string(master_port);
     c10d::TCPStoreOptions store_options;
@@ -92,8 +95,9 @@ class GlooGroup final : public Collective {
       options->devices.push_back(transport_device(master_addr));
       group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, rank, world_size, options);
     } catch (const std::exception& e) {
-      fail(BTK_ERR_COMMUNICATION, "rank " + std::to_string(rank) + " could not connect to the other ranks of the group at " +
-                                      where + " within " + std::to_string(timeout.count()) + " ms: " + reason(e));
+      fail(BTK_ERR_COMMUNICATION, "rank " + std::to_string(rank) +
+                                      " could not connect to the other ranks of the group at " + where + " within " +
+                                      std::to_string(timeout.count()) + " ms: " + reason(e));
     }
   }
 
@@ -104,8 +108,9 @@ class GlooGroup final : public Collective {
   void all_reduce(torch::Tensor& t, Reduction op) override {
     std::vector<at::Tensor> tensors{t};
     c10d::AllreduceOptions options;
-    options.reduceOp = op == Reduction::kSum ? c10d::ReduceOp::SUM : op == Reduction::kMin ? c10d::ReduceOp::MIN
-                                                                                           : c10d::ReduceOp::MAX;
+    options.reduceOp = op == Reduction::kSum   ? c10d::ReduceOp::SUM
+                       : op == Reduction::kMin ? c10d::ReduceOp::MIN
+                                               : c10d::ReduceOp::MAX;
     try {
       group_->allreduce(tensors, options)->wait();
     } catch (const std::exception& e) {
@@ -144,14 +149,15 @@ bool process_groups_available() {
 #endif
 }
 
-std::unique_ptr<Collective> join_process_group(int rank, int world_size, const std::string& master_addr, int master_port,
-                                               std::chrono::milliseconds timeout) {
+std::unique_ptr<Collective> join_process_group(int rank, int world_size, const std::string& master_addr,
+                                               int master_port, std::chrono::milliseconds timeout) {
   check_arguments(rank, world_size, master_addr, master_port, timeout);
 #ifdef BTK_HAVE_GLOO
   return std::make_unique<GlooGroup>(rank, world_size, master_addr, master_port, timeout);
 #else
-  fail(BTK_ERR_DEVICE, "this build of batchtopk has no distributed support: the libtorch it was built with lacks "
-                       "c10d's Gloo backend or gloo's headers (on Debian: apt-get install libgloo-dev, then rebuild)");
+  fail(BTK_ERR_DEVICE,
+       "this build of batchtopk has no distributed support: the libtorch it was built with lacks "
+       "c10d's Gloo backend or gloo's headers (on Debian: apt-get install libgloo-dev, then rebuild)");
 #endif
 }
 

@@ -14,7 +14,7 @@ bool process_groups_available();
 
 // Blocks until all `world_size` ranks have joined at master_addr:master_port, or fails after
 // `timeout` with a btk::Error naming what went wrong. The timeout also bounds every collective.
-std::unique_ptr<Collective> join_process_group(int rank, int world_size, const std::string& master_addr, int master_port,
-                                               std::chrono::milliseconds timeout);
+std::unique_ptr<Collective> join_process_group(int rank, int world_size, const std::string& master_addr,
+                                               int master_port, std::chrono::milliseconds timeout);
 
 }  // namespace btk

@@ -18,8 +18,8 @@ std::vector<Param> params_of(const btk_sae& sae) {
   };
   if (has_thresholds(sae.cfg)) {
     // Thresholds get dense gradients (every latent near its threshold contributes), so not per_latent.
-    params.push_back({"log_threshold", &btk_sae::log_threshold, &btk_sae::m_log_threshold,
-                      &btk_sae::v_log_threshold, &Gradients::log_threshold, false, false});
+    params.push_back({"log_threshold", &btk_sae::log_threshold, &btk_sae::m_log_threshold, &btk_sae::v_log_threshold,
+                      &Gradients::log_threshold, false, false});
   }
   return params;
 }
@@ -73,24 +73,24 @@ std::string text(int32_t v) { return std::to_string(v); }
 
 void validate_matryoshka_widths(const btk_config& c) {
   if (c.architecture != BTK_ARCH_MATRYOSHKA_BATCHTOPK) {
-    require(c.matryoshka_count == 0, "matryoshka widths apply to the Matryoshka BatchTopK architecture only; this "
-                                     "config (architecture code " + text(c.architecture) + ") has " +
-                                     text(c.matryoshka_count));
+    require(c.matryoshka_count == 0,
+            "matryoshka widths apply to the Matryoshka BatchTopK architecture only; this "
+            "config (architecture code " +
+                text(c.architecture) + ") has " + text(c.matryoshka_count));
     return;
   }
   require(c.matryoshka_count >= 1 && c.matryoshka_count <= BTK_MAX_MATRYOSHKA_WIDTHS,
-          "Matryoshka BatchTopK needs 1 to " + text(BTK_MAX_MATRYOSHKA_WIDTHS) +
-              " matryoshka widths, got " + text(c.matryoshka_count));
+          "Matryoshka BatchTopK needs 1 to " + text(BTK_MAX_MATRYOSHKA_WIDTHS) + " matryoshka widths, got " +
+              text(c.matryoshka_count));
   int64_t previous = 0;
   for (int32_t i = 0; i < c.matryoshka_count; i++) {
     const int64_t w = c.matryoshka_widths[i];
-    require(w > previous, "matryoshka widths must be positive and strictly increasing, but width " +
-                              text(i + 1) + " is " + text(w) +
-                              (i == 0 ? std::string() : " after " + text(previous)));
+    require(w > previous, "matryoshka widths must be positive and strictly increasing, but width " + text(i + 1) +
+                              " is " + text(w) + (i == 0 ? std::string() : " after " + text(previous)));
     previous = w;
   }
-  require(previous == c.d_sae, "the last matryoshka width must equal d_sae = " + text(c.d_sae) + ", got " +
-                                   text(previous));
+  require(previous == c.d_sae,
+          "the last matryoshka width must equal d_sae = " + text(c.d_sae) + ", got " + text(previous));
 }
 }  // namespace
 
@@ -120,7 +120,8 @@ void validate_config(const btk_config& c) {
           "normalization per-token needs d_in >= 2, got d_in = " + text(c.d_in) +
               ": a row of one value has no standard deviation to divide by; use normalization none");
   require(c.dead_after_tokens > 0, "dead_after_tokens must be positive, got " + text(c.dead_after_tokens));
-  require(std::isfinite(c.aux_coeff) && c.aux_coeff >= 0, "aux_coeff must be finite and >= 0, got " + text(c.aux_coeff));
+  require(std::isfinite(c.aux_coeff) && c.aux_coeff >= 0,
+          "aux_coeff must be finite and >= 0, got " + text(c.aux_coeff));
   require(finite_positive(c.lr), "lr must be finite and positive, got " + text(c.lr));
   require(c.beta1 >= 0 && c.beta1 < 1, "beta1 must be in [0, 1), got " + text(c.beta1));
   require(c.beta2 >= 0 && c.beta2 < 1, "beta2 must be in [0, 1), got " + text(c.beta2));
@@ -134,7 +135,8 @@ void validate_config(const btk_config& c) {
           "jumprelu_bandwidth must be finite and positive, got " + text(c.jumprelu_bandwidth));
   require(finite_positive(c.jumprelu_init_threshold),
           "jumprelu_init_threshold must be finite and positive, got " + text(c.jumprelu_init_threshold));
-  require(c.theta_momentum > 0 && c.theta_momentum <= 1, "theta_momentum must be in (0, 1], got " + text(c.theta_momentum));
+  require(c.theta_momentum > 0 && c.theta_momentum <= 1,
+          "theta_momentum must be in (0, 1], got " + text(c.theta_momentum));
   require(c.dtype == BTK_DTYPE_F32 || c.dtype == BTK_DTYPE_F64,
           "parameter dtype must be F32 or F64, got code " + text(c.dtype));
   require(c.device == BTK_DEVICE_CPU || c.device == BTK_DEVICE_CUDA, "unknown device code " + text(c.device));

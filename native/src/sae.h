@@ -63,8 +63,8 @@ struct Param {
   torch::Tensor btk_sae::*m;
   torch::Tensor btk_sae::*v;
   torch::Tensor Gradients::*grad;
-  bool transposed;   // stored transposed relative to its public name
-  bool per_latent;   // first dimension indexes latents (sparse gradients carry only some rows)
+  bool transposed;  // stored transposed relative to its public name
+  bool per_latent;  // first dimension indexes latents (sparse gradients carry only some rows)
 };
 
 // The parameters this SAE trains, in a fixed order.

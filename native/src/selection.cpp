@@ -88,7 +88,8 @@ int64_t lower_bucket(const scalar_t* values, int64_t rows, int64_t cols, int64_t
 // Every entry in bucket `lower` or above (every positive entry when lower is 0), in row-major order.
 template <typename scalar_t>
 std::vector<Entry<scalar_t>> collect_at_least(const scalar_t* values, int64_t rows, int64_t cols, int64_t lower) {
-  bits_t<scalar_t> bits = lower == 0 ? 1 : static_cast<bits_t<scalar_t>>(lower) << (sizeof(scalar_t) * 8 - 1 - kKeyBits);
+  bits_t<scalar_t> bits =
+      lower == 0 ? 1 : static_cast<bits_t<scalar_t>>(lower) << (sizeof(scalar_t) * 8 - 1 - kKeyBits);
   scalar_t bound;
   std::memcpy(&bound, &bits, sizeof(bound));
   auto bounds = row_chunks(rows);

@@ -107,26 +107,37 @@ std::vector<Run> data_parallel(int world, int32_t arch, int32_t dtype) {
 
 template <typename T>
 void check_equal_to_one_process(int world, int32_t arch, int32_t dtype, double tolerance) {
-  const std::string where = std::to_string(world) + " ranks, " + arch_name(arch) + (dtype == BTK_DTYPE_F64 ? " f64" : " f32");
+  const std::string where =
+      std::to_string(world) + " ranks, " + arch_name(arch) + (dtype == BTK_DTYPE_F64 ? " f64" : " f32");
   Run single = one_process<T>(arch, dtype);
   auto ranks = data_parallel<T>(world, arch, dtype);
   for (int rank = 0; rank < world; rank++) {
     const Run& run = ranks[rank];
     // Identical selections: every step's L0 and dead count, and the counters they leave behind.
     for (int step = 0; step < kSteps; step++) {
-      EXPECT_TRUE(run.metrics[step].l0 == single.metrics[step].l0) << where + ": l0 differs at step " + std::to_string(step);
-      EXPECT_TRUE(run.metrics[step].dead == single.metrics[step].dead) << where + ": dead differs at step " + std::to_string(step);
-      EXPECT_TRUE(std::abs(run.metrics[step].loss - single.metrics[step].loss) <= tolerance * single.metrics[step].loss) << where + ": loss differs at step " + std::to_string(step);
-      EXPECT_TRUE(std::abs(run.metrics[step].aux_loss - single.metrics[step].aux_loss) <= tolerance * (1e-12 + single.metrics[step].aux_loss)) << where + ": aux loss differs at step " + std::to_string(step);
-      EXPECT_TRUE(std::abs(run.metrics[step].nmse - single.metrics[step].nmse) <= tolerance * single.metrics[step].nmse) << where + ": nmse differs at step " + std::to_string(step);
+      EXPECT_TRUE(run.metrics[step].l0 == single.metrics[step].l0)
+          << where + ": l0 differs at step " + std::to_string(step);
+      EXPECT_TRUE(run.metrics[step].dead == single.metrics[step].dead)
+          << where + ": dead differs at step " + std::to_string(step);
+      EXPECT_TRUE(std::abs(run.metrics[step].loss - single.metrics[step].loss) <= tolerance * single.metrics[step].loss)
+          << where + ": loss differs at step " + std::to_string(step);
+      EXPECT_TRUE(std::abs(run.metrics[step].aux_loss - single.metrics[step].aux_loss) <=
+                  tolerance * (1e-12 + single.metrics[step].aux_loss))
+          << where + ": aux loss differs at step " + std::to_string(step);
+      EXPECT_TRUE(std::abs(run.metrics[step].nmse - single.metrics[step].nmse) <= tolerance * single.metrics[step].nmse)
+          << where + ": nmse differs at step " + std::to_string(step);
     }
-    EXPECT_TRUE(run.state.at("tokens_since_fired") == single.state.at("tokens_since_fired")) << where + ": dead-latent counters differ";
-    EXPECT_TRUE(std::abs(run.state.at("theta")[0] - single.state.at("theta")[0]) <= tolerance * single.state.at("theta")[0]) << where + ": theta differs";
+    EXPECT_TRUE(run.state.at("tokens_since_fired") == single.state.at("tokens_since_fired"))
+        << where + ": dead-latent counters differ";
+    EXPECT_TRUE(std::abs(run.state.at("theta")[0] - single.state.at("theta")[0]) <=
+                tolerance * single.state.at("theta")[0])
+        << where + ": theta differs";
     for (const char* name : kParams) {
       double diff = relative_difference(run.state.at(name), single.state.at(name));
       EXPECT_TRUE(diff <= tolerance) << where + ": " + name + " differs from one process's by " + std::to_string(diff);
       // Every rank holds the very same parameters.
-      EXPECT_TRUE(run.state.at(name) == ranks[0].state.at(name)) << where + ": rank " + std::to_string(rank) + "'s " + name + " differs from rank 0's";
+      EXPECT_TRUE(run.state.at(name) == ranks[0].state.at(name))
+          << where + ": rank " + std::to_string(rank) + "'s " + name + " differs from rank 0's";
     }
   }
   EXPECT_TRUE(ranks[0].metrics[kSteps - 1].dead > 0 || ranks[0].metrics[3].aux_loss > 0) << where + ": AuxK never ran";
@@ -161,7 +172,8 @@ TEST(data_parallel, bad_rank_and_world_size) {
   EXPECT_TRUE(std::string(btk_last_error()).find("rank 2 is outside 0..1") != std::string::npos) << btk_last_error();
   EXPECT_TRUE(create_alone(0, 0, free_port(), 1000, &dist) == BTK_ERR_INVALID_ARGUMENT) << "world size 0 accepted";
   EXPECT_TRUE(create_alone(0, 1, 70000, 1000, &dist) == BTK_ERR_INVALID_ARGUMENT) << "port 70000 accepted";
-  EXPECT_TRUE(btk_dist_create(0, 1, nullptr, free_port(), 1000, &dist) == BTK_ERR_INVALID_ARGUMENT) << "NULL address accepted";
+  EXPECT_TRUE(btk_dist_create(0, 1, nullptr, free_port(), 1000, &dist) == BTK_ERR_INVALID_ARGUMENT)
+      << "NULL address accepted";
   EXPECT_TRUE(dist == nullptr) << "a handle came back from a failure";
 }
 
@@ -179,7 +191,8 @@ TEST(data_parallel, matryoshka_is_refused) {
   auto x = global_batch<float>(0);
   auto v = view_of(x, kB, kD);
   btk_metrics m;
-  EXPECT_TRUE(btk_sae_train_step_data_parallel(sae.get(), dist, &v, &m) == BTK_ERR_INVALID_ARGUMENT) << "a Matryoshka SAE trained data parallel";
+  EXPECT_TRUE(btk_sae_train_step_data_parallel(sae.get(), dist, &v, &m) == BTK_ERR_INVALID_ARGUMENT)
+      << "a Matryoshka SAE trained data parallel";
   std::string message = btk_last_error();
   EXPECT_TRUE(message.find("matryoshka") != std::string::npos) << message;
 }
@@ -193,13 +206,16 @@ TEST(data_parallel, port_in_use) {
   btk_dist_destroy(first);
   EXPECT_TRUE(rc == BTK_ERR_COMMUNICATION) << "a second store on a port in use was accepted";
   std::string message = btk_last_error();
-  EXPECT_TRUE(message.find("cannot host the rendezvous store on 127.0.0.1:" + std::to_string(port)) != std::string::npos) << message;
+  EXPECT_TRUE(message.find("cannot host the rendezvous store on 127.0.0.1:" + std::to_string(port)) !=
+              std::string::npos)
+      << message;
 }
 
 TEST(data_parallel, missing_rank_times_out) {
   btk_dist* dist = nullptr;
   auto start = std::chrono::steady_clock::now();
-  EXPECT_TRUE(create_alone(1, 2, free_port(), 1500, &dist) == BTK_ERR_COMMUNICATION) << "a rank without a group was accepted";
+  EXPECT_TRUE(create_alone(1, 2, free_port(), 1500, &dist) == BTK_ERR_COMMUNICATION)
+      << "a rank without a group was accepted";
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::string message = btk_last_error();
   EXPECT_TRUE(message.find("rank 1 could not meet the group of 2") != std::string::npos) << message;

@@ -8,7 +8,8 @@ namespace {
 
 void expect_error(int32_t rc, int32_t status, const std::string& fragment) {
   std::string message = btk_last_error();
-  EXPECT_TRUE(rc == status) << "expected status " + std::to_string(status) + ", got " + std::to_string(rc) + ": " + message;
+  EXPECT_TRUE(rc == status) << "expected status " + std::to_string(status) + ", got " + std::to_string(rc) + ": " +
+                                   message;
   EXPECT_TRUE(message.find(fragment) != std::string::npos) << "message '" + message + "' lacks '" + fragment + "'";
 }
 
@@ -59,8 +60,10 @@ TEST(errors, bad_state_access) {
   Sae sae(config_for(8, 16, BTK_ARCH_TOPK, 4));
   std::vector<float> small(3);
   expect_error(btk_sae_state_set(sae.get(), "W_enc", small.data(), 12), BTK_ERR_SHAPE, "'W_enc' needs 512 bytes");
-  expect_error(btk_sae_state_get(sae.get(), "nope", small.data(), 12), BTK_ERR_INVALID_ARGUMENT, "no state tensor named 'nope'");
-  expect_error(btk_sae_state_get(sae.get(), "grad.W_enc", small.data(), 12), BTK_ERR_INVALID_ARGUMENT, "no gradients yet");
+  expect_error(btk_sae_state_get(sae.get(), "nope", small.data(), 12), BTK_ERR_INVALID_ARGUMENT,
+               "no state tensor named 'nope'");
+  expect_error(btk_sae_state_get(sae.get(), "grad.W_enc", small.data(), 12), BTK_ERR_INVALID_ARGUMENT,
+               "no gradients yet");
   std::vector<float> bad(16, 0.0f);
   bad[3] = std::numeric_limits<float>::quiet_NaN();
   expect_error(btk_sae_state_set(sae.get(), "b_enc", bad.data(), 64), BTK_ERR_NON_FINITE, "'b_enc' contains NaN");
@@ -74,10 +77,12 @@ TEST(errors, message_names_the_problem_once_and_a_success_clears_it) {
   auto wrong_cols = view_of(x, 8, 4);
   EXPECT_TRUE(btk_sae_train_step(sae.get(), &wrong_cols, &m) == BTK_ERR_SHAPE) << "a shape error";
   // The caller knows which function failed; the message does not repeat its name.
-  EXPECT_TRUE(std::string(btk_last_error()) == "batch has 4 columns but 8 are expected") << std::string("the message is '") + btk_last_error() + "'";
+  EXPECT_TRUE(std::string(btk_last_error()) == "batch has 4 columns but 8 are expected")
+      << std::string("the message is '") + btk_last_error() + "'";
   auto v = view_of(x, 4, 8);
   REQUIRE_OK(btk_sae_train_step(sae.get(), &v, &m));
-  EXPECT_TRUE(std::string(btk_last_error()).empty()) << std::string("a success left the message '") + btk_last_error() + "'";
+  EXPECT_TRUE(std::string(btk_last_error()).empty())
+      << std::string("a success left the message '") + btk_last_error() + "'";
   expect_error(btk_sae_set_lr(sae.get(), -1), BTK_ERR_INVALID_ARGUMENT, "lr must be finite and positive");
   btk_config cfg;
   REQUIRE_OK(btk_sae_config(sae.get(), &cfg));
@@ -94,8 +99,8 @@ TEST(errors, the_message_belongs_to_the_failing_thread) {
     other = btk_last_error();
   }).join();
   EXPECT_TRUE(other.empty()) << "another thread sees '" + other + "'";
-  EXPECT_TRUE(std::string(btk_last_error()) == "unknown path code 9") << std::string("this thread's message became '") +
-                                                                     btk_last_error() + "'";
+  EXPECT_TRUE(std::string(btk_last_error()) == "unknown path code 9")
+      << std::string("this thread's message became '") + btk_last_error() + "'";
 }
 
 // btk_config_validate is the one authority on a config: it refuses what btk_sae_create refuses, with
@@ -125,11 +130,13 @@ TEST(errors, config_validate_and_create_agree) {
       {[](btk_config& c) { c.beta2 = -0.1; }, "beta2 must be in [0, 1), got -0.1"},
       {[](btk_config& c) { c.eps = 0; }, "eps must be finite and positive, got 0"},
       {[&](btk_config& c) { c.max_grad_norm = inf; }, "max_grad_norm must be finite (<= 0 disables clipping), got inf"},
-      {[&](btk_config& c) { c.max_grad_norm = -inf; }, "max_grad_norm must be finite (<= 0 disables clipping), got -inf"},
+      {[&](btk_config& c) { c.max_grad_norm = -inf; },
+       "max_grad_norm must be finite (<= 0 disables clipping), got -inf"},
       {[](btk_config& c) { c.l1_coeff = -1; }, "l1_coeff must be finite and >= 0, got -1"},
       {[&](btk_config& c) { c.l0_coeff = inf; }, "l0_coeff must be finite and >= 0, got inf"},
       {[](btk_config& c) { c.jumprelu_bandwidth = 0; }, "jumprelu_bandwidth must be finite and positive, got 0"},
-      {[](btk_config& c) { c.jumprelu_init_threshold = -1e-3; }, "jumprelu_init_threshold must be finite and positive, got -0.001"},
+      {[](btk_config& c) { c.jumprelu_init_threshold = -1e-3; },
+       "jumprelu_init_threshold must be finite and positive, got -0.001"},
       {[](btk_config& c) { c.theta_momentum = 0; }, "theta_momentum must be in (0, 1], got 0"},
       {[](btk_config& c) { c.dtype = BTK_DTYPE_F16; }, "parameter dtype must be F32 or F64, got code 2"},
       {[](btk_config& c) { c.device = 7; }, "unknown device code 7"},

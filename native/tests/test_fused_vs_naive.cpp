@@ -46,8 +46,8 @@ void run_case(const Case& c, int32_t arch) {
   const double loss_tolerance = single ? 1e-5 : 1e-12;
   const double gradient_tolerance = single ? 1e-4 : 1e-10;
   const double parameter_tolerance = single ? 2e-3 : 1e-10;
-  std::string where = std::string(single ? "f32 " : "f64 ") + arch_name(arch) + " B=" + std::to_string(c.B) + " d=" + std::to_string(c.d) +
-                      " F=" + std::to_string(c.F) +
+  std::string where = std::string(single ? "f32 " : "f64 ") + arch_name(arch) + " B=" + std::to_string(c.B) +
+                      " d=" + std::to_string(c.d) + " F=" + std::to_string(c.F) +
                       (c.normalize == BTK_NORMALIZE_NONE ? " unnormalised" : " per-token");
   Sae fused(case_config(c, arch, BTK_PATH_FUSED, dtype));
   Sae naive(case_config(c, arch, BTK_PATH_NAIVE, dtype));
@@ -63,7 +63,8 @@ void run_case(const Case& c, int32_t arch) {
   btk_metrics mf, mn;
   REQUIRE_OK(btk_sae_loss_and_gradients(fused.get(), &v0, 1, &mf));
   REQUIRE_OK(btk_sae_loss_and_gradients(naive.get(), &v0, 1, &mn));
-  EXPECT_TRUE(std::abs(mf.loss - mn.loss) <= loss_tolerance * std::abs(mn.loss)) << where + ": loss " + std::to_string(mf.loss) + " vs " + std::to_string(mn.loss);
+  EXPECT_TRUE(std::abs(mf.loss - mn.loss) <= loss_tolerance * std::abs(mn.loss))
+      << where + ": loss " + std::to_string(mf.loss) + " vs " + std::to_string(mn.loss);
   EXPECT_TRUE(mf.l0 == mn.l0) << where + ": L0 " + std::to_string(mf.l0) + " vs " + std::to_string(mn.l0);
   for (const auto& name : fused.state_names()) {
     if (name.rfind("grad.", 0) != 0) continue;
@@ -77,9 +78,12 @@ void run_case(const Case& c, int32_t arch) {
     auto v = view_of(x, c.B, c.d);
     REQUIRE_OK(btk_sae_train_step(fused.get(), &v, &mf));
     REQUIRE_OK(btk_sae_train_step(naive.get(), &v, &mn));
-    EXPECT_TRUE(std::abs(mf.loss - mn.loss) <= loss_tolerance * std::abs(mn.loss) + 1e-9) << where + " step " + std::to_string(step) + ": loss " + std::to_string(mf.loss) + " vs " + std::to_string(mn.loss);
+    EXPECT_TRUE(std::abs(mf.loss - mn.loss) <= loss_tolerance * std::abs(mn.loss) + 1e-9)
+        << where + " step " + std::to_string(step) + ": loss " + std::to_string(mf.loss) + " vs " +
+               std::to_string(mn.loss);
     aux_seen |= mf.aux_loss > 0;
-    if (step == 1 || step == 20) compare_states(fused, naive, parameter_tolerance, where + " after step " + std::to_string(step));
+    if (step == 1 || step == 20)
+      compare_states(fused, naive, parameter_tolerance, where + " after step " + std::to_string(step));
   }
   if (arch != BTK_ARCH_JUMPRELU && arch != BTK_ARCH_RELU) EXPECT_TRUE(aux_seen) << where + ": AuxK never ran";
 }

@@ -42,8 +42,9 @@ void check_architecture(int32_t arch) {
       sae.set_state(name, param);
       double numeric = (lp - lm) / (2 * h);
       double error = std::abs(numeric - grad[i]);
-      EXPECT_TRUE(error <= 1e-6 + 1e-4 * std::abs(numeric)) << std::string(arch_name(arch)) + " grad." + name + "[" + std::to_string(i) + "]: analytic " +
-                std::to_string(grad[i]) + " vs numeric " + std::to_string(numeric);
+      EXPECT_TRUE(error <= 1e-6 + 1e-4 * std::abs(numeric))
+          << std::string(arch_name(arch)) + " grad." + name + "[" + std::to_string(i) + "]: analytic " +
+                 std::to_string(grad[i]) + " vs numeric " + std::to_string(numeric);
       checked++;
     }
   }

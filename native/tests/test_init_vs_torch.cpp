@@ -42,11 +42,13 @@ void compare(int64_t d, int64_t f, int32_t btk_dtype, uint64_t seed) {
   auto reference = torch::empty({d, f}, dtype);
   torch::nn::init::kaiming_uniform_(reference);
   EXPECT_TRUE(torch::equal(w_enc, reference)) << where + ": W_enc differs from kaiming_uniform_ (max difference " +
-                                             std::to_string((w_enc - reference).abs().max().item<double>()) + ")";
+                                                     std::to_string((w_enc - reference).abs().max().item<double>()) +
+                                                     ")";
   const double bound = std::sqrt(6.0 / static_cast<double>(f));
   EXPECT_TRUE(w_enc.abs().max().item<double>() <= bound) << where + ": W_enc leaves [-sqrt(6/F), sqrt(6/F)]";
   auto columns = reference.t().contiguous();
-  EXPECT_TRUE(torch::equal(w_dec, columns / columns.norm(2, {1}, true))) << where + ": W_dec is not W_enc^T with unit rows";
+  EXPECT_TRUE(torch::equal(w_dec, columns / columns.norm(2, {1}, true)))
+      << where + ": W_dec is not W_enc^T with unit rows";
 }
 
 }  // namespace

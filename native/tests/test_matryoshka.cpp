@@ -8,7 +8,8 @@ void expect_invalid(const btk_config& cfg, const std::string& fragment) {
   btk_sae* sae = nullptr;
   int32_t rc = btk_sae_create(&cfg, &sae);
   std::string message = btk_last_error();
-  EXPECT_TRUE(rc == BTK_ERR_INVALID_ARGUMENT) << "expected INVALID_ARGUMENT, got " + std::to_string(rc) + ": " + message;
+  EXPECT_TRUE(rc == BTK_ERR_INVALID_ARGUMENT)
+      << "expected INVALID_ARGUMENT, got " + std::to_string(rc) + ": " + message;
   EXPECT_TRUE(sae == nullptr) << "no handle on failure";
   EXPECT_TRUE(message.find(fragment) != std::string::npos) << "message '" + message + "' lacks '" + fragment + "'";
 }
@@ -74,8 +75,11 @@ TEST(matryoshka, evaluation_reports_each_prefix) {
     REQUIRE_OK(btk_sae_decode(sae.get(), &truncated_view, &out));
     double expected = 0;
     for (int64_t j = 0; j < B * d; j++) expected += (x_hat[j] - x[j]) * (x_hat[j] - x[j]);
-    EXPECT_TRUE(std::abs(sums.prefix_squared_error[i] - expected) <= 1e-9 * expected) << "prefix " + std::to_string(i) + ": " + std::to_string(sums.prefix_squared_error[i]) + " vs " + std::to_string(expected);
+    EXPECT_TRUE(std::abs(sums.prefix_squared_error[i] - expected) <= 1e-9 * expected)
+        << "prefix " + std::to_string(i) + ": " + std::to_string(sums.prefix_squared_error[i]) + " vs " +
+               std::to_string(expected);
   }
   EXPECT_TRUE(sums.prefix_squared_error[2] == sums.squared_error) << "the last prefix is the SAE's reconstruction";
-  for (int i = 3; i < BTK_MAX_MATRYOSHKA_WIDTHS; i++) EXPECT_TRUE(sums.prefix_squared_error[i] == 0) << "unused slots stay zero";
+  for (int i = 3; i < BTK_MAX_MATRYOSHKA_WIDTHS; i++)
+    EXPECT_TRUE(sums.prefix_squared_error[i] == 0) << "unused slots stay zero";
 }

@@ -69,7 +69,8 @@ void check_loss_and_gradients(int32_t arch, int32_t path, int32_t normalize, int
     int32_t want_gradients = call % 2 == 0 ? 0 : 1;
     REQUIRE_OK(btk_sae_loss_and_gradients(sae.get(), &v, want_gradients, &again));
     EXPECT_TRUE(same_bits(again, first)) << where + ": call " + std::to_string(call + 2) + " reports loss " +
-                                       std::to_string(again.loss) + ", the first " + std::to_string(first.loss);
+                                                std::to_string(again.loss) + ", the first " +
+                                                std::to_string(first.loss);
     check_same(snapshot(sae, false), before, where + " after call " + std::to_string(call + 2));
   }
   check_same(snapshot(sae, true), gradients, where + ": gradients of the same batch");
@@ -108,8 +109,11 @@ void check_inference(int32_t arch, int32_t normalize, int64_t B) {
     REQUIRE_OK(btk_sae_evaluate(sae.get(), &v, &sums[call], column_sums[call].data(), fires[call].data()));
     check_same(snapshot(sae, false), before, where + " after inference call " + std::to_string(call + 1));
   }
-  EXPECT_TRUE(codes[0] == codes[1] && decoded[0] == decoded[1] && reconstructed[0] == reconstructed[1]) << where + ": the same call gave two answers";
-  EXPECT_TRUE(std::memcmp(&sums[0], &sums[1], sizeof sums[0]) == 0 && column_sums[0] == column_sums[1] && fires[0] == fires[1]) << where + ": evaluate gave two answers";
+  EXPECT_TRUE(codes[0] == codes[1] && decoded[0] == decoded[1] && reconstructed[0] == reconstructed[1])
+      << where + ": the same call gave two answers";
+  EXPECT_TRUE(std::memcmp(&sums[0], &sums[1], sizeof sums[0]) == 0 && column_sums[0] == column_sums[1] &&
+              fires[0] == fires[1])
+      << where + ": evaluate gave two answers";
   EXPECT_TRUE(x == x_before) << where + ": the batch was written to";
 }
 

@@ -50,7 +50,8 @@ TEST(selection, topk_keeps_exactly_k_per_row) {
   Sae sae(config_for(d, F, BTK_ARCH_TOPK, 5));
   auto x = random_normal<float>(B * d, 2);
   auto codes = encode(sae, x, B, BTK_SELECT_INFERENCE);
-  for (int64_t b = 0; b < B; b++) EXPECT_TRUE(count_nonzero(codes, b * F, (b + 1) * F) == 5) << "row " + std::to_string(b);
+  for (int64_t b = 0; b < B; b++)
+    EXPECT_TRUE(count_nonzero(codes, b * F, (b + 1) * F) == 5) << "row " + std::to_string(b);
 }
 
 TEST(selection, ties_go_to_the_lowest_flat_index) {
@@ -69,7 +70,8 @@ TEST(selection, ties_go_to_the_lowest_flat_index) {
   topk.set_state("b_enc", std::vector<float>{5, 5, 5, 1, 2});
   auto per_row = encode(topk, x, B, BTK_SELECT_TRAINING);
   for (int64_t b = 0; b < B; b++) {
-    EXPECT_TRUE(per_row[b * F] == 5 && per_row[b * F + 1] == 5 && per_row[b * F + 2] == 0) << "TopK tie rule, row " + std::to_string(b);
+    EXPECT_TRUE(per_row[b * F] == 5 && per_row[b * F + 1] == 5 && per_row[b * F + 2] == 0)
+        << "TopK tie rule, row " + std::to_string(b);
   }
 }
 
@@ -93,6 +95,7 @@ TEST(selection, inference_uses_theta) {
   auto x = random_normal<float>(B * d, 5);
   auto codes = encode(sae, x, B, BTK_SELECT_INFERENCE);
   for (int64_t b = 0; b < B; b++) {
-    EXPECT_TRUE(codes[b * F] == 0 && codes[b * F + 1] == 1.5f && codes[b * F + 2] == 2.5f && codes[b * F + 3] == 0) << "theta rule";
+    EXPECT_TRUE(codes[b * F] == 0 && codes[b * F + 1] == 1.5f && codes[b * F + 2] == 2.5f && codes[b * F + 3] == 0)
+        << "theta rule";
   }
 }

@@ -45,23 +45,27 @@ template <typename T>
 std::vector<std::pair<int64_t, double>> flat(const btk::SparseRows<T>& s, int64_t cols, int64_t row_offset) {
   std::vector<std::pair<int64_t, double>> out;
   for (int64_t r = 0; r < s.rows(); r++) {
-    for (int64_t p = s.row_ptr[r]; p < s.row_ptr[r + 1]; p++) out.emplace_back((row_offset + r) * cols + s.col[p], double(s.val[p]));
+    for (int64_t p = s.row_ptr[r]; p < s.row_ptr[r + 1]; p++)
+      out.emplace_back((row_offset + r) * cols + s.col[p], double(s.val[p]));
   }
   return out;
 }
 
 std::vector<std::pair<int64_t, double>> select_whole(const Case& c) {
   auto v = c.values.contiguous();
-  if (v.scalar_type() == torch::kFloat64) return flat(btk::select_batch_topk(v.data_ptr<double>(), v.size(0), v.size(1), c.count), v.size(1), 0);
+  if (v.scalar_type() == torch::kFloat64)
+    return flat(btk::select_batch_topk(v.data_ptr<double>(), v.size(0), v.size(1), c.count), v.size(1), 0);
   return flat(btk::select_batch_topk(v.data_ptr<float>(), v.size(0), v.size(1), c.count), v.size(1), 0);
 }
 
 std::vector<std::pair<int64_t, double>> select_part(const Case& c, int64_t begin, int64_t end, btk::Collective& group) {
   auto v = c.values.narrow(0, begin, end - begin).contiguous();
   if (v.scalar_type() == torch::kFloat64) {
-    return flat(btk::select_batch_topk_across(v.data_ptr<double>(), v.size(0), v.size(1), c.count, group), v.size(1), begin);
+    return flat(btk::select_batch_topk_across(v.data_ptr<double>(), v.size(0), v.size(1), c.count, group), v.size(1),
+                begin);
   }
-  return flat(btk::select_batch_topk_across(v.data_ptr<float>(), v.size(0), v.size(1), c.count, group), v.size(1), begin);
+  return flat(btk::select_batch_topk_across(v.data_ptr<float>(), v.size(0), v.size(1), c.count, group), v.size(1),
+              begin);
 }
 
 }  // namespace
@@ -73,7 +77,8 @@ TEST(selection_across_ranks, equals_the_selection_of_the_whole_matrix) {
   for (int world : {2, 3}) {
     const int port = free_port();
     // parts[case][rank]: that rank's selection, in global indices.
-    std::vector<std::vector<std::vector<std::pair<int64_t, double>>>> parts(all.size(), std::vector<std::vector<std::pair<int64_t, double>>>(world));
+    std::vector<std::vector<std::vector<std::pair<int64_t, double>>>> parts(
+        all.size(), std::vector<std::vector<std::pair<int64_t, double>>>(world));
     std::vector<std::string> errors(world);
     std::vector<std::thread> ranks;
     for (int rank = 0; rank < world; rank++) {
@@ -83,7 +88,8 @@ TEST(selection_across_ranks, equals_the_selection_of_the_whole_matrix) {
           for (size_t i = 0; i < all.size(); i++) {
             const int64_t rows = all[i].values.size(0);
             // Uneven blocks: the last rank holds the remainder and then some.
-            const int64_t begin = rows * rank / (world + 1), end = rank == world - 1 ? rows : rows * (rank + 1) / (world + 1);
+            const int64_t begin = rows * rank / (world + 1),
+                          end = rank == world - 1 ? rows : rows * (rank + 1) / (world + 1);
             parts[i][rank] = select_part(all[i], begin, end, *group);
           }
         } catch (const std::exception& e) {
@@ -92,13 +98,15 @@ TEST(selection_across_ranks, equals_the_selection_of_the_whole_matrix) {
       });
     }
     for (auto& t : ranks) t.join();
-    for (int rank = 0; rank < world; rank++) ASSERT_TRUE(errors[rank].empty()) << world << " ranks: rank " << rank << ": " << errors[rank];
+    for (int rank = 0; rank < world; rank++)
+      ASSERT_TRUE(errors[rank].empty()) << world << " ranks: rank " << rank << ": " << errors[rank];
     for (size_t i = 0; i < all.size(); i++) {
       std::vector<std::pair<int64_t, double>> joined;
       for (const auto& p : parts[i]) joined.insert(joined.end(), p.begin(), p.end());
       const auto whole = select_whole(all[i]);
-      EXPECT_TRUE(joined == whole) << world << " ranks, " << all[i].name << ": the selection differs from one process's ("
-                                   << joined.size() << " entries vs " << whole.size() << ")";
+      EXPECT_TRUE(joined == whole) << world << " ranks, " << all[i].name
+                                   << ": the selection differs from one process's (" << joined.size() << " entries vs "
+                                   << whole.size() << ")";
     }
   }
 }

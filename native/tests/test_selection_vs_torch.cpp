@@ -26,7 +26,8 @@ void compare(const torch::Tensor& values, int64_t count, const std::string& wher
   auto flat_values = values.flatten();
   int64_t positives = (flat_values > 0).sum().item<int64_t>();
   int64_t kept = std::min(count, positives);
-  EXPECT_TRUE(static_cast<int64_t>(mine.size()) == kept) << where + ": kept " + std::to_string(mine.size()) + ", expected " + std::to_string(kept);
+  EXPECT_TRUE(static_cast<int64_t>(mine.size()) == kept)
+      << where + ": kept " + std::to_string(mine.size()) + ", expected " + std::to_string(kept);
   if (kept == 0) return;
 
   auto top = std::get<0>(flat_values.topk(kept));
@@ -34,10 +35,12 @@ void compare(const torch::Tensor& values, int64_t count, const std::string& wher
   auto mine_t = torch::tensor(mine, torch::kInt64);
   auto mine_values = flat_values.index_select(0, mine_t);
   // The same multiset of values as torch.topk.
-  EXPECT_TRUE(torch::equal(std::get<0>(mine_values.sort(0, true)), top)) << where + ": selected values differ from torch.topk";
+  EXPECT_TRUE(torch::equal(std::get<0>(mine_values.sort(0, true)), top))
+      << where + ": selected values differ from torch.topk";
   // Everything above the boundary is kept; at the boundary, the lowest flat indices.
   int64_t above = (flat_values > boundary).sum().item<int64_t>();
-  EXPECT_TRUE((mine_values > boundary).sum().item<int64_t>() == above) << where + ": entries above the boundary missing";
+  EXPECT_TRUE((mine_values > boundary).sum().item<int64_t>() == above)
+      << where + ": entries above the boundary missing";
   auto at_boundary = (flat_values == boundary).nonzero().flatten();
   int64_t needed = kept - above;
   auto expected_ties = at_boundary.narrow(0, 0, needed);

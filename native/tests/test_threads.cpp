@@ -107,10 +107,9 @@ TEST(threads, separate_handles_train_in_parallel_as_they_do_alone) {
     }
     run_together(bodies);
     for (size_t i = 0; i < jobs.size(); i++) {
-      EXPECT_TRUE(together[i] == alone[i]) << std::string(arch_name(jobs[i].first)) +
-                                         (jobs[i].second == BTK_PATH_FUSED ? " fused" : " naive") +
-                                         ": a run beside others differs from the run alone (round " +
-                                         std::to_string(round) + ")";
+      EXPECT_TRUE(together[i] == alone[i])
+          << std::string(arch_name(jobs[i].first)) + (jobs[i].second == BTK_PATH_FUSED ? " fused" : " naive") +
+                 ": a run beside others differs from the run alone (round " + std::to_string(round) + ")";
     }
   }
 }
@@ -135,8 +134,9 @@ TEST(threads, read_only_calls_share_one_handle) {
           // Each thread walks the batches from a different start, so different calls overlap.
           for (int i = 0; i < kBatches; i++) {
             int b = (i + t) % kBatches;
-            EXPECT_TRUE(inference_record(sae.get(), 900 + b) == alone[b]) << std::string(arch_name(arch)) + ": batch " + std::to_string(b) + " on thread " + std::to_string(t) +
-                      " differs from the same calls on one thread";
+            EXPECT_TRUE(inference_record(sae.get(), 900 + b) == alone[b])
+                << std::string(arch_name(arch)) + ": batch " + std::to_string(b) + " on thread " + std::to_string(t) +
+                       " differs from the same calls on one thread";
           }
         }
       });

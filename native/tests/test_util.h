@@ -19,13 +19,13 @@
 // A call that must succeed for the test to mean anything. It throws rather than using ASSERT_*, which
 // cannot leave a function that returns a value or a thread: GoogleTest reports an exception that
 // escapes a test as that test's failure, with this message.
-#define REQUIRE_OK(call)                                                                              \
-  do {                                                                                                \
-    int32_t rc_ = (call);                                                                             \
-    if (rc_ != BTK_OK) {                                                                              \
-      throw std::runtime_error(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " + #call + \
-                               " failed (" + std::to_string(rc_) + "): " + btk_last_error());         \
-    }                                                                                                 \
+#define REQUIRE_OK(call)                                                                                             \
+  do {                                                                                                               \
+    int32_t rc_ = (call);                                                                                            \
+    if (rc_ != BTK_OK) {                                                                                             \
+      throw std::runtime_error(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " + #call + " failed (" + \
+                               std::to_string(rc_) + "): " + btk_last_error());                                      \
+    }                                                                                                                \
   } while (0)
 
 // Owns a btk_sae.

@@ -11,8 +11,8 @@
 // number of selected entries below 2^31.
 #pragma once
 
-#include <cstddef>
 #include <cuda_runtime_api.h>
+#include <cstddef>
 
 namespace btk_cuda {
 
@@ -71,13 +71,13 @@ struct CodeGrad {
 // Gradients of the active latents, in the layout of the CPU Gradients struct: slot s (0 <= s <
 // *n_active) holds latent active[s], latents in increasing order.
 struct SparseGrads {
-  int* active;     // [F]   latent of each slot
-  int* slot_of;    // [F]   slot of each latent, -1 when inactive this step
-  int* n_active;   // [1]   device scalar
-  float* W_dec;    // [F, d] rows 0 .. n_active-1 written
-  float* W_encT;   // [F, d]
-  float* b_enc;    // [F]
-  float* b_dec;    // [d]
+  int* active;    // [F]   latent of each slot
+  int* slot_of;   // [F]   slot of each latent, -1 when inactive this step
+  int* n_active;  // [1]   device scalar
+  float* W_dec;   // [F, d] rows 0 .. n_active-1 written
+  float* W_encT;  // [F, d]
+  float* b_enc;   // [F]
+  float* b_dec;   // [d]
 };
 
 size_t backward_workspace_bytes(int rows, int F, int d, int max_pairs);

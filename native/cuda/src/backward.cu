@@ -32,15 +32,16 @@ __device__ __forceinline__ int row_of(const int* row_ptr, int rows, int p) {
   int lo = 0, hi = rows - 1;
   while (lo < hi) {
     const int mid = (lo + hi + 1) >> 1;
-    if (row_ptr[mid] <= p) lo = mid;
-    else hi = mid - 1;
+    if (row_ptr[mid] <= p)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   return lo;
 }
 
 __global__ void expand_pairs_kernel(Codes main, Codes aux, bool has_aux, int rows, int capacity, int F, int* pair_row,
-                                    float* pair_val, uint32_t* keys, int* order,
-                                    unsigned long long* latent_counts) {
+                                    float* pair_val, uint32_t* keys, int* order, unsigned long long* latent_counts) {
   const int p = blockIdx.x * blockDim.x + threadIdx.x;
   if (p >= capacity) return;
   const int n_main = main.row_ptr[rows];
@@ -91,8 +92,8 @@ __global__ void pair_grad_pre_kernel(const int* main_row_ptr, const int* aux_row
 
 // Radix pass, step 1: digit histogram of each tile, stored digit-major so that one exclusive scan
 // gives every (digit, tile) its first output slot.
-__global__ void __launch_bounds__(kSortTile) digit_histogram_kernel(const uint32_t* keys, int n, int shift,
-                                                                    int tiles, int* tile_hist) {
+__global__ void __launch_bounds__(kSortTile)
+    digit_histogram_kernel(const uint32_t* keys, int n, int shift, int tiles, int* tile_hist) {
   __shared__ int h[kDigits];
   for (int i = threadIdx.x; i < kDigits; i += kSortTile) h[i] = 0;
   __syncthreads();
@@ -104,9 +105,9 @@ __global__ void __launch_bounds__(kSortTile) digit_histogram_kernel(const uint32
 
 // Radix pass, step 2: stable scatter. Rank within the tile = (same-digit pairs in earlier warps) +
 // (same-digit lanes before this one in the warp).
-__global__ void __launch_bounds__(kSortTile) digit_scatter_kernel(const uint32_t* keys_in, const int* order_in, int n,
-                                                                  int shift, int tiles, const int* tile_offsets,
-                                                                  uint32_t* keys_out, int* order_out) {
+__global__ void __launch_bounds__(kSortTile)
+    digit_scatter_kernel(const uint32_t* keys_in, const int* order_in, int n, int shift, int tiles,
+                         const int* tile_offsets, uint32_t* keys_out, int* order_out) {
   constexpr int kWarps = kSortTile / 32;
   __shared__ int warp_counts[kWarps][kDigits];
   for (int i = threadIdx.x; i < kWarps * kDigits; i += kSortTile) (&warp_counts[0][0])[i] = 0;
@@ -167,10 +168,11 @@ constexpr int kGradBlock = 128;
 constexpr int kGradPer = 4;  // columns per thread per chunk, held in registers
 
 // One block per active latent: its pairs in sorted (= stable) order, summed in registers.
-__global__ void __launch_bounds__(kGradBlock) latent_grads_kernel(
-    const int* main_row_ptr, int rows, int d, const float* __restrict__ g_main, const float* __restrict__ g_aux,
-    const float* __restrict__ xc, const int* group_start, const int* sorted_pairs, const int* pair_row,
-    const float* pair_val, const float* gpre, SparseGrads grads) {
+__global__ void __launch_bounds__(kGradBlock)
+    latent_grads_kernel(const int* main_row_ptr, int rows, int d, const float* __restrict__ g_main,
+                        const float* __restrict__ g_aux, const float* __restrict__ xc, const int* group_start,
+                        const int* sorted_pairs, const int* pair_row, const float* pair_val, const float* gpre,
+                        SparseGrads grads) {
   const int s = blockIdx.x;
   if (s >= *grads.n_active) return;
   const int n_main = main_row_ptr[rows];
@@ -213,7 +215,7 @@ __global__ void __launch_bounds__(kGradBlock) latent_grads_kernel(
 // db_dec[c] = sum_b g[b, c] - sum_s db_enc[s] W_encT[active[s], c]. A 32 x 32 block per 32
 // columns: coalesced row reads, then a fixed-order reduction over the 32 partial sums.
 __global__ void __launch_bounds__(1024) b_dec_grad_kernel(const float* __restrict__ g, int rows, int d,
-                                                         const float* __restrict__ W_encT, SparseGrads grads) {
+                                                          const float* __restrict__ W_encT, SparseGrads grads) {
   __shared__ float part_g[32][33], part_w[32][33];
   const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
   const int c = blockIdx.x * 32 + tx;
@@ -291,11 +293,11 @@ cudaError_t backward(const CodeGrad* main, const CodeGrad* aux, int rows, int F,
   cudaError_t err = cudaMemsetAsync(w.latent_counts, 0, sizeof(unsigned long long) * F, stream);
   if (err != cudaSuccess) return err;
   expand_pairs_kernel<<<ceil_div(capacity, 256), 256, 0, stream>>>(main->codes, aux_codes, aux != nullptr, rows,
-                                                                  capacity, F, w.pair_row, w.pair_val, w.keys[0],
-                                                                  w.order[0], w.latent_counts);
+                                                                   capacity, F, w.pair_row, w.pair_val, w.keys[0],
+                                                                   w.order[0], w.latent_counts);
   pair_grad_pre_kernel<<<ceil_div(capacity, 8), 256, 0, stream>>>(main->codes.row_ptr, aux_codes.row_ptr, rows,
-                                                                 capacity, d, main->grad_out, g_aux, W_dec,
-                                                                 w.pair_row, w.keys[0], w.gpre);
+                                                                  capacity, d, main->grad_out, g_aux, W_dec, w.pair_row,
+                                                                  w.keys[0], w.gpre);
 
   // Stable LSD radix sort of (latent, pair index) over the whole capacity (the real count is known
   // on the device only); unused slots carry the key F - 1 and sort after its real pairs.
@@ -319,8 +321,8 @@ cudaError_t backward(const CodeGrad* main, const CodeGrad* aux, int rows, int F,
 
   const int max_active = static_cast<int>(std::min<long long>(F, capacity));
   latent_grads_kernel<<<max_active, kGradBlock, 0, stream>>>(main->codes.row_ptr, rows, d, main->grad_out, g_aux, xc,
-                                                            w.group_start, w.order[cur], w.pair_row, w.pair_val,
-                                                            w.gpre, grads);
+                                                             w.group_start, w.order[cur], w.pair_row, w.pair_val,
+                                                             w.gpre, grads);
   b_dec_grad_kernel<<<ceil_div(d, 32), 1024, 0, stream>>>(main->grad_out, rows, d, W_encT, grads);
   return cudaGetLastError();
 }

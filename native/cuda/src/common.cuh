@@ -5,9 +5,9 @@
 // bits on every run. Integer counters may use atomics (integer addition is associative).
 #pragma once
 
+#include <cuda_runtime.h>
 #include <algorithm>
 #include <cstdint>
-#include <cuda_runtime.h>
 
 namespace btk_cuda {
 namespace detail {

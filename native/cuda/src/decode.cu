@@ -17,8 +17,7 @@ constexpr int kDecodeBlock = 128;
 constexpr int kCodeTile = 256;  // codes of a row staged in shared memory per round
 
 __global__ void __launch_bounds__(kDecodeBlock) decode_kernel(Codes codes, const float* __restrict__ W_dec, int d,
-                                                              const float* __restrict__ bias,
-                                                              float* __restrict__ out) {
+                                                              const float* __restrict__ bias, float* __restrict__ out) {
   __shared__ int s_col[kCodeTile];
   __shared__ float s_val[kCodeTile];
   const int b = blockIdx.x;

@@ -34,8 +34,8 @@ __device__ __forceinline__ void adam(float g, float& p, float& m, float& v, cons
   p -= a.step_size * (m / (sqrtf(v) / a.bc2_sqrt + a.eps));
 }
 
-__global__ void __launch_bounds__(kOptBlock) project_norm_kernel(const float* __restrict__ W_dec, int d,
-                                                                SparseGrads grads, double* partial) {
+__global__ void __launch_bounds__(kOptBlock)
+    project_norm_kernel(const float* __restrict__ W_dec, int d, SparseGrads grads, double* partial) {
   __shared__ float scratch_f[kOptBlock / 32];
   __shared__ double scratch_d[kOptBlock / 32];
   const int s = blockIdx.x;
@@ -61,9 +61,8 @@ __global__ void __launch_bounds__(kOptBlock) project_norm_kernel(const float* __
   if (threadIdx.x == 0) partial[s] = sum + double(grads.b_enc[s]) * double(grads.b_enc[s]);
 }
 
-__global__ void __launch_bounds__(1024) clip_kernel(const double* partial, const int* n_active,
-                                                   const float* b_dec_grad, int d, double max_grad_norm,
-                                                   double* norm_out, float* scale_out) {
+__global__ void __launch_bounds__(1024) clip_kernel(const double* partial, const int* n_active, const float* b_dec_grad,
+                                                    int d, double max_grad_norm, double* norm_out, float* scale_out) {
   __shared__ double scratch[1024 / 32];
   const int n = *n_active;
   double sum = 0.0;
@@ -78,14 +77,15 @@ __global__ void __launch_bounds__(1024) clip_kernel(const double* partial, const
   }
 }
 
-__global__ void __launch_bounds__(kOptBlock) update_kernel(Params p, SparseGrads grads, int F, int d,
-                                                          const float* scale_ptr, AdamConsts a) {
+__global__ void __launch_bounds__(kOptBlock)
+    update_kernel(Params p, SparseGrads grads, int F, int d, const float* scale_ptr, AdamConsts a) {
   __shared__ float scratch[kOptBlock / 32];
   const float scale = *scale_ptr;
   const int f = blockIdx.x;
   if (f == F) {
     // b_dec: the one dense parameter of the sparse path.
-    for (int i = threadIdx.x; i < d; i += kOptBlock) adam(scale * grads.b_dec[i], p.b_dec[i], p.m_b_dec[i], p.v_b_dec[i], a);
+    for (int i = threadIdx.x; i < d; i += kOptBlock)
+      adam(scale * grads.b_dec[i], p.b_dec[i], p.m_b_dec[i], p.v_b_dec[i], a);
     return;
   }
   const int s = grads.slot_of[f];

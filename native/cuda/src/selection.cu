@@ -29,9 +29,9 @@ __host__ __device__ constexpr int pass_width(int pass) { return pass == 2 ? 10 :
 constexpr int kMaxBins = 2048;
 
 struct SelectState {
-  uint32_t prefix;           // threshold key bits fixed so far (all 32 after the last pass)
-  int done;                  // 1: threshold final before the last pass (fewer positives than wanted, or 0 wanted)
-  unsigned long long take;   // entries with key == prefix (in the bits fixed so far) still wanted
+  uint32_t prefix;          // threshold key bits fixed so far (all 32 after the last pass)
+  int done;                 // 1: threshold final before the last pass (fewer positives than wanted, or 0 wanted)
+  unsigned long long take;  // entries with key == prefix (in the bits fixed so far) still wanted
 };
 
 constexpr unsigned long long kLow = 0xffffffffull;
@@ -65,8 +65,8 @@ __device__ __forceinline__ void load_keys4(const float* row, int j0, int cols, b
 // Every thread of the block must call it (block scans inside).
 template <int BLOCK>
 __device__ unsigned long long compact_row(const float* row, int cols, bool vec, const unsigned char* mask, uint32_t T,
-                                          unsigned long long take, unsigned long long run, int* out_col,
-                                          float* out_val, unsigned long long* scratch) {
+                                          unsigned long long take, unsigned long long run, int* out_col, float* out_val,
+                                          unsigned long long* scratch) {
   for (int base = 0; base < cols; base += BLOCK * 4) {
     const int j0 = base + threadIdx.x * 4;
     uint32_t keys[4];
@@ -139,9 +139,9 @@ __global__ void init_state_kernel(SelectState* state, unsigned long long* hist, 
 // Grid-stride over the flattened matrix, 16-byte loads when aligned. Shared-memory atomics count
 // within the block; each block adds its non-zero counters to the global histogram once.
 template <int BLOCK>
-__global__ void __launch_bounds__(BLOCK) radix_histogram_kernel(const float* values, long long n, bool vec,
-                                                               const SelectState* state, unsigned long long* hist,
-                                                               int shift, int width) {
+__global__ void __launch_bounds__(BLOCK)
+    radix_histogram_kernel(const float* values, long long n, bool vec, const SelectState* state,
+                           unsigned long long* hist, int shift, int width) {
   __shared__ uint32_t counts[kMaxBins];
   if (state->done) return;  // uniform over the grid
   const int bins = 1 << width;
@@ -177,8 +177,8 @@ __global__ void __launch_bounds__(BLOCK) radix_histogram_kernel(const float* val
 
 // The small device-side bucket search after each pass: fixes the next digit of T, updates `take`,
 // and clears the histogram for the next pass.
-__global__ void __launch_bounds__(1024) radix_search_kernel(SelectState* state, unsigned long long* hist, int shift,
-                                                           int width) {
+__global__ void __launch_bounds__(1024)
+    radix_search_kernel(SelectState* state, unsigned long long* hist, int shift, int width) {
   __shared__ unsigned long long scratch[1024 / 32 + 1];
   __shared__ int found_bin;
   __shared__ unsigned long long found_take;
@@ -202,8 +202,8 @@ __global__ void __launch_bounds__(1024) radix_search_kernel(SelectState* state, 
 
 // Packed (above, equal) counts of each row.
 template <int BLOCK>
-__global__ void __launch_bounds__(BLOCK) row_counts_kernel(const float* values, int cols, bool vec,
-                                                          const SelectState* state, unsigned long long* counts) {
+__global__ void __launch_bounds__(BLOCK)
+    row_counts_kernel(const float* values, int cols, bool vec, const SelectState* state, unsigned long long* counts) {
   __shared__ unsigned long long scratch[BLOCK / 32];
   const uint32_t T = state->prefix;
   const float* row = values + static_cast<size_t>(blockIdx.x) * cols;
@@ -226,10 +226,9 @@ __global__ void row_offsets_kernel(const unsigned long long* before, const unsig
 }
 
 template <int BLOCK>
-__global__ void __launch_bounds__(BLOCK) batch_compact_kernel(const float* values, int cols, bool vec,
-                                                             const SelectState* state,
-                                                             const unsigned long long* before, int* out_col,
-                                                             float* out_val) {
+__global__ void __launch_bounds__(BLOCK)
+    batch_compact_kernel(const float* values, int cols, bool vec, const SelectState* state,
+                         const unsigned long long* before, int* out_col, float* out_val) {
   __shared__ unsigned long long scratch[BLOCK / 32 + 1];
   const float* row = values + static_cast<size_t>(blockIdx.x) * cols;
   compact_row<BLOCK>(row, cols, vec, nullptr, state->prefix, state->take, before[blockIdx.x], out_col, out_val,
@@ -241,9 +240,9 @@ __global__ void __launch_bounds__(BLOCK) batch_compact_kernel(const float* value
 // ---------------------------------------------------------------------------------------------
 
 template <int BLOCK>
-__global__ void __launch_bounds__(BLOCK) row_topk_kernel(const float* values, int cols, int k, bool vec,
-                                                        const unsigned char* mask, int* slot_col, float* slot_val,
-                                                        int* counts) {
+__global__ void __launch_bounds__(BLOCK)
+    row_topk_kernel(const float* values, int cols, int k, bool vec, const unsigned char* mask, int* slot_col,
+                    float* slot_val, int* counts) {
   __shared__ uint32_t hist[kMaxBins];
   __shared__ unsigned long long scratch[BLOCK / 32 + 1];
   __shared__ uint32_t s_prefix;
@@ -328,8 +327,8 @@ cudaError_t batch_topk(const float* values, int rows, int cols, long long count,
   const bool flat_vec = aligned16(values);
   const int grid = static_cast<int>(std::min<long long>(4ll * sm_count(), std::max(1, ceil_div(n, kBlock * 16ll))));
   for (int pass = 0; pass < kPasses; pass++) {
-    radix_histogram_kernel<kBlock><<<grid, kBlock, 0, stream>>>(values, n, flat_vec, state, hist, pass_shift(pass),
-                                                                pass_width(pass));
+    radix_histogram_kernel<kBlock>
+        <<<grid, kBlock, 0, stream>>>(values, n, flat_vec, state, hist, pass_shift(pass), pass_width(pass));
     radix_search_kernel<<<1, 1024, 0, stream>>>(state, hist, pass_shift(pass), pass_width(pass));
   }
   const bool row_vec = flat_vec && cols % 4 == 0;
@@ -359,8 +358,7 @@ cudaError_t row_topk(const float* values, int rows, int cols, int k, const unsig
   float* slot_val = carve.take<float>(static_cast<size_t>(rows) * k);
   const bool vec = aligned16(values) && cols % 4 == 0;
   // Counts land in row_ptr[0 .. rows), and an exclusive scan in place turns them into offsets.
-  row_topk_kernel<kBlock><<<rows, kBlock, 0, stream>>>(values, cols, k, vec, column_mask, slot_col, slot_val,
-                                                       row_ptr);
+  row_topk_kernel<kBlock><<<rows, kBlock, 0, stream>>>(values, cols, k, vec, column_mask, slot_col, slot_val, row_ptr);
   cudaError_t err = scan_in_place(row_ptr, rows, row_ptr + rows, stream);
   if (err != cudaSuccess) return err;
   gather_slots_kernel<<<rows, 128, 0, stream>>>(row_ptr, k, slot_col, slot_val, col, val);

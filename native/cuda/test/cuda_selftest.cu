@@ -170,7 +170,8 @@ std::vector<float> ref_decode(const Csr& c, int rows, const std::vector<float>& 
   for (int b = 0; b < rows; b++) {
     for (int i = 0; i < d; i++) out[static_cast<size_t>(b) * d + i] = bias ? bias[i] : 0.f;
     for (int p = c.row_ptr[b]; p < c.row_ptr[b + 1]; p++)
-      for (int i = 0; i < d; i++) out[static_cast<size_t>(b) * d + i] += c.val[p] * W_dec[static_cast<size_t>(c.col[p]) * d + i];
+      for (int i = 0; i < d; i++)
+        out[static_cast<size_t>(b) * d + i] += c.val[p] * W_dec[static_cast<size_t>(c.col[p]) * d + i];
   }
   return out;
 }
@@ -192,7 +193,8 @@ HostGrads ref_backward(const Csr& main, const std::vector<float>& g, const Csr* 
   std::vector<Pair> pairs;
   auto append = [&](const Csr& c, const std::vector<float>& grad) {
     for (int b = 0; b < rows; b++)
-      for (int p = c.row_ptr[b]; p < c.row_ptr[b + 1]; p++) pairs.push_back({b, c.col[p], c.val[p], 0.f, grad.data() + static_cast<size_t>(b) * d});
+      for (int p = c.row_ptr[b]; p < c.row_ptr[b + 1]; p++)
+        pairs.push_back({b, c.col[p], c.val[p], 0.f, grad.data() + static_cast<size_t>(b) * d});
   };
   append(main, g);
   if (aux) append(*aux, *g_aux);
@@ -240,7 +242,8 @@ HostGrads ref_backward(const Csr& main, const std::vector<float>& g, const Csr* 
 }
 
 struct HostParams {
-  std::vector<float> W_encT, m_W_encT, v_W_encT, W_dec, m_W_dec, v_W_dec, b_enc, m_b_enc, v_b_enc, b_dec, m_b_dec, v_b_dec;
+  std::vector<float> W_encT, m_W_encT, v_W_encT, W_dec, m_W_dec, v_W_dec, b_enc, m_b_enc, v_b_enc, b_dec, m_b_dec,
+      v_b_dec;
 };
 
 // The CPU fused_update_impl (sparse gradients).
@@ -277,7 +280,8 @@ double ref_optimizer(HostParams& P, HostGrads G, int F, int d, const btk_cuda::A
   for (int f = 0; f < F; f++) {
     const int s = G.slot_of[f];
     const size_t row = static_cast<size_t>(f) * d;
-    for (int i = 0; i < d; i++) adam(s >= 0 ? scale * G.W_encT[s * d + i] : 0.f, P.W_encT[row + i], P.m_W_encT[row + i], P.v_W_encT[row + i]);
+    for (int i = 0; i < d; i++)
+      adam(s >= 0 ? scale * G.W_encT[s * d + i] : 0.f, P.W_encT[row + i], P.m_W_encT[row + i], P.v_W_encT[row + i]);
     float length = 0;
     for (int i = 0; i < d; i++) {
       adam(s >= 0 ? scale * G.W_dec[s * d + i] : 0.f, P.W_dec[row + i], P.m_W_dec[row + i], P.v_W_dec[row + i]);
@@ -360,7 +364,8 @@ void test_batch_topk(const std::string& name, int B, int F, long long K, Gen gen
   Dev<float> values(h);
   Selected out(B, static_cast<size_t>(std::min<long long>(K, static_cast<long long>(B) * F)));
   Dev<char> ws(btk_cuda::batch_topk_workspace_bytes(B, F));
-  if (!cuda_ok(btk_cuda::batch_topk(values.p, B, F, K, out.row_ptr.p, out.col.p, out.val.p, ws.p, ws.n, 0), name)) return;
+  if (!cuda_ok(btk_cuda::batch_topk(values.p, B, F, K, out.row_ptr.p, out.col.p, out.val.p, ws.p, ws.n, 0), name))
+    return;
   if (!cuda_ok(cudaDeviceSynchronize(), name)) return;
   check_csr(name, ref_batch_topk(h, B, F, K), out.codes(), B);
 }
@@ -394,7 +399,8 @@ std::vector<float> random_rows_unit(int F, int d, Rng& rng) {
       w[static_cast<size_t>(f) * d + i] = x;
       s += double(x) * x;
     }
-    for (int i = 0; i < d; i++) w[static_cast<size_t>(f) * d + i] = static_cast<float>(w[static_cast<size_t>(f) * d + i] / std::sqrt(s));
+    for (int i = 0; i < d; i++)
+      w[static_cast<size_t>(f) * d + i] = static_cast<float>(w[static_cast<size_t>(f) * d + i] / std::sqrt(s));
   }
   return w;
 }
@@ -425,10 +431,16 @@ void test_step(const std::string& name, int B, int F, int d, int k, int k_aux, d
   Dev<unsigned char> d_dead(dead);
   Selected s_main(B, static_cast<size_t>(K)), s_aux(B, static_cast<size_t>(B) * k_aux);
   Dev<char> ws_sel(std::max(btk_cuda::batch_topk_workspace_bytes(B, F), btk_cuda::row_topk_workspace_bytes(B, k_aux)));
-  if (!cuda_ok(btk_cuda::batch_topk(d_pre.p, B, F, K, s_main.row_ptr.p, s_main.col.p, s_main.val.p, ws_sel.p, ws_sel.n, 0), name)) return;
+  if (!cuda_ok(
+          btk_cuda::batch_topk(d_pre.p, B, F, K, s_main.row_ptr.p, s_main.col.p, s_main.val.p, ws_sel.p, ws_sel.n, 0),
+          name))
+    return;
   if (!cuda_ok(cudaDeviceSynchronize(), name)) return;
   check_csr(name + " batch select", main, s_main.codes(), B);
-  if (!cuda_ok(btk_cuda::row_topk(d_pre.p, B, F, k_aux, d_dead.p, s_aux.row_ptr.p, s_aux.col.p, s_aux.val.p, ws_sel.p, ws_sel.n, 0), name)) return;
+  if (!cuda_ok(btk_cuda::row_topk(d_pre.p, B, F, k_aux, d_dead.p, s_aux.row_ptr.p, s_aux.col.p, s_aux.val.p, ws_sel.p,
+                                  ws_sel.n, 0),
+               name))
+    return;
   if (!cuda_ok(cudaDeviceSynchronize(), name)) return;
   check_csr(name + " aux select", aux, s_aux.codes(), B);
 
@@ -465,7 +477,9 @@ void test_step(const std::string& name, int B, int F, int d, int k, int k_aux, d
   Dev<float> gW_dec(static_cast<size_t>(F) * d), gW_encT(static_cast<size_t>(F) * d), gb_enc(F), gb_dec(d);
   btk_cuda::SparseGrads sg{active.p, slot_of.p, n_active.p, gW_dec.p, gW_encT.p, gb_enc.p, gb_dec.p};
   Dev<char> ws_bw(btk_cuda::backward_workspace_bytes(B, F, d, capacity));
-  if (!cuda_ok(btk_cuda::backward(&cg_main, &cg_aux, B, F, d, d_xc.p, d_W_dec.p, d_W_encT.p, sg, ws_bw.p, ws_bw.n, 0), name)) return;
+  if (!cuda_ok(btk_cuda::backward(&cg_main, &cg_aux, B, F, d, d_xc.p, d_W_dec.p, d_W_encT.p, sg, ws_bw.p, ws_bw.n, 0),
+               name))
+    return;
   if (!cuda_ok(cudaDeviceSynchronize(), name)) return;
   const int n = n_active.download()[0];
   std::vector<int> got_active = active.download(std::max(0, std::min(n, F)));
@@ -484,7 +498,10 @@ void test_step(const std::string& name, int B, int F, int d, int k, int k_aux, d
   report(name + " backward bitwise repeatable", same_bits(gW_encT.download(nd), first, &why), why);
 
   // Optimizer, fed the reference gradients.
-  auto pad = [&](std::vector<float> v, size_t size) { v.resize(size, 0.f); return v; };
+  auto pad = [&](std::vector<float> v, size_t size) {
+    v.resize(size, 0.f);
+    return v;
+  };
   gW_dec.upload(pad(hg.W_dec, static_cast<size_t>(F) * d));
   gW_encT.upload(pad(hg.W_encT, static_cast<size_t>(F) * d));
   gb_enc.upload(pad(hg.b_enc, F));
@@ -506,14 +523,16 @@ void test_step(const std::string& name, int B, int F, int d, int k, int k_aux, d
                                              &P.b_enc,  &P.m_b_enc,  &P.v_b_enc,  &P.b_dec, &P.m_b_dec, &P.v_b_dec};
   std::vector<Dev<float>*> dev;
   for (auto* f : fields) dev.push_back(new Dev<float>(*f));
-  btk_cuda::Params dp{dev[0]->p, dev[1]->p, dev[2]->p, dev[3]->p, dev[4]->p, dev[5]->p,
+  btk_cuda::Params dp{dev[0]->p, dev[1]->p, dev[2]->p, dev[3]->p, dev[4]->p,  dev[5]->p,
                       dev[6]->p, dev[7]->p, dev[8]->p, dev[9]->p, dev[10]->p, dev[11]->p};
   btk_cuda::AdamConfig cfg{3e-4, 0.9, 0.99, 1e-8, max_grad_norm, 7};
   Dev<double> norm(1);
   Dev<float> scale(1);
   Dev<char> ws_opt(btk_cuda::optimizer_workspace_bytes(F));
   const double ref_norm = ref_optimizer(P, hg, F, d, cfg);
-  ok = cuda_ok(btk_cuda::optimizer_step(dp, sg, F, d, std::min(F, capacity), cfg, norm.p, scale.p, ws_opt.p, ws_opt.n, 0), name) &&
+  ok = cuda_ok(
+           btk_cuda::optimizer_step(dp, sg, F, d, std::min(F, capacity), cfg, norm.p, scale.p, ws_opt.p, ws_opt.n, 0),
+           name) &&
        cuda_ok(cudaDeviceSynchronize(), name);
   if (ok) {
     const double got_norm = norm.download()[0];
@@ -538,7 +557,9 @@ void bench_selection(const char* label, int B, int F, long long K) {
   Dev<float> values(h);
   Selected out(B, static_cast<size_t>(K));
   Dev<char> ws(btk_cuda::batch_topk_workspace_bytes(B, F));
-  auto run = [&] { return btk_cuda::batch_topk(values.p, B, F, K, out.row_ptr.p, out.col.p, out.val.p, ws.p, ws.n, 0); };
+  auto run = [&] {
+    return btk_cuda::batch_topk(values.p, B, F, K, out.row_ptr.p, out.col.p, out.val.p, ws.p, ws.n, 0);
+  };
   for (int i = 0; i < 10; i++) run();
   if (!cuda_ok(cudaDeviceSynchronize(), std::string("bench ") + label)) return;
   cudaEvent_t start, stop;
@@ -568,7 +589,8 @@ void bench_selection(const char* label, int B, int F, long long K) {
 int main(int argc, char** argv) {
   bool bench = false;
   for (int i = 1; i < argc; i++) {
-    if (std::strcmp(argv[i], "--bench") == 0) bench = true;
+    if (std::strcmp(argv[i], "--bench") == 0)
+      bench = true;
     else {
       std::fprintf(stderr, "usage: %s [--bench]\n", argv[0]);
       return 2;
@@ -581,7 +603,8 @@ int main(int argc, char** argv) {
   }
   cudaDeviceProp prop{};
   cudaGetDeviceProperties(&prop, 0);
-  std::printf("device: %s (compute capability %d.%d, %d SMs)\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  std::printf("device: %s (compute capability %d.%d, %d SMs)\n", prop.name, prop.major, prop.minor,
+              prop.multiProcessorCount);
 
   // BatchTopK selection: exact, ties included.
   test_batch_topk("batch_topk normal 37x1003 K=185", 37, 1003, 37 * 5, Gen::Normal, 1);

@@ -83,8 +83,8 @@ public final class Checkpoint {
         Files.createDirectories(target.getParent());
         finishInterruptedSwap(target);
         List<Path> others = othersIn(target);
-        deleteRecursively(incoming);  // a save that died while writing
-        deleteRecursively(previous);  // a save that died before its last delete
+        deleteRecursively(incoming); // a save that died while writing
+        deleteRecursively(previous); // a save that died before its last delete
 
         SaeLens.saveInference(sae, incoming, metadata);
         try (Arena arena = Arena.ofConfined()) {
@@ -136,7 +136,9 @@ public final class Checkpoint {
         finishInterruptedSwap(target);
         Path stateFile = target.resolve(STATE_FILE);
         if (!Files.exists(stateFile)) {
-            throw new NoSuchFileException(stateFile.toString(), null,
+            throw new NoSuchFileException(
+                    stateFile.toString(),
+                    null,
                     "not a training checkpoint (an inference save? load it with SaeLens.load)");
         }
         Sae sae = SaeLens.load(target, adjust);
@@ -153,9 +155,11 @@ public final class Checkpoint {
             TreeSet<String> unknown = new TreeSet<>(state.tensors().keySet());
             unknown.removeAll(expected);
             if (!missing.isEmpty() || !unknown.isEmpty()) {
-                throw new MalformedFileException(stateFile, "does not match the SAE its cfg.json describes"
-                        + (missing.isEmpty() ? "" : "; missing " + missing)
-                        + (unknown.isEmpty() ? "" : "; unexpected " + unknown));
+                throw new MalformedFileException(
+                        stateFile,
+                        "does not match the SAE its cfg.json describes"
+                                + (missing.isEmpty() ? "" : "; missing " + missing)
+                                + (unknown.isEmpty() ? "" : "; unexpected " + unknown));
             }
             for (String name : expected) {
                 sae.setState(name, state.get(name));
@@ -178,7 +182,8 @@ public final class Checkpoint {
         }
         List<Path> others;
         try (Stream<Path> entries = Files.list(target)) {
-            others = entries.filter(p -> !OWN_FILES.contains(p.getFileName().toString())).toList();
+            others = entries.filter(p -> !OWN_FILES.contains(p.getFileName().toString()))
+                    .toList();
         }
         for (Path other : others) {
             if (!Files.isRegularFile(other, LinkOption.NOFOLLOW_LINKS)) {

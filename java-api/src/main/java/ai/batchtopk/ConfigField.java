@@ -23,40 +23,70 @@ import java.util.function.Function;
 enum ConfigField {
     D_IN("d_in", SaeConfig::dIn, btk_config::d_in, (c, v) -> btk_config.d_in(c, (long) v)),
     D_SAE("d_sae", SaeConfig::dSae, btk_config::d_sae, (c, v) -> btk_config.d_sae(c, (long) v)),
-    ARCHITECTURE("architecture", SaeConfig::architecture, c -> Architecture.fromCode(btk_config.architecture(c)),
+    ARCHITECTURE(
+            "architecture",
+            SaeConfig::architecture,
+            c -> Architecture.fromCode(btk_config.architecture(c)),
             (c, v) -> btk_config.architecture(c, ((Architecture) v).code())),
     K("k", SaeConfig::k, btk_config::k, (c, v) -> btk_config.k(c, (int) v)),
     K_AUX("k_aux", SaeConfig::kAux, btk_config::k_aux, (c, v) -> btk_config.k_aux(c, (int) v)),
-    NORMALIZE("normalize", SaeConfig::normalization, c -> Normalization.fromCode(btk_config.normalize(c)),
+    NORMALIZE(
+            "normalize",
+            SaeConfig::normalization,
+            c -> Normalization.fromCode(btk_config.normalize(c)),
             (c, v) -> btk_config.normalize(c, ((Normalization) v).code())),
-    DEAD_AFTER_TOKENS("dead_after_tokens", SaeConfig::deadAfterTokens, btk_config::dead_after_tokens,
+    DEAD_AFTER_TOKENS(
+            "dead_after_tokens",
+            SaeConfig::deadAfterTokens,
+            btk_config::dead_after_tokens,
             (c, v) -> btk_config.dead_after_tokens(c, (long) v)),
     AUX_COEFF("aux_coeff", SaeConfig::auxCoeff, btk_config::aux_coeff, (c, v) -> btk_config.aux_coeff(c, (double) v)),
     LR("lr", SaeConfig::lr, btk_config::lr, (c, v) -> btk_config.lr(c, (double) v)),
     BETA1("beta1", SaeConfig::beta1, btk_config::beta1, (c, v) -> btk_config.beta1(c, (double) v)),
     BETA2("beta2", SaeConfig::beta2, btk_config::beta2, (c, v) -> btk_config.beta2(c, (double) v)),
     EPS("eps", SaeConfig::eps, btk_config::eps, (c, v) -> btk_config.eps(c, (double) v)),
-    MAX_GRAD_NORM("max_grad_norm", SaeConfig::maxGradNorm, btk_config::max_grad_norm,
+    MAX_GRAD_NORM(
+            "max_grad_norm",
+            SaeConfig::maxGradNorm,
+            btk_config::max_grad_norm,
             (c, v) -> btk_config.max_grad_norm(c, (double) v)),
     L1_COEFF("l1_coeff", SaeConfig::l1Coeff, btk_config::l1_coeff, (c, v) -> btk_config.l1_coeff(c, (double) v)),
     L0_COEFF("l0_coeff", SaeConfig::l0Coeff, btk_config::l0_coeff, (c, v) -> btk_config.l0_coeff(c, (double) v)),
-    JUMPRELU_BANDWIDTH("jumprelu_bandwidth", SaeConfig::jumpReluBandwidth, btk_config::jumprelu_bandwidth,
+    JUMPRELU_BANDWIDTH(
+            "jumprelu_bandwidth",
+            SaeConfig::jumpReluBandwidth,
+            btk_config::jumprelu_bandwidth,
             (c, v) -> btk_config.jumprelu_bandwidth(c, (double) v)),
-    JUMPRELU_INIT_THRESHOLD("jumprelu_init_threshold", SaeConfig::jumpReluInitThreshold,
-            btk_config::jumprelu_init_threshold, (c, v) -> btk_config.jumprelu_init_threshold(c, (double) v)),
-    THETA_MOMENTUM("theta_momentum", SaeConfig::thetaMomentum, btk_config::theta_momentum,
+    JUMPRELU_INIT_THRESHOLD(
+            "jumprelu_init_threshold",
+            SaeConfig::jumpReluInitThreshold,
+            btk_config::jumprelu_init_threshold,
+            (c, v) -> btk_config.jumprelu_init_threshold(c, (double) v)),
+    THETA_MOMENTUM(
+            "theta_momentum",
+            SaeConfig::thetaMomentum,
+            btk_config::theta_momentum,
             (c, v) -> btk_config.theta_momentum(c, (double) v)),
     SEED("seed", SaeConfig::seed, btk_config::seed, (c, v) -> btk_config.seed(c, (long) v)),
     // Java offers the two parameter types the native library accepts as a flag.
-    DTYPE("dtype", SaeConfig::doublePrecision, c -> btk_config.dtype(c) == batchtopk_h.BTK_DTYPE_F64(),
+    DTYPE(
+            "dtype",
+            SaeConfig::doublePrecision,
+            c -> btk_config.dtype(c) == batchtopk_h.BTK_DTYPE_F64(),
             (c, v) -> btk_config.dtype(c, (boolean) v ? batchtopk_h.BTK_DTYPE_F64() : batchtopk_h.BTK_DTYPE_F32())),
-    DEVICE("device", SaeConfig::device, c -> Device.fromCode(btk_config.device(c)),
+    DEVICE(
+            "device",
+            SaeConfig::device,
+            c -> Device.fromCode(btk_config.device(c)),
             (c, v) -> btk_config.device(c, ((Device) v).code())),
-    PATH("path", SaeConfig::path, c -> StepPath.fromCode(btk_config.path(c)),
+    PATH(
+            "path",
+            SaeConfig::path,
+            c -> StepPath.fromCode(btk_config.path(c)),
             (c, v) -> btk_config.path(c, ((StepPath) v).code())),
     // One Java list for the count and the fixed-size array behind it.
-    MATRYOSHKA_WIDTHS("matryoshka_widths", SaeConfig::matryoshkaWidths, ConfigField::readWidths,
-            ConfigField::writeWidths);
+    MATRYOSHKA_WIDTHS(
+            "matryoshka_widths", SaeConfig::matryoshkaWidths, ConfigField::readWidths, ConfigField::writeWidths);
 
     private static final ConfigField[] ALL = values();
     private static final MethodHandle CANONICAL_CONSTRUCTOR = canonicalConstructor();
@@ -66,7 +96,10 @@ enum ConfigField {
     private final Function<MemorySegment, Object> reader;
     private final BiConsumer<MemorySegment, Object> writer;
 
-    ConfigField(String nativeName, Function<SaeConfig, Object> getter, Function<MemorySegment, Object> reader,
+    ConfigField(
+            String nativeName,
+            Function<SaeConfig, Object> getter,
+            Function<MemorySegment, Object> reader,
             BiConsumer<MemorySegment, Object> writer) {
         this.nativeName = nativeName;
         this.getter = getter;
@@ -130,7 +163,9 @@ enum ConfigField {
     /** The config a {@code btk_config} holds, checked by the native library before it is read. */
     static SaeConfig fromNative(MemorySegment nativeConfig) {
         validate(nativeConfig);
-        Object[] values = Arrays.stream(ALL).map(field -> field.reader.apply(nativeConfig)).toArray();
+        Object[] values = Arrays.stream(ALL)
+                .map(field -> field.reader.apply(nativeConfig))
+                .toArray();
         try {
             return (SaeConfig) CANONICAL_CONSTRUCTOR.invokeWithArguments(values);
         } catch (RuntimeException | Error e) {
@@ -166,7 +201,8 @@ enum ConfigField {
 
     private static MethodHandle canonicalConstructor() {
         RecordComponent[] components = SaeConfig.class.getRecordComponents();
-        Class<?>[] types = Arrays.stream(components).map(RecordComponent::getType).toArray(Class<?>[]::new);
+        Class<?>[] types =
+                Arrays.stream(components).map(RecordComponent::getType).toArray(Class<?>[]::new);
         try {
             return MethodHandles.lookup().findConstructor(SaeConfig.class, MethodType.methodType(void.class, types));
         } catch (ReflectiveOperationException e) {

@@ -109,7 +109,8 @@ public final class ConfigJson {
                 throw new IllegalArgumentException("missing key '" + key + "'");
             }
         }
-        SaeConfig.Builder defaults = SaeConfig.builder(value(given, "d_in", long.class), value(given, "d_sae", long.class))
+        SaeConfig.Builder defaults = SaeConfig.builder(
+                        value(given, "d_in", long.class), value(given, "d_sae", long.class))
                 .architecture(value(given, "architecture", Architecture.class));
         if (given.has("k")) {
             defaults.k(value(given, "k", int.class));
@@ -147,7 +148,8 @@ public final class ConfigJson {
         }
 
         @Override
-        public void serialize(Boolean doublePrecision, JsonGenerator g, SerializerProvider provider) throws IOException {
+        public void serialize(Boolean doublePrecision, JsonGenerator g, SerializerProvider provider)
+                throws IOException {
             g.writeString(doublePrecision ? "float64" : "float32");
         }
     }
@@ -168,8 +170,9 @@ public final class ConfigJson {
             return switch (p.getText()) {
                 case "float32" -> false;
                 case "float64" -> true;
-                default -> throw new IllegalArgumentException("dtype must be \"float32\" or \"float64\", got "
-                        + JsonCodec.quoteShort(p.getText()));
+                default ->
+                    throw new IllegalArgumentException(
+                            "dtype must be \"float32\" or \"float64\", got " + JsonCodec.quoteShort(p.getText()));
             };
         }
     }

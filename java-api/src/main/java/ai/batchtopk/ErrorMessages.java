@@ -1,6 +1,5 @@
 package ai.batchtopk;
 
-import ai.batchtopk.BatchTopKException;
 import java.io.FileNotFoundException;
 import java.nio.charset.CharacterCodingException;
 import java.nio.file.AccessDeniedException;
@@ -18,7 +17,8 @@ public final class ErrorMessages {
 
     public static String describe(Throwable e) {
         String message = e.getMessage();
-        String detail = e instanceof FileSystemException fs && fs.getReason() != null ? " (" + fs.getReason() + ")" : "";
+        String detail =
+                e instanceof FileSystemException fs && fs.getReason() != null ? " (" + fs.getReason() + ")" : "";
         String text = switch (e) {
             case BatchTopKException b -> b.getMessage();
             case NoSuchFileException f -> "no such file or directory: " + f.getFile() + detail;
@@ -26,13 +26,16 @@ public final class ErrorMessages {
             case FileAlreadyExistsException f -> "already exists: " + f.getFile() + detail;
             case NotDirectoryException f -> "not a directory: " + f.getFile() + detail;
             case FileNotFoundException f -> "file not found: " + message;
-            case OutOfMemoryError o -> "out of memory (" + message + "); raise -Xmx via BATCHTOPK_JAVA_OPTS or use a smaller --batch-size";
+            case OutOfMemoryError o ->
+                "out of memory (" + message + "); raise -Xmx via BATCHTOPK_JAVA_OPTS or use a smaller --batch-size";
             // The JVM's word for a SIGBUS in a read of a mapping, where no reader of ours named the file.
-            case InternalError i when message != null && message.contains("unsafe memory access") ->
-                    "a memory-mapped file was changed (truncated?) while it was being read (" + message + ")";
+            case InternalError i
+            when message != null && message.contains("unsafe memory access") ->
+                "a memory-mapped file was changed (truncated?) while it was being read (" + message + ")";
             // Where a reader did not name the file: still better than the JDK's bare "Input length = 1".
-            case CharacterCodingException c -> "a text file is not valid UTF-8 (" + c.getClass().getSimpleName()
-                    + (message == null ? "" : ": " + message) + "; --debug shows which read)";
+            case CharacterCodingException c ->
+                "a text file is not valid UTF-8 (" + c.getClass().getSimpleName()
+                        + (message == null ? "" : ": " + message) + "; --debug shows which read)";
             default -> message == null || message.isBlank() ? e.getClass().getSimpleName() : message;
         };
         return oneLine(text);

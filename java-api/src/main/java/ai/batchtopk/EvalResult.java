@@ -15,8 +15,8 @@ import java.util.List;
  * @param prefixNmse Matryoshka BatchTopK: the NMSE of each prefix's reconstruction (the latents below each
  *     matryoshka width, the same codes), the last equal to {@code nmse}; empty for other architectures
  */
-public record EvalResult(long tokens, double nmse, double explainedVariance, double l0, double deadFraction,
-        List<Double> prefixNmse) {
+public record EvalResult(
+        long tokens, double nmse, double explainedVariance, double l0, double deadFraction, List<Double> prefixNmse) {
     public EvalResult {
         prefixNmse = List.copyOf(prefixNmse);
         if (tokens <= 0) {

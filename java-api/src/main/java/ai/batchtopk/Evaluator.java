@@ -29,6 +29,7 @@ public final class Evaluator implements AutoCloseable {
     private final MemorySegment sums;
     /** Native code fills it (with squared_sum); the variance comes from {@link #variance} instead. */
     private final MemorySegment columnSums;
+
     private final MemorySegment fireCounts;
     private final TotalVariance variance;
     private boolean closed;
@@ -84,19 +85,31 @@ public final class Evaluator implements AutoCloseable {
         double totalVariance = variance.value();
         double largest = variance.largestMagnitude();
         if (!Double.isFinite(totalVariance)) {
-            throw new BatchTopKException(Status.NON_FINITE, "Evaluator.result", "the variance of the data is not finite"
-                    + " (largest |x| = " + largest + "): its values are too large to square in double precision");
+            throw new BatchTopKException(
+                    Status.NON_FINITE,
+                    "Evaluator.result",
+                    "the variance of the data is not finite" + " (largest |x| = " + largest
+                            + "): its values are too large to square in double precision");
         }
         if (totalVariance == 0) {
-            throw new BatchTopKException(Status.INVALID_ARGUMENT, "Evaluator.result", "the data has no variance ("
-                    + (tokens == 1 ? "a single row" : "every column is constant over its " + tokens + " rows")
-                    + "): NMSE, the squared error over the variance, is undefined; evaluate on varied rows");
+            throw new BatchTopKException(
+                    Status.INVALID_ARGUMENT,
+                    "Evaluator.result",
+                    "the data has no variance ("
+                            + (tokens == 1 ? "a single row" : "every column is constant over its " + tokens + " rows")
+                            + "): NMSE, the squared error over the variance, is undefined; evaluate on varied rows");
         }
         double squaredError = btk_eval_sums.squared_error(sums);
         if (!Double.isFinite(squaredError)) {
-            throw new BatchTopKException(Status.NON_FINITE, "Evaluator.result", "the squared reconstruction error is "
-                    + squaredError + " (largest |x| = " + largest + (sae.config().doublePrecision() ? ""
-                    : "; the SAE computes in float32, which ends near 3.4e38") + ")");
+            throw new BatchTopKException(
+                    Status.NON_FINITE,
+                    "Evaluator.result",
+                    "the squared reconstruction error is "
+                            + squaredError + " (largest |x| = " + largest
+                            + (sae.config().doublePrecision()
+                                    ? ""
+                                    : "; the SAE computes in float32, which ends near 3.4e38")
+                            + ")");
         }
         double nmse = squaredError / totalVariance;
         long dead = 0;

@@ -92,7 +92,8 @@ public final class MemoryBudget {
         if (!available.fits(need)) {
             throw new IllegalArgumentException("an SAE with d_in = " + config.dIn() + " and d_sae = " + config.dSae()
                     + " needs at least " + format(need) + " for its weights and Adam moments ("
-                    + (config.doublePrecision() ? "F64" : "F32") + ") but only " + available + " is available; use a smaller d_sae");
+                    + (config.doublePrecision() ? "F64" : "F32") + ") but only " + available
+                    + " is available; use a smaller d_sae");
         }
     }
 
@@ -161,15 +162,23 @@ public final class MemoryBudget {
             }
             String relative = f[2].startsWith("/") ? f[2].substring(1) : f[2];
             if (f[0].equals("0") && f[1].isEmpty()) {
-                Available room = room(List.of(root.resolve(relative), root), "memory.max", "memory.current", "inactive_file",
+                Available room = room(
+                        List.of(root.resolve(relative), root),
+                        "memory.max",
+                        "memory.current",
+                        "inactive_file",
                         "cgroup v2 memory.max");
                 if (room != null) {
                     return room;
                 }
             } else if (List.of(f[1].split(",")).contains("memory")) {
                 Path v1 = root.resolve("memory");
-                Available room = room(List.of(v1.resolve(relative), v1), "memory.limit_in_bytes", "memory.usage_in_bytes",
-                        "total_inactive_file", "cgroup v1 memory.limit_in_bytes");
+                Available room = room(
+                        List.of(v1.resolve(relative), v1),
+                        "memory.limit_in_bytes",
+                        "memory.usage_in_bytes",
+                        "total_inactive_file",
+                        "cgroup v1 memory.limit_in_bytes");
                 if (room != null) {
                     return room;
                 }
@@ -178,7 +187,8 @@ public final class MemoryBudget {
         return null;
     }
 
-    private static Available room(List<Path> dirs, String limitFile, String usageFile, String inactiveKey, String name) {
+    private static Available room(
+            List<Path> dirs, String limitFile, String usageFile, String inactiveKey, String name) {
         for (Path dir : dirs) {
             List<String> limitText = lines(dir.resolve(limitFile));
             if (limitText.isEmpty()) {
@@ -186,7 +196,9 @@ public final class MemoryBudget {
             }
             long limit;
             try {
-                limit = limitText.getFirst().strip().equals("max") ? Long.MAX_VALUE : Long.parseLong(limitText.getFirst().strip());
+                limit = limitText.getFirst().strip().equals("max")
+                        ? Long.MAX_VALUE
+                        : Long.parseLong(limitText.getFirst().strip());
             } catch (NumberFormatException e) {
                 continue;
             }
@@ -214,7 +226,8 @@ public final class MemoryBudget {
                 }
             }
             long inUse = Math.max(0, usage - inactive);
-            return new Available(Math.max(0, limit - inUse), name + " " + format(limit) + ", " + format(inUse) + " in use");
+            return new Available(
+                    Math.max(0, limit - inUse), name + " " + format(limit) + ", " + format(inUse) + " in use");
         }
         return null;
     }

@@ -120,8 +120,8 @@ public final class NativeLibrary {
         if (threads > cores) {
             // More threads than cores only slow the step down, and far more than the system can start make
             // the OpenMP runtime end the process when it fails to create them.
-            throw new IllegalArgumentException("threads " + threads + " is more than the " + cores
-                    + " cores this process may use");
+            throw new IllegalArgumentException(
+                    "threads " + threads + " is more than the " + cores + " cores this process may use");
         }
         load();
         return batchtopk_h.btk_set_num_threads(threads);
@@ -138,8 +138,14 @@ public final class NativeLibrary {
             }
         }
         for (Path directory = workingDirectory; directory != null; directory = directory.getParent()) {
-            out.add(new Candidate("build output",
-                    directory.resolve("native").resolve("build").resolve(FILE_NAME).toString(), false));
+            out.add(new Candidate(
+                    "build output",
+                    directory
+                            .resolve("native")
+                            .resolve("build")
+                            .resolve(FILE_NAME)
+                            .toString(),
+                    false));
         }
         return out;
     }
@@ -186,10 +192,14 @@ public final class NativeLibrary {
     /** The failure message: every place searched, why each failed, and what to do about it. */
     static String report(List<Attempt> attempts) {
         StringBuilder text = new StringBuilder("could not load the batchtopk native library (")
-                .append(FILE_NAME).append("). Places searched, in order:");
+                .append(FILE_NAME)
+                .append("). Places searched, in order:");
         int index = 1;
         for (Attempt attempt : attempts) {
-            text.append(System.lineSeparator()).append("  ").append(index++).append(". ")
+            text.append(System.lineSeparator())
+                    .append("  ")
+                    .append(index++)
+                    .append(". ")
                     .append(attempt.candidate().origin());
             if (attempt.candidate().location() != null) {
                 text.append(": ").append(attempt.candidate().location());
@@ -197,8 +207,13 @@ public final class NativeLibrary {
             text.append(" -- ").append(attempt.reason());
         }
         text.append(System.lineSeparator())
-                .append("Point -D").append(PROPERTY).append("=/path/to/").append(FILE_NAME)
-                .append(" or ").append(ENVIRONMENT).append(" at the library, or build it with: ")
+                .append("Point -D")
+                .append(PROPERTY)
+                .append("=/path/to/")
+                .append(FILE_NAME)
+                .append(" or ")
+                .append(ENVIRONMENT)
+                .append(" at the library, or build it with: ")
                 .append("cmake -S native -B native/build -DCMAKE_BUILD_TYPE=Release && cmake --build native/build");
         return text.toString();
     }
@@ -207,24 +222,34 @@ public final class NativeLibrary {
         // Look before calling: a library that merely shares the name would otherwise make the
         // bindings' symbol holder fail in its static initialiser, which cannot be retried.
         if (SymbolLookup.loaderLookup().find("btk_abi_version").isEmpty()) {
-            throw new BatchTopKException(Status.INTERNAL, "NativeLibrary.load",
+            throw new BatchTopKException(
+                    Status.INTERNAL,
+                    "NativeLibrary.load",
                     path + " was loaded but does not export btk_abi_version: it is not the batchtopk library");
         }
         int found = batchtopk_h.btk_abi_version();
         int expected = batchtopk_h.BTK_ABI_VERSION();
         if (found != expected) {
-            throw new BatchTopKException(Status.INTERNAL, "btk_abi_version",
+            throw new BatchTopKException(
+                    Status.INTERNAL,
+                    "btk_abi_version",
                     path + " has ABI version " + found + " but these Java bindings were generated for ABI version "
-                            + expected + "; rebuild the native library and regenerate the bindings from the same batchtopk.h");
+                            + expected
+                            + "; rebuild the native library and regenerate the bindings from the same batchtopk.h");
         }
     }
 
     private static void warnAboutSkippedSettings(List<Attempt> failed, Candidate used) {
         for (Attempt attempt : failed) {
             if (attempt.candidate().explicit() && attempt.candidate().location() != null) {
-                LOG.log(System.Logger.Level.WARNING, "{0} = {1} did not load ({2}); using {3} from {4} instead",
-                        attempt.candidate().origin(), attempt.candidate().location(), attempt.reason(),
-                        used.location(), used.origin());
+                LOG.log(
+                        System.Logger.Level.WARNING,
+                        "{0} = {1} did not load ({2}); using {3} from {4} instead",
+                        attempt.candidate().origin(),
+                        attempt.candidate().location(),
+                        attempt.reason(),
+                        used.location(),
+                        used.origin());
             }
         }
     }

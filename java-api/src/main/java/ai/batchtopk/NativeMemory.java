@@ -28,13 +28,19 @@ import java.lang.invoke.MethodHandle;
  * methods do nothing.
  */
 public final class NativeMemory {
-    private static final MethodHandle MALLOC_TRIM = Linker.nativeLinker().defaultLookup().find("malloc_trim")
-            .map(symbol -> Linker.nativeLinker().downcallHandle(symbol,
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG)))
+    private static final MethodHandle MALLOC_TRIM = Linker.nativeLinker()
+            .defaultLookup()
+            .find("malloc_trim")
+            .map(symbol -> Linker.nativeLinker()
+                    .downcallHandle(symbol, FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG)))
             .orElse(null);
-    private static final MethodHandle MALLOPT = Linker.nativeLinker().defaultLookup().find("mallopt")
-            .map(symbol -> Linker.nativeLinker().downcallHandle(symbol,
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT)))
+    private static final MethodHandle MALLOPT = Linker.nativeLinker()
+            .defaultLookup()
+            .find("mallopt")
+            .map(symbol -> Linker.nativeLinker()
+                    .downcallHandle(
+                            symbol,
+                            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT)))
             .orElse(null);
     /** glibc's {@code M_MMAP_THRESHOLD} (malloc.h). */
     private static final int M_MMAP_THRESHOLD = -3;

@@ -29,8 +29,11 @@ final class NativeTensors {
             case F16 -> batchtopk_h.BTK_DTYPE_F16();
             case BF16 -> batchtopk_h.BTK_DTYPE_BF16();
             case I64 -> batchtopk_h.BTK_DTYPE_I64();
-            default -> throw new BatchTopKException(Status.DTYPE, function,
-                    "dtype " + dtype + " is not supported by the native library (F32, F64, F16, BF16 or I64)");
+            default ->
+                throw new BatchTopKException(
+                        Status.DTYPE,
+                        function,
+                        "dtype " + dtype + " is not supported by the native library (F32, F64, F16, BF16 or I64)");
         };
     }
 
@@ -50,7 +53,9 @@ final class NativeTensors {
      */
     static void batch(MemorySegment view, Tensor batch, String function) {
         if (batch.rank() != 2) {
-            throw new BatchTopKException(Status.SHAPE, function,
+            throw new BatchTopKException(
+                    Status.SHAPE,
+                    function,
                     "a batch must be a matrix (rows x d_in), got shape " + Arrays.toString(batch.shape()));
         }
         // A Tensor's segment is exactly numel * element size (its constructor checks), so this is safe.
@@ -61,13 +66,21 @@ final class NativeTensors {
      * Fills {@code view} with rows x cols elements of {@code dtype} starting at {@code data}, after
      * checking the segment is native, large enough and (for outputs) writable.
      */
-    static void fill(MemorySegment view, MemorySegment data, long rows, long cols, DType dtype, String what,
-            String function, boolean output) {
+    static void fill(
+            MemorySegment view,
+            MemorySegment data,
+            long rows,
+            long cols,
+            DType dtype,
+            String what,
+            String function,
+            boolean output) {
         int code = code(dtype, function);
         requireNative(data, what);
         requireAlive(data, what);
         if (rows < 0 || cols < 0) {
-            throw new IllegalArgumentException(what + ": rows and columns must not be negative, got " + rows + " x " + cols);
+            throw new IllegalArgumentException(
+                    what + ": rows and columns must not be negative, got " + rows + " x " + cols);
         }
         long needed = bytes(rows, cols, dtype, what);
         if (data.byteSize() < needed) {
@@ -99,8 +112,8 @@ final class NativeTensors {
      */
     static void requireAlive(MemorySegment data, String what) {
         if (!data.scope().isAlive()) {
-            throw new IllegalStateException(what + " is no longer valid: the Arena its memory came from "
-                    + "(or the file mapping) is closed");
+            throw new IllegalStateException(
+                    what + " is no longer valid: the Arena its memory came from " + "(or the file mapping) is closed");
         }
     }
 

@@ -51,8 +51,15 @@ public final class ProcessGroup implements AutoCloseable {
         NativeLibrary.load();
         try (Arena scratch = Arena.ofConfined()) {
             MemorySegment out = scratch.allocate(ValueLayout.ADDRESS);
-            check(batchtopk_h.btk_dist_create(rank, worldSize, scratch.allocateFrom(masterAddress), masterPort,
-                    Math.max(1, timeout.toMillis()), out), "btk_dist_create");
+            check(
+                    batchtopk_h.btk_dist_create(
+                            rank,
+                            worldSize,
+                            scratch.allocateFrom(masterAddress),
+                            masterPort,
+                            Math.max(1, timeout.toMillis()),
+                            out),
+                    "btk_dist_create");
             return new ProcessGroup(out.get(ValueLayout.ADDRESS, 0), rank, worldSize);
         }
     }

@@ -153,7 +153,8 @@ public final class Sae implements AutoCloseable {
         Lock held = acquire(lock.writeLock());
         try {
             NativeTensors.batch(input, batch, "btk_sae_train_step_data_parallel");
-            check(batchtopk_h.btk_sae_train_step_data_parallel(handle, group.handle(), input, metrics),
+            check(
+                    batchtopk_h.btk_sae_train_step_data_parallel(handle, group.handle(), input, metrics),
                     "btk_sae_train_step_data_parallel");
             return StepMetrics.fromNative(metrics);
         } finally {
@@ -171,7 +172,8 @@ public final class Sae implements AutoCloseable {
         Lock held = acquire(lock.writeLock());
         try {
             NativeTensors.batch(input, batch, "btk_sae_loss_and_gradients");
-            check(batchtopk_h.btk_sae_loss_and_gradients(handle, input, gradients ? 1 : 0, metrics),
+            check(
+                    batchtopk_h.btk_sae_loss_and_gradients(handle, input, gradients ? 1 : 0, metrics),
                     "btk_sae_loss_and_gradients");
             return StepMetrics.fromNative(metrics);
         } finally {
@@ -314,12 +316,18 @@ public final class Sae implements AutoCloseable {
             MemorySegment cName = scratch.allocateFrom(name);
             StateInfo expected = info(cName, scratch, "btk_sae_state_set");
             if (value.dtype() != expected.dtype()) {
-                throw new BatchTopKException(Status.DTYPE, "btk_sae_state_set", "'" + name + "' is "
-                        + expected.describe() + " but the value given is " + value.dtype() + " " + Arrays.toString(value.shape()));
+                throw new BatchTopKException(
+                        Status.DTYPE,
+                        "btk_sae_state_set",
+                        "'" + name + "' is " + expected.describe() + " but the value given is " + value.dtype() + " "
+                                + Arrays.toString(value.shape()));
             }
             if (!Arrays.equals(value.shape(), expected.shape())) {
-                throw new BatchTopKException(Status.SHAPE, "btk_sae_state_set", "'" + name + "' is "
-                        + expected.describe() + " but the value given is " + value.dtype() + " " + Arrays.toString(value.shape()));
+                throw new BatchTopKException(
+                        Status.SHAPE,
+                        "btk_sae_state_set",
+                        "'" + name + "' is " + expected.describe() + " but the value given is " + value.dtype() + " "
+                                + Arrays.toString(value.shape()));
             }
             NativeTensors.requireNative(value.data(), "the value of '" + name + "'");
             NativeTensors.requireAlive(value.data(), "the value of '" + name + "'");

@@ -85,9 +85,30 @@ public record SaeConfig(
         Objects.requireNonNull(path, "path");
         matryoshkaWidths = List.copyOf(Objects.requireNonNull(matryoshkaWidths, "matryoshkaWidths"));
         // In the record's (and ConfigField's) order.
-        ConfigField.validate(dIn, dSae, architecture, k, kAux, normalization, deadAfterTokens, auxCoeff, lr, beta1,
-                beta2, eps, maxGradNorm, l1Coeff, l0Coeff, jumpReluBandwidth, jumpReluInitThreshold, thetaMomentum,
-                seed, doublePrecision, device, path, matryoshkaWidths);
+        ConfigField.validate(
+                dIn,
+                dSae,
+                architecture,
+                k,
+                kAux,
+                normalization,
+                deadAfterTokens,
+                auxCoeff,
+                lr,
+                beta1,
+                beta2,
+                eps,
+                maxGradNorm,
+                l1Coeff,
+                l0Coeff,
+                jumpReluBandwidth,
+                jumpReluInitThreshold,
+                thetaMomentum,
+                seed,
+                doublePrecision,
+                device,
+                path,
+                matryoshkaWidths);
     }
 
     /** A builder whose unset fields take the native defaults for this shape, architecture and k. */
@@ -240,13 +261,14 @@ public record SaeConfig(
          * @throws IllegalArgumentException with the native library's message, naming the first invalid field
          */
         public SaeConfig build() {
-            Architecture architecture = (Architecture) given.getOrDefault(ConfigField.ARCHITECTURE, Architecture.BATCHTOPK);
+            Architecture architecture =
+                    (Architecture) given.getOrDefault(ConfigField.ARCHITECTURE, Architecture.BATCHTOPK);
             int k = given.containsKey(ConfigField.K) ? (int) given.get(ConfigField.K) : (int) Math.min(DEFAULT_K, dSae);
             NativeLibrary.load();
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment c = btk_config.allocate(arena);
-                BatchTopKException.check(batchtopk_h.btk_config_defaults(c, dIn, dSae, architecture.code(), k),
-                        "btk_config_defaults");
+                BatchTopKException.check(
+                        batchtopk_h.btk_config_defaults(c, dIn, dSae, architecture.code(), k), "btk_config_defaults");
                 given.forEach((field, value) -> field.write(c, value));
                 return fromNative(c);
             }

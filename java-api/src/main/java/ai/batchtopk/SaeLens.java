@@ -55,7 +55,8 @@ public final class SaeLens {
     public static final String SAE_LENS_VERSION = "6.0.0";
 
     private static final List<String> PARAMETERS = List.of("W_enc", "W_dec", "b_enc", "b_dec");
-    private static final List<String> METADATA_KEYS = List.of("model_name", "hook_name", "context_size", "dataset_path");
+    private static final List<String> METADATA_KEYS =
+            List.of("model_name", "hook_name", "context_size", "dataset_path");
 
     private SaeLens() {}
 
@@ -79,13 +80,15 @@ public final class SaeLens {
             }
             DType dtype = tensors.get("W_enc").dtype();
             switch (config.architecture()) {
-                case BATCHTOPK, MATRYOSHKA_BATCHTOPK -> tensors.put("threshold", constant(dtype, config.dSae(), theta, arena));
+                case BATCHTOPK, MATRYOSHKA_BATCHTOPK ->
+                    tensors.put("threshold", constant(dtype, config.dSae(), theta, arena));
                 case JUMPRELU -> tensors.put("threshold", thresholdsOf(sae.state("log_threshold", arena), arena));
-                case TOPK, RELU -> { }
+                case TOPK, RELU -> {}
             }
             // Weights first: a cfg.json that names an architecture always has its tensors beside it.
             Safetensors.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
-            AtomicFiles.writeString(dir.resolve(CONFIG_FILE), JsonCodec.writePretty(configJson(config, theta, metadata)) + "\n");
+            AtomicFiles.writeString(
+                    dir.resolve(CONFIG_FILE), JsonCodec.writePretty(configJson(config, theta, metadata)) + "\n");
         }
     }
 
@@ -107,13 +110,23 @@ public final class SaeLens {
         }
         ObjectNode ours = ConfigJson.toJson(config);
         ours.put("theta", theta);
-        return new SaeLensConfig(config.dIn(), config.dSae(), config.doublePrecision() ? "float64" : "float32",
+        return new SaeLensConfig(
+                config.dIn(),
+                config.dSae(),
+                config.doublePrecision() ? "float64" : "float32",
                 config.device().name().toLowerCase(Locale.ROOT),
                 // Every architecture here encodes (x - b_dec).
                 true,
                 // SAELens's "layer_norm" is the same per-token (x - mean) / (std + 1e-5) as ours.
                 config.normalization() == Normalization.PER_TOKEN ? "layer_norm" : "none",
-                "none", architecture, topk ? config.k() : null, topk ? false : null, null, null, meta, ours);
+                "none",
+                architecture,
+                topk ? config.k() : null,
+                topk ? false : null,
+                null,
+                null,
+                meta,
+                ours);
     }
 
     /**
@@ -138,7 +151,8 @@ public final class SaeLens {
         Objects.requireNonNull(adjust, "adjust");
         Loaded found = loadedConfig(dir.resolve(CONFIG_FILE));
         SaeConfig config = adjust.apply(found.config.toBuilder()).build();
-        if (config.dIn() != found.config.dIn() || config.dSae() != found.config.dSae()
+        if (config.dIn() != found.config.dIn()
+                || config.dSae() != found.config.dSae()
                 || config.architecture() != found.config.architecture()
                 || config.doublePrecision() != found.config.doublePrecision()) {
             throw new IllegalArgumentException("the adjustments may not change d_in, d_sae, the architecture or the "
@@ -164,11 +178,18 @@ public final class SaeLens {
                     setWeight(sae, weightsFile, param.getKey(), param.getValue());
                 }
                 switch (config.architecture()) {
-                    case BATCHTOPK, MATRYOSHKA_BATCHTOPK -> sae.setState("theta", scalar(found.theta != null ? found.theta
-                            : found.savedArchitecture.endsWith("batchtopk") ? topkThreshold(weights)
-                            : constantValue(weightsFile, threshold), arena));
+                    case BATCHTOPK, MATRYOSHKA_BATCHTOPK ->
+                        sae.setState(
+                                "theta",
+                                scalar(
+                                        found.theta != null
+                                                ? found.theta
+                                                : found.savedArchitecture.endsWith("batchtopk")
+                                                        ? topkThreshold(weights)
+                                                        : constantValue(weightsFile, threshold),
+                                        arena));
                     case JUMPRELU -> sae.setState("log_threshold", logThresholdsOf(weightsFile, threshold, arena));
-                    case TOPK, RELU -> { }
+                    case TOPK, RELU -> {}
                 }
                 return sae;
             } catch (RuntimeException | IOException e) {
@@ -203,7 +224,9 @@ public final class SaeLens {
         } catch (NoSuchFileException e) {
             throw new NoSuchFileException(cfgFile.toString(), null, "not an SAE directory: it has no " + CONFIG_FILE);
         }
-        return cfg.batchtopk() != null && !cfg.batchtopk().isNull() ? fromOurKey(cfgFile, cfg) : fromSaeLens(cfgFile, cfg);
+        return cfg.batchtopk() != null && !cfg.batchtopk().isNull()
+                ? fromOurKey(cfgFile, cfg)
+                : fromSaeLens(cfgFile, cfg);
     }
 
     /** Our own key: the exact config; SAELens's fields must agree with it. */
@@ -221,8 +244,10 @@ public final class SaeLens {
         long dIn = required(cfgFile, cfg.dIn(), "d_in");
         long dSae = required(cfgFile, cfg.dSae(), "d_sae");
         if (dIn != config.dIn() || dSae != config.dSae()) {
-            throw new MalformedFileException(cfgFile, "d_in = " + dIn + ", d_sae = " + dSae + " disagree with '" + OUR_KEY
-                    + "' (d_in = " + config.dIn() + ", d_sae = " + config.dSae() + ")");
+            throw new MalformedFileException(
+                    cfgFile,
+                    "d_in = " + dIn + ", d_sae = " + dSae + " disagree with '" + OUR_KEY + "' (d_in = " + config.dIn()
+                            + ", d_sae = " + config.dSae() + ")");
         }
         Double theta = null;
         if (ours.hasNonNull("theta")) {
@@ -231,9 +256,8 @@ public final class SaeLens {
             }
             theta = ours.get("theta").doubleValue();
         }
-        String saved = config.architecture().hasTheta() || config.architecture() == Architecture.JUMPRELU
-                ? "jumprelu"
-                : "";
+        String saved =
+                config.architecture().hasTheta() || config.architecture() == Architecture.JUMPRELU ? "jumprelu" : "";
         return new Loaded(config, saved, theta, false);
     }
 
@@ -265,30 +289,39 @@ public final class SaeLens {
                     builder.thetaMomentum(cfg.topkThresholdLr().doubleValue());
                 }
             }
-            default -> throw new MalformedFileException(cfgFile, "architecture " + JsonCodec.quoteShort(architecture)
-                    + " is not supported (batchtopk, matryoshka_batchtopk, jumprelu, topk and standard are)");
+            default ->
+                throw new MalformedFileException(
+                        cfgFile,
+                        "architecture " + JsonCodec.quoteShort(architecture)
+                                + " is not supported (batchtopk, matryoshka_batchtopk, jumprelu, topk and standard are)");
         }
         String dtype = Objects.requireNonNullElse(cfg.dtype(), "float32");
         switch (dtype) {
             case "float32", "torch.float32" -> builder.doublePrecision(false);
             case "float64", "torch.float64" -> builder.doublePrecision(true);
-            default -> throw new MalformedFileException(cfgFile, "dtype " + JsonCodec.quoteShort(dtype)
-                    + " is not supported (float32 and float64 are)");
+            default ->
+                throw new MalformedFileException(
+                        cfgFile,
+                        "dtype " + JsonCodec.quoteShort(dtype) + " is not supported (float32 and float64 are)");
         }
         String normalize = Objects.requireNonNullElse(cfg.normalizeActivations(), "none");
         switch (normalize) {
             case "none" -> builder.normalization(Normalization.NONE);
             case "layer_norm" -> builder.normalization(Normalization.PER_TOKEN);
-            default -> throw new MalformedFileException(cfgFile, "normalize_activations " + JsonCodec.quoteShort(normalize)
-                    + " is not supported (none and layer_norm are)");
+            default ->
+                throw new MalformedFileException(
+                        cfgFile,
+                        "normalize_activations " + JsonCodec.quoteShort(normalize)
+                                + " is not supported (none and layer_norm are)");
         }
         if (Boolean.FALSE.equals(cfg.applyBDecToInput())) {
-            throw new MalformedFileException(cfgFile,
-                    "apply_b_dec_to_input = false is not supported: this library always encodes x - b_dec");
+            throw new MalformedFileException(
+                    cfgFile, "apply_b_dec_to_input = false is not supported: this library always encodes x - b_dec");
         }
         String reshape = Objects.requireNonNullElse(cfg.reshapeActivations(), "none");
         if (!reshape.equals("none")) {
-            throw new MalformedFileException(cfgFile, "reshape_activations " + JsonCodec.quoteShort(reshape) + " is not supported");
+            throw new MalformedFileException(
+                    cfgFile, "reshape_activations " + JsonCodec.quoteShort(reshape) + " is not supported");
         }
         try {
             return new Loaded(builder.build(), architecture, null, foldDecoderNorms);
@@ -307,15 +340,20 @@ public final class SaeLens {
         };
     }
 
-    private static Tensor expect(SafetensorsFile file, String name, DType dtype, long[] shape) throws MalformedFileException {
+    private static Tensor expect(SafetensorsFile file, String name, DType dtype, long[] shape)
+            throws MalformedFileException {
         Tensor t = file.get(name);
         if (!Arrays.equals(t.shape(), shape)) {
-            throw new MalformedFileException(file.path(), name + " has shape " + Arrays.toString(t.shape()) + " but "
-                    + CONFIG_FILE + " (d_in, d_sae) makes it " + Arrays.toString(shape));
+            throw new MalformedFileException(
+                    file.path(),
+                    name + " has shape " + Arrays.toString(t.shape()) + " but " + CONFIG_FILE
+                            + " (d_in, d_sae) makes it " + Arrays.toString(shape));
         }
         if (t.dtype() != dtype) {
-            throw new MalformedFileException(file.path(), name + " has dtype " + t.dtype() + " but " + CONFIG_FILE
-                    + " says " + (dtype == DType.F64 ? "float64" : "float32"));
+            throw new MalformedFileException(
+                    file.path(),
+                    name + " has dtype " + t.dtype() + " but " + CONFIG_FILE + " says "
+                            + (dtype == DType.F64 ? "float64" : "float32"));
         }
         return t;
     }
@@ -327,8 +365,10 @@ public final class SaeLens {
         }
         double k = v.doubleValue();
         if (k != Math.rint(k)) {
-            throw new MalformedFileException(file, "k = " + v + " is not a whole number; this library keeps an integer k"
-                    + " per token (k * batch size activations per batch)");
+            throw new MalformedFileException(
+                    file,
+                    "k = " + v + " is not a whole number; this library keeps an integer k"
+                            + " per token (k * batch size activations per batch)");
         }
         if (k < 1 || k > dSae) {
             throw new MalformedFileException(file, "k = " + v + " must be in 1..d_sae (" + dSae + ")");
@@ -381,12 +421,15 @@ public final class SaeLens {
     private static double topkThreshold(SafetensorsFile weights) throws MalformedFileException {
         Tensor t = weights.get("topk_threshold");
         if (t.numel() != 1 || (t.dtype() != DType.F64 && t.dtype() != DType.F32)) {
-            throw new MalformedFileException(weights.path(), "topk_threshold must be one float64 or float32 value, got "
-                    + t.dtype() + " " + Arrays.toString(t.shape()));
+            throw new MalformedFileException(
+                    weights.path(),
+                    "topk_threshold must be one float64 or float32 value, got " + t.dtype() + " "
+                            + Arrays.toString(t.shape()));
         }
         double theta = get(t, 0);
         if (!(theta >= 0) || Double.isInfinite(theta)) {
-            throw new MalformedFileException(weights.path(), "topk_threshold = " + theta + " is not a finite number >= 0");
+            throw new MalformedFileException(
+                    weights.path(), "topk_threshold = " + theta + " is not a finite number >= 0");
         }
         return theta;
     }
@@ -437,8 +480,10 @@ public final class SaeLens {
         double first = get(threshold, 0);
         for (long i = 1; i < threshold.numel(); i++) {
             if (get(threshold, i) != first) {
-                throw new MalformedFileException(file, "threshold is not constant (threshold[0] = " + first + ", threshold["
-                        + i + "] = " + get(threshold, i) + "); a BatchTopK SAE has one theta");
+                throw new MalformedFileException(
+                        file,
+                        "threshold is not constant (threshold[0] = " + first + ", threshold[" + i + "] = "
+                                + get(threshold, i) + "); a BatchTopK SAE has one theta");
             }
         }
         return first;
@@ -493,8 +538,9 @@ public final class SaeLens {
         for (long i = 0; i < threshold.numel(); i++) {
             double t = get(threshold, i);
             if (!(t > 0) || Double.isInfinite(t)) {
-                throw new MalformedFileException(file, "threshold[" + i + "] = " + t
-                        + " is not a finite positive number, so it has no log_threshold");
+                throw new MalformedFileException(
+                        file,
+                        "threshold[" + i + "] = " + t + " is not a finite positive number, so it has no log_threshold");
             }
             double lt = StrictMath.log(t);
             set(out, i, f32 ? (float) lt : lt);

@@ -43,7 +43,8 @@ public final class TotalVariance {
     /** Adds a {@code rows x width} batch of F32, F64, F16 or BF16 values. */
     public void add(Tensor batch) {
         if (batch.rank() != 2 || batch.dim(1) != width) {
-            throw new IllegalArgumentException("expected a [rows, " + width + "] batch, got " + Arrays.toString(batch.shape()));
+            throw new IllegalArgumentException(
+                    "expected a [rows, " + width + "] batch, got " + Arrays.toString(batch.shape()));
         }
         long n = batch.dim(0);
         if (n == 0) {

@@ -43,7 +43,8 @@ public final class WarmStart {
         }
         if (from.normalization() != config.normalization()) {
             throw new IllegalArgumentException("a warm start needs the same input normalisation (the parameters"
-                    + " were trained on inputs normalised " + from.normalization().cliName() + "), not "
+                    + " were trained on inputs normalised "
+                    + from.normalization().cliName() + "), not "
                     + config.normalization().cliName());
         }
         Sae sae = Sae.create(config);

@@ -41,13 +41,14 @@ class CheckpointTest {
             train(uninterrupted, arena, 0, 25);
             train(first, arena, 0, 10);
             Checkpoint.save(first, checkpoint, Map.of("data.position", "640", "rng", "deadbeef"));
-            train(first, arena, 10, 12);  // what happens after the checkpoint must not leak into it
+            train(first, arena, 10, 12); // what happens after the checkpoint must not leak into it
 
             try (Checkpoint.Loaded loaded = Checkpoint.resume(checkpoint)) {
                 Sae resumed = loaded.sae();
                 assertThat(loaded.extra()).isEqualTo(Map.of("data.position", "640", "rng", "deadbeef"));
                 assertThat(resumed.config()).isEqualTo(first.config());
-                assertThat(resumed.state("step").data().get(ai.batchtopk.io.Tensor.I64_LE, 0)).isEqualTo(10);
+                assertThat(resumed.state("step").data().get(ai.batchtopk.io.Tensor.I64_LE, 0))
+                        .isEqualTo(10);
                 train(resumed, arena, 10, 25);
                 TestData.assertSameState(resumed, uninterrupted);
             }
@@ -59,7 +60,8 @@ class CheckpointTest {
         Path checkpoint = dir.resolve("run");
         Files.createDirectories(checkpoint);
         Files.writeString(checkpoint.resolve("notes.txt"), "mine");
-        try (Arena arena = Arena.ofConfined(); Sae sae = Sae.create(config(Architecture.BATCHTOPK))) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = Sae.create(config(Architecture.BATCHTOPK))) {
             train(sae, arena, 0, 2);
             Checkpoint.save(sae, checkpoint, Map.of());
             Checkpoint.save(sae, checkpoint, Map.of());
@@ -78,14 +80,17 @@ class CheckpointTest {
 
     @Test
     void checkpointHoldsEveryStateTensorButGradients() throws IOException {
-        try (Arena arena = Arena.ofConfined(); Sae sae = Sae.create(config(Architecture.JUMPRELU))) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = Sae.create(config(Architecture.JUMPRELU))) {
             train(sae, arena, 0, 3);
             sae.lossAndGradients(TestData.gaussian(arena, 8, 32, 5), true);
             Checkpoint.save(sae, dir, Map.of());
             try (Arena read = Arena.ofConfined()) {
                 SafetensorsFile state = Safetensors.open(dir.resolve(Checkpoint.STATE_FILE), read);
                 assertThat(state.tensors().keySet())
-                        .containsExactlyInAnyOrderElementsOf(sae.stateNames().stream().filter(n -> !n.startsWith("grad.")).toList())
+                        .containsExactlyInAnyOrderElementsOf(sae.stateNames().stream()
+                                .filter(n -> !n.startsWith("grad."))
+                                .toList())
                         .contains("adam.m.log_threshold", "tokens_since_fired", "theta", "step");
                 assertThat(state.metadata()).isEmpty();
             }
@@ -97,13 +102,15 @@ class CheckpointTest {
     @Test
     void savingAgainReplacesTheCheckpointAndLeavesNothingBehind() throws IOException {
         Path checkpoint = dir.resolve("run/ckpt");
-        try (Arena arena = Arena.ofConfined(); Sae sae = Sae.create(config(Architecture.BATCHTOPK))) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = Sae.create(config(Architecture.BATCHTOPK))) {
             train(sae, arena, 0, 2);
             Checkpoint.save(sae, checkpoint, Map.of("n", "2"));
             train(sae, arena, 2, 4);
             Checkpoint.save(sae, checkpoint, Map.of("n", "4"));
             try (var entries = Files.list(checkpoint.getParent())) {
-                assertThat(entries.map(p -> p.getFileName().toString()).toList()).containsExactly("ckpt");
+                assertThat(entries.map(p -> p.getFileName().toString()).toList())
+                        .containsExactly("ckpt");
             }
             try (Checkpoint.Loaded loaded = Checkpoint.resume(checkpoint)) {
                 assertThat(loaded.extra()).containsEntry("n", "4");
@@ -115,7 +122,8 @@ class CheckpointTest {
     @Test
     void anInterruptedSwapIsFinishedOnResume() throws IOException {
         Path checkpoint = dir.resolve("ckpt");
-        try (Arena arena = Arena.ofConfined(); Sae sae = Sae.create(config(Architecture.TOPK))) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = Sae.create(config(Architecture.TOPK))) {
             train(sae, arena, 0, 2);
             Checkpoint.save(sae, checkpoint, Map.of("n", "old"));
             train(sae, arena, 2, 3);
@@ -134,7 +142,8 @@ class CheckpointTest {
     @Test
     void aHalfWrittenIncomingDirectoryIsIgnoredAndReplaced() throws IOException {
         Path checkpoint = dir.resolve("ckpt");
-        try (Arena arena = Arena.ofConfined(); Sae sae = Sae.create(config(Architecture.RELU))) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = Sae.create(config(Architecture.RELU))) {
             train(sae, arena, 0, 2);
             Checkpoint.save(sae, checkpoint, Map.of("n", "complete"));
             Files.createDirectories(dir.resolve("ckpt.incoming"));
@@ -153,6 +162,7 @@ class CheckpointTest {
             SaeLens.saveInference(sae, dir, Map.of());
         }
         assertThatThrownBy(() -> Checkpoint.resume(dir))
-                .isInstanceOf(NoSuchFileException.class).hasMessageContaining("not a training checkpoint");
+                .isInstanceOf(NoSuchFileException.class)
+                .hasMessageContaining("not a training checkpoint");
     }
 }

@@ -58,8 +58,14 @@ class ConfigValidationAgreementTest {
             Map.entry(ConfigField.JUMPRELU_INIT_THRESHOLD, List.of(NAN, INF, -INF, -1.0, 0.0)),
             Map.entry(ConfigField.THETA_MOMENTUM, List.of(NAN, INF, -INF, -1.0, 0.0, 1.0000001, 1e308)),
             Map.entry(ConfigField.SEED, List.of()),
-            Map.entry(ConfigField.DTYPE, List.of(-1, batchtopk_h.BTK_DTYPE_F16(), batchtopk_h.BTK_DTYPE_BF16(),
-                    batchtopk_h.BTK_DTYPE_I64(), 99)),
+            Map.entry(
+                    ConfigField.DTYPE,
+                    List.of(
+                            -1,
+                            batchtopk_h.BTK_DTYPE_F16(),
+                            batchtopk_h.BTK_DTYPE_BF16(),
+                            batchtopk_h.BTK_DTYPE_I64(),
+                            99)),
             Map.entry(ConfigField.DEVICE, List.of(-1, 2, Integer.MAX_VALUE)),
             Map.entry(ConfigField.PATH, List.of(-1, 2, Integer.MIN_VALUE)),
             // A count of widths (see setRaw), here on a BatchTopK config: widths belong to Matryoshka only.
@@ -69,11 +75,18 @@ class ConfigValidationAgreementTest {
     private static final Map<ConfigField, List<Number>> VALID = Map.ofEntries(
             Map.entry(ConfigField.D_IN, List.of(1L, 2L, 1000L)),
             Map.entry(ConfigField.D_SAE, List.of(1L, (long) K, 1024L)),
-            Map.entry(ConfigField.ARCHITECTURE, List.of(batchtopk_h.BTK_ARCH_BATCHTOPK(), batchtopk_h.BTK_ARCH_TOPK(),
-                    batchtopk_h.BTK_ARCH_JUMPRELU(), batchtopk_h.BTK_ARCH_RELU())),
+            Map.entry(
+                    ConfigField.ARCHITECTURE,
+                    List.of(
+                            batchtopk_h.BTK_ARCH_BATCHTOPK(),
+                            batchtopk_h.BTK_ARCH_TOPK(),
+                            batchtopk_h.BTK_ARCH_JUMPRELU(),
+                            batchtopk_h.BTK_ARCH_RELU())),
             Map.entry(ConfigField.K, List.of(1, (int) D_SAE)),
             Map.entry(ConfigField.K_AUX, List.of(0, Integer.MAX_VALUE)),
-            Map.entry(ConfigField.NORMALIZE, List.of(batchtopk_h.BTK_NORMALIZE_NONE(), batchtopk_h.BTK_NORMALIZE_PER_TOKEN())),
+            Map.entry(
+                    ConfigField.NORMALIZE,
+                    List.of(batchtopk_h.BTK_NORMALIZE_NONE(), batchtopk_h.BTK_NORMALIZE_PER_TOKEN())),
             Map.entry(ConfigField.DEAD_AFTER_TOKENS, List.of(1L, Long.MAX_VALUE)),
             Map.entry(ConfigField.AUX_COEFF, List.of(0.0, -0.0, 1e308)),
             Map.entry(ConfigField.LR, List.of(Double.MIN_VALUE, 1e308)),
@@ -126,17 +139,36 @@ class ConfigValidationAgreementTest {
                 // One entry, a list, stands for the count and the array behind it.
                 .filter(name -> !name.equals("matryoshka_count") && !name.equals("matryoshka_reserved"))
                 .toList();
-        assertThat(Arrays.stream(ConfigField.values()).map(ConfigField::nativeName).toList())
+        assertThat(Arrays.stream(ConfigField.values())
+                        .map(ConfigField::nativeName)
+                        .toList())
                 .containsExactlyElementsOf(structFields);
         RecordComponent[] components = SaeConfig.class.getRecordComponents();
         assertThat(components).hasSize(ConfigField.values().length);
-        SaeConfig distinct = SaeConfig.builder(48, 96).k(5).kAux(7).normalization(Normalization.NONE)
-                .deadAfterTokens(1234).auxCoeff(0.5).lr(2e-3).beta1(0.5).beta2(0.75).eps(1e-6).maxGradNorm(1.5)
-                .l1Coeff(0.1).l0Coeff(0.2).jumpReluBandwidth(0.05).jumpReluInitThreshold(0.02).thetaMomentum(0.3)
-                .seed(77).doublePrecision(true).path(StepPath.NAIVE).build();
+        SaeConfig distinct = SaeConfig.builder(48, 96)
+                .k(5)
+                .kAux(7)
+                .normalization(Normalization.NONE)
+                .deadAfterTokens(1234)
+                .auxCoeff(0.5)
+                .lr(2e-3)
+                .beta1(0.5)
+                .beta2(0.75)
+                .eps(1e-6)
+                .maxGradNorm(1.5)
+                .l1Coeff(0.1)
+                .l0Coeff(0.2)
+                .jumpReluBandwidth(0.05)
+                .jumpReluInitThreshold(0.02)
+                .thetaMomentum(0.3)
+                .seed(77)
+                .doublePrecision(true)
+                .path(StepPath.NAIVE)
+                .build();
         for (ConfigField field : ConfigField.values()) {
             try {
-                assertThat(field.get(distinct)).as(field.nativeName())
+                assertThat(field.get(distinct))
+                        .as(field.nativeName())
                         .isEqualTo(components[field.ordinal()].getAccessor().invoke(distinct));
             } catch (ReflectiveOperationException e) {
                 throw new AssertionError(e);
@@ -161,13 +193,18 @@ class ConfigValidationAgreementTest {
             assertThat(lastError()).isEqualTo(message);
             assertThat(out.get(ValueLayout.ADDRESS, 0)).isEqualTo(MemorySegment.NULL);
 
-            assertThatThrownBy(() -> SaeConfig.fromNative(c)).isInstanceOf(IllegalArgumentException.class)
+            assertThatThrownBy(() -> SaeConfig.fromNative(c))
+                    .isInstanceOf(IllegalArgumentException.class)
                     .hasMessage(message);
             javaValue(field, value).ifPresent(v -> {
-                assertThatThrownBy(() -> withField(field, v).build()).as("builder")
-                        .isInstanceOf(IllegalArgumentException.class).hasMessage(message);
-                assertThatThrownBy(() -> construct(field, v)).as("canonical constructor")
-                        .isInstanceOf(IllegalArgumentException.class).hasMessage(message);
+                assertThatThrownBy(() -> withField(field, v).build())
+                        .as("builder")
+                        .isInstanceOf(IllegalArgumentException.class)
+                        .hasMessage(message);
+                assertThatThrownBy(() -> construct(field, v))
+                        .as("canonical constructor")
+                        .isInstanceOf(IllegalArgumentException.class)
+                        .hasMessage(message);
             });
         }
     }
@@ -213,7 +250,8 @@ class ConfigValidationAgreementTest {
     @Test
     void aNullPointerIsRefusedByName() {
         NativeLibrary.load();
-        assertThat(batchtopk_h.btk_config_validate(MemorySegment.NULL)).isEqualTo(batchtopk_h.BTK_ERR_INVALID_ARGUMENT());
+        assertThat(batchtopk_h.btk_config_validate(MemorySegment.NULL))
+                .isEqualTo(batchtopk_h.BTK_ERR_INVALID_ARGUMENT());
         assertThat(lastError()).isEqualTo("cfg is NULL");
     }
 
@@ -263,24 +301,25 @@ class ConfigValidationAgreementTest {
     /** The value as the record holds it, where Java can express it at all (not an unknown code). */
     private static java.util.Optional<Object> javaValue(ConfigField field, Number value) {
         try {
-            return java.util.Optional.of(switch (field) {
-                case ARCHITECTURE -> Architecture.fromCode(value.intValue());
-                case NORMALIZE -> Normalization.fromCode(value.intValue());
-                case DEVICE -> Device.fromCode(value.intValue());
-                case PATH -> StepPath.fromCode(value.intValue());
-                case DTYPE -> {
-                    if (value.intValue() == batchtopk_h.BTK_DTYPE_F32()) yield false;
-                    if (value.intValue() == batchtopk_h.BTK_DTYPE_F64()) yield true;
-                    throw new IllegalArgumentException("no Java value for dtype " + value);
-                }
-                case MATRYOSHKA_WIDTHS -> {
-                    if (value.intValue() < 0) {
-                        throw new IllegalArgumentException("no Java list has " + value + " elements");
-                    }
-                    yield widths(value.intValue());
-                }
-                default -> value;
-            });
+            return java.util.Optional.of(
+                    switch (field) {
+                        case ARCHITECTURE -> Architecture.fromCode(value.intValue());
+                        case NORMALIZE -> Normalization.fromCode(value.intValue());
+                        case DEVICE -> Device.fromCode(value.intValue());
+                        case PATH -> StepPath.fromCode(value.intValue());
+                        case DTYPE -> {
+                            if (value.intValue() == batchtopk_h.BTK_DTYPE_F32()) yield false;
+                            if (value.intValue() == batchtopk_h.BTK_DTYPE_F64()) yield true;
+                            throw new IllegalArgumentException("no Java value for dtype " + value);
+                        }
+                        case MATRYOSHKA_WIDTHS -> {
+                            if (value.intValue() < 0) {
+                                throw new IllegalArgumentException("no Java list has " + value + " elements");
+                            }
+                            yield widths(value.intValue());
+                        }
+                        default -> value;
+                    });
         } catch (IllegalArgumentException e) {
             return java.util.Optional.empty();
         }
@@ -300,7 +339,8 @@ class ConfigValidationAgreementTest {
 
     /** {@code new SaeConfig(...)} with one field changed, through the record's canonical constructor. */
     private static SaeConfig construct(ConfigField field, Object value) {
-        Object[] values = ConfigField.valuesOf(SaeConfig.builder(D_IN, D_SAE).k(K).build());
+        Object[] values =
+                ConfigField.valuesOf(SaeConfig.builder(D_IN, D_SAE).k(K).build());
         values[field.ordinal()] = value;
         if (field == ConfigField.D_IN && value.equals(1L)) {
             values[ConfigField.NORMALIZE.ordinal()] = Normalization.NONE;
@@ -308,7 +348,8 @@ class ConfigValidationAgreementTest {
         if (field == ConfigField.D_SAE && (Long) value < K) {
             values[ConfigField.K.ordinal()] = 1;
         }
-        Class<?>[] types = Arrays.stream(SaeConfig.class.getRecordComponents()).map(RecordComponent::getType)
+        Class<?>[] types = Arrays.stream(SaeConfig.class.getRecordComponents())
+                .map(RecordComponent::getType)
                 .toArray(Class<?>[]::new);
         try {
             return SaeConfig.class.getDeclaredConstructor(types).newInstance(values);

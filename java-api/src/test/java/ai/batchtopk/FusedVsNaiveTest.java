@@ -22,7 +22,11 @@ class FusedVsNaiveTest {
 
     private static SaeConfig config(Architecture architecture, StepPath path, boolean doublePrecision) {
         // A short dead window so that AuxK runs within 20 steps.
-        return TestData.small(architecture).lr(1e-3).deadAfterTokens(256).path(path).doublePrecision(doublePrecision)
+        return TestData.small(architecture)
+                .lr(1e-3)
+                .deadAfterTokens(256)
+                .path(path)
+                .doublePrecision(doublePrecision)
                 .build();
     }
 
@@ -35,10 +39,13 @@ class FusedVsNaiveTest {
             Tensor batch = TestData.gaussian(arena, 64, 32, 42, 0.3f);
             StepMetrics f = fused.lossAndGradients(batch, true);
             StepMetrics n = naive.lossAndGradients(batch, true);
-            assertThat(relative(f.loss(), n.loss())).as("loss %s vs %s", f.loss(), n.loss()).isLessThan(LOSS_TOLERANCE);
+            assertThat(relative(f.loss(), n.loss()))
+                    .as("loss %s vs %s", f.loss(), n.loss())
+                    .isLessThan(LOSS_TOLERANCE);
             for (String name : fused.stateNames()) {
                 if (name.startsWith("grad.")) {
-                    assertThat(TestData.relativeDifference(fused.state(name), naive.state(name))).as(name)
+                    assertThat(TestData.relativeDifference(fused.state(name), naive.state(name)))
+                            .as(name)
                             .isLessThan(STATE_TOLERANCE);
                 }
             }
@@ -68,7 +75,11 @@ class FusedVsNaiveTest {
         compare(architecture, steps, false, STATE_TOLERANCE, LOSS_TOLERANCE);
     }
 
-    private static void compare(Architecture architecture, int steps, boolean doublePrecision, double stateTolerance,
+    private static void compare(
+            Architecture architecture,
+            int steps,
+            boolean doublePrecision,
+            double stateTolerance,
             double lossTolerance) {
         try (Arena arena = Arena.ofConfined();
                 Sae fused = Sae.create(config(architecture, StepPath.FUSED, doublePrecision));
@@ -77,7 +88,8 @@ class FusedVsNaiveTest {
                 Tensor batch = TestData.gaussian(arena, 64, 32, 500 + step, 0.3f);
                 StepMetrics f = fused.trainStep(batch);
                 StepMetrics n = naive.trainStep(batch);
-                assertThat(relative(f.loss(), n.loss())).as("step %d: loss %s vs %s", step, f.loss(), n.loss())
+                assertThat(relative(f.loss(), n.loss()))
+                        .as("step %d: loss %s vs %s", step, f.loss(), n.loss())
                         .isLessThan(lossTolerance);
                 assertThat(f.step()).isEqualTo(n.step());
                 assertThat(f.dead()).as("step %d: dead latents", step).isEqualTo(n.dead());
@@ -85,7 +97,8 @@ class FusedVsNaiveTest {
             for (String name : fused.stateNames()) {
                 if (!name.startsWith("grad.")) {
                     assertThat(TestData.relativeDifference(fused.state(name), naive.state(name)))
-                            .as("%s after %d steps", name, steps).isLessThan(stateTolerance);
+                            .as("%s after %d steps", name, steps)
+                            .isLessThan(stateTolerance);
                 }
             }
         }
@@ -115,8 +128,11 @@ class FusedVsNaiveTest {
         // Float32 differs by rounding, which Adam magnifies where a gradient is as small as eps.
         double stateTolerance = doublePrecision ? 1e-10 : 2e-3;
         double lossTolerance = doublePrecision ? 1e-12 : LOSS_TOLERANCE;
-        SaeConfig.Builder config = TestData.small(architecture).lr(1e-3).deadAfterTokens(rows)
-                .normalization(normalization).doublePrecision(doublePrecision);
+        SaeConfig.Builder config = TestData.small(architecture)
+                .lr(1e-3)
+                .deadAfterTokens(rows)
+                .normalization(normalization)
+                .doublePrecision(doublePrecision);
         try (Arena arena = Arena.ofConfined();
                 Sae fused = Sae.create(config.path(StepPath.FUSED).build());
                 Sae naive = Sae.create(config.path(StepPath.NAIVE).build())) {
@@ -125,14 +141,16 @@ class FusedVsNaiveTest {
                 Tensor batch = TestData.gaussian(arena, rows, 32, 700 + step, 0.3f);
                 StepMetrics f = step == 0 ? fused.lossAndGradients(batch, true) : fused.trainStep(batch);
                 StepMetrics n = step == 0 ? naive.lossAndGradients(batch, true) : naive.trainStep(batch);
-                assertThat(relative(f.loss(), n.loss())).as("step %d: loss %s vs %s", step, f.loss(), n.loss())
+                assertThat(relative(f.loss(), n.loss()))
+                        .as("step %d: loss %s vs %s", step, f.loss(), n.loss())
                         .isLessThanOrEqualTo(lossTolerance);
                 assertThat(f.l0()).as("step %d: L0", step).isEqualTo(n.l0());
                 auxSeen |= f.auxLoss() > 0;
             }
             for (String name : fused.stateNames()) {
                 if (!name.startsWith("grad.")) {
-                    assertThat(TestData.relativeDifference(fused.state(name), naive.state(name))).as(name)
+                    assertThat(TestData.relativeDifference(fused.state(name), naive.state(name)))
+                            .as(name)
                             .isLessThanOrEqualTo(stateTolerance);
                 }
             }

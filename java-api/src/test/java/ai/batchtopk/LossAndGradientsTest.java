@@ -32,11 +32,15 @@ class LossAndGradientsTest {
 
     @ParameterizedTest(name = "{0} {1} {2} B={3}")
     @MethodSource("cases")
-    void changesNoStateAndGivesTheSameLossEveryTime(Architecture architecture, StepPath path,
-            Normalization normalization, int rows) {
-        SaeConfig config = TestData.small(architecture).deadAfterTokens(rows).normalization(normalization).path(path)
+    void changesNoStateAndGivesTheSameLossEveryTime(
+            Architecture architecture, StepPath path, Normalization normalization, int rows) {
+        SaeConfig config = TestData.small(architecture)
+                .deadAfterTokens(rows)
+                .normalization(normalization)
+                .path(path)
                 .build();
-        try (Arena arena = Arena.ofConfined(); Sae sae = Sae.create(config)) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = Sae.create(config)) {
             // A few steps first, so that moments, counters and theta are not all zero.
             for (int step = 0; step < 3; step++) {
                 sae.trainStep(TestData.gaussian(arena, rows, 32, 60 + step, 0.3f));
@@ -52,7 +56,9 @@ class LossAndGradientsTest {
                 assertUnchanged(sae, before);
             }
             assertThat(first.step()).isEqualTo(3);
-            assertThat(batch.data().mismatch(batchBefore)).as("the batch was written to").isEqualTo(-1);
+            assertThat(batch.data().mismatch(batchBefore))
+                    .as("the batch was written to")
+                    .isEqualTo(-1);
         }
     }
 
@@ -69,7 +75,9 @@ class LossAndGradientsTest {
     private static void assertUnchanged(Sae sae, Map<String, Tensor> before) {
         for (Map.Entry<String, Tensor> e : before.entrySet()) {
             long mismatch = sae.state(e.getKey()).data().mismatch(e.getValue().data());
-            assertThat(mismatch).as("'%s' changed from byte %d on", e.getKey(), mismatch).isEqualTo(-1L);
+            assertThat(mismatch)
+                    .as("'%s' changed from byte %d on", e.getKey(), mismatch)
+                    .isEqualTo(-1L);
         }
     }
 }

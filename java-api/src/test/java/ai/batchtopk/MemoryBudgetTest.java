@@ -19,8 +19,10 @@ class MemoryBudgetTest {
     private Path proc() throws IOException {
         Path proc = Files.createDirectories(root.resolve("proc"));
         Files.createDirectories(proc.resolve("self"));
-        Files.writeString(proc.resolve("meminfo"), "MemTotal:       24683652 kB\nMemFree:          100000 kB\n"
-                + "MemAvailable:   13576308 kB\nBuffers:           2000 kB\n");
+        Files.writeString(
+                proc.resolve("meminfo"),
+                "MemTotal:       24683652 kB\nMemFree:          100000 kB\n"
+                        + "MemAvailable:   13576308 kB\nBuffers:           2000 kB\n");
         return proc;
     }
 
@@ -63,7 +65,8 @@ class MemoryBudgetTest {
         assertThat(a.source()).startsWith("cgroup v1 memory.limit_in_bytes 1.0 GiB");
 
         Files.writeString(memory.resolve("memory.limit_in_bytes"), "9223372036854771712\n");
-        assertThat(MemoryBudget.available(proc, root.resolve("cgroup")).source()).isEqualTo("MemAvailable in /proc/meminfo");
+        assertThat(MemoryBudget.available(proc, root.resolve("cgroup")).source())
+                .isEqualTo("MemAvailable in /proc/meminfo");
     }
 
     @Test
@@ -89,15 +92,18 @@ class MemoryBudgetTest {
     void anSaeLargerThanTheMemoryIsRefusedBeforeNativeCodeAllocatesIt() {
         // 6 x 1024 x 2^32 floats = 96 TiB: no machine this runs on has that.
         SaeConfig huge = SaeConfig.builder(1024, 1L << 32).k(32).build();
-        assertThatThrownBy(() -> Sae.create(huge)).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("d_in = 1024 and d_sae = 4294967296").hasMessageContaining("needs at least 96 TiB")
+        assertThatThrownBy(() -> Sae.create(huge))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("d_in = 1024 and d_sae = 4294967296")
+                .hasMessageContaining("needs at least 96 TiB")
                 .hasMessageContaining("is available");
     }
 
     @Test
     void moreThreadsThanCoresAreRefused() {
         int cores = Runtime.getRuntime().availableProcessors();
-        assertThatThrownBy(() -> NativeLibrary.setNumThreads(cores + 1)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> NativeLibrary.setNumThreads(cores + 1))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("threads " + (cores + 1) + " is more than the " + cores + " cores");
         assertThatThrownBy(() -> NativeLibrary.setNumThreads(100_000_000)).isInstanceOf(IllegalArgumentException.class);
     }

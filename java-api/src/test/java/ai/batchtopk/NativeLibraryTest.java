@@ -27,14 +27,28 @@ class NativeLibraryTest {
     void searchOrderIsPropertyEnvironmentLibraryPathThenBuildOutputs() {
         Path cwd = Path.of("/work/repo/java-api");
         List<NativeLibrary.Candidate> candidates = NativeLibrary.candidates("/opt/a.so", null, "/lib1:/lib2", cwd);
-        assertThat(candidates).extracting(NativeLibrary.Candidate::origin).containsExactly(
-                "system property batchtopk.library", "environment variable BATCHTOPK_LIBRARY",
-                "java.library.path", "java.library.path",
-                "build output", "build output", "build output", "build output");
-        assertThat(candidates).extracting(NativeLibrary.Candidate::location).containsExactly(
-                "/opt/a.so", null, "/lib1/libbatchtopk.so", "/lib2/libbatchtopk.so",
-                "/work/repo/java-api/native/build/libbatchtopk.so", "/work/repo/native/build/libbatchtopk.so",
-                "/work/native/build/libbatchtopk.so", "/native/build/libbatchtopk.so");
+        assertThat(candidates)
+                .extracting(NativeLibrary.Candidate::origin)
+                .containsExactly(
+                        "system property batchtopk.library",
+                        "environment variable BATCHTOPK_LIBRARY",
+                        "java.library.path",
+                        "java.library.path",
+                        "build output",
+                        "build output",
+                        "build output",
+                        "build output");
+        assertThat(candidates)
+                .extracting(NativeLibrary.Candidate::location)
+                .containsExactly(
+                        "/opt/a.so",
+                        null,
+                        "/lib1/libbatchtopk.so",
+                        "/lib2/libbatchtopk.so",
+                        "/work/repo/java-api/native/build/libbatchtopk.so",
+                        "/work/repo/native/build/libbatchtopk.so",
+                        "/work/native/build/libbatchtopk.so",
+                        "/native/build/libbatchtopk.so");
     }
 
     @Test
@@ -46,10 +60,12 @@ class NativeLibraryTest {
                     assertThat(e.status()).isEqualTo(Status.INTERNAL);
                     assertThat(e.getMessage())
                             .contains("could not load the batchtopk native library (libbatchtopk.so)")
-                            .contains("1. system property batchtopk.library: " + dir.resolve("missing.so") + " -- no such file")
+                            .contains("1. system property batchtopk.library: " + dir.resolve("missing.so")
+                                    + " -- no such file")
                             .contains("2. environment variable BATCHTOPK_LIBRARY -- not set")
                             .contains("3. java.library.path: " + dir.resolve("libbatchtopk.so") + " -- no such file")
-                            .contains("4. build output: " + dir.resolve("sub/native/build/libbatchtopk.so") + " -- no such file")
+                            .contains("4. build output: " + dir.resolve("sub/native/build/libbatchtopk.so")
+                                    + " -- no such file")
                             .contains("-Dbatchtopk.library=")
                             .contains("cmake -S native -B native/build");
                 });
@@ -61,8 +77,9 @@ class NativeLibraryTest {
         String report = NativeLibrary.report(List.of(new NativeLibrary.Attempt(
                 new NativeLibrary.Candidate("java.library.path", "/opt/lib/libbatchtopk.so", false),
                 "could not be loaded: libtorch_cpu.so: cannot open shared object file")));
-        assertThat(report).contains(
-                "1. java.library.path: /opt/lib/libbatchtopk.so -- could not be loaded: libtorch_cpu.so: cannot open shared object file");
+        assertThat(report)
+                .contains(
+                        "1. java.library.path: /opt/lib/libbatchtopk.so -- could not be loaded: libtorch_cpu.so: cannot open shared object file");
     }
 
     @Test

@@ -18,18 +18,26 @@ class NativeMemoryTest {
     private static final Linker LINKER = Linker.nativeLinker();
     /** glibc's struct mallinfo2: ten size_t; hblkhd, the bytes of the blocks that are mappings of their own, is the fifth. */
     private static final StructLayout MALLINFO2 = MemoryLayout.structLayout(
-            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG);
 
     @Test
     void onceTheLibraryIsLoadedALargeBlockStaysAMappingOfItsOwnAfterOneWasFreed() throws Throwable {
         assumeTrue(LINKER.defaultLookup().find("mallinfo2").isPresent(), "glibc 2.33 or later");
         NativeLibrary.load();
-        MethodHandle malloc = LINKER.downcallHandle(LINKER.defaultLookup().find("malloc").orElseThrow(),
+        MethodHandle malloc = LINKER.downcallHandle(
+                LINKER.defaultLookup().find("malloc").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
-        MethodHandle free = LINKER.downcallHandle(LINKER.defaultLookup().find("free").orElseThrow(),
-                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
+        MethodHandle free = LINKER.downcallHandle(
+                LINKER.defaultLookup().find("free").orElseThrow(), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
         long size = 8L << 20;
         // With glibc's dynamic threshold, freeing this raises the threshold past 8 MiB, and the next
         // block of that size would come from a heap, where it stays resident after being freed.
@@ -52,8 +60,8 @@ class NativeMemoryTest {
     }
 
     private static long mappedBytes() throws Throwable {
-        MethodHandle mallinfo2 = LINKER.downcallHandle(LINKER.defaultLookup().find("mallinfo2").orElseThrow(),
-                FunctionDescriptor.of(MALLINFO2));
+        MethodHandle mallinfo2 = LINKER.downcallHandle(
+                LINKER.defaultLookup().find("mallinfo2").orElseThrow(), FunctionDescriptor.of(MALLINFO2));
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment info = (MemorySegment) mallinfo2.invokeExact((SegmentAllocator) arena);
             return info.getAtIndex(ValueLayout.JAVA_LONG, 4);

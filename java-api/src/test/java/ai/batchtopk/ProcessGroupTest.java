@@ -36,7 +36,10 @@ class ProcessGroupTest {
     }
 
     private static SaeConfig config() {
-        return TestData.small(Architecture.BATCHTOPK).lr(1e-3).deadAfterTokens(BATCH).build();
+        return TestData.small(Architecture.BATCHTOPK)
+                .lr(1e-3)
+                .deadAfterTokens(BATCH)
+                .build();
     }
 
     private static Tensor globalBatch(Arena arena, int step) {
@@ -46,7 +49,9 @@ class ProcessGroupTest {
     /** Rows [from, to) of a batch, in place. */
     private static Tensor rows(Tensor batch, long from, long to) {
         long rowBytes = batch.dim(1) * Float.BYTES;
-        return new Tensor(batch.dtype(), new long[] {to - from, batch.dim(1)},
+        return new Tensor(
+                batch.dtype(),
+                new long[] {to - from, batch.dim(1)},
                 batch.data().asSlice(from * rowBytes, (to - from) * rowBytes));
     }
 
@@ -61,7 +66,8 @@ class ProcessGroupTest {
     void ranksTrainTheSameSaeAsOneProcess(int world) throws Exception {
         List<StepMetrics> single = new ArrayList<>();
         List<Tensor> singleState = new ArrayList<>();
-        try (Arena arena = Arena.ofShared(); Sae sae = Sae.create(config())) {
+        try (Arena arena = Arena.ofShared();
+                Sae sae = Sae.create(config())) {
             for (int step = 0; step < STEPS; step++) {
                 single.add(sae.trainStep(globalBatch(arena, step)));
             }
@@ -79,7 +85,8 @@ class ProcessGroupTest {
                 int r = rank;
                 ranks.add(pool.submit(() -> {
                     try (Arena arena = Arena.ofShared();
-                            ProcessGroup group = ProcessGroup.join(r, world, "127.0.0.1", port, Duration.ofSeconds(30));
+                            ProcessGroup group =
+                                    ProcessGroup.join(r, world, "127.0.0.1", port, Duration.ofSeconds(30));
                             Sae sae = Sae.create(config())) {
                         long from = BATCH * r / world;
                         long to = BATCH * (r + 1) / world;
@@ -88,8 +95,11 @@ class ProcessGroupTest {
                             StepMetrics expected = single.get(step);
                             assertThat(m.l0()).as("l0 at step %d", step).isEqualTo(expected.l0());
                             assertThat(m.dead()).as("dead at step %d", step).isEqualTo(expected.dead());
-                            assertThat(m.loss()).as("loss at step %d", step).isCloseTo(expected.loss(),
-                                    org.assertj.core.api.Assertions.within(1e-5 * expected.loss()));
+                            assertThat(m.loss())
+                                    .as("loss at step %d", step)
+                                    .isCloseTo(
+                                            expected.loss(),
+                                            org.assertj.core.api.Assertions.within(1e-5 * expected.loss()));
                         }
                         assertThat(group.bytesReduced()).isPositive();
                         List<Tensor> state = new ArrayList<>();
@@ -105,7 +115,8 @@ class ProcessGroupTest {
             for (Future<List<Tensor>> rank : ranks) {
                 List<Tensor> state = rank.get(120, TimeUnit.SECONDS);
                 for (int i = 0; i < PARAMETERS.length; i++) {
-                    assertThat(TestData.relativeDifference(state.get(i), singleState.get(i))).as(PARAMETERS[i])
+                    assertThat(TestData.relativeDifference(state.get(i), singleState.get(i)))
+                            .as(PARAMETERS[i])
                             .isLessThan(2e-5);
                 }
                 // Identical selections leave identical dead-latent counters.
@@ -115,7 +126,9 @@ class ProcessGroupTest {
                     first = state;
                 } else {
                     for (int i = 0; i < state.size(); i++) {
-                        assertThat(bytes(state.get(i))).as("every rank holds the same SAE").isEqualTo(bytes(first.get(i)));
+                        assertThat(bytes(state.get(i)))
+                                .as("every rank holds the same SAE")
+                                .isEqualTo(bytes(first.get(i)));
                     }
                 }
             }
@@ -131,8 +144,8 @@ class ProcessGroupTest {
     @Test
     void badRankIsRefused() {
         assertThatThrownBy(() -> ProcessGroup.join(3, 2, "127.0.0.1", freePort(), Duration.ofSeconds(1)))
-                .isInstanceOfSatisfying(BatchTopKException.class,
-                        e -> assertThat(e.status()).isEqualTo(Status.INVALID_ARGUMENT))
+                .isInstanceOfSatisfying(
+                        BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.INVALID_ARGUMENT))
                 .hasMessageContaining("rank 3 is outside 0..1");
     }
 
@@ -141,7 +154,8 @@ class ProcessGroupTest {
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             int port = taken.getLocalPort();
             assertThatThrownBy(() -> ProcessGroup.join(0, 1, "127.0.0.1", port, Duration.ofSeconds(2)))
-                    .isInstanceOfSatisfying(BatchTopKException.class,
+                    .isInstanceOfSatisfying(
+                            BatchTopKException.class,
                             e -> assertThat(e.status()).isEqualTo(Status.COMMUNICATION))
                     .hasMessageContaining("cannot host the rendezvous store on 127.0.0.1:" + port);
         }
@@ -151,9 +165,11 @@ class ProcessGroupTest {
     void matryoshkaIsRefusedByName() throws Exception {
         try (Arena arena = Arena.ofShared();
                 ProcessGroup group = ProcessGroup.join(0, 1, "127.0.0.1", freePort(), Duration.ofSeconds(5));
-                Sae sae = Sae.create(TestData.small(Architecture.MATRYOSHKA_BATCHTOPK).build())) {
+                Sae sae = Sae.create(
+                        TestData.small(Architecture.MATRYOSHKA_BATCHTOPK).build())) {
             assertThatThrownBy(() -> sae.trainStep(globalBatch(arena, 0), group))
-                    .isInstanceOfSatisfying(BatchTopKException.class,
+                    .isInstanceOfSatisfying(
+                            BatchTopKException.class,
                             e -> assertThat(e.status()).isEqualTo(Status.INVALID_ARGUMENT))
                     .hasMessageContaining("does not support the matryoshka-batchtopk architecture");
         }

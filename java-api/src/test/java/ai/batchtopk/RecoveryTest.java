@@ -12,8 +12,13 @@ class RecoveryTest {
     @Test
     void batchTopKRecoversAKnownDictionary() {
         Superposition data = new Superposition(64, 256, 4, 0.01, 1);
-        SaeConfig config = SaeConfig.builder(64, 512).k(4).kAux(64).lr(2e-3).normalization(Normalization.NONE)
-                .seed(2).build();
+        SaeConfig config = SaeConfig.builder(64, 512)
+                .k(4)
+                .kAux(64)
+                .lr(2e-3)
+                .normalization(Normalization.NONE)
+                .seed(2)
+                .build();
         try (Sae sae = Sae.create(config)) {
             SplittableRandom random = new SplittableRandom(3);
             StepMetrics last = null;

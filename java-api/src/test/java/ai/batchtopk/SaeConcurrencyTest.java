@@ -79,7 +79,8 @@ class SaeConcurrencyTest {
 
     @Test
     void concurrentReadsGiveWhatOneThreadGets() throws InterruptedException {
-        try (Arena arena = Arena.ofShared(); Sae sae = Sae.create(config())) {
+        try (Arena arena = Arena.ofShared();
+                Sae sae = Sae.create(config())) {
             List<Tensor> batches = batches(arena);
             for (Tensor batch : batches) {
                 sae.trainStep(batch);
@@ -99,7 +100,9 @@ class SaeConcurrencyTest {
                     try (Arena mine = Arena.ofConfined()) {
                         for (int i = first; System.nanoTime() < deadline; i++) {
                             int b = i % BATCHES;
-                            assertThat(readings(sae, batches.get(b), mine)).as("batch %d", b).isEqualTo(alone.get(b));
+                            assertThat(readings(sae, batches.get(b), mine))
+                                    .as("batch %d", b)
+                                    .isEqualTo(alone.get(b));
                             if (i % 16 == 0) {
                                 assertThat(evaluate(sae, batches)).isEqualTo(evaluatedAlone);
                             }
@@ -110,8 +113,8 @@ class SaeConcurrencyTest {
             }
             assertThat(runTogether(readers)).isEmpty();
             assertThat(comparisons.get()).isPositive();
-            System.out.printf("hammer %s: 3 threads read %d batches, each as one thread reads it%n", HAMMER,
-                    comparisons.get());
+            System.out.printf(
+                    "hammer %s: 3 threads read %d batches, each as one thread reads it%n", HAMMER, comparisons.get());
         }
     }
 
@@ -131,7 +134,8 @@ class SaeConcurrencyTest {
      */
     @Test
     void twoTrainersAndAReaderEqualOneThreadTrainingInTheSameOrder() throws InterruptedException {
-        try (Arena arena = Arena.ofShared(); Sae sae = Sae.create(config())) {
+        try (Arena arena = Arena.ofShared();
+                Sae sae = Sae.create(config())) {
             List<Tensor> batches = batches(arena);
             Map<Long, Integer> batchOfStep = new ConcurrentHashMap<>();
             AtomicLong calls = new AtomicLong();
@@ -146,7 +150,9 @@ class SaeConcurrencyTest {
                         Tensor batch = batches.get(b);
                         StepMetrics m = i % 2 == 0 ? sae.trainStep(batch) : sae.trainStep(batch.data(), ROWS);
                         calls.incrementAndGet();
-                        assertThat(batchOfStep.put(m.step(), b)).as("step %d seen twice", m.step()).isNull();
+                        assertThat(batchOfStep.put(m.step(), b))
+                                .as("step %d seen twice", m.step())
+                                .isNull();
                         assertThat(m.loss()).isFinite();
                     }
                 });
@@ -157,7 +163,9 @@ class SaeConcurrencyTest {
                         byte[] read = readings(sae, batches.get(i % BATCHES), mine);
                         assertThat(read).hasSize(ROWS * (D + F + D) * Float.BYTES);
                         assertThat(sae.state("W_dec").shape()).containsExactly(F, D);
-                        assertThat(sae.lossAndGradients(batches.get(i % BATCHES), i % 2 == 0).loss()).isFinite();
+                        assertThat(sae.lossAndGradients(batches.get(i % BATCHES), i % 2 == 0)
+                                        .loss())
+                                .isFinite();
                     }
                 }
             });
@@ -172,8 +180,10 @@ class SaeConcurrencyTest {
                 }
                 TestData.assertSameState(sae, serial);
             }
-            System.out.printf("hammer %s: 2 trainers beside a reader took %d steps, the state of one thread "
-                    + "taking them in the same order%n", HAMMER, steps);
+            System.out.printf(
+                    "hammer %s: 2 trainers beside a reader took %d steps, the state of one thread "
+                            + "taking them in the same order%n",
+                    HAMMER, steps);
         }
     }
 

@@ -4,12 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.batchtopk.bindings.batchtopk_h;
+import ai.batchtopk.bindings.btk_config;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.function.UnaryOperator;
-import ai.batchtopk.bindings.btk_config;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -44,8 +44,14 @@ class SaeConfigTest {
 
     @Test
     void explicitValuesWinOverDefaults() {
-        SaeConfig c = SaeConfig.builder(64, 512).architecture(Architecture.TOPK).k(12).lr(1e-3).seed(-1)
-                .doublePrecision(true).path(StepPath.NAIVE).build();
+        SaeConfig c = SaeConfig.builder(64, 512)
+                .architecture(Architecture.TOPK)
+                .k(12)
+                .lr(1e-3)
+                .seed(-1)
+                .doublePrecision(true)
+                .path(StepPath.NAIVE)
+                .build();
         assertThat(c.architecture()).isEqualTo(Architecture.TOPK);
         assertThat(c.k()).isEqualTo(12);
         assertThat(c.lr()).isEqualTo(1e-3);
@@ -60,13 +66,13 @@ class SaeConfigTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("k = 40 exceeds d_sae = 32");
         SaeConfig ok = SaeConfig.builder(64, 32).k(32).build();
-        assertThatThrownBy(() -> ok.toBuilder().k(33).build())
-                .hasMessage("k = 33 exceeds d_sae = 32");
+        assertThatThrownBy(() -> ok.toBuilder().k(33).build()).hasMessage("k = 33 exceeds d_sae = 32");
     }
 
     @Test
     void kIsOnlyCheckedAgainstTheDictionaryWhereItIsUsed() {
-        SaeConfig relu = SaeConfig.builder(64, 32).architecture(Architecture.RELU).k(40).build();
+        SaeConfig relu =
+                SaeConfig.builder(64, 32).architecture(Architecture.RELU).k(40).build();
         assertThat(relu.k()).isEqualTo(40);
     }
 
@@ -90,7 +96,8 @@ class SaeConfigTest {
         BETA2(b -> b.beta2(-0.1), "beta2 must be in [0, 1), got -0.1"),
         EPS(b -> b.eps(0), "eps must be finite and positive"),
         MAX_GRAD_NORM(b -> b.maxGradNorm(Double.NaN), "max_grad_norm must be finite"),
-        MAX_GRAD_NORM_INFINITE(b -> b.maxGradNorm(Double.POSITIVE_INFINITY),
+        MAX_GRAD_NORM_INFINITE(
+                b -> b.maxGradNorm(Double.POSITIVE_INFINITY),
                 "max_grad_norm must be finite (<= 0 disables clipping), got inf"),
         L1(b -> b.l1Coeff(-1), "l1_coeff must be finite and >= 0"),
         L0(b -> b.l0Coeff(Double.POSITIVE_INFINITY), "l0_coeff must be finite and >= 0"),
@@ -110,11 +117,17 @@ class SaeConfigTest {
     @ParameterizedTest
     @EnumSource(BadWidths.class)
     void badMatryoshkaWidthsAreRefusedInJavaAndNativeCodeAlike(BadWidths bad) {
-        SaeConfig.Builder b = SaeConfig.builder(64, 256).architecture(bad.architecture).k(8).matryoshkaWidths(bad.widths);
-        assertThatThrownBy(b::build).isInstanceOf(IllegalArgumentException.class).hasMessage(bad.message);
+        SaeConfig.Builder b =
+                SaeConfig.builder(64, 256).architecture(bad.architecture).k(8).matryoshkaWidths(bad.widths);
+        assertThatThrownBy(b::build)
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage(bad.message);
         // The same widths written straight into a btk_config of a valid config.
-        SaeConfig valid = SaeConfig.builder(64, 256).architecture(Architecture.MATRYOSHKA_BATCHTOPK).k(8)
-                .matryoshkaWidths(List.of(64L, 256L)).build();
+        SaeConfig valid = SaeConfig.builder(64, 256)
+                .architecture(Architecture.MATRYOSHKA_BATCHTOPK)
+                .k(8)
+                .matryoshkaWidths(List.of(64L, 256L))
+                .build();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment c = valid.toNative(arena);
             btk_config.architecture(c, bad.architecture.code());
@@ -124,19 +137,26 @@ class SaeConfigTest {
             }
             MemorySegment out = arena.allocate(ValueLayout.ADDRESS);
             assertThat(batchtopk_h.btk_sae_create(c, out)).isEqualTo(batchtopk_h.BTK_ERR_INVALID_ARGUMENT());
-            String nativeMessage = batchtopk_h.btk_last_error().reinterpret(Long.MAX_VALUE).getString(0);
+            String nativeMessage =
+                    batchtopk_h.btk_last_error().reinterpret(Long.MAX_VALUE).getString(0);
             assertThat(nativeMessage).isEqualTo(bad.message);
         }
     }
 
     enum BadWidths {
-        REPEATED(List.of(64L, 64L, 256L), "matryoshka widths must be positive and strictly increasing, but width 2 is 64 after 64"),
-        DECREASING(List.of(128L, 64L, 256L), "matryoshka widths must be positive and strictly increasing, but width 2 is 64 after 128"),
+        REPEATED(
+                List.of(64L, 64L, 256L),
+                "matryoshka widths must be positive and strictly increasing, but width 2 is 64 after 64"),
+        DECREASING(
+                List.of(128L, 64L, 256L),
+                "matryoshka widths must be positive and strictly increasing, but width 2 is 64 after 128"),
         NOT_POSITIVE(List.of(0L, 256L), "matryoshka widths must be positive and strictly increasing, but width 1 is 0"),
         SHORT_OF_D_SAE(List.of(64L, 128L), "the last matryoshka width must equal d_sae = 256, got 128"),
         PAST_D_SAE(List.of(64L, 512L), "the last matryoshka width must equal d_sae = 256, got 512"),
         NONE(List.of(), "Matryoshka BatchTopK needs 1 to 64 matryoshka widths, got 0"),
-        OTHER_ARCHITECTURE(Architecture.BATCHTOPK, List.of(64L, 256L),
+        OTHER_ARCHITECTURE(
+                Architecture.BATCHTOPK,
+                List.of(64L, 256L),
                 "matryoshka widths apply to the Matryoshka BatchTopK architecture only; this config (architecture code 0)"
                         + " has 2");
 
@@ -164,18 +184,35 @@ class SaeConfigTest {
     @ParameterizedTest
     @EnumSource(Architecture.class)
     void nativeRoundTripKeepsEveryField(Architecture architecture) {
-        SaeConfig c = SaeConfig.builder(48, 96).architecture(architecture).k(5).kAux(7)
-                .normalization(Normalization.NONE).deadAfterTokens(1234).auxCoeff(0.5).lr(2e-3).beta1(0.5)
-                .beta2(0.75).eps(1e-6).maxGradNorm(1.0).l1Coeff(0.1).l0Coeff(0.2).jumpReluBandwidth(0.05)
-                .jumpReluInitThreshold(0.02).thetaMomentum(0.3).seed(Long.MIN_VALUE).doublePrecision(true)
+        SaeConfig c = SaeConfig.builder(48, 96)
+                .architecture(architecture)
+                .k(5)
+                .kAux(7)
+                .normalization(Normalization.NONE)
+                .deadAfterTokens(1234)
+                .auxCoeff(0.5)
+                .lr(2e-3)
+                .beta1(0.5)
+                .beta2(0.75)
+                .eps(1e-6)
+                .maxGradNorm(1.0)
+                .l1Coeff(0.1)
+                .l0Coeff(0.2)
+                .jumpReluBandwidth(0.05)
+                .jumpReluInitThreshold(0.02)
+                .thetaMomentum(0.3)
+                .seed(Long.MIN_VALUE)
+                .doublePrecision(true)
                 .path(StepPath.NAIVE)
-                .matryoshkaWidths(architecture == Architecture.MATRYOSHKA_BATCHTOPK ? List.of(16L, 48L, 96L) : List.of())
+                .matryoshkaWidths(
+                        architecture == Architecture.MATRYOSHKA_BATCHTOPK ? List.of(16L, 48L, 96L) : List.of())
                 .build();
         try (Arena arena = Arena.ofConfined()) {
             assertThat(SaeConfig.fromNative(c.toNative(arena))).isEqualTo(c);
         }
         assertThat(ConfigJson.fromJson(ConfigJson.toJson(c))).isEqualTo(c);
-        assertThat(ConfigJson.fromJson(ai.batchtopk.io.JsonCodec.parseTree(ai.batchtopk.io.JsonCodec.write(ConfigJson.toJson(c)))))
+        assertThat(ConfigJson.fromJson(
+                        ai.batchtopk.io.JsonCodec.parseTree(ai.batchtopk.io.JsonCodec.write(ConfigJson.toJson(c)))))
                 .isEqualTo(c);
         assertThat(c.toBuilder().build()).isEqualTo(c);
     }
@@ -197,7 +234,8 @@ class SaeConfigTest {
         assertThatThrownBy(() -> ConfigJson.fromJson(json)).hasMessageContaining("k");
         json.put("k", 4);
         json.put("device", "tpu");
-        assertThatThrownBy(() -> ConfigJson.fromJson(json)).hasMessage("'device' must be one of \"cpu\", \"cuda\", got \"tpu\"");
+        assertThatThrownBy(() -> ConfigJson.fromJson(json))
+                .hasMessage("'device' must be one of \"cpu\", \"cuda\", got \"tpu\"");
         json.put("device", "CPU");
         assertThat(ConfigJson.fromJson(json).device()).isEqualTo(Device.CPU);
         json.put("format_version", 2);
@@ -205,7 +243,8 @@ class SaeConfigTest {
         json.put("format_version", 1);
         json.put("architecture", "gated");
         assertThatThrownBy(() -> ConfigJson.fromJson(json))
-                .hasMessage("'architecture' must be one of \"batchtopk\", \"topk\", \"jumprelu\", \"relu\", \"matryoshka-batchtopk\", got \"gated\"");
+                .hasMessage(
+                        "'architecture' must be one of \"batchtopk\", \"topk\", \"jumprelu\", \"relu\", \"matryoshka-batchtopk\", got \"gated\"");
         json.remove("architecture");
         assertThatThrownBy(() -> ConfigJson.fromJson(json)).hasMessage("missing key 'architecture'");
     }
@@ -215,13 +254,37 @@ class SaeConfigTest {
         var json = ConfigJson.toJson(SaeConfig.builder(8, 16).build());
         var names = new java.util.ArrayList<String>();
         json.fieldNames().forEachRemaining(names::add);
-        assertThat(names).containsExactly("format_version", "d_in", "d_sae", "architecture", "k", "k_aux", "normalization",
-                "dead_after_tokens", "aux_coeff", "lr", "beta1", "beta2", "eps", "max_grad_norm", "l1_coeff", "l0_coeff",
-                "jumprelu_bandwidth", "jumprelu_init_threshold", "theta_momentum", "seed", "dtype", "device", "path");
+        assertThat(names)
+                .containsExactly(
+                        "format_version",
+                        "d_in",
+                        "d_sae",
+                        "architecture",
+                        "k",
+                        "k_aux",
+                        "normalization",
+                        "dead_after_tokens",
+                        "aux_coeff",
+                        "lr",
+                        "beta1",
+                        "beta2",
+                        "eps",
+                        "max_grad_norm",
+                        "l1_coeff",
+                        "l0_coeff",
+                        "jumprelu_bandwidth",
+                        "jumprelu_init_threshold",
+                        "theta_momentum",
+                        "seed",
+                        "dtype",
+                        "device",
+                        "path");
         // matryoshka_widths is written for Matryoshka BatchTopK only.
         assertThat(names).hasSize(SaeConfig.class.getRecordComponents().length);
-        var matryoshka = ConfigJson.toJson(SaeConfig.builder(8, 16).architecture(Architecture.MATRYOSHKA_BATCHTOPK)
-                .matryoshkaWidths(java.util.List.of(4L, 16L)).build());
+        var matryoshka = ConfigJson.toJson(SaeConfig.builder(8, 16)
+                .architecture(Architecture.MATRYOSHKA_BATCHTOPK)
+                .matryoshkaWidths(java.util.List.of(4L, 16L))
+                .build());
         var last = new java.util.ArrayList<String>();
         matryoshka.fieldNames().forEachRemaining(last::add);
         assertThat(last.getLast()).isEqualTo("matryoshka_widths");
@@ -229,9 +292,13 @@ class SaeConfigTest {
 
     @Test
     void missingJsonKeysTakeTheNativeDefaultsForTheShapeArchitectureAndK() {
-        var json = ai.batchtopk.io.JsonCodec.parseTree("{\"d_in\":8,\"d_sae\":16,\"architecture\":\"topk\",\"k\":3,"
-                + "\"lr\":null,\"unknown\":[1]}");
-        assertThat(ConfigJson.fromJson(json)).isEqualTo(SaeConfig.builder(8, 16).architecture(Architecture.TOPK).k(3).build());
+        var json = ai.batchtopk.io.JsonCodec.parseTree(
+                "{\"d_in\":8,\"d_sae\":16,\"architecture\":\"topk\",\"k\":3," + "\"lr\":null,\"unknown\":[1]}");
+        assertThat(ConfigJson.fromJson(json))
+                .isEqualTo(SaeConfig.builder(8, 16)
+                        .architecture(Architecture.TOPK)
+                        .k(3)
+                        .build());
     }
 
     @Test
@@ -246,10 +313,16 @@ class SaeConfigTest {
 
     @Test
     void perTokenNormalisationNeedsTwoValuesPerRow() {
-        assertThatThrownBy(() -> SaeConfig.builder(1, 16).k(4).build()).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> SaeConfig.builder(1, 16).k(4).build())
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("normalization per-token needs d_in >= 2, got d_in = 1")
                 .hasMessageContaining("use normalization none");
-        assertThat(SaeConfig.builder(1, 16).k(4).normalization(Normalization.NONE).build().dIn()).isEqualTo(1);
+        assertThat(SaeConfig.builder(1, 16)
+                        .k(4)
+                        .normalization(Normalization.NONE)
+                        .build()
+                        .dIn())
+                .isEqualTo(1);
         assertThat(SaeConfig.builder(2, 16).k(4).build().normalization()).isEqualTo(Normalization.PER_TOKEN);
     }
 }

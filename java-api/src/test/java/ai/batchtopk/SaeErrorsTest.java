@@ -72,7 +72,8 @@ class SaeErrorsTest {
     void aBatchMustBeAMatrix() {
         Tensor vector = Tensor.allocate(DType.F32, new long[] {64}, arena);
         assertThatThrownBy(() -> sae.trainStep(vector))
-                .isInstanceOfSatisfying(BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.SHAPE))
+                .isInstanceOfSatisfying(
+                        BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.SHAPE))
                 .hasMessageContaining("[64]");
     }
 
@@ -80,11 +81,13 @@ class SaeErrorsTest {
     void integerBatchesAreDtypeErrors() {
         Tensor longs = Tensor.allocate(DType.I64, new long[] {4, 64}, arena);
         assertThatThrownBy(() -> sae.trainStep(longs))
-                .isInstanceOfSatisfying(BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.DTYPE))
+                .isInstanceOfSatisfying(
+                        BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.DTYPE))
                 .hasMessageContaining("I64");
         Tensor ints = Tensor.allocate(DType.I32, new long[] {4, 64}, arena);
         assertThatThrownBy(() -> sae.trainStep(ints))
-                .isInstanceOfSatisfying(BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.DTYPE))
+                .isInstanceOfSatisfying(
+                        BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.DTYPE))
                 .hasMessageContaining("I32");
         stillTrains();
     }
@@ -95,11 +98,10 @@ class SaeErrorsTest {
         Tensor batch = TestData.gaussian(arena, 32, 64, 2);
         batch.data().setAtIndex(ValueLayout.JAVA_FLOAT, 5 * 64 + 3, bad);
         Tensor before = sae.state("W_enc");
-        assertThatThrownBy(() -> sae.trainStep(batch))
-                .isInstanceOfSatisfying(BatchTopKException.class, e -> {
-                    assertThat(e.status()).isEqualTo(Status.NON_FINITE);
-                    assertThat(e.nativeMessage()).contains("row 5");
-                });
+        assertThatThrownBy(() -> sae.trainStep(batch)).isInstanceOfSatisfying(BatchTopKException.class, e -> {
+            assertThat(e.status()).isEqualTo(Status.NON_FINITE);
+            assertThat(e.nativeMessage()).contains("row 5");
+        });
         assertThat(sae.state("W_enc").data().mismatch(before.data())).isEqualTo(-1);
         assertThat(sae.state("step").data().get(Tensor.I64_LE, 0)).isZero();
         stillTrains();
@@ -109,7 +111,8 @@ class SaeErrorsTest {
     void zeroRowsAreAShapeError() {
         MemorySegment empty = arena.allocate(4);
         assertThatThrownBy(() -> sae.trainStep(empty, 0))
-                .isInstanceOfSatisfying(BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.SHAPE));
+                .isInstanceOfSatisfying(
+                        BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.SHAPE));
         stillTrains();
     }
 
@@ -124,9 +127,11 @@ class SaeErrorsTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("codes holds 10236 bytes but 10 x 256 F32 needs 10240");
         assertThatThrownBy(() -> sae.reconstruct(batch, Selection.INFERENCE, arena.allocate(64)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("out holds 64 bytes");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("out holds 64 bytes");
         assertThatThrownBy(() -> sae.decode(arena.allocate(256 * 4), 2, arena.allocate(2 * 64 * 4)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("codes holds 1024 bytes");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("codes holds 1024 bytes");
     }
 
     @Test
@@ -144,7 +149,8 @@ class SaeErrorsTest {
         Tensor batch = TestData.gaussian(arena, 2, 64, 3);
         MemorySegment readOnly = arena.allocate(2 * 256 * 4).asReadOnly();
         assertThatThrownBy(() -> sae.encode(batch, Selection.INFERENCE, readOnly))
-                .isInstanceOf(IllegalArgumentException.class).hasMessage("codes is read-only but is written to");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("codes is read-only but is written to");
     }
 
     @Test
@@ -156,8 +162,9 @@ class SaeErrorsTest {
                 switch (dtype) {
                     case F64 -> batch.data().setAtIndex(ValueLayout.JAVA_DOUBLE, i, values[i]);
                     case F16 -> batch.data().setAtIndex(ValueLayout.JAVA_SHORT, i, Float.floatToFloat16(values[i]));
-                    default -> batch.data().setAtIndex(ValueLayout.JAVA_SHORT, i,
-                            (short) (Float.floatToRawIntBits(values[i]) >>> 16));
+                    default ->
+                        batch.data().setAtIndex(ValueLayout.JAVA_SHORT, i, (short)
+                                (Float.floatToRawIntBits(values[i]) >>> 16));
                 }
             }
             assertThat(sae.trainStep(batch).loss()).as("%s", dtype).isFinite();
@@ -167,21 +174,24 @@ class SaeErrorsTest {
     @Test
     void stateMustMatchInShapeAndType() {
         assertThatThrownBy(() -> sae.setState("W_enc", Tensor.allocate(DType.F32, new long[] {64, 128}, arena)))
-                .isInstanceOfSatisfying(BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.SHAPE))
+                .isInstanceOfSatisfying(
+                        BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.SHAPE))
                 .hasMessage("btk_sae_state_set: 'W_enc' is F32 [64, 256] but the value given is F32 [64, 128] (SHAPE)");
         assertThatThrownBy(() -> sae.setState("b_dec", Tensor.allocate(DType.F64, new long[] {64}, arena)))
-                .isInstanceOfSatisfying(BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.DTYPE));
+                .isInstanceOfSatisfying(
+                        BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.DTYPE));
         Tensor nan = Tensor.allocate(DType.F32, new long[] {64}, arena);
         nan.data().setAtIndex(ValueLayout.JAVA_FLOAT, 7, Float.NaN);
         assertThatThrownBy(() -> sae.setState("b_dec", nan))
-                .isInstanceOfSatisfying(BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.NON_FINITE));
+                .isInstanceOfSatisfying(
+                        BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.NON_FINITE));
         assertThatThrownBy(() -> sae.state("no_such_tensor"))
-                .isInstanceOfSatisfying(BatchTopKException.class,
-                        e -> assertThat(e.status()).isEqualTo(Status.INVALID_ARGUMENT))
+                .isInstanceOfSatisfying(
+                        BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.INVALID_ARGUMENT))
                 .hasMessageContaining("no_such_tensor");
         assertThatThrownBy(() -> sae.state("grad.W_enc"))
-                .isInstanceOfSatisfying(BatchTopKException.class,
-                        e -> assertThat(e.status()).isEqualTo(Status.INVALID_ARGUMENT));
+                .isInstanceOfSatisfying(
+                        BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.INVALID_ARGUMENT));
         stillTrains();
     }
 
@@ -201,7 +211,8 @@ class SaeErrorsTest {
         org.junit.jupiter.api.Assumptions.assumeFalse(NativeLibrary.cudaAvailable(), "this build has CUDA");
         SaeConfig cuda = SaeConfig.builder(64, 256).device(Device.CUDA).build();
         assertThatThrownBy(() -> Sae.create(cuda))
-                .isInstanceOfSatisfying(BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.DEVICE))
+                .isInstanceOfSatisfying(
+                        BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.DEVICE))
                 .hasMessageStartingWith("btk_sae_create: ");
     }
 }

@@ -37,16 +37,22 @@ class SaeLensTest {
     @ParameterizedTest
     @EnumSource(Architecture.class)
     void saveThenLoadIsBitIdentical(Architecture architecture) throws IOException {
-        try (Arena arena = Arena.ofConfined(); Sae sae = trained(architecture, arena)) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = trained(architecture, arena)) {
             SaeLens.saveInference(sae, dir.resolve("sae"), Map.of("model_name", "test-model"));
             try (Sae loaded = SaeLens.load(dir.resolve("sae"))) {
                 assertThat(loaded.config()).isEqualTo(sae.config());
-                List<String> parameters = new java.util.ArrayList<>(List.of("W_enc", "W_dec", "b_enc", "b_dec", "theta"));
+                List<String> parameters =
+                        new java.util.ArrayList<>(List.of("W_enc", "W_dec", "b_enc", "b_dec", "theta"));
                 if (architecture == Architecture.JUMPRELU) {
                     parameters.add("log_threshold");
                 }
                 for (String name : parameters) {
-                    assertThat(loaded.state(name).data().mismatch(sae.state(name).data())).as(name).isEqualTo(-1);
+                    assertThat(loaded.state(name)
+                                    .data()
+                                    .mismatch(sae.state(name).data()))
+                            .as(name)
+                            .isEqualTo(-1);
                 }
                 // Same parameters, same codes at inference.
                 Tensor batch = TestData.gaussian(arena, 16, 32, 77, 0.5f);
@@ -61,7 +67,8 @@ class SaeLensTest {
 
     @Test
     void batchTopKIsWrittenAsJumpReluWithThetaEverywhere() throws IOException {
-        try (Arena arena = Arena.ofConfined(); Sae sae = trained(Architecture.BATCHTOPK, arena)) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = trained(Architecture.BATCHTOPK, arena)) {
             Map<String, Object> metadata = new LinkedHashMap<>();
             metadata.put("model_name", "all-MiniLM-L6-v2");
             metadata.put("hook_name", "layer.3");
@@ -91,7 +98,8 @@ class SaeLensTest {
 
             try (Arena read = Arena.ofConfined()) {
                 SafetensorsFile weights = Safetensors.open(dir.resolve("sae_weights.safetensors"), read);
-                assertThat(weights.tensors().keySet()).containsExactlyInAnyOrder("W_enc", "W_dec", "b_enc", "b_dec", "threshold");
+                assertThat(weights.tensors().keySet())
+                        .containsExactlyInAnyOrder("W_enc", "W_dec", "b_enc", "b_dec", "threshold");
                 assertThat(weights.get("W_enc").shape()).containsExactly(32, 128);
                 assertThat(weights.get("W_dec").shape()).containsExactly(128, 32);
                 float[] threshold = weights.get("threshold").toFloatArray();
@@ -111,29 +119,34 @@ class SaeLensTest {
             assertThat(cfg.get("k")).isEqualTo(8L);
             assertThat(cfg.get("rescale_acts_by_decoder_norm")).isEqualTo(false);
 
-            try (Sae relu = Sae.create(TestData.small(Architecture.RELU).normalization(Normalization.NONE).build())) {
+            try (Sae relu = Sae.create(TestData.small(Architecture.RELU)
+                    .normalization(Normalization.NONE)
+                    .build())) {
                 SaeLens.saveInference(relu, dir.resolve("relu"), Map.of());
             }
             cfg = (Map<?, ?>) JsonCodec.parse(Files.readString(dir.resolve("relu/cfg.json")));
             assertThat(cfg.get("architecture")).isEqualTo("standard");
             assertThat(cfg.get("normalize_activations")).isEqualTo("none");
 
-            try (Sae jumprelu = trained(Architecture.JUMPRELU, arena); Arena read = Arena.ofConfined()) {
+            try (Sae jumprelu = trained(Architecture.JUMPRELU, arena);
+                    Arena read = Arena.ofConfined()) {
                 SaeLens.saveInference(jumprelu, dir.resolve("jumprelu"), Map.of());
                 SafetensorsFile weights = Safetensors.open(dir.resolve("jumprelu/sae_weights.safetensors"), read);
                 float[] threshold = weights.get("threshold").toFloatArray();
                 float[] logThreshold = jumprelu.state("log_threshold").toFloatArray();
                 for (int i = 0; i < threshold.length; i++) {
-                    assertThat((double) threshold[i]).isCloseTo(Math.exp(logThreshold[i]),
-                            org.assertj.core.data.Percentage.withPercentage(1e-4));
+                    assertThat((double) threshold[i])
+                            .isCloseTo(
+                                    Math.exp(logThreshold[i]), org.assertj.core.data.Percentage.withPercentage(1e-4));
                 }
             }
         }
     }
 
     /** Writes a directory the way SAELens would (no "batchtopk" key). */
-    private void writeSaeLens(Path target, String architecture, Map<String, Object> extraCfg, Map<String, Tensor> overrides,
-            Arena arena) throws IOException {
+    private void writeSaeLens(
+            Path target, String architecture, Map<String, Object> extraCfg, Map<String, Tensor> overrides, Arena arena)
+            throws IOException {
         Files.createDirectories(target);
         Map<String, Object> cfg = new LinkedHashMap<>();
         cfg.put("d_in", 32);
@@ -170,9 +183,11 @@ class SaeLensTest {
                 assertThat(sae.config().normalization()).isEqualTo(Normalization.NONE);
                 float[] logThreshold = sae.state("log_threshold").toFloatArray();
                 assertThat(logThreshold[9]).isEqualTo((float) Math.log(0.1f));
-                assertThat(sae.state("W_enc").toFloatArray()).isEqualTo(TestData.gaussian(arena, 32, 128, 1).toFloatArray());
+                assertThat(sae.state("W_enc").toFloatArray())
+                        .isEqualTo(TestData.gaussian(arena, 32, 128, 1).toFloatArray());
             }
-            writeSaeLens(dir.resolve("t"), "topk", Map.of("k", 5, "normalize_activations", "layer_norm"), Map.of(), arena);
+            writeSaeLens(
+                    dir.resolve("t"), "topk", Map.of("k", 5, "normalize_activations", "layer_norm"), Map.of(), arena);
             try (Sae sae = SaeLens.load(dir.resolve("t"), b -> b.device(Device.CPU))) {
                 assertThat(sae.config().architecture()).isEqualTo(Architecture.TOPK);
                 assertThat(sae.config().k()).isEqualTo(5);
@@ -219,7 +234,9 @@ class SaeLensTest {
                     for (int i = 0; i < 32; i++) {
                         norm += (double) wDec[j * 32 + i] * wDec[j * 32 + i];
                     }
-                    assertThat(Math.sqrt(norm)).as("norm of W_dec row %d", j).isCloseTo(1.0, org.assertj.core.data.Offset.offset(1e-5));
+                    assertThat(Math.sqrt(norm))
+                            .as("norm of W_dec row %d", j)
+                            .isCloseTo(1.0, org.assertj.core.data.Offset.offset(1e-5));
                 }
                 // The function SAELens computes: pre-activations scaled by the decoder norms, compared
                 // with topk_threshold, decoded by the rows divided by their norms.
@@ -280,8 +297,10 @@ class SaeLensTest {
             try (Sae sae = SaeLens.load(dir)) {
                 assertThat(sae.config().k()).isEqualTo(4);
                 assertThat(sae.theta()).isEqualTo(0.5);
-                assertThat(sae.state("W_dec").toFloatArray()).isEqualTo(TestData.gaussian(arena, 128, 32, 2).toFloatArray());
-                assertThat(sae.state("W_enc").toFloatArray()).isEqualTo(TestData.gaussian(arena, 32, 128, 1).toFloatArray());
+                assertThat(sae.state("W_dec").toFloatArray())
+                        .isEqualTo(TestData.gaussian(arena, 128, 32, 2).toFloatArray());
+                assertThat(sae.state("W_enc").toFloatArray())
+                        .isEqualTo(TestData.gaussian(arena, 32, 128, 1).toFloatArray());
             }
         }
     }
@@ -298,10 +317,12 @@ class SaeLensTest {
                 for (int i = 0; i < 32; i++) {
                     norm += (double) raw[i] * raw[i];
                 }
-                assertThat((double) wDec[0]).isCloseTo(raw[0] / Math.sqrt(norm), org.assertj.core.data.Offset.offset(1e-6));
-                assertThat((double) sae.state("W_enc").toFloatArray()[0]).isCloseTo(
-                        TestData.gaussian(arena, 32, 128, 1).toFloatArray()[0] * Math.sqrt(norm),
-                        org.assertj.core.data.Offset.offset(1e-5));
+                assertThat((double) wDec[0])
+                        .isCloseTo(raw[0] / Math.sqrt(norm), org.assertj.core.data.Offset.offset(1e-6));
+                assertThat((double) sae.state("W_enc").toFloatArray()[0])
+                        .isCloseTo(
+                                TestData.gaussian(arena, 32, 128, 1).toFloatArray()[0] * Math.sqrt(norm),
+                                org.assertj.core.data.Offset.offset(1e-5));
             }
         }
     }
@@ -311,17 +332,20 @@ class SaeLensTest {
         try (Arena arena = Arena.ofConfined()) {
             writeSaeLensBatchTopK(dir.resolve("fractional"), Map.of("k", 2.5), 1, arena);
             assertThatThrownBy(() -> SaeLens.load(dir.resolve("fractional")))
-                    .isInstanceOf(MalformedFileException.class).hasMessageContaining("cfg.json")
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("cfg.json")
                     .hasMessageContaining("k = 2.5 is not a whole number");
 
             writeSaeLensBatchTopK(dir.resolve("negative"), Map.of(), -1, arena);
             assertThatThrownBy(() -> SaeLens.load(dir.resolve("negative")))
-                    .isInstanceOf(MalformedFileException.class).hasMessageContaining("sae_weights.safetensors")
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("sae_weights.safetensors")
                     .hasMessageContaining("topk_threshold = -1.0 is not a finite number >= 0");
 
             writeSaeLens(dir.resolve("no-threshold"), "batchtopk", Map.of("k", 8), Map.of(), arena);
             assertThatThrownBy(() -> SaeLens.load(dir.resolve("no-threshold")))
-                    .isInstanceOf(MalformedFileException.class).hasMessageContaining("topk_threshold");
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("topk_threshold");
 
             writeSaeLensBatchTopK(dir.resolve("rescale"), Map.of("rescale_acts_by_decoder_norm", "yes"), 1, arena);
             assertThatThrownBy(() -> SaeLens.load(dir.resolve("rescale")))
@@ -333,8 +357,17 @@ class SaeLensTest {
     @Test
     void loadsSaeLensMatryoshkaTrainingCheckpoints() throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            writeSaeLensBatchTopK(dir.resolve("matryoshka"), Map.of("architecture", "matryoshka_batchtopk",
-                    "matryoshka_widths", List.of(32, 64, 128), "use_matryoshka_aux_loss", false), 1.5, arena);
+            writeSaeLensBatchTopK(
+                    dir.resolve("matryoshka"),
+                    Map.of(
+                            "architecture",
+                            "matryoshka_batchtopk",
+                            "matryoshka_widths",
+                            List.of(32, 64, 128),
+                            "use_matryoshka_aux_loss",
+                            false),
+                    1.5,
+                    arena);
             try (Sae sae = SaeLens.load(dir.resolve("matryoshka"))) {
                 assertThat(sae.config().architecture()).isEqualTo(Architecture.MATRYOSHKA_BATCHTOPK);
                 assertThat(sae.config().matryoshkaWidths()).containsExactly(32L, 64L, 128L);
@@ -344,32 +377,50 @@ class SaeLensTest {
                 assertThat(SaeLens.config(dir.resolve("matryoshka"))).isEqualTo(sae.config());
             }
             // As SAELens does, widths that stop short of d_sae get d_sae as their last.
-            writeSaeLensBatchTopK(dir.resolve("short"), Map.of("architecture", "matryoshka_batchtopk",
-                    "matryoshka_widths", List.of(32, 64)), 1, arena);
+            writeSaeLensBatchTopK(
+                    dir.resolve("short"),
+                    Map.of("architecture", "matryoshka_batchtopk", "matryoshka_widths", List.of(32, 64)),
+                    1,
+                    arena);
             assertThat(SaeLens.config(dir.resolve("short")).matryoshkaWidths()).containsExactly(32L, 64L, 128L);
 
-            writeSaeLensBatchTopK(dir.resolve("decreasing"), Map.of("architecture", "matryoshka_batchtopk",
-                    "matryoshka_widths", List.of(64, 32, 128)), 1, arena);
-            assertThatThrownBy(() -> SaeLens.load(dir.resolve("decreasing"))).isInstanceOf(MalformedFileException.class)
+            writeSaeLensBatchTopK(
+                    dir.resolve("decreasing"),
+                    Map.of("architecture", "matryoshka_batchtopk", "matryoshka_widths", List.of(64, 32, 128)),
+                    1,
+                    arena);
+            assertThatThrownBy(() -> SaeLens.load(dir.resolve("decreasing")))
+                    .isInstanceOf(MalformedFileException.class)
                     .hasMessageContaining("cfg.json")
-                    .hasMessageContaining("matryoshka widths must be positive and strictly increasing, but width 2 is 32 after 64");
-            writeSaeLensBatchTopK(dir.resolve("past"), Map.of("architecture", "matryoshka_batchtopk",
-                    "matryoshka_widths", List.of(32, 256)), 1, arena);
-            assertThatThrownBy(() -> SaeLens.config(dir.resolve("past"))).isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining(
+                            "matryoshka widths must be positive and strictly increasing, but width 2 is 32 after 64");
+            writeSaeLensBatchTopK(
+                    dir.resolve("past"),
+                    Map.of("architecture", "matryoshka_batchtopk", "matryoshka_widths", List.of(32, 256)),
+                    1,
+                    arena);
+            assertThatThrownBy(() -> SaeLens.config(dir.resolve("past")))
+                    .isInstanceOf(MalformedFileException.class)
                     .hasMessageContaining("the last matryoshka width must equal d_sae = 128, got 256");
             writeSaeLensBatchTopK(dir.resolve("none"), Map.of("architecture", "matryoshka_batchtopk"), 1, arena);
-            assertThatThrownBy(() -> SaeLens.config(dir.resolve("none"))).isInstanceOf(MalformedFileException.class)
+            assertThatThrownBy(() -> SaeLens.config(dir.resolve("none")))
+                    .isInstanceOf(MalformedFileException.class)
                     .hasMessageContaining("missing 'matryoshka_widths'");
-            writeSaeLensBatchTopK(dir.resolve("text"), Map.of("architecture", "matryoshka_batchtopk",
-                    "matryoshka_widths", List.of("32", "128")), 1, arena);
-            assertThatThrownBy(() -> SaeLens.config(dir.resolve("text"))).isInstanceOf(MalformedFileException.class)
+            writeSaeLensBatchTopK(
+                    dir.resolve("text"),
+                    Map.of("architecture", "matryoshka_batchtopk", "matryoshka_widths", List.of("32", "128")),
+                    1,
+                    arena);
+            assertThatThrownBy(() -> SaeLens.config(dir.resolve("text")))
+                    .isInstanceOf(MalformedFileException.class)
                     .hasMessageContaining("'matryoshka_widths[0]' must be an integer, got \"32\"");
         }
     }
 
     @Test
     void matryoshkaIsWrittenAsJumpReluWithThetaAndItsWidthsInOurKey() throws IOException {
-        try (Arena arena = Arena.ofConfined(); Sae sae = trained(Architecture.MATRYOSHKA_BATCHTOPK, arena)) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = trained(Architecture.MATRYOSHKA_BATCHTOPK, arena)) {
             SaeLens.saveInference(sae, dir, Map.of());
             Map<?, ?> cfg = (Map<?, ?>) JsonCodec.parse(Files.readString(dir.resolve("cfg.json")));
             assertThat(cfg.get("architecture")).isEqualTo("jumprelu");
@@ -388,8 +439,12 @@ class SaeLensTest {
     @Test
     void inconsistentFilesAreRejectedNamingFileAndField() throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            writeSaeLens(dir.resolve("shape"), "jumprelu", Map.of(),
-                    Map.of("W_enc", TestData.gaussian(arena, 32, 64, 1)), arena);
+            writeSaeLens(
+                    dir.resolve("shape"),
+                    "jumprelu",
+                    Map.of(),
+                    Map.of("W_enc", TestData.gaussian(arena, 32, 64, 1)),
+                    arena);
             assertThatThrownBy(() -> SaeLens.load(dir.resolve("shape"), b -> b.device(Device.CPU)))
                     .isInstanceOf(MalformedFileException.class)
                     .hasMessageContaining("sae_weights.safetensors")
@@ -406,14 +461,22 @@ class SaeLensTest {
                     .isInstanceOf(MalformedFileException.class)
                     .hasMessageContaining("architecture \"gated\" is not supported");
 
-            writeSaeLens(dir.resolve("f16"), "standard", Map.of(), Map.of("b_dec",
-                    Tensor.allocate(DType.F16, new long[] {32}, arena)), arena);
+            writeSaeLens(
+                    dir.resolve("f16"),
+                    "standard",
+                    Map.of(),
+                    Map.of("b_dec", Tensor.allocate(DType.F16, new long[] {32}, arena)),
+                    arena);
             assertThatThrownBy(() -> SaeLens.load(dir.resolve("f16"), b -> b.device(Device.CPU)))
                     .isInstanceOf(MalformedFileException.class)
                     .hasMessageContaining("b_dec has dtype F16");
 
-            writeSaeLens(dir.resolve("zero"), "jumprelu", Map.of(), Map.of("threshold",
-                    Tensor.allocate(DType.F32, new long[] {128}, arena)), arena);
+            writeSaeLens(
+                    dir.resolve("zero"),
+                    "jumprelu",
+                    Map.of(),
+                    Map.of("threshold", Tensor.allocate(DType.F32, new long[] {128}, arena)),
+                    arena);
             assertThatThrownBy(() -> SaeLens.load(dir.resolve("zero"), b -> b.device(Device.CPU)))
                     .isInstanceOf(MalformedFileException.class)
                     .hasMessageContaining("threshold[0] = 0.0 is not a finite positive number");
@@ -423,13 +486,15 @@ class SaeLensTest {
             writeSaeLens(dir.resolve("nan"), "jumprelu", Map.of(), Map.of("W_dec", nan), arena);
             assertThatThrownBy(() -> SaeLens.load(dir.resolve("nan"), b -> b.device(Device.CPU)))
                     .isInstanceOf(MalformedFileException.class)
-                    .hasMessageContaining(dir.resolve("nan/sae_weights.safetensors").toString())
+                    .hasMessageContaining(
+                            dir.resolve("nan/sae_weights.safetensors").toString())
                     .hasMessageContaining("tensor 'W_dec' holds NaN or infinity");
 
             Files.createDirectories(dir.resolve("json"));
             Files.writeString(dir.resolve("json/cfg.json"), "{\"d_in\": 32,");
             assertThatThrownBy(() -> SaeLens.load(dir.resolve("json")))
-                    .isInstanceOf(MalformedFileException.class).hasMessageContaining("not valid JSON");
+                    .isInstanceOf(MalformedFileException.class)
+                    .hasMessageContaining("not valid JSON");
         }
     }
 
@@ -439,8 +504,12 @@ class SaeLensTest {
         Map<String, Object> meta = new LinkedHashMap<>();
         meta.put("model_name", "m");
         meta.put("context_size", 128);
-        SaeConfig batchTopK = SaeConfig.builder(32, 128).architecture(Architecture.BATCHTOPK).k(8).build();
-        assertThat(JsonCodec.writePretty(SaeLens.configJson(batchTopK, 0.125, meta))).isEqualTo("""
+        SaeConfig batchTopK = SaeConfig.builder(32, 128)
+                .architecture(Architecture.BATCHTOPK)
+                .k(8)
+                .build();
+        assertThat(JsonCodec.writePretty(SaeLens.configJson(batchTopK, 0.125, meta)))
+                .isEqualTo("""
                 {
                   "d_in": 32,
                   "d_sae": 128,
@@ -484,7 +553,8 @@ class SaeLensTest {
                     "theta": 0.125
                   }
                 }""");
-        SaeConfig topK = SaeConfig.builder(32, 128).architecture(Architecture.TOPK).k(8).build();
+        SaeConfig topK =
+                SaeConfig.builder(32, 128).architecture(Architecture.TOPK).k(8).build();
         assertThat(JsonCodec.writePretty(SaeLens.configJson(topK, 0.125, meta))).startsWith("""
                 {
                   "d_in": 32,
@@ -509,7 +579,8 @@ class SaeLensTest {
     /** Hostile cfg.json files: each a MalformedFileException naming the file and the problem. */
     @Test
     void hostileCfgJsonIsAClearError() throws IOException {
-        try (Arena arena = Arena.ofConfined(); Sae sae = trained(Architecture.BATCHTOPK, arena)) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = trained(Architecture.BATCHTOPK, arena)) {
             SaeLens.saveInference(sae, dir, Map.of());
         }
         Path cfg = dir.resolve("cfg.json");
@@ -523,9 +594,11 @@ class SaeLensTest {
         cases.put(good.replace("\"d_in\": 32", "\"d_in\": 3" + "0".repeat(30)), "'d_in' must be an integer");
         cases.put(good.replace("\"d_in\": 32", "\"d_in\": 32, \"d_in\": 32"), "duplicate key \"d_in\"");
         cases.put(good.replace("\"lr\": ", "\"lr\": 0.1, \"lr\": "), "duplicate key \"lr\"");
-        cases.put(good.replace("\"float32\"", "\"" + "f".repeat(5_000_000) + "\""),
+        cases.put(
+                good.replace("\"float32\"", "\"" + "f".repeat(5_000_000) + "\""),
                 "dtype must be \"float32\" or \"float64\", got \"ffff");
-        cases.put(good.replace("\"architecture\": \"batchtopk\"", "\"architecture\": \"" + "b".repeat(5_000_000) + "\""),
+        cases.put(
+                good.replace("\"architecture\": \"batchtopk\"", "\"architecture\": \"" + "b".repeat(5_000_000) + "\""),
                 "'architecture' must be one of");
         for (Map.Entry<String, String> c : cases.entrySet()) {
             Files.writeString(cfg, c.getKey());
@@ -534,29 +607,36 @@ class SaeLensTest {
                     .isInstanceOf(MalformedFileException.class)
                     .hasMessageStartingWith(cfg + ": ")
                     .hasMessageContaining(c.getValue())
-                    .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(1000).doesNotContain("\n"));
+                    .satisfies(e ->
+                            assertThat(e.getMessage()).hasSizeLessThan(1000).doesNotContain("\n"));
         }
     }
 
     @Test
     void aLoadedSaeChecksTheWidthOfItsBatches() throws IOException {
-        try (Arena arena = Arena.ofConfined(); Sae sae = trained(Architecture.BATCHTOPK, arena)) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = trained(Architecture.BATCHTOPK, arena)) {
             SaeLens.saveInference(sae, dir, Map.of());
         }
-        try (Arena arena = Arena.ofConfined(); Sae loaded = SaeLens.load(dir)) {
+        try (Arena arena = Arena.ofConfined();
+                Sae loaded = SaeLens.load(dir)) {
             assertThatThrownBy(() -> loaded.trainStep(TestData.gaussian(arena, 8, 100, 1)))
-                    .isInstanceOfSatisfying(BatchTopKException.class, e -> assertThat(e.status()).isEqualTo(Status.SHAPE))
+                    .isInstanceOfSatisfying(
+                            BatchTopKException.class,
+                            e -> assertThat(e.status()).isEqualTo(Status.SHAPE))
                     .hasMessageContaining("100 columns but 32 are expected");
         }
     }
 
     @Test
     void adjustmentsMayNotChangeTheShape() throws IOException {
-        try (Arena arena = Arena.ofConfined(); Sae sae = trained(Architecture.TOPK, arena)) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = trained(Architecture.TOPK, arena)) {
             SaeLens.saveInference(sae, dir, Map.of());
         }
         assertThatThrownBy(() -> SaeLens.load(dir, b -> b.architecture(Architecture.RELU)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("may not change");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("may not change");
         try (Sae sae = SaeLens.load(dir, b -> b.lr(0.5).path(StepPath.NAIVE))) {
             assertThat(sae.config().lr()).isEqualTo(0.5);
             assertThat(sae.config().path()).isEqualTo(StepPath.NAIVE);

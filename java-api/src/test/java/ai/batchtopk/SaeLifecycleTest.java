@@ -39,7 +39,9 @@ class SaeLifecycleTest {
                     sae::theta,
                     () -> new Evaluator(sae));
             for (ThrowingCallable use : uses) {
-                assertThatThrownBy(use).isInstanceOf(IllegalStateException.class).hasMessage("Sae is closed");
+                assertThatThrownBy(use)
+                        .isInstanceOf(IllegalStateException.class)
+                        .hasMessage("Sae is closed");
             }
         }
     }
@@ -63,7 +65,8 @@ class SaeLifecycleTest {
                     Map.entry("out", () -> sae.reconstruct(good, Selection.INFERENCE, out)),
                     Map.entry("the value of 'b_dec'", () -> sae.setState("b_dec", value)));
             for (Map.Entry<String, ThrowingCallable> use : uses) {
-                assertThatThrownBy(use.getValue()).isInstanceOf(IllegalStateException.class)
+                assertThatThrownBy(use.getValue())
+                        .isInstanceOf(IllegalStateException.class)
                         .hasMessage(use.getKey() + " is no longer valid: the Arena its memory came from (or the file "
                                 + "mapping) is closed");
             }
@@ -87,8 +90,19 @@ class SaeLifecycleTest {
     @Test
     void stateNamesCoverParametersMomentsAndCounters() {
         try (Sae sae = Sae.create(TestData.small(Architecture.JUMPRELU).build())) {
-            assertThat(sae.stateNames()).contains("W_enc", "b_enc", "W_dec", "b_dec", "log_threshold",
-                    "adam.m.W_enc", "adam.v.log_threshold", "step", "theta", "tokens_since_fired", "grad.W_dec");
+            assertThat(sae.stateNames())
+                    .contains(
+                            "W_enc",
+                            "b_enc",
+                            "W_dec",
+                            "b_dec",
+                            "log_threshold",
+                            "adam.m.W_enc",
+                            "adam.v.log_threshold",
+                            "step",
+                            "theta",
+                            "tokens_since_fired",
+                            "grad.W_dec");
             assertThat(sae.stateInfo("W_enc").shape()).containsExactly(32, 128);
             assertThat(sae.stateInfo("W_dec").shape()).containsExactly(128, 32);
             assertThat(sae.stateInfo("step").shape()).isEmpty();

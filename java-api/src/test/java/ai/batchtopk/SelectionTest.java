@@ -13,7 +13,10 @@ class SelectionTest {
     @Test
     void batchTopKKeepsExactlyKTimesBCodesPerBatch() {
         try (Arena arena = Arena.ofConfined();
-                Sae sae = Sae.create(SaeConfig.builder(32, 256).k(6).normalization(Normalization.NONE).build())) {
+                Sae sae = Sae.create(SaeConfig.builder(32, 256)
+                        .k(6)
+                        .normalization(Normalization.NONE)
+                        .build())) {
             int rows = 40;
             Tensor batch = TestData.gaussian(arena, rows, 32, 11);
             MemorySegment codes = arena.allocate(rows * 256L * 4);
@@ -31,14 +34,19 @@ class SelectionTest {
     @Test
     void topKKeepsExactlyKCodesPerRow() {
         try (Arena arena = Arena.ofConfined();
-                Sae sae = Sae.create(SaeConfig.builder(32, 256).architecture(Architecture.TOPK).k(6).build())) {
+                Sae sae = Sae.create(SaeConfig.builder(32, 256)
+                        .architecture(Architecture.TOPK)
+                        .k(6)
+                        .build())) {
             int rows = 40;
             Tensor batch = TestData.gaussian(arena, rows, 32, 12);
             for (Selection selection : Selection.values()) {
                 MemorySegment codes = arena.allocate(rows * 256L * 4);
                 sae.encode(batch, selection, codes);
                 for (int b = 0; b < rows; b++) {
-                    assertThat(TestData.nonZeros(codes, b * 256L, 256)).as("row %d, %s", b, selection).isEqualTo(6L);
+                    assertThat(TestData.nonZeros(codes, b * 256L, 256))
+                            .as("row %d, %s", b, selection)
+                            .isEqualTo(6L);
                 }
             }
         }
@@ -56,8 +64,13 @@ class SelectionTest {
         int k = 8;
         int rows = 256;
         try (Arena arena = Arena.ofConfined();
-                Sae sae = Sae.create(SaeConfig.builder(64, 512).k(k).lr(3e-3).thetaMomentum(0.05)
-                        .normalization(Normalization.NONE).seed(5).build())) {
+                Sae sae = Sae.create(SaeConfig.builder(64, 512)
+                        .k(k)
+                        .lr(3e-3)
+                        .thetaMomentum(0.05)
+                        .normalization(Normalization.NONE)
+                        .seed(5)
+                        .build())) {
             SplittableRandom random = new SplittableRandom(21);
             for (int step = 0; step < 200; step++) {
                 sae.trainStep(data.batch(arena, rows, random));
@@ -72,7 +85,9 @@ class SelectionTest {
                 tokens += rows;
             }
             double l0 = (double) active / tokens;
-            assertThat(l0).as("mean L0 at inference with theta = %s", sae.theta()).isBetween(0.9 * k, 1.1 * k);
+            assertThat(l0)
+                    .as("mean L0 at inference with theta = %s", sae.theta())
+                    .isBetween(0.9 * k, 1.1 * k);
         }
     }
 }

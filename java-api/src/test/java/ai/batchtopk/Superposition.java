@@ -56,8 +56,8 @@ final class Superposition {
                 }
             }
             for (int j = 0; j < d; j++) {
-                t.data().setAtIndex(ValueLayout.JAVA_FLOAT, (long) b * d + j,
-                        (float) (row[j] + noise * TestData.gaussian(random)));
+                t.data().setAtIndex(ValueLayout.JAVA_FLOAT, (long) b * d + j, (float)
+                        (row[j] + noise * TestData.gaussian(random)));
             }
         }
         return t;

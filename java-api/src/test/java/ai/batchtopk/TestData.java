@@ -16,8 +16,13 @@ final class TestData {
 
     /** A small config for fast tests (Matryoshka: prefixes of 16, 48 and 128 latents). */
     static SaeConfig.Builder small(Architecture architecture) {
-        return SaeConfig.builder(32, 128).architecture(architecture).k(8).kAux(16).seed(7)
-                .matryoshkaWidths(architecture == Architecture.MATRYOSHKA_BATCHTOPK ? List.of(16L, 48L, 128L) : List.of());
+        return SaeConfig.builder(32, 128)
+                .architecture(architecture)
+                .k(8)
+                .kAux(16)
+                .seed(7)
+                .matryoshkaWidths(
+                        architecture == Architecture.MATRYOSHKA_BATCHTOPK ? List.of(16L, 48L, 128L) : List.of());
     }
 
     /** rows x cols standard normal floats (plus {@code shift}), in {@code arena}. */
@@ -94,7 +99,9 @@ final class TestData {
             assertThat(a.dtype()).as(name).isEqualTo(e.dtype());
             assertThat(a.shape()).as(name).isEqualTo(e.shape());
             long mismatch = a.data().mismatch(e.data());
-            assertThat(mismatch).as("%s differs from byte %d on", name, mismatch).isEqualTo(-1L);
+            assertThat(mismatch)
+                    .as("%s differs from byte %d on", name, mismatch)
+                    .isEqualTo(-1L);
         }
     }
 }

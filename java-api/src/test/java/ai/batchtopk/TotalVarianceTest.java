@@ -100,7 +100,7 @@ class TotalVarianceTest {
             constant.reset();
             assertThat(constant.rows()).isZero();
             constant.add(f64(arena, 2, 2, new double[] {1, 2, 3, 2}));
-            assertThat(constant.value()).isEqualTo(2.0);  // (1-2)^2 + (3-2)^2
+            assertThat(constant.value()).isEqualTo(2.0); // (1-2)^2 + (3-2)^2
         }
     }
 

@@ -4,8 +4,8 @@ import ai.batchtopk.NativeLibrary;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.StepMetrics;
-import ai.batchtopk.io.Tensor;
 import ai.batchtopk.data.DataPipeline;
+import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -48,14 +48,16 @@ public final class CliVsStep {
             case "library" -> {
                 Path data = Path.of(args[1]);
                 long dIn = width(data);
-                LibraryRun.train(data, SaeConfig.builder(dIn, dSae).k(k).build(), batch, steps, prefetch, Path.of(args[2]));
+                LibraryRun.train(
+                        data, SaeConfig.builder(dIn, dSae).k(k).build(), batch, steps, prefetch, Path.of(args[2]));
             }
             case "step" -> {
                 Path data = Path.of(args[1]);
                 try (Arena arena = Arena.ofShared();
-                        DataPipeline batches = DataPipeline.open(List.of(data), batch, DataPipeline.Order.SEQUENTIAL, 0, 0,
-                                0, arena);
-                        Sae sae = Sae.create(SaeConfig.builder(batches.width(), dSae).k(k).build())) {
+                        DataPipeline batches =
+                                DataPipeline.open(List.of(data), batch, DataPipeline.Order.SEQUENTIAL, 0, 0, 0, arena);
+                        Sae sae = Sae.create(
+                                SaeConfig.builder(batches.width(), dSae).k(k).build())) {
                     for (long s = 1; s <= steps; s++) {
                         Tensor t = batches.next();
                         long start = System.nanoTime();
@@ -93,7 +95,8 @@ public final class CliVsStep {
 
     private static long width(Path data) throws Exception {
         try (Arena arena = Arena.ofConfined();
-                DataPipeline pipeline = DataPipeline.open(List.of(data), 1, DataPipeline.Order.SEQUENTIAL, 0, 0, 0, arena)) {
+                DataPipeline pipeline =
+                        DataPipeline.open(List.of(data), 1, DataPipeline.Order.SEQUENTIAL, 0, 0, 0, arena)) {
             return pipeline.width();
         }
     }

@@ -38,7 +38,11 @@ public final class DataParallelBytes {
         int world = Integer.parseInt(args[4]);
         int steps = Integer.parseInt(args[5]);
         NativeLibrary.setNumThreads(1);
-        SaeConfig config = SaeConfig.builder(d, dSae).architecture(Architecture.BATCHTOPK).k(k).seed(1).build();
+        SaeConfig config = SaeConfig.builder(d, dSae)
+                .architecture(Architecture.BATCHTOPK)
+                .k(k)
+                .seed(1)
+                .build();
         int port;
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = socket.getLocalPort();
@@ -73,15 +77,18 @@ public final class DataParallelBytes {
         }
         pool.shutdown();
         for (int step = 0; step < steps; step++) {
-            System.out.printf("step %d: %,d bytes all-reduced by each rank (%.1f MB)%n", step + 1, rank0[step], rank0[step] / 1e6);
+            System.out.printf(
+                    "step %d: %,d bytes all-reduced by each rank (%.1f MB)%n",
+                    step + 1, rank0[step], rank0[step] / 1e6);
         }
         // Every latent touched: the gradient buffer is dense. Plus the selection's histograms, the
         // fired and touched masks and a handful of scalars.
         long gradients = (2 * dSae * d + dSae + d) * 4;
         long selection = (2048 + 512) * 8 + world * 8L;
         long masks = 2 * dSae;
-        long scalars = 7 * 8 + d * 8;  // rows, squared error, column sums, variance, L0, theta, AuxK
-        System.out.printf("model, every latent touched: %,d bytes (gradients %,d, selection %,d, masks %,d, scalars %,d)%n",
+        long scalars = 7 * 8 + d * 8; // rows, squared error, column sums, variance, L0, theta, AuxK
+        System.out.printf(
+                "model, every latent touched: %,d bytes (gradients %,d, selection %,d, masks %,d, scalars %,d)%n",
                 gradients + selection + masks + scalars, gradients, selection, masks, scalars);
     }
 }

@@ -15,6 +15,7 @@ public final class MachineInfo {
         System.out.println("build_info=" + NativeLibrary.buildInfo());
         System.out.println("torch_threads=" + NativeLibrary.setNumThreads(0));
         System.out.println("cuda_available=" + NativeLibrary.cudaAvailable());
-        System.out.println("java=" + System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
+        System.out.println(
+                "java=" + System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
     }
 }

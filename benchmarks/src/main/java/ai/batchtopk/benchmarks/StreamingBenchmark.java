@@ -64,7 +64,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 2, time = 3, timeUnit = TimeUnit.SECONDS)
 @Measurement(iterations = 5, time = 3, timeUnit = TimeUnit.SECONDS)
-@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
 @Threads(1)
 public class StreamingBenchmark {
     @Param({"raw", "sequential", "sequential-prefetch", "shuffled", "shuffled-prefetch", "window-prefetch"})
@@ -111,7 +113,8 @@ public class StreamingBenchmark {
         arena = Arena.ofShared();
         mapped = new ArrayList<>();
         for (int s = 0; s < shards; s++) {
-            mapped.add(Npy.map(dir.resolve(String.format(Locale.ROOT, "shard-%03d.npy", s)), arena).data());
+            mapped.add(Npy.map(dir.resolve(String.format(Locale.ROOT, "shard-%03d.npy", s)), arena)
+                    .data());
         }
         List<Path> data = List.of(dir);
         pipeline = switch (mode) {
@@ -123,8 +126,15 @@ public class StreamingBenchmark {
             case "window-prefetch" -> DataPipeline.open(data, batch, DataPipeline.Order.SHUFFLED, 65536, 2, 1, arena);
             default -> throw new IllegalArgumentException("unknown mode " + mode);
         };
-        System.out.printf(Locale.ROOT, "%n# setup: %s, %d shards x %d rows x d=%d F32 (%.1f MiB), batch %d rows (%.1f MiB)%n",
-                mode, shards, rowsPerShard, d, (double) shards * rowsPerShard * d * 4 / (1 << 20), batch,
+        System.out.printf(
+                Locale.ROOT,
+                "%n# setup: %s, %d shards x %d rows x d=%d F32 (%.1f MiB), batch %d rows (%.1f MiB)%n",
+                mode,
+                shards,
+                rowsPerShard,
+                d,
+                (double) shards * rowsPerShard * d * 4 / (1 << 20),
+                batch,
                 (double) batch * d * 4 / (1 << 20));
     }
 
@@ -132,7 +142,7 @@ public class StreamingBenchmark {
     @Benchmark
     public float nextBatch() {
         if (pipeline == null) {
-            float total = sum(mapped.get(shard), row * d, (long) batch * d);  // the mapping's data, in place
+            float total = sum(mapped.get(shard), row * d, (long) batch * d); // the mapping's data, in place
             row += batch;
             if (row == rowsPerShard) {
                 row = 0;

@@ -58,7 +58,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 1)
 @Measurement(iterations = 3)
-@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
 @Threads(1)
 public class SweepBenchmark {
     @Param({"sweep", "separate"})
@@ -104,14 +106,33 @@ public class SweepBenchmark {
             }
             Npy.write(data, t);
         }
-        System.out.printf(Locale.ROOT, "%n# setup: %s; data %d x %d F32 (%.0f MiB); 3 SAEs d_sae=%d k=16,32,64; %d steps of %d%n",
-                mode, rows, d, (double) rows * d * 4 / (1 << 20), dSae, steps, batch);
+        System.out.printf(
+                Locale.ROOT,
+                "%n# setup: %s; data %d x %d F32 (%.0f MiB); 3 SAEs d_sae=%d k=16,32,64; %d steps of %d%n",
+                mode,
+                rows,
+                d,
+                (double) rows * d * 4 / (1 << 20),
+                dSae,
+                steps,
+                batch);
     }
 
     private List<String> common(Path out) {
-        return new ArrayList<>(List.of("train", "--data", data.toString(), "--d-sae", Integer.toString(dSae),
-                "--batch-size", Integer.toString(batch), "--steps", Integer.toString(steps), "--seed", "1",
-                "--out", out.toString()));
+        return new ArrayList<>(List.of(
+                "train",
+                "--data",
+                data.toString(),
+                "--d-sae",
+                Integer.toString(dSae),
+                "--batch-size",
+                Integer.toString(batch),
+                "--steps",
+                Integer.toString(steps),
+                "--seed",
+                "1",
+                "--out",
+                out.toString()));
     }
 
     private void train(List<String> args) {
@@ -147,12 +168,19 @@ public class SweepBenchmark {
         Linker linker = Linker.nativeLinker();
         SymbolLookup libc = linker.defaultLookup();
         try (Arena arena = Arena.ofConfined()) {
-            MethodHandle open = linker.downcallHandle(libc.find("open").orElseThrow(),
+            MethodHandle open = linker.downcallHandle(
+                    libc.find("open").orElseThrow(),
                     FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-            MethodHandle fadvise = linker.downcallHandle(libc.find("posix_fadvise").orElseThrow(),
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
-                            ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
-            MethodHandle close = linker.downcallHandle(libc.find("close").orElseThrow(),
+            MethodHandle fadvise = linker.downcallHandle(
+                    libc.find("posix_fadvise").orElseThrow(),
+                    FunctionDescriptor.of(
+                            ValueLayout.JAVA_INT,
+                            ValueLayout.JAVA_INT,
+                            ValueLayout.JAVA_LONG,
+                            ValueLayout.JAVA_LONG,
+                            ValueLayout.JAVA_INT));
+            MethodHandle close = linker.downcallHandle(
+                    libc.find("close").orElseThrow(),
                     FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
             int fd = (int) open.invokeExact(arena.allocateFrom(file.toString()), 0);
             if (fd < 0) {

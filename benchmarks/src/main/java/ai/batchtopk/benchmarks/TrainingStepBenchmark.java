@@ -59,7 +59,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 3, time = 5, timeUnit = TimeUnit.SECONDS)
 @Measurement(iterations = 10, time = 10, timeUnit = TimeUnit.SECONDS)
-@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
 @Threads(1)
 public class TrainingStepBenchmark {
 
@@ -134,10 +136,18 @@ public class TrainingStepBenchmark {
             batches[b] = segment;
         }
         next = 0;
-        System.out.printf(Locale.ROOT,
+        System.out.printf(
+                Locale.ROOT,
                 "%n# setup: %s; library %s; torch threads %d; path %s; d=%d F=%d B=%d k=%d arch=%s%n",
-                NativeLibrary.buildInfo(), NativeLibrary.load(), NativeLibrary.setNumThreads(0), stepPath,
-                dIn, dSae, batch, k, arch);
+                NativeLibrary.buildInfo(),
+                NativeLibrary.load(),
+                NativeLibrary.setNumThreads(0),
+                stepPath,
+                dIn,
+                dSae,
+                batch,
+                k,
+                arch);
     }
 
     @Benchmark
@@ -152,8 +162,16 @@ public class TrainingStepBenchmark {
     public void tearDown() {
         if (last != null) {
             // A sanity line: both paths trained (they ran different numbers of steps, so values differ).
-            System.out.printf(Locale.ROOT, "%n# last step (%s): step=%d loss=%.6g nmse=%.4f l0=%.2f dead=%d theta=%.4g%n",
-                    path, last.step(), last.loss(), last.nmse(), last.l0(), last.dead(), last.theta());
+            System.out.printf(
+                    Locale.ROOT,
+                    "%n# last step (%s): step=%d loss=%.6g nmse=%.4f l0=%.2f dead=%d theta=%.4g%n",
+                    path,
+                    last.step(),
+                    last.loss(),
+                    last.nmse(),
+                    last.l0(),
+                    last.dead(),
+                    last.theta());
         }
         if (sae != null) {
             sae.close();

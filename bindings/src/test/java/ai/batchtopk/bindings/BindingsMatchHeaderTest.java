@@ -45,9 +45,12 @@ class BindingsMatchHeaderTest {
     @Test
     void bindingsWereGeneratedFromTheCurrentHeader() throws Exception {
         Path header = header();
-        assertTrue(Files.isRegularFile(header), "header not found: " + header
-                + " (set the system property batchtopk.header to its path)");
-        assertEquals(recordedHash(), sha256(header),
+        assertTrue(
+                Files.isRegularFile(header),
+                "header not found: " + header + " (set the system property batchtopk.header to its path)");
+        assertEquals(
+                recordedHash(),
+                sha256(header),
                 header + " changed since the Java bindings were generated: run bindings/regenerate.sh"
                         + " (needs jextract on PATH) and commit the regenerated bindings/src/main");
     }

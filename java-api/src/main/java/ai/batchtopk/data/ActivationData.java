@@ -66,7 +66,9 @@ public final class ActivationData {
         public Tensor view(long first, long count) {
             file.requireUnchanged();
             long rowBytes = rows.dim(1) * rows.dtype().byteSize();
-            return new Tensor(rows.dtype(), new long[] {count, rows.dim(1)},
+            return new Tensor(
+                    rows.dtype(),
+                    new long[] {count, rows.dim(1)},
                     rows.data().asSlice(first * rowBytes, count * rowBytes));
         }
     }
@@ -111,8 +113,8 @@ public final class ActivationData {
                             + " has d = " + previous.rows().dim(1) + "; all --data files must have the same width");
                 }
                 if (rows.dtype() != previous.rows().dtype()) {
-                    throw new DataException(source.label() + " holds " + rows.dtype() + " but " + previous.path() + " holds "
-                            + previous.rows().dtype() + "; all --data files must have the same dtype");
+                    throw new DataException(source.label() + " holds " + rows.dtype() + " but " + previous.path()
+                            + " holds " + previous.rows().dtype() + "; all --data files must have the same dtype");
                 }
             }
             parts.add(new Part(file, rows, first, snapshot));
@@ -139,11 +141,14 @@ public final class ActivationData {
                 return st.get(tensor);
             }
             List<String> candidates = st.tensors().entrySet().stream()
-                    .filter(e -> e.getValue().rank() == 2 && e.getValue().dtype().isFloatingPoint())
-                    .map(Map.Entry::getKey).toList();
+                    .filter(e ->
+                            e.getValue().rank() == 2 && e.getValue().dtype().isFloatingPoint())
+                    .map(Map.Entry::getKey)
+                    .toList();
             if (candidates.size() != 1) {
                 throw new DataException(file + " holds " + (candidates.isEmpty() ? "no" : candidates.size())
-                        + " 2-D float tensors" + (candidates.isEmpty() ? "" : " (" + String.join(", ", candidates) + ")")
+                        + " 2-D float tensors"
+                        + (candidates.isEmpty() ? "" : " (" + String.join(", ", candidates) + ")")
                         + "; name the one to train on: --data " + file + ":NAME");
             }
             return st.tensors().get(candidates.getFirst());
@@ -156,7 +161,9 @@ public final class ActivationData {
 
     private static boolean isActivationFile(Path file) {
         String name = file.getFileName().toString();
-        return Files.isRegularFile(file) && !name.startsWith(".") && (name.endsWith(".npy") || name.endsWith(".safetensors"));
+        return Files.isRegularFile(file)
+                && !name.startsWith(".")
+                && (name.endsWith(".npy") || name.endsWith(".safetensors"));
     }
 
     /**
@@ -170,7 +177,8 @@ public final class ActivationData {
                 List<Path> files;
                 try (Stream<Path> entries = Files.list(spec)) {
                     files = entries.filter(ActivationData::isActivationFile)
-                            .sorted(Comparator.comparing(p -> p.getFileName().toString())).toList();
+                            .sorted(Comparator.comparing(p -> p.getFileName().toString()))
+                            .toList();
                 }
                 if (files.isEmpty()) {
                     throw new DataException("data directory " + spec + " holds no .npy or .safetensors files");
@@ -204,8 +212,9 @@ public final class ActivationData {
     /** The file's tensor as a {@code rows x d} matrix over the same mapped bytes. */
     private static Tensor asRows(String file, Tensor tensor) {
         if (!tensor.dtype().isFloatingPoint()) {
-            throw new DataException(file + ": dtype " + tensor.dtype() + " (" + tensor.dtype().npyDescr()
-                    + ") is not a float type; activations must be f32, f16, f64 or bf16 (saved as <V2)");
+            throw new DataException(
+                    file + ": dtype " + tensor.dtype() + " (" + tensor.dtype().npyDescr()
+                            + ") is not a float type; activations must be f32, f16, f64 or bf16 (saved as <V2)");
         }
         if (tensor.rank() < 2) {
             throw new DataException(file + ": shape " + Arrays.toString(tensor.shape())
@@ -233,8 +242,11 @@ public final class ActivationData {
                 return part.file().readFailed(fault);
             }
         }
-        return new FileChangedException(null, "reading the memory-mapped data (" + describe() + ") faulted although"
-                + " none of its files looks changed; an I/O error of the disk or network file system?", fault);
+        return new FileChangedException(
+                null,
+                "reading the memory-mapped data (" + describe() + ") faulted although"
+                        + " none of its files looks changed; an I/O error of the disk or network file system?",
+                fault);
     }
 
     public long rows() {

@@ -68,7 +68,8 @@ public record ActivationFiles(List<Path> files, RowOrder order) implements DataS
 
             @Override
             public RowStream stream(DataPosition start, long seed) {
-                return order.shuffled() ? new ShuffledBatches(data, batchSize, seed, order.window(), start, arena)
+                return order.shuffled()
+                        ? new ShuffledBatches(data, batchSize, seed, order.window(), start, arena)
                         : new SequentialBatches(data, batchSize, start, arena);
             }
 
@@ -92,7 +93,11 @@ public record ActivationFiles(List<Path> files, RowOrder order) implements DataS
     @Override
     public Map<String, Object> toJson() {
         Map<String, Object> json = new LinkedHashMap<>();
-        json.put("files", files.stream().map(p -> p.toAbsolutePath().normalize().toString()).toList());
+        json.put(
+                "files",
+                files.stream()
+                        .map(p -> p.toAbsolutePath().normalize().toString())
+                        .toList());
         json.put("shuffle", order.shuffled());
         json.put("shuffle_window", order.window());
         return json;
@@ -100,11 +105,12 @@ public record ActivationFiles(List<Path> files, RowOrder order) implements DataS
 
     /** The source {@link #toJson()} saved. @throws IllegalArgumentException if it is not one */
     public static ActivationFiles fromJson(Map<?, ?> json) {
-        if (!(json.get("files") instanceof List<?> list) || !(json.get("shuffle") instanceof Boolean shuffle)
+        if (!(json.get("files") instanceof List<?> list)
+                || !(json.get("shuffle") instanceof Boolean shuffle)
                 || !(json.get("shuffle_window") instanceof Number window)) {
             throw new IllegalArgumentException("not a description of activation files: " + json);
         }
-        return new ActivationFiles(list.stream().map(o -> Path.of(String.valueOf(o))).toList(),
-                new RowOrder(shuffle, window.longValue()));
+        return new ActivationFiles(
+                list.stream().map(o -> Path.of(String.valueOf(o))).toList(), new RowOrder(shuffle, window.longValue()));
     }
 }

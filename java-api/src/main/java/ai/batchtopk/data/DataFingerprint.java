@@ -49,10 +49,21 @@ public record DataFingerprint(List<Source> sources) {
      * @param shape its activations as read, {@code [rows, d]}; empty for text
      * @param sample hex SHA-256 of the sampled blocks
      */
-    public record Source(String option, String path, long size, String modified, String dtype, List<Long> shape,
+    public record Source(
+            String option,
+            String path,
+            long size,
+            String modified,
+            String dtype,
+            List<Long> shape,
             @JsonProperty("sample_sha256") String sample) {
         public Source {
-            if (option == null || path == null || modified == null || dtype == null || shape == null || sample == null) {
+            if (option == null
+                    || path == null
+                    || modified == null
+                    || dtype == null
+                    || shape == null
+                    || sample == null) {
                 throw new IllegalArgumentException("a data fingerprint entry lacks a key");
             }
             shape = List.copyOf(shape);
@@ -67,7 +78,10 @@ public record DataFingerprint(List<Source> sources) {
     public static DataFingerprint ofActivations(String option, ActivationData data) throws IOException {
         List<Source> sources = new ArrayList<>();
         for (ActivationData.Part part : data.parts()) {
-            sources.add(source(option, part.path(), part.rows().dtype().toString(),
+            sources.add(source(
+                    option,
+                    part.path(),
+                    part.rows().dtype().toString(),
                     Arrays.stream(part.rows().shape()).boxed().toList()));
         }
         return new DataFingerprint(sources);
@@ -103,7 +117,13 @@ public record DataFingerprint(List<Source> sources) {
         Path abs = file.toAbsolutePath().normalize();
         try (FileChannel channel = FileChannel.open(abs, StandardOpenOption.READ)) {
             long size = channel.size();
-            return new Source(option, abs.toString(), size, Files.getLastModifiedTime(abs).toString(), dtype, shape,
+            return new Source(
+                    option,
+                    abs.toString(),
+                    size,
+                    Files.getLastModifiedTime(abs).toString(),
+                    dtype,
+                    shape,
                     sample(channel, size));
         }
     }
@@ -176,12 +196,16 @@ public record DataFingerprint(List<Source> sources) {
             List<String> pathsBefore = before.stream().map(Source::path).toList();
             List<String> pathsNow = now.stream().map(Source::path).toList();
             if (!pathsBefore.equals(pathsNow)) {
-                List<String> removed = pathsBefore.stream().filter(p -> !pathsNow.contains(p)).toList();
-                List<String> added = pathsNow.stream().filter(p -> !pathsBefore.contains(p)).toList();
-                changes.add(option + " " + (removed.isEmpty() && added.isEmpty() ? "reads its files in another order"
-                        : (removed.isEmpty() ? "" : "no longer has " + String.join(", ", removed))
-                        + (removed.isEmpty() || added.isEmpty() ? "" : " and ")
-                        + (added.isEmpty() ? "" : "now also has " + String.join(", ", added))));
+                List<String> removed =
+                        pathsBefore.stream().filter(p -> !pathsNow.contains(p)).toList();
+                List<String> added =
+                        pathsNow.stream().filter(p -> !pathsBefore.contains(p)).toList();
+                changes.add(option + " "
+                        + (removed.isEmpty() && added.isEmpty()
+                                ? "reads its files in another order"
+                                : (removed.isEmpty() ? "" : "no longer has " + String.join(", ", removed))
+                                        + (removed.isEmpty() || added.isEmpty() ? "" : " and ")
+                                        + (added.isEmpty() ? "" : "now also has " + String.join(", ", added))));
                 continue;
             }
             for (int i = 0; i < now.size(); i++) {

@@ -19,7 +19,10 @@ import java.util.List;
  */
 public final class DataPipeline implements AutoCloseable {
     /** How rows are visited. */
-    public enum Order { SEQUENTIAL, SHUFFLED }
+    public enum Order {
+        SEQUENTIAL,
+        SHUFFLED
+    }
 
     private final ActivationData data;
     private final BatchSource source;
@@ -38,8 +41,9 @@ public final class DataPipeline implements AutoCloseable {
      * @param prefetch {@code --prefetch}: batches prepared ahead by a thread, 0 for none
      * @param arena a shared arena when {@code prefetch > 0}; the mappings and buffers live in it
      */
-    public static DataPipeline open(List<Path> files, long batchSize, Order order, long window, int prefetch, long seed,
-            Arena arena) throws IOException {
+    public static DataPipeline open(
+            List<Path> files, long batchSize, Order order, long window, int prefetch, long seed, Arena arena)
+            throws IOException {
         ActivationData data = ActivationData.open(files, arena);
         RowStream stream = order == Order.SHUFFLED
                 ? new ShuffledBatches(data, batchSize, seed, window, DataPosition.START, arena)

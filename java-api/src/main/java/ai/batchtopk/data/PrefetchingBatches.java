@@ -54,11 +54,13 @@ public final class PrefetchingBatches implements BatchSource, AutoCloseable {
         if (depth < 1) {
             throw new IllegalArgumentException("prefetch depth must be at least 1, got " + depth);
         }
-        long ring = MemoryBudget.multiply(depth + 1L, stream.batchSize(), stream.width(), stream.dtype().byteSize());
+        long ring = MemoryBudget.multiply(
+                depth + 1L, stream.batchSize(), stream.width(), stream.dtype().byteSize());
         MemoryBudget.Available available = MemoryBudget.available();
         if (!available.fits(ring)) {
             throw new IllegalArgumentException("a prefetch depth of " + depth + " needs " + MemoryBudget.format(ring)
-                    + " for its ring of " + (depth + 1L) + " batches of " + stream.batchSize() + " x " + stream.width() + " "
+                    + " for its ring of " + (depth + 1L) + " batches of " + stream.batchSize() + " x " + stream.width()
+                    + " "
                     + stream.dtype() + " but only " + available + " is available; prefetch fewer batches");
         }
         this.free = new ArrayBlockingQueue<>(depth + 1);
@@ -69,7 +71,8 @@ public final class PrefetchingBatches implements BatchSource, AutoCloseable {
         DataPosition start = stream.position();
         this.epoch = start.epoch();
         this.row = start.row();
-        this.thread = Thread.ofPlatform().name("batchtopk-prefetch").daemon(true).unstarted(() -> produce(stream));
+        this.thread =
+                Thread.ofPlatform().name("batchtopk-prefetch").daemon(true).unstarted(() -> produce(stream));
         thread.start();
     }
 

@@ -13,7 +13,8 @@ public record RowOrder(boolean shuffled, long window) {
 
     public RowOrder {
         if (window < 0) {
-            throw new IllegalArgumentException("a shuffle window must not be negative (0: shuffle over all rows), got " + window);
+            throw new IllegalArgumentException(
+                    "a shuffle window must not be negative (0: shuffle over all rows), got " + window);
         }
         if (!shuffled && window != 0) {
             throw new IllegalArgumentException("a shuffle window needs a shuffled order");

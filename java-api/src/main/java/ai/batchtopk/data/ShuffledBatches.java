@@ -44,7 +44,8 @@ public final class ShuffledBatches implements BatchSource, RowStream {
     }
 
     /** @param window rows per shuffle window; 0 for one permutation of all rows */
-    public ShuffledBatches(ActivationData data, long batchSize, long seed, long window, DataPosition start, Arena arena) {
+    public ShuffledBatches(
+            ActivationData data, long batchSize, long seed, long window, DataPosition start, Arena arena) {
         if (batchSize <= 0 || batchSize > data.rows()) {
             throw new IllegalArgumentException("batch size " + batchSize + " must be in 1.." + data.rows());
         }
@@ -84,7 +85,8 @@ public final class ShuffledBatches implements BatchSource, RowStream {
                 long row = rowAt(next);
                 if (row >= 0) {
                     part = data.partOf(row);
-                    MemorySegment.copy(part.rows().data(), (row - part.firstRow()) * rowBytes, out, b * rowBytes, rowBytes);
+                    MemorySegment.copy(
+                            part.rows().data(), (row - part.firstRow()) * rowBytes, out, b * rowBytes, rowBytes);
                     b++;
                 }
                 nextSlot();

@@ -83,7 +83,8 @@ public final class AtomicFiles {
      */
     public static void writeFully(FileChannel ch, MemorySegment segment) throws IOException {
         long size = segment.byteSize();
-        boolean direct = segment.isNative() || segment.isMapped()
+        boolean direct = segment.isNative()
+                || segment.isMapped()
                 || segment.heapBase().map(b -> b instanceof byte[]).orElse(false);
         if (direct) {
             for (long off = 0; off < size; off += CHUNK) {

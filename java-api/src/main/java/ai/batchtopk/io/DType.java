@@ -73,9 +73,8 @@ public enum DType {
             }
             supported.append(t.safetensorsName);
         }
-        throw new IllegalArgumentException(
-                "unknown or unsupported dtype " + (name == null ? "null"
-                        : "\"" + (name.length() > 40 ? name.substring(0, 37) + "..." : name) + "\"")
-                        + " (supported: " + supported + ")");
+        throw new IllegalArgumentException("unknown or unsupported dtype "
+                + (name == null ? "null" : "\"" + (name.length() > 40 ? name.substring(0, 37) + "..." : name) + "\"")
+                + " (supported: " + supported + ")");
     }
 }

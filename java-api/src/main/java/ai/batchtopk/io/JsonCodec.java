@@ -76,7 +76,8 @@ public final class JsonCodec {
 
     private static final ObjectMapper MAPPER = mapperBuilder().build();
     /** For {@link #parse}: integers as {@code Long}, whatever their size. */
-    private static final ObjectMapper UNTYPED = mapperBuilder().enable(DeserializationFeature.USE_LONG_FOR_INTS).build();
+    private static final ObjectMapper UNTYPED =
+            mapperBuilder().enable(DeserializationFeature.USE_LONG_FOR_INTS).build();
 
     private static final ObjectWriter PRETTY = MAPPER.writer(new DefaultPrettyPrinter(Separators.createDefaultInstance()
                     .withObjectFieldValueSpacing(Separators.Spacing.AFTER)
@@ -107,7 +108,9 @@ public final class JsonCodec {
                         .disable(JsonWriteFeature.WRITE_NAN_AS_STRINGS)
                         .disable(JsonWriteFeature.WRITE_HEX_UPPER_CASE)
                         .build())
-                .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, DeserializationFeature.FAIL_ON_NUMBERS_FOR_ENUMS,
+                .enable(
+                        DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES,
+                        DeserializationFeature.FAIL_ON_NUMBERS_FOR_ENUMS,
                         DeserializationFeature.FAIL_ON_READING_DUP_TREE_KEY)
                 .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, DeserializationFeature.ACCEPT_FLOAT_AS_INT)
                 .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
@@ -135,8 +138,8 @@ public final class JsonCodec {
             parser = new FiniteNumbers(MAPPER.createParser(text));
             JsonNode tree = MAPPER.readTree(parser);
             if (tree == null) {
-                throw new InvalidJsonException("unexpected end of input: no JSON value" + where(parser.currentLocation()),
-                        null, true);
+                throw new InvalidJsonException(
+                        "unexpected end of input: no JSON value" + where(parser.currentLocation()), null, true);
             }
             JsonToken after;
             try {
@@ -145,8 +148,10 @@ public final class JsonCodec {
                 after = JsonToken.NOT_AVAILABLE;
             }
             if (after != null) {
-                throw new InvalidJsonException("unexpected trailing content after the JSON value"
-                        + where(parser.currentTokenLocation()), null, true);
+                throw new InvalidJsonException(
+                        "unexpected trailing content after the JSON value" + where(parser.currentTokenLocation()),
+                        null,
+                        true);
             }
             return tree;
         } catch (JsonProcessingException e) {
@@ -165,7 +170,8 @@ public final class JsonCodec {
     public static <T> T read(String text, Class<T> type) {
         JsonNode tree = parseTree(text);
         if (tree.isNull() && type != Object.class && type != JsonNode.class) {
-            throw new InvalidJsonException("the top level must be " + expected(type, MAPPER) + ", got null", null, false);
+            throw new InvalidJsonException(
+                    "the top level must be " + expected(type, MAPPER) + ", got null", null, false);
         }
         return convert(tree, type);
     }
@@ -207,8 +213,10 @@ public final class JsonCodec {
      */
     public static <T> T readFile(Path file, Class<T> type) throws IOException {
         if (Files.isRegularFile(file) && Files.size(file) > MAX_DOCUMENT_CHARS) {
-            throw new MalformedFileException(file, "it is " + Files.size(file) + " bytes long, more than the "
-                    + MAX_DOCUMENT_CHARS + " bytes a JSON file may have");
+            throw new MalformedFileException(
+                    file,
+                    "it is " + Files.size(file) + " bytes long, more than the " + MAX_DOCUMENT_CHARS
+                            + " bytes a JSON file may have");
         }
         String text = TextFiles.readString(file);
         try {
@@ -227,7 +235,8 @@ public final class JsonCodec {
         StringBuilder out = null;
         for (int i = 0; i < json.length(); i++) {
             char c = json.charAt(i);
-            boolean paired = Character.isHighSurrogate(c) ? i + 1 < json.length() && Character.isLowSurrogate(json.charAt(i + 1))
+            boolean paired = Character.isHighSurrogate(c)
+                    ? i + 1 < json.length() && Character.isLowSurrogate(json.charAt(i + 1))
                     : !Character.isLowSurrogate(c) || (i > 0 && Character.isHighSurrogate(json.charAt(i - 1)));
             if (!paired) {
                 if (out == null) {
@@ -292,8 +301,10 @@ public final class JsonCodec {
             case STRING, BINARY -> "a string";
             case BOOLEAN -> "a boolean";
             case NULL -> "null";
-            case NUMBER -> v.isIntegralNumber() ? (v.canConvertToLong() ? "an integer" : "an integer beyond 64 bits")
-                    : "a non-integer number";
+            case NUMBER ->
+                v.isIntegralNumber()
+                        ? (v.canConvertToLong() ? "an integer" : "an integer beyond 64 bits")
+                        : "a non-integer number";
             case MISSING -> "nothing (missing)";
         };
     }
@@ -309,8 +320,8 @@ public final class JsonCodec {
         if (e instanceof ValueInstantiationException && e.getCause() instanceof IllegalArgumentException cause) {
             return at(e, cause.getMessage());
         }
-        InputCoercionException range = e instanceof InputCoercionException c ? c
-                : e.getCause() instanceof InputCoercionException c ? c : null;
+        InputCoercionException range =
+                e instanceof InputCoercionException c ? c : e.getCause() instanceof InputCoercionException c ? c : null;
         if (range != null) {
             String path = e instanceof JsonMappingException ? null : pathOf(range.getProcessor());
             String message = "must be " + expected(range.getTargetType(), mapper) + " that fits "
@@ -336,7 +347,8 @@ public final class JsonCodec {
         }
         String path = m.getPath().stream()
                 .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
-                .collect(Collectors.joining(".")).replace(".[", "[");
+                .collect(Collectors.joining("."))
+                .replace(".[", "[");
         return "'" + path + "'" + (message.startsWith("must ") ? " " : ": ") + message;
     }
 
@@ -370,7 +382,9 @@ public final class JsonCodec {
         }
         StringBuilder path = new StringBuilder();
         for (JsonStreamContext c = p.getParsingContext(); c != null && !c.inRoot(); c = c.getParent()) {
-            path.insert(0, c.inArray() ? "[" + c.getCurrentIndex() + "]" : (path.isEmpty() ? "" : ".") + c.getCurrentName());
+            path.insert(
+                    0,
+                    c.inArray() ? "[" + c.getCurrentIndex() + "]" : (path.isEmpty() ? "" : ".") + c.getCurrentName());
         }
         String s = path.toString().replace(".[", "[");
         return s.isEmpty() ? null : s;
@@ -391,17 +405,18 @@ public final class JsonCodec {
             d.matches();
             return "duplicate key " + quoteShort(d.group(1));
         }
-        String m = message == null ? "invalid JSON" : message
-                .replaceAll(", from `[^`]*`", "")
-                .replaceAll("\\[Source: [^;\\]]*; ", "[")
-                .replaceAll("\\s*\\R\\s*", " ");
+        String m = message == null
+                ? "invalid JSON"
+                : message.replaceAll(", from `[^`]*`", "")
+                        .replaceAll("\\[Source: [^;\\]]*; ", "[")
+                        .replaceAll("\\s*\\R\\s*", " ");
         m = m.replaceAll("Unexpected end-of-input(?::\\s*|\\s*)(?=\\S)", "unexpected end of input: ")
                 .replace("Unexpected end-of-input", "unexpected end of input");
         return m.length() > 300 ? head(m, 297) + "..." : m;
     }
 
-    private static final java.util.regex.Pattern DUPLICATE =
-            java.util.regex.Pattern.compile("Duplicate (?:field|Object property) '(.*)'", java.util.regex.Pattern.DOTALL);
+    private static final java.util.regex.Pattern DUPLICATE = java.util.regex.Pattern.compile(
+            "Duplicate (?:field|Object property) '(.*)'", java.util.regex.Pattern.DOTALL);
 
     private static String expected(Class<?> type, ObjectMapper mapper) {
         if (type == long.class || type == Long.class || type == int.class || type == Integer.class) {
@@ -417,13 +432,16 @@ public final class JsonCodec {
             return "a string";
         }
         if (type.isEnum()) {
-            return "one of " + java.util.Arrays.stream(type.getEnumConstants()).map(c -> {
-                try {
-                    return mapper.writeValueAsString(c);
-                } catch (JsonProcessingException e) {
-                    return String.valueOf(c);
-                }
-            }).collect(Collectors.joining(", "));
+            return "one of "
+                    + java.util.Arrays.stream(type.getEnumConstants())
+                            .map(c -> {
+                                try {
+                                    return mapper.writeValueAsString(c);
+                                } catch (JsonProcessingException e) {
+                                    return String.valueOf(c);
+                                }
+                            })
+                            .collect(Collectors.joining(", "));
         }
         if (type.isArray() || Collection.class.isAssignableFrom(type)) {
             return "an array";
@@ -466,10 +484,14 @@ public final class JsonCodec {
             JsonToken t = super.nextToken();
             // An integer needs 309 digits to overflow a double; shorter ones are not parsed here.
             if ((t == JsonToken.VALUE_NUMBER_FLOAT && !Double.isFinite(getDoubleValue()))
-                    || (t == JsonToken.VALUE_NUMBER_INT && getTextLength() > 309 && !Double.isFinite(Double.parseDouble(getText())))) {
+                    || (t == JsonToken.VALUE_NUMBER_INT
+                            && getTextLength() > 309
+                            && !Double.isFinite(Double.parseDouble(getText())))) {
                 String text = getText();
-                throw new JsonParseException(this, "number " + (text.length() > 40 ? head(text, 40) + "..." : text)
-                        + " is outside the range of a double");
+                throw new JsonParseException(
+                        this,
+                        "number " + (text.length() > 40 ? head(text, 40) + "..." : text)
+                                + " is outside the range of a double");
             }
             return t;
         }

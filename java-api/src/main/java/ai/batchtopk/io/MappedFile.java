@@ -73,16 +73,23 @@ public record MappedFile(Path path, long size, FileTime modified, Object key) {
             if (!Files.exists(file)) {
                 throw new NoSuchFileException(file.toString());
             }
-            throw new FileSystemException(file.toString(), null, Files.isDirectory(file)
-                    ? "is a directory, not a file" : "is not a regular file (a FIFO, socket or device cannot be mapped)");
+            throw new FileSystemException(
+                    file.toString(),
+                    null,
+                    Files.isDirectory(file)
+                            ? "is a directory, not a file"
+                            : "is not a regular file (a FIFO, socket or device cannot be mapped)");
         }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
             try {
                 return ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             } catch (IOException e) {
-                throw new FileSystemException(file.toString(), null, "cannot be memory-mapped (" + e.getMessage()
-                        + "); activations and weights must be in regular files on a local or network file system");
+                throw new FileSystemException(
+                        file.toString(),
+                        null,
+                        "cannot be memory-mapped (" + e.getMessage()
+                                + "); activations and weights must be in regular files on a local or network file system");
             }
         }
     }
@@ -100,10 +107,11 @@ public record MappedFile(Path path, long size, FileTime modified, Object key) {
         try {
             now = of(path);
         } catch (NoSuchFileException e) {
-            throw new FileChangedException(path, path + " was deleted or renamed while being read (it was " + size
-                    + " bytes when opened)", e);
+            throw new FileChangedException(
+                    path, path + " was deleted or renamed while being read (it was " + size + " bytes when opened)", e);
         } catch (IOException e) {
-            throw new FileChangedException(path, path + " can no longer be checked while being read: " + e.getMessage(), e);
+            throw new FileChangedException(
+                    path, path + " can no longer be checked while being read: " + e.getMessage(), e);
         }
         if (!now.equals(this)) {
             throw changed(now, null);
@@ -135,12 +143,18 @@ public record MappedFile(Path path, long size, FileTime modified, Object key) {
         try {
             now = of(path);
         } catch (IOException e) {
-            return new FileChangedException(path, path + " was deleted or renamed while being read: reading its mapping"
-                    + " faulted (it was " + size + " bytes when opened)", fault);
+            return new FileChangedException(
+                    path,
+                    path + " was deleted or renamed while being read: reading its mapping" + " faulted (it was " + size
+                            + " bytes when opened)",
+                    fault);
         }
         if (now.equals(this)) {
-            return new FileChangedException(path, path + " could not be read: reading its mapping faulted although the"
-                    + " file looks unchanged (" + size + " bytes); an I/O error of the disk or network file system?", fault);
+            return new FileChangedException(
+                    path,
+                    path + " could not be read: reading its mapping faulted although the" + " file looks unchanged ("
+                            + size + " bytes); an I/O error of the disk or network file system?",
+                    fault);
         }
         return changed(now, fault);
     }
@@ -159,11 +173,15 @@ public record MappedFile(Path path, long size, FileTime modified, Object key) {
         if (!Objects.equals(now.key, key)) {
             what = "it was replaced by another file (" + key + " when opened, " + now.key + " now)";
         } else if (now.size != size) {
-            what = "it was " + size + " bytes when opened and is now " + now.size + " bytes" + (now.size < size ? " (truncated)" : "");
+            what = "it was " + size + " bytes when opened and is now " + now.size + " bytes"
+                    + (now.size < size ? " (truncated)" : "");
         } else {
             what = "it was modified at " + now.modified + " (" + modified + " when opened)";
         }
-        return new FileChangedException(path, path + " changed while being read: " + what
-                + "; a file must not be modified while a run reads it: restore it, or start again", cause);
+        return new FileChangedException(
+                path,
+                path + " changed while being read: " + what
+                        + "; a file must not be modified while a run reads it: restore it, or start again",
+                cause);
     }
 }

@@ -64,8 +64,8 @@ public final class Npy {
      */
     public static Tensor map(Path file, Arena arena, DType rawAs) throws IOException {
         if (rawAs != null && rawAs.byteSize() != 2) {
-            throw new IllegalArgumentException("rawAs must be a 2-byte dtype (BF16 or F16) to read a '<V2' descr, not "
-                    + rawAs);
+            throw new IllegalArgumentException(
+                    "rawAs must be a 2-byte dtype (BF16 or F16) to read a '<V2' descr, not " + rawAs);
         }
         MemorySegment seg = MappedFile.mapReadOnly(file, arena);
         long size = seg.byteSize();
@@ -80,8 +80,8 @@ public final class Npy {
         int major = seg.get(ValueLayout.JAVA_BYTE, 6) & 0xFF;
         int minor = seg.get(ValueLayout.JAVA_BYTE, 7) & 0xFF;
         if (minor != 0 || major < 1 || major > 3) {
-            throw new MalformedFileException(file, "unsupported .npy format version " + major + "." + minor
-                    + " (supported: 1.0, 2.0, 3.0)");
+            throw new MalformedFileException(
+                    file, "unsupported .npy format version " + major + "." + minor + " (supported: 1.0, 2.0, 3.0)");
         }
         long headerLen;
         long headerStart;
@@ -90,26 +90,32 @@ public final class Npy {
             headerStart = 10;
         } else {
             if (size < 12) {
-                throw new MalformedFileException(file, "file is " + size + " bytes long, too short for a version "
-                        + major + ".0 .npy file");
+                throw new MalformedFileException(
+                        file, "file is " + size + " bytes long, too short for a version " + major + ".0 .npy file");
             }
             headerLen = seg.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 8) & 0xFFFF_FFFFL;
             headerStart = 12;
         }
         if (headerLen > size - headerStart) {
-            throw new MalformedFileException(file, "header length " + headerLen + " is beyond the end of the file ("
-                    + size + " bytes); file truncated?");
+            throw new MalformedFileException(
+                    file,
+                    "header length " + headerLen + " is beyond the end of the file (" + size
+                            + " bytes); file truncated?");
         }
         if (headerLen > MAX_HEADER_BYTES) {
-            throw new MalformedFileException(file, "header length " + headerLen + " exceeds the limit of "
-                    + MAX_HEADER_BYTES + " bytes");
+            throw new MalformedFileException(
+                    file, "header length " + headerLen + " exceeds the limit of " + MAX_HEADER_BYTES + " bytes");
         }
         byte[] hb = seg.asSlice(headerStart, headerLen).toArray(ValueLayout.JAVA_BYTE);
         String header;
         if (major == 3) {
             try {
-                header = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                        .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(hb)).toString();
+                header = StandardCharsets.UTF_8
+                        .newDecoder()
+                        .onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT)
+                        .decode(ByteBuffer.wrap(hb))
+                        .toString();
             } catch (CharacterCodingException e) {
                 throw new MalformedFileException(file, "version 3.0 header is not valid UTF-8", e);
             }
@@ -121,41 +127,49 @@ public final class Npy {
         try {
             parsed = new PyLiteral(header).parseAll();
         } catch (IllegalArgumentException e) {
-            throw new MalformedFileException(file, "header is not a Python dict literal: " + e.getMessage()
-                    + " (header: " + abbreviate(header) + ")");
+            throw new MalformedFileException(
+                    file,
+                    "header is not a Python dict literal: " + e.getMessage() + " (header: " + abbreviate(header) + ")");
         }
         if (!(parsed instanceof Map<?, ?> dict)) {
-            throw new MalformedFileException(file, "header is not a Python dict literal (header: " + abbreviate(header) + ")");
+            throw new MalformedFileException(
+                    file, "header is not a Python dict literal (header: " + abbreviate(header) + ")");
         }
         for (String k : KEYS) {
             if (!dict.containsKey(k)) {
-                throw new MalformedFileException(file, "header is missing the key '" + k + "' (header: "
-                        + abbreviate(header) + ")");
+                throw new MalformedFileException(
+                        file, "header is missing the key '" + k + "' (header: " + abbreviate(header) + ")");
             }
         }
         for (Object k : dict.keySet()) {
             if (!KEYS.contains(k)) {
-                throw new MalformedFileException(file, "header has an unexpected key " + abbreviate(String.valueOf(k))
-                        + " (expected exactly 'descr', 'fortran_order', 'shape')");
+                throw new MalformedFileException(
+                        file,
+                        "header has an unexpected key " + abbreviate(String.valueOf(k))
+                                + " (expected exactly 'descr', 'fortran_order', 'shape')");
             }
         }
         if (!(dict.get("fortran_order") instanceof Boolean fortran)) {
             throw new MalformedFileException(file, "'fortran_order' must be True or False");
         }
         if (fortran) {
-            throw new MalformedFileException(file, "array is stored in Fortran (column-major) order, which is not supported;"
-                    + " save it in C order, e.g. np.save(path, np.ascontiguousarray(a))");
+            throw new MalformedFileException(
+                    file,
+                    "array is stored in Fortran (column-major) order, which is not supported;"
+                            + " save it in C order, e.g. np.save(path, np.ascontiguousarray(a))");
         }
         if (!(dict.get("shape") instanceof PyTuple(List<Object> dims))) {
-            throw new MalformedFileException(file, "'shape' must be a tuple of non-negative integers (header: "
-                    + abbreviate(header) + ")");
+            throw new MalformedFileException(
+                    file, "'shape' must be a tuple of non-negative integers (header: " + abbreviate(header) + ")");
         }
         long[] shape = new long[dims.size()];
         for (int i = 0; i < shape.length; i++) {
             if (!(dims.get(i) instanceof Long d)) {
-                throw new MalformedFileException(file, "shape dimension " + i + " is not an integer: "
-                        + abbreviate(String.valueOf(dims.get(i))) + " (header: "
-                        + abbreviate(header) + ")");
+                throw new MalformedFileException(
+                        file,
+                        "shape dimension " + i + " is not an integer: "
+                                + abbreviate(String.valueOf(dims.get(i))) + " (header: "
+                                + abbreviate(header) + ")");
             }
             if (d < 0) {
                 throw new MalformedFileException(file, "negative shape dimension " + d + " at index " + i);
@@ -163,8 +177,10 @@ public final class Npy {
             shape[i] = d;
         }
         if (!(dict.get("descr") instanceof String descr)) {
-            throw new MalformedFileException(file, "unsupported descr " + abbreviate(String.valueOf(dict.get("descr")))
-                    + ": structured dtypes are not supported");
+            throw new MalformedFileException(
+                    file,
+                    "unsupported descr " + abbreviate(String.valueOf(dict.get("descr")))
+                            + ": structured dtypes are not supported");
         }
         DType dtype = dtypeOf(file, descr, rawAs);
 
@@ -172,19 +188,25 @@ public final class Npy {
         try {
             expected = Tensor.byteSizeOf(dtype, shape);
         } catch (IllegalArgumentException e) {
-            throw new MalformedFileException(file, "shape " + Arrays.toString(shape)
-                    + " is too large: its element count or byte size overflows a 64-bit integer");
+            throw new MalformedFileException(
+                    file,
+                    "shape " + Arrays.toString(shape)
+                            + " is too large: its element count or byte size overflows a 64-bit integer");
         }
         long dataStart = headerStart + headerLen;
         long actual = size - dataStart;
         if (actual < expected) {
-            throw new MalformedFileException(file, "data is truncated: a " + descr + " array of shape "
-                    + Arrays.toString(shape) + " needs " + expected + " bytes but only " + actual + " follow the header");
+            throw new MalformedFileException(
+                    file,
+                    "data is truncated: a " + descr + " array of shape " + Arrays.toString(shape) + " needs " + expected
+                            + " bytes but only " + actual + " follow the header");
         }
         if (actual > expected) {
-            throw new MalformedFileException(file, (actual - expected) + " unexpected trailing bytes after the data: a "
-                    + descr + " array of shape " + Arrays.toString(shape) + " needs exactly " + expected
-                    + " bytes but " + actual + " follow the header");
+            throw new MalformedFileException(
+                    file,
+                    (actual - expected) + " unexpected trailing bytes after the data: a "
+                            + descr + " array of shape " + Arrays.toString(shape) + " needs exactly " + expected
+                            + " bytes but " + actual + " follow the header");
         }
         return new Tensor(dtype, shape, seg.asSlice(dataStart, expected));
     }
@@ -195,22 +217,33 @@ public final class Npy {
             String code = descr.substring(1);
             boolean single = code.equals("u1") || code.equals("b1") || code.equals("V1") || code.equals("i1");
             if (order == '>' && !single) {
-                throw new MalformedFileException(file, "big-endian descr '" + descr
-                        + "' is not supported; convert with a.astype(a.dtype.newbyteorder('<'))");
+                throw new MalformedFileException(
+                        file,
+                        "big-endian descr '" + descr
+                                + "' is not supported; convert with a.astype(a.dtype.newbyteorder('<'))");
             }
             if (order == '<' || order == '|' || order == '=' || (order == '>' && single)) {
                 switch (code) {
-                    case "f4": return DType.F32;
-                    case "f8": return DType.F64;
-                    case "f2": return DType.F16;
-                    case "i8": return DType.I64;
-                    case "i4": return DType.I32;
-                    case "u1": return DType.U8;
-                    case "b1": return DType.BOOL;
+                    case "f4":
+                        return DType.F32;
+                    case "f8":
+                        return DType.F64;
+                    case "f2":
+                        return DType.F16;
+                    case "i8":
+                        return DType.I64;
+                    case "i4":
+                        return DType.I32;
+                    case "u1":
+                        return DType.U8;
+                    case "b1":
+                        return DType.BOOL;
                     case "V2":
                         if (rawAs == null) {
-                            throw new MalformedFileException(file, "raw 2-byte descr '" + descr
-                                    + "' (probably bfloat16) needs an explicit type: use Npy.map(file, arena, DType.BF16)");
+                            throw new MalformedFileException(
+                                    file,
+                                    "raw 2-byte descr '" + descr
+                                            + "' (probably bfloat16) needs an explicit type: use Npy.map(file, arena, DType.BF16)");
                         }
                         return rawAs;
                     default:
@@ -218,8 +251,10 @@ public final class Npy {
                 }
             }
         }
-        throw new MalformedFileException(file, "unknown or unsupported descr '" + abbreviate(descr)
-                + "' (supported: <f4 <f8 <f2 <i8 <i4 |u1 |b1, and <V2 as bfloat16 when named explicitly)");
+        throw new MalformedFileException(
+                file,
+                "unknown or unsupported descr '" + abbreviate(descr)
+                        + "' (supported: <f4 <f8 <f2 <i8 <i4 |u1 |b1, and <V2 as bfloat16 when named explicitly)");
     }
 
     /**
@@ -241,7 +276,8 @@ public final class Npy {
             shape.append(',');
         }
         shape.append(')');
-        String dict = "{'descr': '" + tensor.dtype().npyDescr() + "', 'fortran_order': False, 'shape': " + shape + ", }";
+        String dict =
+                "{'descr': '" + tensor.dtype().npyDescr() + "', 'fortran_order': False, 'shape': " + shape + ", }";
         String header = padHeader(dict, 10);
         int version = 1;
         if (header.length() > 0xFFFF) {
@@ -308,8 +344,12 @@ public final class Npy {
         }
 
         private void ws() {
-            while (pos < s.length() && (s.charAt(pos) == ' ' || s.charAt(pos) == '\n' || s.charAt(pos) == '\t'
-                    || s.charAt(pos) == '\r' || s.charAt(pos) == '\0')) {
+            while (pos < s.length()
+                    && (s.charAt(pos) == ' '
+                            || s.charAt(pos) == '\n'
+                            || s.charAt(pos) == '\t'
+                            || s.charAt(pos) == '\r'
+                            || s.charAt(pos) == '\0')) {
                 pos++;
             }
         }
@@ -327,11 +367,15 @@ public final class Npy {
             }
             char c = peek();
             switch (c) {
-                case '{': return dict(depth + 1);
-                case '(': return seq(depth + 1, ')');
-                case '[': return seq(depth + 1, ']');
+                case '{':
+                    return dict(depth + 1);
+                case '(':
+                    return seq(depth + 1, ')');
+                case '[':
+                    return seq(depth + 1, ']');
                 case '\'':
-                case '"': return string();
+                case '"':
+                    return string();
                 default:
                     if (c == '-' || c == '+' || (c >= '0' && c <= '9')) {
                         return integer();

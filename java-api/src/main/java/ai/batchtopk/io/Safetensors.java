@@ -50,25 +50,33 @@ public final class Safetensors {
         MemorySegment seg = MappedFile.mapReadOnly(file, arena);
         long size = seg.byteSize();
         if (size < 8) {
-            throw new MalformedFileException(file, "file is " + size
-                    + " bytes long, too short for a safetensors file (needs at least the 8-byte header length)");
+            throw new MalformedFileException(
+                    file,
+                    "file is " + size
+                            + " bytes long, too short for a safetensors file (needs at least the 8-byte header length)");
         }
         long n = seg.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
         if (n < 0 || n > MAX_HEADER_BYTES) {
-            throw new MalformedFileException(file, "header length " + Long.toUnsignedString(n)
-                    + " exceeds the limit of " + MAX_HEADER_BYTES + " bytes (100 MB); not a safetensors file?");
+            throw new MalformedFileException(
+                    file,
+                    "header length " + Long.toUnsignedString(n) + " exceeds the limit of " + MAX_HEADER_BYTES
+                            + " bytes (100 MB); not a safetensors file?");
         }
         if (n > size - 8) {
-            throw new MalformedFileException(file, "header length " + n + " is larger than the file ("
-                    + size + " bytes, " + (size - 8) + " after the length field); file truncated or not safetensors");
+            throw new MalformedFileException(
+                    file,
+                    "header length " + n + " is larger than the file (" + size + " bytes, " + (size - 8)
+                            + " after the length field); file truncated or not safetensors");
         }
         byte[] headerBytes = seg.asSlice(8, n).toArray(ValueLayout.JAVA_BYTE);
         String headerText;
         try {
-            headerText = StandardCharsets.UTF_8.newDecoder()
+            headerText = StandardCharsets.UTF_8
+                    .newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(headerBytes)).toString();
+                    .decode(ByteBuffer.wrap(headerBytes))
+                    .toString();
         } catch (CharacterCodingException e) {
             throw new MalformedFileException(file, "header is not valid UTF-8", e);
         }
@@ -92,13 +100,15 @@ public final class Safetensors {
             JsonNode v = e.getValue();
             if (name.equals(METADATA_KEY)) {
                 if (!v.isObject()) {
-                    throw new MalformedFileException(file, "\"__metadata__\" must be an object mapping strings to strings, found "
-                            + kind(v));
+                    throw new MalformedFileException(
+                            file, "\"__metadata__\" must be an object mapping strings to strings, found " + kind(v));
                 }
                 for (Map.Entry<String, JsonNode> me : v.properties()) {
                     if (!me.getValue().isTextual()) {
-                        throw new MalformedFileException(file, "\"__metadata__\" value for key "
-                                + quoteShort(me.getKey()) + " must be a string, found " + kind(me.getValue()));
+                        throw new MalformedFileException(
+                                file,
+                                "\"__metadata__\" value for key " + quoteShort(me.getKey())
+                                        + " must be a string, found " + kind(me.getValue()));
                     }
                     metadata.put(me.getKey(), me.getValue().textValue());
                 }
@@ -106,8 +116,8 @@ public final class Safetensors {
             }
             String where = "tensor " + quoteShort(name);
             if (!v.isObject()) {
-                throw new MalformedFileException(file, where + ": entry must be an object with dtype, shape and data_offsets, found "
-                        + kind(v));
+                throw new MalformedFileException(
+                        file, where + ": entry must be an object with dtype, shape and data_offsets, found " + kind(v));
             }
             // dtype
             JsonNode dt = v.path("dtype");
@@ -124,19 +134,22 @@ public final class Safetensors {
             // shape
             JsonNode sh = v.path("shape");
             if (!sh.isArray()) {
-                throw new MalformedFileException(file, where + ": \"shape\" must be an array of non-negative integers, found "
-                        + kind(sh));
+                throw new MalformedFileException(
+                        file, where + ": \"shape\" must be an array of non-negative integers, found " + kind(sh));
             }
             long[] shape = new long[sh.size()];
             for (int i = 0; i < shape.length; i++) {
                 JsonNode d = sh.get(i);
                 if (!isLong(d)) {
-                    throw new MalformedFileException(file, where + ": shape dimension " + i
-                            + " must be a non-negative integer, found " + kind(d) + " " + snippet(d));
+                    throw new MalformedFileException(
+                            file,
+                            where + ": shape dimension " + i + " must be a non-negative integer, found " + kind(d) + " "
+                                    + snippet(d));
                 }
                 long dim = d.longValue();
                 if (dim < 0) {
-                    throw new MalformedFileException(file, where + ": negative shape dimension " + dim + " at index " + i);
+                    throw new MalformedFileException(
+                            file, where + ": negative shape dimension " + dim + " at index " + i);
                 }
                 shape[i] = dim;
             }
@@ -144,14 +157,18 @@ public final class Safetensors {
             try {
                 nbytes = Tensor.byteSizeOf(dtype, shape);
             } catch (IllegalArgumentException ex) {
-                throw new MalformedFileException(file, where + ": shape " + Arrays.toString(shape)
-                        + " is too large: its element count or byte size overflows a 64-bit integer");
+                throw new MalformedFileException(
+                        file,
+                        where + ": shape " + Arrays.toString(shape)
+                                + " is too large: its element count or byte size overflows a 64-bit integer");
             }
             // data_offsets
             JsonNode off = v.path("data_offsets");
             if (!off.isArray() || off.size() != 2 || !isLong(off.get(0)) || !isLong(off.get(1))) {
-                throw new MalformedFileException(file, where + ": \"data_offsets\" must be an array of 2 integers [begin, end], found "
-                        + (off.isMissingNode() ? "nothing (missing)" : snippet(off)));
+                throw new MalformedFileException(
+                        file,
+                        where + ": \"data_offsets\" must be an array of 2 integers [begin, end], found "
+                                + (off.isMissingNode() ? "nothing (missing)" : snippet(off)));
             }
             long begin = off.get(0).longValue();
             long end = off.get(1).longValue();
@@ -162,13 +179,17 @@ public final class Safetensors {
                 throw new MalformedFileException(file, where + ": data_offsets begin " + begin + " > end " + end);
             }
             if (end > dataLen) {
-                throw new MalformedFileException(file, where + ": data_offsets end " + end
-                        + " is beyond the end of the data section (" + dataLen + " bytes); file truncated?");
+                throw new MalformedFileException(
+                        file,
+                        where + ": data_offsets end " + end + " is beyond the end of the data section (" + dataLen
+                                + " bytes); file truncated?");
             }
             if (end - begin != nbytes) {
-                throw new MalformedFileException(file, where + ": data_offsets [" + begin + ", " + end + "] span "
-                        + (end - begin) + " bytes but a " + dtype.safetensorsName() + " tensor of shape "
-                        + Arrays.toString(shape) + " needs " + nbytes);
+                throw new MalformedFileException(
+                        file,
+                        where + ": data_offsets [" + begin + ", " + end + "] span "
+                                + (end - begin) + " bytes but a " + dtype.safetensorsName() + " tensor of shape "
+                                + Arrays.toString(shape) + " needs " + nbytes);
             }
             entries.add(new Entry(name, dtype, shape, begin, end));
         }
@@ -179,9 +200,11 @@ public final class Safetensors {
             Entry prev = sorted.get(i - 1);
             Entry cur = sorted.get(i);
             if (cur.begin() < prev.end()) {
-                throw new MalformedFileException(file, "tensors " + quoteShort(prev.name()) + " [" + prev.begin()
-                        + ", " + prev.end() + ") and " + quoteShort(cur.name()) + " [" + cur.begin() + ", "
-                        + cur.end() + ") overlap");
+                throw new MalformedFileException(
+                        file,
+                        "tensors " + quoteShort(prev.name()) + " [" + prev.begin()
+                                + ", " + prev.end() + ") and " + quoteShort(cur.name()) + " [" + cur.begin() + ", "
+                                + cur.end() + ") overlap");
             }
         }
 

@@ -31,8 +31,10 @@ public record SafetensorsFile(Path path, Map<String, Tensor> tensors, Map<String
     public Tensor get(String name) throws MalformedFileException {
         Tensor t = tensors.get(name);
         if (t == null) {
-            throw new MalformedFileException(path, "no tensor named " + JsonCodec.quote(String.valueOf(name))
-                    + " (the file has " + describeNames() + ")");
+            throw new MalformedFileException(
+                    path,
+                    "no tensor named " + JsonCodec.quote(String.valueOf(name)) + " (the file has " + describeNames()
+                            + ")");
         }
         return t;
     }

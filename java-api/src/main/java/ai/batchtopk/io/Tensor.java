@@ -42,11 +42,9 @@ public record Tensor(DType dtype, long[] shape, MemorySegment data) {
     public static final ValueLayout.OfShort I16_LE =
             ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Unaligned little-endian int layout. */
-    public static final ValueLayout.OfInt I32_LE =
-            ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    public static final ValueLayout.OfInt I32_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Unaligned little-endian long layout. */
-    public static final ValueLayout.OfLong I64_LE =
-            ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    public static final ValueLayout.OfLong I64_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /**
      * @throws NullPointerException if an argument is null
@@ -75,8 +73,8 @@ public record Tensor(DType dtype, long[] shape, MemorySegment data) {
         try {
             return Math.multiplyExact(n, (long) dtype.byteSize());
         } catch (ArithmeticException e) {
-            throw new IllegalArgumentException("byte size of a " + dtype + " tensor of shape "
-                    + Arrays.toString(shape) + " overflows a 64-bit integer");
+            throw new IllegalArgumentException("byte size of a " + dtype + " tensor of shape " + Arrays.toString(shape)
+                    + " overflows a 64-bit integer");
         }
     }
 
@@ -89,16 +87,16 @@ public record Tensor(DType dtype, long[] shape, MemorySegment data) {
         long n = 1;
         for (int i = 0; i < shape.length; i++) {
             if (shape[i] < 0) {
-                throw new IllegalArgumentException("negative dimension " + shape[i] + " at index " + i
-                        + " in shape " + Arrays.toString(shape));
+                throw new IllegalArgumentException(
+                        "negative dimension " + shape[i] + " at index " + i + " in shape " + Arrays.toString(shape));
             }
         }
         for (long d : shape) {
             try {
                 n = Math.multiplyExact(n, d);
             } catch (ArithmeticException e) {
-                throw new IllegalArgumentException("element count of shape " + Arrays.toString(shape)
-                        + " overflows a 64-bit integer");
+                throw new IllegalArgumentException(
+                        "element count of shape " + Arrays.toString(shape) + " overflows a 64-bit integer");
             }
         }
         return n;
@@ -157,8 +155,8 @@ public record Tensor(DType dtype, long[] shape, MemorySegment data) {
     public static Tensor ofFloats(long[] shape, float... values) {
         long n = numelOf(shape);
         if (n != values.length) {
-            throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has " + n
-                    + " elements but " + values.length + " values were given");
+            throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has " + n + " elements but "
+                    + values.length + " values were given");
         }
         MemorySegment seg = Arena.ofAuto().allocate((long) values.length * Float.BYTES, 64);
         MemorySegment.copy(values, 0, seg, F32_LE, 0, values.length);
@@ -173,8 +171,8 @@ public record Tensor(DType dtype, long[] shape, MemorySegment data) {
     public static Tensor ofLongs(long[] shape, long... values) {
         long n = numelOf(shape);
         if (n != values.length) {
-            throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has " + n
-                    + " elements but " + values.length + " values were given");
+            throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has " + n + " elements but "
+                    + values.length + " values were given");
         }
         MemorySegment seg = Arena.ofAuto().allocate((long) values.length * Long.BYTES, 64);
         MemorySegment.copy(values, 0, seg, I64_LE, 0, values.length);
@@ -214,8 +212,8 @@ public record Tensor(DType dtype, long[] shape, MemorySegment data) {
                     out[i] = Float.intBitsToFloat((data.getAtIndex(I16_LE, i) & 0xFFFF) << 16);
                 }
             }
-            default -> throw new UnsupportedOperationException(
-                    "toFloatArray supports F32, F64, F16 and BF16, not " + dtype);
+            default ->
+                throw new UnsupportedOperationException("toFloatArray supports F32, F64, F16 and BF16, not " + dtype);
         }
         return out;
     }
@@ -241,8 +239,8 @@ public record Tensor(DType dtype, long[] shape, MemorySegment data) {
                     out[i] = data.get(ValueLayout.JAVA_BYTE, i) & 0xFF;
                 }
             }
-            default -> throw new UnsupportedOperationException(
-                    "toLongArray supports I64, I32, U8 and BOOL, not " + dtype);
+            default ->
+                throw new UnsupportedOperationException("toLongArray supports I64, I32, U8 and BOOL, not " + dtype);
         }
         return out;
     }
@@ -250,8 +248,8 @@ public record Tensor(DType dtype, long[] shape, MemorySegment data) {
     private int arrayLength() {
         long n = numel();
         if (n > Integer.MAX_VALUE - 8) {
-            throw new IllegalStateException("tensor of shape " + Arrays.toString(shape) + " has " + n
-                    + " elements, too many for a Java array");
+            throw new IllegalStateException(
+                    "tensor of shape " + Arrays.toString(shape) + " has " + n + " elements, too many for a Java array");
         }
         return (int) n;
     }

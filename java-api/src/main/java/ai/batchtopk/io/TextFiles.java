@@ -85,7 +85,8 @@ public final class TextFiles {
     /** Decodes {@code bytes[0, length)}, which start at line {@code line} and byte {@code offset} of the file. */
     private static String decode(Path file, byte[] bytes, int length, long line, long offset)
             throws MalformedFileException {
-        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+        CharsetDecoder decoder = StandardCharsets.UTF_8
+                .newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
         ByteBuffer in = ByteBuffer.wrap(bytes, 0, length);
@@ -102,9 +103,11 @@ public final class TextFiles {
                     lineOfError++;
                 }
             }
-            throw new MalformedFileException(file, "is not valid UTF-8 text: line " + lineOfError + ", byte offset "
-                    + (offset + at) + String.format(" (0x%02X)", bytes[at] & 0xFF)
-                    + "; it must be UTF-8 (a binary or Latin-1 file given where text is expected?)");
+            throw new MalformedFileException(
+                    file,
+                    "is not valid UTF-8 text: line " + lineOfError + ", byte offset "
+                            + (offset + at) + String.format(" (0x%02X)", bytes[at] & 0xFF)
+                            + "; it must be UTF-8 (a binary or Latin-1 file given where text is expected?)");
         }
         return out.flip().toString();
     }

@@ -11,8 +11,8 @@ import java.util.Map;
  * starts from): null leaves the saved value. The saved seed made the saved parameters; a new one only
  * changes the shuffle order.
  */
-public record ConfigOverrides(Double lr, Device device, StepPath path, Integer kAux, Double auxCoeff,
-        Long deadAfterTokens, Long seed) {
+public record ConfigOverrides(
+        Double lr, Device device, StepPath path, Integer kAux, Double auxCoeff, Long deadAfterTokens, Long seed) {
     public static final ConfigOverrides NONE = new ConfigOverrides(null, null, null, null, null, null, null);
 
     /** The builder with these settings applied. */

@@ -13,6 +13,12 @@ import java.util.List;
  * @param evalTokens tokens of held-out data evaluated on
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-public record EvalLine(Long step, Long tokens, Double nmse,
-        @JsonInclude(JsonInclude.Include.NON_NULL) List<Double> prefixNmse, Double explainedVariance, Double l0, Double deadFraction,
+public record EvalLine(
+        Long step,
+        Long tokens,
+        Double nmse,
+        @JsonInclude(JsonInclude.Include.NON_NULL) List<Double> prefixNmse,
+        Double explainedVariance,
+        Double l0,
+        Double deadFraction,
         Long evalTokens) {}

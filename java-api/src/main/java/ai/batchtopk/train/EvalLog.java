@@ -24,13 +24,23 @@ public final class EvalLog implements AutoCloseable {
     }
 
     static EvalLog open(Path file, boolean append) throws IOException {
-        return new EvalLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
-                StandardOpenOption.WRITE, append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING));
+        return new EvalLog(Files.newBufferedWriter(
+                file,
+                StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE,
+                append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING));
     }
 
     void write(long step, long tokens, EvalResult r) throws IOException {
-        writer.write(JsonCodec.write(new EvalLine(step, tokens, MetricsLog.finite(r.nmse()), MetricsLog.prefixNmse(r),
-                MetricsLog.finite(r.explainedVariance()), MetricsLog.finite(r.l0()), MetricsLog.finite(r.deadFraction()),
+        writer.write(JsonCodec.write(new EvalLine(
+                step,
+                tokens,
+                MetricsLog.finite(r.nmse()),
+                MetricsLog.prefixNmse(r),
+                MetricsLog.finite(r.explainedVariance()),
+                MetricsLog.finite(r.l0()),
+                MetricsLog.finite(r.deadFraction()),
                 r.tokens())));
         writer.newLine();
         writer.flush();

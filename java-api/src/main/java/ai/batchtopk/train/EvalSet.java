@@ -80,9 +80,10 @@ public final class EvalSet implements AutoCloseable {
                     + variance.largestMagnitude() + "): their values are too large to square in double precision");
         }
         if (variance.value() == 0) {
-            throw new TrainingException(rows + " have no variance (" + (tokens == 1 ? "a single row" : "every column is constant")
-                    + "): NMSE, the squared error over the variance, is undefined; evaluate on varied rows"
-                    + (tokens < data.rows() ? " or more of them (--eval-tokens)" : ""));
+            throw new TrainingException(
+                    rows + " have no variance (" + (tokens == 1 ? "a single row" : "every column is constant")
+                            + "): NMSE, the squared error over the variance, is undefined; evaluate on varied rows"
+                            + (tokens < data.rows() ? " or more of them (--eval-tokens)" : ""));
         }
     }
 
@@ -91,9 +92,13 @@ public final class EvalSet implements AutoCloseable {
      * (and {@code cause} is null), or {@code cause} itself.
      */
     private RuntimeException nonFinite(Tensor chunk, long firstRow, RuntimeException cause) {
-        return NonFiniteValue.firstIn(chunk).<RuntimeException>map(bad -> new TrainingException("--eval-data: "
-                + RowOrigin.of(data, firstRow + bad.row()) + " holds " + bad.describe()
-                + "; evaluation needs finite activations", cause)).orElse(cause);
+        return NonFiniteValue.firstIn(chunk)
+                .<RuntimeException>map(bad -> new TrainingException(
+                        "--eval-data: "
+                                + RowOrigin.of(data, firstRow + bad.row()) + " holds " + bad.describe()
+                                + "; evaluation needs finite activations",
+                        cause))
+                .orElse(cause);
     }
 
     /** The rows to evaluate on, copied into the staging buffer, with the index of each chunk's first row. */

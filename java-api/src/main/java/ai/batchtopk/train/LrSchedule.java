@@ -12,7 +12,9 @@ package ai.batchtopk.train;
  */
 public record LrSchedule(double lr, long steps, long warmupSteps, Decay decay, double endFraction) {
     public enum Decay {
-        NONE, LINEAR, COSINE;
+        NONE,
+        LINEAR,
+        COSINE;
 
         public static Decay parse(String text) {
             return switch (text.toLowerCase(java.util.Locale.ROOT)) {
@@ -34,8 +36,9 @@ public record LrSchedule(double lr, long steps, long warmupSteps, Decay decay, d
         public Shape {
             java.util.Objects.requireNonNull(decay, "decay");
             if (warmupSteps < 0 || !(endFraction >= 0 && endFraction <= 1)) {
-                throw new IllegalArgumentException("a schedule needs warm-up steps >= 0 and an end fraction in [0, 1], got "
-                        + warmupSteps + ", " + endFraction);
+                throw new IllegalArgumentException(
+                        "a schedule needs warm-up steps >= 0 and an end fraction in [0, 1], got " + warmupSteps + ", "
+                                + endFraction);
             }
         }
 

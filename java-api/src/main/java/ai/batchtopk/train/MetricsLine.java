@@ -12,5 +12,17 @@ import com.fasterxml.jackson.databind.annotation.JsonNaming;
  * @param lr the learning rate of the step
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-public record MetricsLine(Long step, Long tokens, Double loss, Double mse, Double auxLoss, Double l0, Long dead,
-        Double theta, Double tokensPerS, Double nmse, Double sparsityLoss, Double gradNorm, Double lr) {}
+public record MetricsLine(
+        Long step,
+        Long tokens,
+        Double loss,
+        Double mse,
+        Double auxLoss,
+        Double l0,
+        Long dead,
+        Double theta,
+        Double tokensPerS,
+        Double nmse,
+        Double sparsityLoss,
+        Double gradNorm,
+        Double lr) {}

@@ -30,8 +30,12 @@ public final class MetricsLog implements AutoCloseable {
 
     /** Opens the log, appending to it (a run resumed in place) or starting it afresh. */
     static MetricsLog open(Path file, boolean append) throws IOException {
-        return new MetricsLog(Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
-                StandardOpenOption.WRITE, append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING));
+        return new MetricsLog(Files.newBufferedWriter(
+                file,
+                StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE,
+                append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING));
     }
 
     /**
@@ -73,9 +77,20 @@ public final class MetricsLog implements AutoCloseable {
      * @param lr the learning rate of the step
      */
     void write(StepMetrics m, long tokens, double tokensPerSecond, double lr) throws IOException {
-        writer.write(JsonCodec.write(new MetricsLine(m.step(), tokens, finite(m.loss()), finite(m.mse()),
-                finite(m.auxLoss()), finite(m.l0()), m.dead(), finite(m.theta()), finite(tokensPerSecond),
-                finite(m.nmse()), finite(m.sparsityLoss()), finite(m.gradNorm()), finite(lr))));
+        writer.write(JsonCodec.write(new MetricsLine(
+                m.step(),
+                tokens,
+                finite(m.loss()),
+                finite(m.mse()),
+                finite(m.auxLoss()),
+                finite(m.l0()),
+                m.dead(),
+                finite(m.theta()),
+                finite(tokensPerSecond),
+                finite(m.nmse()),
+                finite(m.sparsityLoss()),
+                finite(m.gradNorm()),
+                finite(lr))));
         writer.newLine();
         writer.flush();
     }
@@ -95,7 +110,9 @@ public final class MetricsLog implements AutoCloseable {
 
     /** The prefixes' NMSE (not finite: null), or null when the SAE has no prefixes. */
     static List<Double> prefixNmse(EvalResult r) {
-        return r.prefixNmse().isEmpty() ? null : r.prefixNmse().stream().map(MetricsLog::finite).toList();
+        return r.prefixNmse().isEmpty()
+                ? null
+                : r.prefixNmse().stream().map(MetricsLog::finite).toList();
     }
 
     @Override

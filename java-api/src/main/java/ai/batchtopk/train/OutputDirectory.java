@@ -31,8 +31,15 @@ public final class OutputDirectory {
     private static final String REPORT_FILE = "report.html";
 
     /** What a run writes; a directory holding only these is a previous run's and may be replaced. */
-    public static final Set<String> OURS = Set.of(SaeLens.CONFIG_FILE, SaeLens.WEIGHTS_FILE, Checkpoint.STATE_FILE,
-            "sparsity.safetensors", MetricsLog.FILE, EvalLog.FILE, RunFile.FILE, REPORT_FILE);
+    public static final Set<String> OURS = Set.of(
+            SaeLens.CONFIG_FILE,
+            SaeLens.WEIGHTS_FILE,
+            Checkpoint.STATE_FILE,
+            "sparsity.safetensors",
+            MetricsLog.FILE,
+            EvalLog.FILE,
+            RunFile.FILE,
+            REPORT_FILE);
 
     /** Where {@code --overwrite} moves the run it replaces before deleting it (a sibling of the directory). */
     public static final String REPLACED = ".replaced";
@@ -70,7 +77,11 @@ public final class OutputDirectory {
         if (Files.isDirectory(abs)) {
             List<String> foreign;
             try (Stream<Path> entries = Files.list(abs)) {
-                foreign = entries.map(p -> p.getFileName().toString()).filter(name -> !isOurs(name) && !subdirs.contains(name.replaceFirst("\\.(incoming|previous)$", ""))).sorted().toList();
+                foreign = entries.map(p -> p.getFileName().toString())
+                        .filter(name ->
+                                !isOurs(name) && !subdirs.contains(name.replaceFirst("\\.(incoming|previous)$", "")))
+                        .sorted()
+                        .toList();
             }
             if (!foreign.isEmpty()) {
                 throw new TrainingException("--out " + dir + " holds files a training run does not write ("
@@ -99,9 +110,12 @@ public final class OutputDirectory {
         }
         Path replaced = sibling(abs, REPLACED);
         if (Files.isDirectory(replaced) && foreignIn(replaced, true).isEmpty()) {
-            deleteTree(replaced);  // an earlier --overwrite stopped before its delete finished
+            deleteTree(replaced); // an earlier --overwrite stopped before its delete finished
         }
-        List<Path> swap = SWAP_SUFFIXES.stream().map(suffix -> sibling(abs, suffix)).filter(Files::exists).toList();
+        List<Path> swap = SWAP_SUFFIXES.stream()
+                .map(suffix -> sibling(abs, suffix))
+                .filter(Files::exists)
+                .toList();
         List<String> entries = Files.isDirectory(abs) ? names(abs) : List.of();
         if (entries.isEmpty() && swap.isEmpty()) {
             return;
@@ -110,23 +124,31 @@ public final class OutputDirectory {
         for (Path p : swap) {
             foreignIn(p, true).forEach(name -> foreign.add(p.getFileName() + "/" + name));
         }
-        List<String> present = entries.isEmpty() ? swap.stream().map(p -> p.getFileName().toString()).toList() : entries;
-        String shown = String.join(", ", present.subList(0, Math.min(5, present.size()))) + (present.size() > 5 ? ", ..." : "");
+        List<String> present = entries.isEmpty()
+                ? swap.stream().map(p -> p.getFileName().toString()).toList()
+                : entries;
+        String shown = String.join(", ", present.subList(0, Math.min(5, present.size())))
+                + (present.size() > 5 ? ", ..." : "");
         if (!foreign.isEmpty()) {
             throw new TrainingException("--out " + dir + " is not empty and holds files a training run does not write ("
-                    + String.join(", ", foreign.subList(0, Math.min(5, foreign.size()))) + (foreign.size() > 5 ? ", ..." : "")
-                    + "); use a new or empty directory" + (overwrite ? " (--overwrite only replaces a previous run)" : ""));
+                    + String.join(", ", foreign.subList(0, Math.min(5, foreign.size())))
+                    + (foreign.size() > 5 ? ", ..." : "")
+                    + "); use a new or empty directory"
+                    + (overwrite ? " (--overwrite only replaces a previous run)" : ""));
         }
         if (!overwrite) {
-            throw new TrainingException("--out " + dir + " already holds a training run (" + shown + "); continue it with"
-                    + " --resume " + dir + ", replace it with --overwrite, or use a new or empty directory");
+            throw new TrainingException(
+                    "--out " + dir + " already holds a training run (" + shown + "); continue it with" + " --resume "
+                            + dir + ", replace it with --overwrite, or use a new or empty directory");
         }
         if (Files.isDirectory(abs)) {
             try {
                 Files.move(abs, replaced, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException e) {
-                throw new TrainingException("--overwrite: cannot move the previous run in " + dir + " aside to replace it: "
-                        + ErrorMessages.describe(e), e);
+                throw new TrainingException(
+                        "--overwrite: cannot move the previous run in " + dir + " aside to replace it: "
+                                + ErrorMessages.describe(e),
+                        e);
             }
         }
         for (Path p : swap) {
@@ -217,9 +239,11 @@ public final class OutputDirectory {
         } catch (IOException | java.io.UncheckedIOException e) {
             deleteQuietly(dir.resolveSibling(dir.getFileName() + ".incoming"));
             boolean previous = Files.exists(dir.resolve(Checkpoint.STATE_FILE));
-            throw new TrainingException("could not write the checkpoint of step " + step + " to " + dir + ": "
-                    + ErrorMessages.describe(e instanceof java.io.UncheckedIOException u ? u.getCause() : e)
-                    + (previous ? "; the previous checkpoint there is intact" : ""), e);
+            throw new TrainingException(
+                    "could not write the checkpoint of step " + step + " to " + dir + ": "
+                            + ErrorMessages.describe(e instanceof java.io.UncheckedIOException u ? u.getCause() : e)
+                            + (previous ? "; the previous checkpoint there is intact" : ""),
+                    e);
         }
     }
 

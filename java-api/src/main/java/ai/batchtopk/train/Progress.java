@@ -13,7 +13,13 @@ import ai.batchtopk.StepMetrics;
  * @param seconds time since this process started training
  * @param metrics the step's metrics (of the first SAE of a sweep)
  */
-public record Progress(long step, long steps, long stepsThisRun, long stepsLeftAtStart, long tokensThisRun, double seconds,
+public record Progress(
+        long step,
+        long steps,
+        long stepsThisRun,
+        long stepsLeftAtStart,
+        long tokensThisRun,
+        double seconds,
         StepMetrics metrics) {
     /** Tokens per second since this process started. */
     public double tokensPerSecond() {

@@ -20,7 +20,13 @@ import java.util.Map;
  * @param data the files the run read, to tell on resuming whether they changed (null when unknown: a
  *     checkpoint saved before fingerprints were kept, or by something else)
  */
-record ResumeState(long tokens, long dataRows, String order, DataPosition position, long runSteps, double baseLr,
+record ResumeState(
+        long tokens,
+        long dataRows,
+        String order,
+        DataPosition position,
+        long runSteps,
+        double baseLr,
         DataFingerprint data) {
     private static final String TOKENS = "batchtopk.tokens";
     private static final String ROWS = "batchtopk.data.rows";
@@ -54,14 +60,15 @@ record ResumeState(long tokens, long dataRows, String order, DataPosition positi
     static ResumeState fromExtra(Map<String, String> extra) {
         try {
             String order = extra.get(ORDER);
-            if (order == null) {  // saved before orders had names
+            if (order == null) { // saved before orders had names
                 order = Boolean.parseBoolean(extra.get(SHUFFLED)) ? "shuffled" : "sequential";
             }
             return new ResumeState(
                     Long.parseLong(extra.getOrDefault(TOKENS, "0")),
                     Long.parseLong(extra.getOrDefault(ROWS, "-1")),
                     order,
-                    new DataPosition(Long.parseLong(extra.getOrDefault(EPOCH, "0")),
+                    new DataPosition(
+                            Long.parseLong(extra.getOrDefault(EPOCH, "0")),
                             Long.parseLong(extra.getOrDefault(ROW, "0"))),
                     Long.parseLong(extra.getOrDefault(RUN_STEPS, "0")),
                     Double.parseDouble(extra.getOrDefault(BASE_LR, "NaN")),

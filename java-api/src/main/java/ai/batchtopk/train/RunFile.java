@@ -26,8 +26,8 @@ public final class RunFile {
 
     /** The keys of run.json this library reads, with their types; {@code extraction}, {@code spec}: objects. */
     @JsonIgnoreProperties(ignoreUnknown = true)
-    record Content(String command, String id, List<String> args, Map<String, Object> extraction,
-            Map<String, Object> spec) {}
+    record Content(
+            String command, String id, List<String> args, Map<String, Object> extraction, Map<String, Object> spec) {}
 
     /** The key under which checkpoints of the run carry its id. */
     public static final String ID_KEY = "batchtopk.run.id";
@@ -57,7 +57,8 @@ public final class RunFile {
         try {
             return RunSpecJson.fromJson(spec, dir);
         } catch (IllegalArgumentException | ClassCastException e) {
-            throw new TrainingException(dir.resolve(FILE) + ": the saved run specification cannot be read: " + e.getMessage(), e);
+            throw new TrainingException(
+                    dir.resolve(FILE) + ": the saved run specification cannot be read: " + e.getMessage(), e);
         }
     }
 
@@ -76,7 +77,8 @@ public final class RunFile {
             return false;
         }
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            return id.equals(ai.batchtopk.io.Safetensors.open(state, arena).metadata().get(ID_KEY));
+            return id.equals(
+                    ai.batchtopk.io.Safetensors.open(state, arena).metadata().get(ID_KEY));
         }
     }
 
@@ -103,8 +105,9 @@ public final class RunFile {
     private static Map<?, ?> parse(Path dir) throws IOException {
         Path file = dir.resolve(FILE);
         if (!Files.isRegularFile(file)) {
-            throw new TrainingException("--resume " + dir + ": no " + FILE + " there (not the --out directory of a train run"
-                    + " started by this version; to go on from a checkpoint with new options use --init)");
+            throw new TrainingException(
+                    "--resume " + dir + ": no " + FILE + " there (not the --out directory of a train run"
+                            + " started by this version; to go on from a checkpoint with new options use --init)");
         }
         Object parsed;
         try {

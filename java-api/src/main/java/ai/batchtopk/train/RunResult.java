@@ -15,8 +15,8 @@ import java.util.List;
  * @param position where the next batch would have started
  * @param saes each SAE of the run: its name, last metrics and directory
  */
-public record RunResult(StepMetrics last, long tokens, long tokensThisRun, double seconds, DataPosition position,
-        List<Sae> saes) {
+public record RunResult(
+        StepMetrics last, long tokens, long tokensThisRun, double seconds, DataPosition position, List<Sae> saes) {
     /** One SAE of the run as it ended. */
     public record Sae(String name, StepMetrics last, Path dir) {}
 

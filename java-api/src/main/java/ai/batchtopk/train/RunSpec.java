@@ -33,10 +33,25 @@ import java.util.Objects;
  *     {@link TrainingRun#resume(Path)} can find it again)
  * @param listener told of each step, evaluation and warning
  */
-public record RunSpec(DataSource data, List<SaeSpec> saes, boolean sweep, Path out, long batchSize, long steps,
-        LrSchedule.Shape lrShape, ConfigOverrides overrides, List<Path> evalData, long evalTokens, Long evalEvery,
-        long checkpointEvery, Long logEvery, int prefetch, boolean overwrite, Map<String, Object> metadata,
-        Map<String, Object> provenance, RunListener listener) {
+public record RunSpec(
+        DataSource data,
+        List<SaeSpec> saes,
+        boolean sweep,
+        Path out,
+        long batchSize,
+        long steps,
+        LrSchedule.Shape lrShape,
+        ConfigOverrides overrides,
+        List<Path> evalData,
+        long evalTokens,
+        Long evalEvery,
+        long checkpointEvery,
+        Long logEvery,
+        int prefetch,
+        boolean overwrite,
+        Map<String, Object> metadata,
+        Map<String, Object> provenance,
+        RunListener listener) {
     public static final long DEFAULT_EVAL_TOKENS = 16384;
     public static final int DEFAULT_PREFETCH = 2;
 
@@ -56,7 +71,8 @@ public record RunSpec(DataSource data, List<SaeSpec> saes, boolean sweep, Path o
             throw new IllegalArgumentException("several SAEs need a sweep: each goes to a subdirectory of its name");
         }
         if (new HashSet<>(saes.stream().map(SaeSpec::name).toList()).size() != saes.size()) {
-            throw new IllegalArgumentException("the SAEs of a sweep need different names: " + saes.stream().map(SaeSpec::name).toList());
+            throw new IllegalArgumentException("the SAEs of a sweep need different names: "
+                    + saes.stream().map(SaeSpec::name).toList());
         }
         positive("batch size", batchSize);
         positive("steps", steps);
@@ -71,14 +87,16 @@ public record RunSpec(DataSource data, List<SaeSpec> saes, boolean sweep, Path o
             positive("log every", logEvery);
         }
         if (checkpointEvery < 0) {
-            throw new IllegalArgumentException("checkpoint every must not be negative (0: only at the end), got " + checkpointEvery);
+            throw new IllegalArgumentException(
+                    "checkpoint every must not be negative (0: only at the end), got " + checkpointEvery);
         }
         if (prefetch < 0) {
-            throw new IllegalArgumentException("prefetch must not be negative (0: no prefetch thread), got " + prefetch);
+            throw new IllegalArgumentException(
+                    "prefetch must not be negative (0: no prefetch thread), got " + prefetch);
         }
         if (lrShape.warmupSteps() >= steps && lrShape.decay() != LrSchedule.Decay.NONE) {
-            throw new IllegalArgumentException("a warm-up of " + lrShape.warmupSteps() + " steps leaves no steps to decay"
-                    + " over (the run has " + steps + ")");
+            throw new IllegalArgumentException("a warm-up of " + lrShape.warmupSteps()
+                    + " steps leaves no steps to decay" + " over (the run has " + steps + ")");
         }
     }
 
@@ -95,14 +113,48 @@ public record RunSpec(DataSource data, List<SaeSpec> saes, boolean sweep, Path o
 
     /** The same run with another listener (not part of what is saved). */
     public RunSpec withListener(RunListener listener) {
-        return new RunSpec(data, saes, sweep, out, batchSize, steps, lrShape, overrides, evalData, evalTokens, evalEvery,
-                checkpointEvery, logEvery, prefetch, overwrite, metadata, provenance, listener);
+        return new RunSpec(
+                data,
+                saes,
+                sweep,
+                out,
+                batchSize,
+                steps,
+                lrShape,
+                overrides,
+                evalData,
+                evalTokens,
+                evalEvery,
+                checkpointEvery,
+                logEvery,
+                prefetch,
+                overwrite,
+                metadata,
+                provenance,
+                listener);
     }
 
     /** The same run in another directory (a run resumed where its files are now). */
     public RunSpec withOut(Path out) {
-        return new RunSpec(data, saes, sweep, out, batchSize, steps, lrShape, overrides, evalData, evalTokens, evalEvery,
-                checkpointEvery, logEvery, prefetch, overwrite, metadata, provenance, listener);
+        return new RunSpec(
+                data,
+                saes,
+                sweep,
+                out,
+                batchSize,
+                steps,
+                lrShape,
+                overrides,
+                evalData,
+                evalTokens,
+                evalEvery,
+                checkpointEvery,
+                logEvery,
+                prefetch,
+                overwrite,
+                metadata,
+                provenance,
+                listener);
     }
 
     public static final class Builder {
@@ -133,7 +185,8 @@ public record RunSpec(DataSource data, List<SaeSpec> saes, boolean sweep, Path o
 
         /** A new SAE (named after its architecture and size, for messages). */
         public Builder sae(SaeConfig config) {
-            return sae(SaeSpec.of(config.architecture().cliName() + "-dsae" + config.dSae() + "-k" + config.k(), config));
+            return sae(
+                    SaeSpec.of(config.architecture().cliName() + "-dsae" + config.dSae() + "-k" + config.k(), config));
         }
 
         public Builder sae(SaeSpec sae) {
@@ -236,8 +289,25 @@ public record RunSpec(DataSource data, List<SaeSpec> saes, boolean sweep, Path o
                 throw new IllegalArgumentException("batch size must be positive, got " + batchSize);
             }
             long length = tokens != null ? Math.ceilDiv(tokens, batchSize) : steps;
-            return new RunSpec(data, saes, sweep || saes.size() > 1, out, batchSize, length, lrShape, overrides, evalData,
-                    evalTokens, evalEvery, checkpointEvery, logEvery, prefetch, overwrite, metadata, provenance, listener);
+            return new RunSpec(
+                    data,
+                    saes,
+                    sweep || saes.size() > 1,
+                    out,
+                    batchSize,
+                    length,
+                    lrShape,
+                    overrides,
+                    evalData,
+                    evalTokens,
+                    evalEvery,
+                    checkpointEvery,
+                    logEvery,
+                    prefetch,
+                    overwrite,
+                    metadata,
+                    provenance,
+                    listener);
         }
     }
 }

@@ -2,8 +2,8 @@ package ai.batchtopk.train;
 
 import ai.batchtopk.Architecture;
 import ai.batchtopk.ConfigJson;
-import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.data.ActivationFiles;
+import ai.batchtopk.io.JsonCodec;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -33,7 +33,9 @@ final class RunSpecJson {
                 one.put("config", ConfigJson.toJson(sae.config()));
             } else {
                 one.put("init", sae.init().toAbsolutePath().normalize().toString());
-                one.put("architecture", sae.architecture() == null ? null : sae.architecture().cliName());
+                one.put(
+                        "architecture",
+                        sae.architecture() == null ? null : sae.architecture().cliName());
                 one.put("k", sae.k());
                 one.put("matryoshka_widths", sae.matryoshkaWidths());
             }
@@ -47,7 +49,11 @@ final class RunSpecJson {
         json.put("lr_decay", spec.lrShape().decay().name().toLowerCase(java.util.Locale.ROOT));
         json.put("lr_end_fraction", spec.lrShape().endFraction());
         json.put("overrides", spec.overrides().toJson());
-        json.put("eval_data", spec.evalData().stream().map(p -> p.toAbsolutePath().normalize().toString()).toList());
+        json.put(
+                "eval_data",
+                spec.evalData().stream()
+                        .map(p -> p.toAbsolutePath().normalize().toString())
+                        .toList());
         json.put("eval_tokens", spec.evalTokens());
         json.put("eval_every", spec.evalEvery());
         json.put("checkpoint_every", spec.checkpointEvery());
@@ -67,11 +73,16 @@ final class RunSpecJson {
             if (sae.get("config") instanceof Map<?, ?> config) {
                 builder.sae(SaeSpec.of(name, ConfigJson.fromJson(JsonCodec.parseTree(JsonCodec.write(config)))));
             } else {
-                builder.sae(SaeSpec.init(name, Path.of((String) sae.get("init")),
+                builder.sae(SaeSpec.init(
+                        name,
+                        Path.of((String) sae.get("init")),
                         sae.get("architecture") instanceof String a ? Architecture.fromCliName(a) : null,
                         sae.get("k") instanceof Number k ? k.intValue() : null,
                         sae.get("matryoshka_widths") instanceof List<?> widths
-                                ? widths.stream().map(w -> ((Number) w).longValue()).toList() : null));
+                                ? widths.stream()
+                                        .map(w -> ((Number) w).longValue())
+                                        .toList()
+                                : null));
             }
         }
         if (json.get("eval_every") instanceof Number n) {
@@ -83,10 +94,13 @@ final class RunSpecJson {
         return builder.sweep((Boolean) json.get("sweep"))
                 .batchSize(number(json, "batch_size").longValue())
                 .steps(number(json, "steps").longValue())
-                .lrSchedule(new LrSchedule.Shape(number(json, "lr_warmup_steps").longValue(),
-                        LrSchedule.Decay.parse((String) json.get("lr_decay")), number(json, "lr_end_fraction").doubleValue()))
+                .lrSchedule(new LrSchedule.Shape(
+                        number(json, "lr_warmup_steps").longValue(),
+                        LrSchedule.Decay.parse((String) json.get("lr_decay")),
+                        number(json, "lr_end_fraction").doubleValue()))
                 .overrides(ConfigOverrides.fromJson((Map<?, ?>) json.get("overrides")))
-                .evalData(((List<?>) json.get("eval_data")).stream().map(p -> Path.of((String) p)).toList())
+                .evalData(((List<?>) json.get("eval_data"))
+                        .stream().map(p -> Path.of((String) p)).toList())
                 .evalTokens(number(json, "eval_tokens").longValue())
                 .checkpointEvery(number(json, "checkpoint_every").longValue())
                 .prefetch(number(json, "prefetch").intValue())

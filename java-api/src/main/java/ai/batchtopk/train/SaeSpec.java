@@ -18,12 +18,13 @@ import java.util.Objects;
  * @param k with {@code init}: k for an architecture that has one (null: the saved one)
  * @param matryoshkaWidths with {@code init}: the widths of a Matryoshka BatchTopK run (null: the saved ones)
  */
-public record SaeSpec(String name, SaeConfig config, Path init, Architecture architecture, Integer k,
-        List<Long> matryoshkaWidths) {
+public record SaeSpec(
+        String name, SaeConfig config, Path init, Architecture architecture, Integer k, List<Long> matryoshkaWidths) {
     public SaeSpec {
         Objects.requireNonNull(name, "name");
         if ((config == null) == (init == null)) {
-            throw new IllegalArgumentException("an SAE of a run is either new (a config) or started from a directory (init)");
+            throw new IllegalArgumentException(
+                    "an SAE of a run is either new (a config) or started from a directory (init)");
         }
         if (config != null && (architecture != null || k != null || matryoshkaWidths != null)) {
             throw new IllegalArgumentException("architecture, k and matryoshka widths of a new SAE are in its config");
@@ -39,7 +40,8 @@ public record SaeSpec(String name, SaeConfig config, Path init, Architecture arc
         return init(name, dir, architecture, k, null);
     }
 
-    public static SaeSpec init(String name, Path dir, Architecture architecture, Integer k, List<Long> matryoshkaWidths) {
+    public static SaeSpec init(
+            String name, Path dir, Architecture architecture, Integer k, List<Long> matryoshkaWidths) {
         return new SaeSpec(name, null, dir, architecture, k, matryoshkaWidths);
     }
 }

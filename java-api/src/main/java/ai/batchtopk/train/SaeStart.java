@@ -51,8 +51,13 @@ record SaeStart(Sae sae, ResumeState state, boolean resumed) {
      * @param k the run's {@code --k}, null when not given
      * @param matryoshkaWidths the run's {@code --matryoshka-widths}, null when not given
      */
-    static SaeStart init(Path dir, UnaryOperator<SaeConfig.Builder> adjust, Architecture architecture, Integer k,
-            List<Long> matryoshkaWidths) throws IOException {
+    static SaeStart init(
+            Path dir,
+            UnaryOperator<SaeConfig.Builder> adjust,
+            Architecture architecture,
+            Integer k,
+            List<Long> matryoshkaWidths)
+            throws IOException {
         requireDirectory(dir);
         SaeConfig saved = SaeLens.config(dir);
         if (architecture == null || architecture == saved.architecture()) {
@@ -86,7 +91,8 @@ record SaeStart(Sae sae, ResumeState state, boolean resumed) {
 
     private static void requireDirectory(Path dir) {
         if (!Files.isDirectory(dir)) {
-            throw new TrainingException("--init " + dir + ": " + (Files.exists(dir) ? "not a directory" : "no such directory"));
+            throw new TrainingException(
+                    "--init " + dir + ": " + (Files.exists(dir) ? "not a directory" : "no such directory"));
         }
     }
 }

@@ -3,7 +3,6 @@ package ai.batchtopk.train;
 import ai.batchtopk.BatchTopKException;
 import ai.batchtopk.ErrorMessages;
 import ai.batchtopk.EvalResult;
-import ai.batchtopk.Evaluator;
 import ai.batchtopk.Sae;
 import ai.batchtopk.Status;
 import ai.batchtopk.StepMetrics;
@@ -53,8 +52,15 @@ final class Trainer {
         private long loggedTokens;
 
         /** @param evalLog null without --eval-data */
-        Member(String name, Sae sae, OutputDirectory output, MetricsLog log, EvalLog evalLog, Map<String, ?> metadata,
-                long stepsDone, long tokens) {
+        Member(
+                String name,
+                Sae sae,
+                OutputDirectory output,
+                MetricsLog log,
+                EvalLog evalLog,
+                Map<String, ?> metadata,
+                long stepsDone,
+                long tokens) {
             this.name = name;
             this.sae = Objects.requireNonNull(sae, "sae");
             this.output = Objects.requireNonNull(output, "output");
@@ -80,8 +86,17 @@ final class Trainer {
      * @param data the files the run reads, saved in its checkpoints (null: none kept)
      * @param out the run's --out directory, for messages
      */
-    record Plan(long steps, LrSchedule lr, LogSchedule logs, long checkpointEvery, long evalEvery, long dataRows,
-            String order, String runId, DataFingerprint data, Path out) {}
+    record Plan(
+            long steps,
+            LrSchedule lr,
+            LogSchedule logs,
+            long checkpointEvery,
+            long evalEvery,
+            long dataRows,
+            String order,
+            String runId,
+            DataFingerprint data,
+            Path out) {}
 
     /** Test hook: slows each step down (ms) so that a test can kill a run in the middle. */
     private static final long STEP_DELAY_MS = Long.getLong("batchtopk.test.step-delay-ms", 0);
@@ -99,12 +114,24 @@ final class Trainer {
      * @param evalSet null for no evaluation
      * @param listener told of each step and evaluation
      */
-    Trainer(List<Member> members, BatchSource batches, RowOrigin origin, Plan plan, EvalSet evalSet, RunListener listener) {
+    Trainer(
+            List<Member> members,
+            BatchSource batches,
+            RowOrigin origin,
+            Plan plan,
+            EvalSet evalSet,
+            RunListener listener) {
         this(members, batches, origin, plan, evalSet, listener, System::nanoTime);
     }
 
     /** @param clock nanoseconds, for the tokens/s of the metrics lines and the result (a test gives its own) */
-    Trainer(List<Member> members, BatchSource batches, RowOrigin origin, Plan plan, EvalSet evalSet, RunListener listener,
+    Trainer(
+            List<Member> members,
+            BatchSource batches,
+            RowOrigin origin,
+            Plan plan,
+            EvalSet evalSet,
+            RunListener listener,
             LongSupplier clock) {
         if (members.isEmpty()) {
             throw new IllegalArgumentException("no SAE to train");
@@ -151,7 +178,8 @@ final class Trainer {
                 try {
                     m = member.sae.trainStep(batch);
                 } catch (BatchTopKException e) {
-                    Optional<NonFiniteValue> bad = e.status() == Status.NON_FINITE ? NonFiniteValue.firstIn(batch) : Optional.empty();
+                    Optional<NonFiniteValue> bad =
+                            e.status() == Status.NON_FINITE ? NonFiniteValue.firstIn(batch) : Optional.empty();
                     if (bad.isEmpty()) {
                         throw e;
                     }
@@ -168,7 +196,8 @@ final class Trainer {
                     // first line's window almost empty: tens of millions of tokens/s.
                     long now = clock.getAsLong();
                     double window = (now - member.loggedAt) / 1e9;
-                    member.log.write(m, member.tokens, window > 0 ? (member.tokens - member.loggedTokens) / window : 0, lr);
+                    member.log.write(
+                            m, member.tokens, window > 0 ? (member.tokens - member.loggedTokens) / window : 0, lr);
                     member.loggedAt = now;
                     member.loggedTokens = member.tokens;
                 }
@@ -180,8 +209,14 @@ final class Trainer {
                 }
             }
             tokensThisRun += rows;
-            listener.onStep(new Progress(s, plan.steps(), s - first + 1, plan.steps() - first + 1, tokensThisRun,
-                    (clock.getAsLong() - start) / 1e9, members.getFirst().last));
+            listener.onStep(new Progress(
+                    s,
+                    plan.steps(),
+                    s - first + 1,
+                    plan.steps() - first + 1,
+                    tokensThisRun,
+                    (clock.getAsLong() - start) / 1e9,
+                    members.getFirst().last));
             if (evalSet != null && plan.evalEvery() > 0 && (s % plan.evalEvery() == 0 || s == plan.steps())) {
                 try {
                     evaluate();
@@ -205,8 +240,15 @@ final class Trainer {
         double seconds = (clock.getAsLong() - start) / 1e9;
         saveAll();
         Member head = members.getFirst();
-        return new RunResult(head.last, head.tokens, tokensThisRun, seconds, batches.position(),
-                members.stream().map(m -> new RunResult.Sae(m.name, m.last, m.output.path())).toList());
+        return new RunResult(
+                head.last,
+                head.tokens,
+                tokensThisRun,
+                seconds,
+                batches.position(),
+                members.stream()
+                        .map(m -> new RunResult.Sae(m.name, m.last, m.output.path()))
+                        .toList());
     }
 
     /** Every SAE's checkpoint at the current position (they are all at the same step here). */
@@ -217,8 +259,14 @@ final class Trainer {
     /** The checkpoints of {@code which}, at {@code position}. */
     private void saveAll(DataPosition position, List<Member> which) {
         for (Member member : which) {
-            ResumeState state = new ResumeState(member.tokens, plan.dataRows(), plan.order(), position,
-                    member.stepsDone, plan.lr().lr(), plan.data());
+            ResumeState state = new ResumeState(
+                    member.tokens,
+                    plan.dataRows(),
+                    plan.order(),
+                    position,
+                    member.stepsDone,
+                    plan.lr().lr(),
+                    plan.data());
             Map<String, String> extra = new java.util.LinkedHashMap<>(state.toExtra());
             extra.put(RunFile.ID_KEY, plan.runId());
             member.output.save(member.sae, member.metadata, extra, member.stepsDone);
@@ -237,12 +285,15 @@ final class Trainer {
         try {
             saveAll(batchStart, behind);
         } catch (TrainingException saveFailed) {
-            return new TrainingException(problem + "; saving the run before stopping failed too: " + saveFailed.getMessage(),
-                    cause);
+            return new TrainingException(
+                    problem + "; saving the run before stopping failed too: " + saveFailed.getMessage(), cause);
         }
-        return new TrainingException(problem + ". Saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step "
-                + (step - 1) + " in " + plan.out() + ": fix that row, then go on with 'train --resume " + plan.out()
-                + " --allow-changed-data'", cause);
+        return new TrainingException(
+                problem + ". Saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step "
+                        + (step - 1) + " in " + plan.out() + ": fix that row, then go on with 'train --resume "
+                        + plan.out()
+                        + " --allow-changed-data'",
+                cause);
     }
 
     private TrainingException stopOnFailedEvaluation(long step, RuntimeException cause) {
@@ -251,11 +302,13 @@ final class Trainer {
         try {
             saveAll();
         } catch (TrainingException saveFailed) {
-            return new TrainingException(problem + "; saving the run before stopping failed too: " + saveFailed.getMessage(),
-                    cause);
+            return new TrainingException(
+                    problem + "; saving the run before stopping failed too: " + saveFailed.getMessage(), cause);
         }
-        return new TrainingException(problem + "; saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step " + step
-                + " in " + plan.out() + " (go on with 'train --resume " + plan.out() + "')", cause);
+        return new TrainingException(
+                problem + "; saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step " + step + " in "
+                        + plan.out() + " (go on with 'train --resume " + plan.out() + "')",
+                cause);
     }
 
     private void evaluate() throws IOException {

@@ -94,7 +94,8 @@ public final class TrainingRun implements AutoCloseable {
         toClose.add(data);
         ActivationData evalActivations = spec.evalData().isEmpty() ? null : ActivationData.open(spec.evalData(), arena);
         if (evalActivations != null && evalActivations.width() != data.width()) {
-            boolean files = data.fingerprint().sources().stream().allMatch(s -> s.option().equals("--data"));
+            boolean files = data.fingerprint().sources().stream()
+                    .allMatch(s -> s.option().equals("--data"));
             throw new TrainingException("--eval-data has width d = " + evalActivations.width() + " ("
                     + evalActivations.describe() + ") but " + (files ? "--data" : "--text") + " has d = " + data.width()
                     + (files ? "" : " (" + data.describe() + ")"));
@@ -107,7 +108,8 @@ public final class TrainingRun implements AutoCloseable {
             evalSet = new EvalSet(evalActivations, spec.evalTokens());
             toClose.add(evalSet);
         }
-        DataFingerprint fingerprint = evalActivations == null ? data.fingerprint()
+        DataFingerprint fingerprint = evalActivations == null
+                ? data.fingerprint()
                 : data.fingerprint().plus(DataFingerprint.ofActivations("--eval-data", evalActivations));
         String runId = resuming ? RunFile.id(top) : null;
         String order = data.order();
@@ -125,16 +127,22 @@ public final class TrainingRun implements AutoCloseable {
             // Resuming: from the SAE's own checkpoint when the killed run got to write one; else the run
             // starts this SAE over exactly as it first did (new, or from init).
             boolean continued = resuming && RunFile.hasCheckpointOf(dir, runId);
-            SaeStart start = continued ? SaeStart.load(dir, spec.overrides()::apply)
-                    : sae.config() != null ? SaeStart.fresh(sae.config())
-                    : SaeStart.init(sae.init(), spec.overrides()::apply, sae.architecture(), sae.k(),
-                            sae.matryoshkaWidths());
+            SaeStart start = continued
+                    ? SaeStart.load(dir, spec.overrides()::apply)
+                    : sae.config() != null
+                            ? SaeStart.fresh(sae.config())
+                            : SaeStart.init(
+                                    sae.init(),
+                                    spec.overrides()::apply,
+                                    sae.architecture(),
+                                    sae.k(),
+                                    sae.matryoshkaWidths());
             toClose.add(start.sae());
             starts.add(start);
             continuedRuns.add(continued);
             if (continued && start.state().runSteps() > steps) {
-                throw new TrainingException("--resume " + dir + ": its checkpoint is at step " + start.state().runSteps()
-                        + ", past the run's " + steps + " steps");
+                throw new TrainingException("--resume " + dir + ": its checkpoint is at step "
+                        + start.state().runSteps() + ", past the run's " + steps + " steps");
             }
             if (continued) {
                 checkSameData(dir, start.state(), fingerprint, data, order);
@@ -147,23 +155,32 @@ public final class TrainingRun implements AutoCloseable {
             long done = continued ? start.state().runSteps() : 0;
             if (done < fewestSteps) {
                 fewestSteps = done;
-                position = continued || sae.init() != null ? start.state().positionIn(data.rows(), order) : DataPosition.START;
+                position = continued || sae.init() != null
+                        ? start.state().positionIn(data.rows(), order)
+                        : DataPosition.START;
             }
             if (Double.isNaN(baseLr)) {
-                baseLr = continued && Double.isFinite(start.state().baseLr()) ? start.state().baseLr()
-                        : spec.overrides().lr() != null ? spec.overrides().lr() : start.sae().config().lr();
+                baseLr = continued && Double.isFinite(start.state().baseLr())
+                        ? start.state().baseLr()
+                        : spec.overrides().lr() != null
+                                ? spec.overrides().lr()
+                                : start.sae().config().lr();
                 seed = start.sae().config().seed();
             }
         }
         if (fewestSteps >= steps) {
-            throw new TrainingException("--resume " + out + ": the run is already complete (" + steps + " of " + steps + " steps)");
+            throw new TrainingException(
+                    "--resume " + out + ": the run is already complete (" + steps + " of " + steps + " steps)");
         }
 
-        Path startsInPlace = spec.saes().size() == 1 && spec.saes().getFirst().init() != null ? spec.saes().getFirst().init() : null;
+        Path startsInPlace = spec.saes().size() == 1 && spec.saes().getFirst().init() != null
+                ? spec.saes().getFirst().init()
+                : null;
         if (!resuming && !(startsInPlace != null && Files.isDirectory(top) && Files.isSameFile(top, startsInPlace))) {
             OutputDirectory.clearForNewRun(out, spec.overwrite());
         }
-        Set<String> names = new TreeSet<>(spec.saes().stream().map(SaeSpec::name).toList());
+        Set<String> names =
+                new TreeSet<>(spec.saes().stream().map(SaeSpec::name).toList());
         OutputDirectory topOutput = OutputDirectory.prepare(out, spec.sweep() ? names : Set.of());
         if (!resuming) {
             runId = RunFile.write(top, spec.provenance() != null ? spec.provenance() : RunSpecJson.provenance(spec));
@@ -177,7 +194,8 @@ public final class TrainingRun implements AutoCloseable {
             boolean append = continued || (!resuming && sae.init() != null && output.isSameAs(sae.init()));
             if (continued) {
                 MetricsLog.truncateAfter(output.metricsFile(), start.state().tokens());
-                MetricsLog.truncateAfter(output.path().resolve(EvalLog.FILE), start.state().tokens());
+                MetricsLog.truncateAfter(
+                        output.path().resolve(EvalLog.FILE), start.state().tokens());
             }
             MetricsLog log = MetricsLog.open(output.metricsFile(), append);
             toClose.add(log);
@@ -186,8 +204,15 @@ public final class TrainingRun implements AutoCloseable {
                 evalLog = EvalLog.open(output.path().resolve(EvalLog.FILE), append);
                 toClose.add(evalLog);
             }
-            members.add(new Trainer.Member(sae.name(), start.sae(), output, log, evalLog, spec.metadata(),
-                    continued ? start.state().runSteps() : 0, start.state().tokens()));
+            members.add(new Trainer.Member(
+                    sae.name(),
+                    start.sae(),
+                    output,
+                    log,
+                    evalLog,
+                    spec.metadata(),
+                    continued ? start.state().runSteps() : 0,
+                    start.state().tokens()));
         }
 
         RowStream stream = data.stream(position, seed);
@@ -199,8 +224,17 @@ public final class TrainingRun implements AutoCloseable {
         }
         LrSchedule schedule = spec.lrShape().of(baseLr, steps);
         long evalPeriod = evalSet == null ? 0 : spec.evalEvery() != null ? spec.evalEvery() : Math.max(1, steps / 10);
-        Trainer.Plan plan = new Trainer.Plan(steps, schedule, LogSchedule.of(steps, spec.logEvery()), spec.checkpointEvery(),
-                evalPeriod, data.rows(), order, runId, fingerprint, out);
+        Trainer.Plan plan = new Trainer.Plan(
+                steps,
+                schedule,
+                LogSchedule.of(steps, spec.logEvery()),
+                spec.checkpointEvery(),
+                evalPeriod,
+                data.rows(),
+                order,
+                runId,
+                fingerprint,
+                out);
         trainer = new Trainer(members, batches, data.origin(seed), plan, evalSet, spec.listener());
     }
 

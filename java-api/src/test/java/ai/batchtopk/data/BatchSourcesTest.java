@@ -47,7 +47,8 @@ class BatchSourcesTest {
             Tensor first = batches.next();
             assertThat(rowsOf(first)).containsExactly(0, 1, 2, 3);
             // Inside the first file: the very bytes of the mapping, not a copy.
-            assertThat(first.data().address()).isEqualTo(data.parts().getFirst().rows().data().address());
+            assertThat(first.data().address())
+                    .isEqualTo(data.parts().getFirst().rows().data().address());
             assertThat(rowsOf(batches.next())).containsExactly(4, 5, 6, 7);
             assertThat(rowsOf(batches.next())).containsExactly(8, 9, 0, 1);
             assertThat(batches.position()).isEqualTo(new DataPosition(1, 2));

@@ -5,7 +5,6 @@ import static ai.batchtopk.data.NumberedRows.rowsOf;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.Tensor;
@@ -47,7 +46,8 @@ class DataPipelineTest {
         try (Arena arena = Arena.ofShared()) {
             ActivationData data = ActivationData.open(List.of(shards(arena)), arena);
             assertThat(data.rows()).isEqualTo(20);
-            assertThat(data.parts()).extracting(p -> p.path().getFileName().toString())
+            assertThat(data.parts())
+                    .extracting(p -> p.path().getFileName().toString())
                     .containsExactly("a.npy", "b.safetensors", "c.npy");
             SequentialBatches batches = new SequentialBatches(data, 20, DataPosition.START, arena);
             assertThat(rowsOf(batches.next())).isEqualTo(range(0, 20));
@@ -59,9 +59,12 @@ class DataPipelineTest {
         try (Arena arena = Arena.ofShared()) {
             Path file = shards(arena).resolve("b.safetensors");
             assertThat(ActivationData.open(List.of(file), arena).rows()).isEqualTo(5);
-            assertThat(ActivationData.open(List.of(Path.of(file + ":acts")), arena).rows()).isEqualTo(5);
+            assertThat(ActivationData.open(List.of(Path.of(file + ":acts")), arena)
+                            .rows())
+                    .isEqualTo(5);
             assertThatThrownBy(() -> ActivationData.open(List.of(Path.of(file + ":nope")), arena))
-                    .hasMessageContaining("nope").hasMessageContaining("b.safetensors");
+                    .hasMessageContaining("nope")
+                    .hasMessageContaining("b.safetensors");
 
             Map<String, Tensor> two = new LinkedHashMap<>();
             two.put("x", numbered(0, 2, arena));
@@ -69,7 +72,8 @@ class DataPipelineTest {
             Path both = tmp.resolve("both.safetensors");
             Safetensors.write(both, two, Map.of());
             assertThatThrownBy(() -> ActivationData.open(List.of(both), arena))
-                    .isInstanceOf(DataException.class).hasMessageContaining("2 2-D float tensors (x, y)")
+                    .isInstanceOf(DataException.class)
+                    .hasMessageContaining("2 2-D float tensors (x, y)")
                     .hasMessageContaining(both + ":NAME");
         }
     }
@@ -104,7 +108,8 @@ class DataPipelineTest {
             // Consecutive rows come from one window until it is used up.
             List<Set<Integer>> windows = new ArrayList<>();
             for (int r : epoch) {
-                if (windows.isEmpty() || windows.getLast().size() == (r / 6 == 3 ? 2 : 6)
+                if (windows.isEmpty()
+                        || windows.getLast().size() == (r / 6 == 3 ? 2 : 6)
                         || windows.getLast().iterator().next() / 6 != r / 6) {
                     windows.add(new HashSet<>());
                 }
@@ -123,8 +128,8 @@ class DataPipelineTest {
         try (Arena arena = Arena.ofShared()) {
             ActivationData data = ActivationData.open(List.of(shards(arena)), arena);
             ShuffledBatches direct = new ShuffledBatches(data, 7, 3, 0, DataPosition.START, arena);
-            try (PrefetchingBatches prefetched = new PrefetchingBatches(
-                    new ShuffledBatches(data, 7, 3, 0, DataPosition.START, null), 2, arena)) {
+            try (PrefetchingBatches prefetched =
+                    new PrefetchingBatches(new ShuffledBatches(data, 7, 3, 0, DataPosition.START, null), 2, arena)) {
                 java.util.Set<Long> addresses = new HashSet<>();
                 for (int i = 0; i < 12; i++) {
                     Tensor batch = prefetched.next();
@@ -142,8 +147,8 @@ class DataPipelineTest {
     void sequentialPrefetchCopiesAcrossFilesAndWraps() throws IOException {
         try (Arena arena = Arena.ofShared()) {
             ActivationData data = ActivationData.open(List.of(shards(arena)), arena);
-            try (PrefetchingBatches batches = new PrefetchingBatches(
-                    new SequentialBatches(data, 8, DataPosition.START, arena), 1, arena)) {
+            try (PrefetchingBatches batches =
+                    new PrefetchingBatches(new SequentialBatches(data, 8, DataPosition.START, arena), 1, arena)) {
                 assertThat(rowsOf(batches.next())).isEqualTo(range(0, 8));
                 assertThat(rowsOf(batches.next())).isEqualTo(range(8, 16));
                 assertThat(rowsOf(batches.next())).containsExactly(16, 17, 18, 19, 0, 1, 2, 3);
@@ -157,18 +162,45 @@ class DataPipelineTest {
         try (Arena arena = Arena.ofShared()) {
             ActivationData data = ActivationData.open(List.of(shards(arena)), arena);
             RowStream failing = new RowStream() {
-                @Override public void fill(java.lang.foreign.MemorySegment out) {
+                @Override
+                public void fill(java.lang.foreign.MemorySegment out) {
                     throw new IllegalStateException("disk gone");
                 }
-                @Override public DataPosition position() { return DataPosition.START; }
-                @Override public long epoch() { return 0; }
-                @Override public long nextRow() { return 0; }
-                @Override public long batchSize() { return 4; }
-                @Override public ai.batchtopk.io.DType dtype() { return data.dtype(); }
-                @Override public long width() { return data.width(); }
+
+                @Override
+                public DataPosition position() {
+                    return DataPosition.START;
+                }
+
+                @Override
+                public long epoch() {
+                    return 0;
+                }
+
+                @Override
+                public long nextRow() {
+                    return 0;
+                }
+
+                @Override
+                public long batchSize() {
+                    return 4;
+                }
+
+                @Override
+                public ai.batchtopk.io.DType dtype() {
+                    return data.dtype();
+                }
+
+                @Override
+                public long width() {
+                    return data.width();
+                }
             };
             try (PrefetchingBatches batches = new PrefetchingBatches(failing, 2, arena)) {
-                assertThatThrownBy(batches::next).isInstanceOf(DataException.class).hasMessageContaining("disk gone");
+                assertThatThrownBy(batches::next)
+                        .isInstanceOf(DataException.class)
+                        .hasMessageContaining("disk gone");
             }
         }
     }
@@ -190,7 +222,8 @@ class DataPipelineTest {
             assertThat(cosine.at(s)).isPositive();
         }
         assertThat(warm.varies()).isTrue();
-        assertThat(new LrSchedule(1.0, 10, 0, LrSchedule.Decay.NONE, 0).varies()).isFalse();
+        assertThat(new LrSchedule(1.0, 10, 0, LrSchedule.Decay.NONE, 0).varies())
+                .isFalse();
     }
 
     private static List<Integer> range(int from, int to) {

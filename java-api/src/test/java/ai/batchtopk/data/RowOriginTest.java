@@ -38,7 +38,8 @@ class RowOriginTest {
             Tensor batch = batches.next();
             List<Integer> rows = rowsOf(batch);
             for (int k = 0; k < rows.size(); k++) {
-                assertThat(origin.describe(start, k)).as("row %d of the batch at %s", k, start)
+                assertThat(origin.describe(start, k))
+                        .as("row %d of the batch at %s", k, start)
                         .isEqualTo(RowOrigin.of(data, rows.get(k)));
             }
         }
@@ -66,7 +67,11 @@ class RowOriginTest {
     void shuffledRowsAcrossEpochs() throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             ActivationData data = open(arena);
-            check(data, new ShuffledBatches(data, 7, 5, 0, DataPosition.START, arena), RowOrigin.shuffled(data, 5, 0), 20);
+            check(
+                    data,
+                    new ShuffledBatches(data, 7, 5, 0, DataPosition.START, arena),
+                    RowOrigin.shuffled(data, 5, 0),
+                    20);
         }
     }
 
@@ -75,7 +80,10 @@ class RowOriginTest {
         try (Arena arena = Arena.ofConfined()) {
             ActivationData data = open(arena);
             // 40 rows in windows of 6: the last window has 4 rows, and its two missing slots are skipped.
-            check(data, new ShuffledBatches(data, 9, 3, 6, new DataPosition(2, 11), arena), RowOrigin.shuffled(data, 3, 6),
+            check(
+                    data,
+                    new ShuffledBatches(data, 9, 3, 6, new DataPosition(2, 11), arena),
+                    RowOrigin.shuffled(data, 3, 6),
                     20);
         }
     }
@@ -84,8 +92,8 @@ class RowOriginTest {
     void prefetchedBatchesAreKnownByThePositionTheyStartAt() throws IOException {
         try (Arena arena = Arena.ofShared()) {
             ActivationData data = open(arena);
-            try (PrefetchingBatches prefetching = new PrefetchingBatches(
-                    new ShuffledBatches(data, 8, 21, 10, DataPosition.START, arena), 3, arena)) {
+            try (PrefetchingBatches prefetching =
+                    new PrefetchingBatches(new ShuffledBatches(data, 8, 21, 10, DataPosition.START, arena), 3, arena)) {
                 check(data, prefetching, RowOrigin.shuffled(data, 21, 10), 15);
             }
         }

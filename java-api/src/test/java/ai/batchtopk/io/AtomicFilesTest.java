@@ -33,7 +33,8 @@ class AtomicFilesTest {
         Path target = dir.resolve("cfg.json");
         AtomicFiles.writeString(target, "{\"a\":1}");
         assertThat(Files.readString(target)).isEqualTo("{\"a\":1}");
-        AtomicFiles.write(target, ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap("new é".getBytes(StandardCharsets.UTF_8))));
+        AtomicFiles.write(
+                target, ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap("new é".getBytes(StandardCharsets.UTF_8))));
         assertThat(Files.readString(target)).isEqualTo("new é");
         assertThat(listing()).containsExactly("cfg.json");
     }
@@ -54,17 +55,20 @@ class AtomicFilesTest {
         Path target = dir.resolve("ckpt.bin");
         Files.writeString(target, "old");
         assertThatThrownBy(() -> AtomicFiles.write(target, ch -> {
-            AtomicFiles.writeFully(ch, ByteBuffer.wrap("partial".getBytes(StandardCharsets.UTF_8)));
-            // while writing, the temp file is a hidden sibling of the target
-            assertThat(listing()).hasSize(2).anyMatch(n -> n.startsWith(".ckpt.bin.tmp-"));
-            throw new IOException("disk full");
-        })).isInstanceOf(IOException.class).hasMessage("disk full");
+                    AtomicFiles.writeFully(ch, ByteBuffer.wrap("partial".getBytes(StandardCharsets.UTF_8)));
+                    // while writing, the temp file is a hidden sibling of the target
+                    assertThat(listing()).hasSize(2).anyMatch(n -> n.startsWith(".ckpt.bin.tmp-"));
+                    throw new IOException("disk full");
+                }))
+                .isInstanceOf(IOException.class)
+                .hasMessage("disk full");
         assertThat(Files.readString(target)).isEqualTo("old");
         assertThat(listing()).containsExactly("ckpt.bin");
 
         assertThatThrownBy(() -> AtomicFiles.write(target, ch -> {
-            throw new UncheckedIOException(new IOException("boom"));
-        })).isInstanceOf(UncheckedIOException.class);
+                    throw new UncheckedIOException(new IOException("boom"));
+                }))
+                .isInstanceOf(UncheckedIOException.class);
         assertThat(Files.readString(target)).isEqualTo("old");
         assertThat(listing()).containsExactly("ckpt.bin");
     }
@@ -95,7 +99,8 @@ class AtomicFilesTest {
         }
         MemorySegment seg = MemorySegment.ofArray(floats).asSlice(4); // offset slice of a float[]
         AtomicFiles.write(target, ch -> AtomicFiles.writeFully(ch, seg));
-        assertThat(MemorySegment.ofArray(Files.readAllBytes(target)).mismatch(seg)).isEqualTo(-1);
+        assertThat(MemorySegment.ofArray(Files.readAllBytes(target)).mismatch(seg))
+                .isEqualTo(-1);
         MemorySegment bytes = MemorySegment.ofArray(new byte[] {1, 2, 3, 4, 5}).asSlice(1, 3);
         AtomicFiles.write(target, ch -> AtomicFiles.writeFully(ch, bytes));
         assertThat(Files.readAllBytes(target)).containsExactly(2, 3, 4);

@@ -26,14 +26,19 @@ class JsonCodecTest {
     void halfASurrogatePairIsWrittenAsItsEscapeSoThatUtf8CanHoldIt() {
         String lone = "F32" + (char) 0xD800;
         String json = JsonCodec.write(java.util.Map.of("dtype", lone, "pair", "x" + (char) 0xD83D + (char) 0xDE00));
-        assertThat(json).contains("\"dtype\":\"F32\\" + "ud800\"", "\"pair\":\"x" + (char) 0xD83D + (char) 0xDE00 + "\"")
-                .satisfies(j -> assertThat(java.nio.charset.StandardCharsets.UTF_8.newEncoder().canEncode(j)).isTrue());
+        assertThat(json)
+                .contains("\"dtype\":\"F32\\" + "ud800\"", "\"pair\":\"x" + (char) 0xD83D + (char) 0xDE00 + "\"")
+                .satisfies(j -> assertThat(java.nio.charset.StandardCharsets.UTF_8
+                                .newEncoder()
+                                .canEncode(j))
+                        .isTrue());
         assertThat(((java.util.Map<?, ?>) JsonCodec.parse(json)).get("dtype")).isEqualTo(lone);
     }
 
     @Test
     void parsesAllValueKinds() {
-        Object v = JsonCodec.parse(" {\"a\": 1, \"b\": [true, false, null], \"c\": \"x\\ty\", \"d\": -2.5e3, \"e\": {}} \n");
+        Object v = JsonCodec.parse(
+                " {\"a\": 1, \"b\": [true, false, null], \"c\": \"x\\ty\", \"d\": -2.5e3, \"e\": {}} \n");
         assertThat(v).isInstanceOf(Map.class);
         Map<?, ?> m = (Map<?, ?>) v;
         assertThat(new ArrayList<Object>(m.keySet())).containsExactly("a", "b", "c", "d", "e");
@@ -49,7 +54,8 @@ class JsonCodecTest {
         assertThat(JsonCodec.parse("0")).isEqualTo(0L);
         assertThat(JsonCodec.parse("9223372036854775807")).isEqualTo(Long.MAX_VALUE);
         assertThat(JsonCodec.parse("-9223372036854775808")).isEqualTo(Long.MIN_VALUE);
-        assertThat(JsonCodec.parseTree("9223372036854775808").bigIntegerValue()).isEqualTo(new BigInteger("9223372036854775808"));
+        assertThat(JsonCodec.parseTree("9223372036854775808").bigIntegerValue())
+                .isEqualTo(new BigInteger("9223372036854775808"));
         assertThatThrownBy(() -> JsonCodec.parse("[9223372036854775808]"))
                 .hasMessage("'[0]' must be an integer that fits 64 bits, got 9223372036854775808");
         assertThat(JsonCodec.parse("1.0")).isEqualTo(1.0);
@@ -61,33 +67,36 @@ class JsonCodecTest {
 
     @Test
     void stringsAndUnicode() {
-        assertThat(JsonCodec.parse("\"\\u00e9\\u2713\\ud83d\\ude00 \\\" \\\\ \\/ \\b\\f\\n\\r\"")).isEqualTo("é✓😀 \" \\ / \b\f\n\r");
+        assertThat(JsonCodec.parse("\"\\u00e9\\u2713\\ud83d\\ude00 \\\" \\\\ \\/ \\b\\f\\n\\r\""))
+                .isEqualTo("é✓😀 \" \\ / \b\f\n\r");
         assertThat(JsonCodec.parse("\"é✓😀\"")).isEqualTo("é✓😀");
     }
 
     @ParameterizedTest
-    @CsvSource(delimiter = '|', value = {
-        "''                   | end of input",
-        "'{\"a\":1} x'        | trailing",
-        "'[1,2]]'             | trailing",
-        "'{\"a\" 1}'          | expecting a colon",
-        "'{\"a\":1,}'         | double-quote to start field name",
-        "'[1,]'               | Unexpected character",
-        "'{a:1}'              | double-quote to start field name",
-        "'01'                 | Leading zeroes",
-        "'1.'                 | Decimal point not followed by a digit",
-        "'1e'                 | expected a digit for number exponent",
-        "'NaN'                | Non-standard token 'NaN'",
-        "'1e400'              | number 1e400 is outside the range of a double",
-        "'-1e400'             | outside the range of a double",
-        "'tru'                | Unrecognized token 'tru'",
-        "'\"abc'              | end of input",
-        "'\"a\\x\"'           | Unrecognized character escape 'x'",
-        "'\"\\u12g4\"'        | Unexpected character ('g'",
-        "'[1 2]'              | was expecting comma",
-        "'{\"a\":1,\"a\":2}'  | duplicate key \"a\"",
-        "'\"a\nb\"'           | Illegal unquoted character",
-    })
+    @CsvSource(
+            delimiter = '|',
+            value = {
+                "''                   | end of input",
+                "'{\"a\":1} x'        | trailing",
+                "'[1,2]]'             | trailing",
+                "'{\"a\" 1}'          | expecting a colon",
+                "'{\"a\":1,}'         | double-quote to start field name",
+                "'[1,]'               | Unexpected character",
+                "'{a:1}'              | double-quote to start field name",
+                "'01'                 | Leading zeroes",
+                "'1.'                 | Decimal point not followed by a digit",
+                "'1e'                 | expected a digit for number exponent",
+                "'NaN'                | Non-standard token 'NaN'",
+                "'1e400'              | number 1e400 is outside the range of a double",
+                "'-1e400'             | outside the range of a double",
+                "'tru'                | Unrecognized token 'tru'",
+                "'\"abc'              | end of input",
+                "'\"a\\x\"'           | Unrecognized character escape 'x'",
+                "'\"\\u12g4\"'        | Unexpected character ('g'",
+                "'[1 2]'              | was expecting comma",
+                "'{\"a\":1,\"a\":2}'  | duplicate key \"a\"",
+                "'\"a\nb\"'           | Illegal unquoted character",
+            })
     void rejectsInvalidJsonOnOneLineSayingWhere(String text, String fragment) {
         assertThatThrownBy(() -> JsonCodec.parse(text))
                 .isInstanceOf(JsonCodec.InvalidJsonException.class)
@@ -103,10 +112,12 @@ class JsonCodecTest {
         String ok = "[".repeat(JsonCodec.MAX_DEPTH) + "]".repeat(JsonCodec.MAX_DEPTH);
         assertThat(JsonCodec.parse(ok)).isInstanceOf(List.class);
         String deep = "[".repeat(JsonCodec.MAX_DEPTH + 1) + "]".repeat(JsonCodec.MAX_DEPTH + 1);
-        assertThatThrownBy(() -> JsonCodec.parse(deep)).isInstanceOf(JsonCodec.InvalidJsonException.class)
+        assertThatThrownBy(() -> JsonCodec.parse(deep))
+                .isInstanceOf(JsonCodec.InvalidJsonException.class)
                 .hasMessageContaining("nesting depth (65) exceeds the maximum allowed (64)");
         for (String hostile : List.of("[".repeat(100_000), "{\"a\":".repeat(100_000))) {
-            assertThatThrownBy(() -> JsonCodec.parse(hostile)).isInstanceOf(JsonCodec.InvalidJsonException.class)
+            assertThatThrownBy(() -> JsonCodec.parse(hostile))
+                    .isInstanceOf(JsonCodec.InvalidJsonException.class)
                     .hasMessageContaining("nesting depth");
             assertThatThrownBy(() -> JsonCodec.parseTree(hostile)).hasMessageContaining("nesting depth");
         }
@@ -114,12 +125,15 @@ class JsonCodecTest {
 
     @Test
     void hugeNumbersAreClearErrors() {
-        assertThatThrownBy(() -> JsonCodec.parse("1e1000000")).isInstanceOf(JsonCodec.InvalidJsonException.class)
+        assertThatThrownBy(() -> JsonCodec.parse("1e1000000"))
+                .isInstanceOf(JsonCodec.InvalidJsonException.class)
                 .hasMessageContaining("number 1e1000000 is outside the range of a double");
-        assertThatThrownBy(() -> JsonCodec.parse("1" + "0".repeat(400))).hasMessageContaining("outside the range of a double");
+        assertThatThrownBy(() -> JsonCodec.parse("1" + "0".repeat(400)))
+                .hasMessageContaining("outside the range of a double");
         String million = "7".repeat(1_000_000);
         for (String text : List.of(million, "[" + million + "]", "{\"x\":0." + million + "}", "-" + million)) {
-            assertThatThrownBy(() -> JsonCodec.parse(text)).isInstanceOf(JsonCodec.InvalidJsonException.class)
+            assertThatThrownBy(() -> JsonCodec.parse(text))
+                    .isInstanceOf(JsonCodec.InvalidJsonException.class)
                     .hasMessageContaining("Number value length")
                     .hasMessageContaining("exceeds the maximum allowed (" + JsonCodec.MAX_NUMBER_LENGTH + ")");
         }
@@ -129,7 +143,8 @@ class JsonCodecTest {
     void hugeStringsAndDocumentsAreClearErrors() {
         String big = "x".repeat(JsonCodec.MAX_DOCUMENT_CHARS + 1);
         assertThatThrownBy(() -> JsonCodec.parse("\"" + big + "\""))
-                .isInstanceOf(JsonCodec.InvalidJsonException.class).hasMessageContaining("exceeds the maximum allowed");
+                .isInstanceOf(JsonCodec.InvalidJsonException.class)
+                .hasMessageContaining("exceeds the maximum allowed");
         // a long string within the limits is read, and quoteShort keeps a message about it short
         String name = "n".repeat(1_000_000);
         assertThat(JsonCodec.parse("{\"" + name + "\":1}")).isEqualTo(Map.of(name, 1L));
@@ -140,13 +155,16 @@ class JsonCodecTest {
     void aFileTooLargeOrNotJsonIsNamed() throws IOException {
         Path file = dir.resolve("run.json");
         Files.writeString(file, "{\"a\":1,\"a\":2}");
-        assertThatThrownBy(() -> JsonCodec.readFile(file, Map.class)).isInstanceOf(MalformedFileException.class)
+        assertThatThrownBy(() -> JsonCodec.readFile(file, Map.class))
+                .isInstanceOf(MalformedFileException.class)
                 .hasMessageStartingWith(file + ": not valid JSON: duplicate key \"a\"");
         try (var raf = new java.io.RandomAccessFile(file.toFile(), "rw")) {
             raf.setLength(JsonCodec.MAX_DOCUMENT_CHARS + 1L);
         }
-        assertThatThrownBy(() -> JsonCodec.readFile(file, Map.class)).isInstanceOf(MalformedFileException.class)
-                .hasMessageContaining(file.toString()).hasMessageContaining("more than the");
+        assertThatThrownBy(() -> JsonCodec.readFile(file, Map.class))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageContaining(file.toString())
+                .hasMessageContaining("more than the");
     }
 
     record Line(long step, double lr, String name, List<String> args) {}
@@ -163,8 +181,7 @@ class JsonCodecTest {
                 .hasMessage("'lr' must be a number, got \"fast\"");
         assertThatThrownBy(() -> JsonCodec.read("{\"step\":1,\"lr\":1,\"args\":[\"a\",[]]}", Line.class))
                 .hasMessage("'args[1]' must be a string, got an array");
-        assertThatThrownBy(() -> JsonCodec.read("{\"step\":null}", Line.class))
-                .hasMessageStartingWith("'step'");
+        assertThatThrownBy(() -> JsonCodec.read("{\"step\":null}", Line.class)).hasMessageStartingWith("'step'");
         assertThatThrownBy(() -> JsonCodec.read("[1]", Line.class))
                 .hasMessage("the top level must be an object, got an array");
         assertThatThrownBy(() -> JsonCodec.read("null", Line.class))
@@ -184,9 +201,10 @@ class JsonCodecTest {
         m.put("big", new BigInteger("123456789012345678901234567890"));
         m.put("dtype", DType.BF16);
         String s = JsonCodec.write(m);
-        assertThat(s).isEqualTo("{\"d_in\":768,\"lr\":4.0E-4,\"f\":0.1,\"name\":\"a \\\"quoted\\\"\\nline\\u0001é\","
-                + "\"shape\":[2,3],\"list\":[1,\"x\",true],\"none\":null,\"big\":123456789012345678901234567890,"
-                + "\"dtype\":\"BF16\"}");
+        assertThat(s)
+                .isEqualTo("{\"d_in\":768,\"lr\":4.0E-4,\"f\":0.1,\"name\":\"a \\\"quoted\\\"\\nline\\u0001é\","
+                        + "\"shape\":[2,3],\"list\":[1,\"x\",true],\"none\":null,\"big\":123456789012345678901234567890,"
+                        + "\"dtype\":\"BF16\"}");
         assertThat(JsonCodec.parseTree(s).get("big").bigIntegerValue()).isEqualTo(m.get("big"));
         m.remove("big");
         Map<?, ?> back = (Map<?, ?>) JsonCodec.parse(JsonCodec.write(m));
@@ -226,10 +244,13 @@ class JsonCodecTest {
     @ParameterizedTest
     @ValueSource(doubles = {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY})
     void writeRejectsNonFinite(double d) {
-        assertThatThrownBy(() -> JsonCodec.write(List.of(d))).isInstanceOf(JsonCodec.InvalidJsonException.class)
+        assertThatThrownBy(() -> JsonCodec.write(List.of(d)))
+                .isInstanceOf(JsonCodec.InvalidJsonException.class)
                 .hasMessageContaining("cannot write");
         assertThatThrownBy(() -> JsonCodec.write(new double[] {d})).isInstanceOf(JsonCodec.InvalidJsonException.class);
-        assertThatThrownBy(() -> JsonCodec.write(Map.of("x", (float) d))).isInstanceOf(JsonCodec.InvalidJsonException.class);
-        assertThatThrownBy(() -> JsonCodec.write(new Object[] {1.0, d})).isInstanceOf(JsonCodec.InvalidJsonException.class);
+        assertThatThrownBy(() -> JsonCodec.write(Map.of("x", (float) d)))
+                .isInstanceOf(JsonCodec.InvalidJsonException.class);
+        assertThatThrownBy(() -> JsonCodec.write(new Object[] {1.0, d}))
+                .isInstanceOf(JsonCodec.InvalidJsonException.class);
     }
 }

@@ -57,15 +57,19 @@ class MappedFileTest {
             }
             truncate(file, 2 * PAGE);
             // Pages 2..15 are gone: reading them faults.
-            FileChangedException e = catchThrowableOfType(FileChangedException.class,
-                    () -> snapshot.copy(mapping, 8L * PAGE, out, 0, 64));
+            FileChangedException e = catchThrowableOfType(
+                    FileChangedException.class, () -> snapshot.copy(mapping, 8L * PAGE, out, 0, 64));
             assertThat(e).isNotNull();
             assertThat(e.file()).isEqualTo(file);
             assertThat(e.getCause()).as("the JVM's report of the fault").isInstanceOf(InternalError.class);
-            assertThat(e.getMessage()).contains(file.toString()).contains("changed while being read")
-                    .contains(16 * PAGE + " bytes when opened").contains("now " + 2 * PAGE + " bytes (truncated)");
+            assertThat(e.getMessage())
+                    .contains(file.toString())
+                    .contains("changed while being read")
+                    .contains(16 * PAGE + " bytes when opened")
+                    .contains("now " + 2 * PAGE + " bytes (truncated)");
             assertThatThrownBy(() -> snapshot.copy(mapping, 4L * PAGE, out, 0, 4 * PAGE))
-                    .isInstanceOf(FileChangedException.class).hasMessageContaining("truncated");
+                    .isInstanceOf(FileChangedException.class)
+                    .hasMessageContaining("truncated");
         }
     }
 
@@ -79,7 +83,8 @@ class MappedFileTest {
             MemorySegment out = arena.allocate(64);
             // Bytes 200..263 of page 1 read as zeros without any fault; only the size says they are gone.
             assertThatThrownBy(() -> snapshot.copy(mapping, PAGE + 200, out, 0, 64))
-                    .isInstanceOf(FileChangedException.class).hasMessageContaining("truncated");
+                    .isInstanceOf(FileChangedException.class)
+                    .hasMessageContaining("truncated");
             assertThat(out.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0)).isZero();
         }
     }
@@ -93,8 +98,10 @@ class MappedFileTest {
         assertThat(snapshot.isUnchanged()).isTrue();
 
         Files.setLastModifiedTime(file, FileTime.from(snapshot.modified().toMillis() + 5000, TimeUnit.MILLISECONDS));
-        assertThatThrownBy(snapshot::requireUnchanged).isInstanceOf(FileChangedException.class)
-                .hasMessageContaining(file.toString()).hasMessageContaining("it was modified at");
+        assertThatThrownBy(snapshot::requireUnchanged)
+                .isInstanceOf(FileChangedException.class)
+                .hasMessageContaining(file.toString())
+                .hasMessageContaining("it was modified at");
         assertThat(snapshot.isUnchanged()).isFalse();
 
         Path other = dir.resolve("other.bin");
@@ -102,34 +109,45 @@ class MappedFileTest {
         Files.move(other, file, StandardCopyOption.REPLACE_EXISTING);
         MappedFile replaced = MappedFile.of(file);
         Assumptions.assumeTrue(snapshot.key() != null, "this file system has no file keys");
-        assertThatThrownBy(snapshot::requireUnchanged).isInstanceOf(FileChangedException.class)
+        assertThatThrownBy(snapshot::requireUnchanged)
+                .isInstanceOf(FileChangedException.class)
                 .hasMessageContaining("replaced by another file");
 
         Files.delete(file);
-        assertThatThrownBy(replaced::requireUnchanged).isInstanceOf(FileChangedException.class)
-                .hasMessageContaining(file.toString()).hasMessageContaining("deleted or renamed");
+        assertThatThrownBy(replaced::requireUnchanged)
+                .isInstanceOf(FileChangedException.class)
+                .hasMessageContaining(file.toString())
+                .hasMessageContaining("deleted or renamed");
     }
 
     @Test
     void directoriesFifosAndFilesTheKernelWillNotMapAreRefusedWithTheirPath() throws Exception {
         try (Arena arena = Arena.ofConfined()) {
-            assertThatThrownBy(() -> Npy.map(dir, arena)).isInstanceOf(FileSystemException.class)
-                    .hasMessageContaining(dir.toString()).hasMessageContaining("is a directory");
-            assertThatThrownBy(() -> Safetensors.open(dir, arena)).isInstanceOf(FileSystemException.class)
-                    .hasMessageContaining(dir.toString()).hasMessageContaining("is a directory");
+            assertThatThrownBy(() -> Npy.map(dir, arena))
+                    .isInstanceOf(FileSystemException.class)
+                    .hasMessageContaining(dir.toString())
+                    .hasMessageContaining("is a directory");
+            assertThatThrownBy(() -> Safetensors.open(dir, arena))
+                    .isInstanceOf(FileSystemException.class)
+                    .hasMessageContaining(dir.toString())
+                    .hasMessageContaining("is a directory");
 
             Path fifo = dir.resolve("fifo");
             Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).start();
             Assumptions.assumeTrue(mkfifo.waitFor() == 0, "mkfifo is not available");
             // Opening a FIFO for reading would block until a writer came: it must be refused before that.
-            assertThatThrownBy(() -> Npy.map(fifo, arena)).isInstanceOf(FileSystemException.class)
-                    .hasMessageContaining(fifo.toString()).hasMessageContaining("not a regular file");
+            assertThatThrownBy(() -> Npy.map(fifo, arena))
+                    .isInstanceOf(FileSystemException.class)
+                    .hasMessageContaining(fifo.toString())
+                    .hasMessageContaining("not a regular file");
 
             // A regular file of /sys that mmap refuses (ENODEV): its path and the reason, not a bare "No such device".
             Path sys = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
             Assumptions.assumeTrue(Files.isRegularFile(sys), "no " + sys + " here");
-            assertThatThrownBy(() -> Npy.map(sys, arena)).isInstanceOf(FileSystemException.class)
-                    .hasMessageContaining(sys.toString()).hasMessageContaining("cannot be memory-mapped");
+            assertThatThrownBy(() -> Npy.map(sys, arena))
+                    .isInstanceOf(FileSystemException.class)
+                    .hasMessageContaining(sys.toString())
+                    .hasMessageContaining("cannot be memory-mapped");
         }
     }
 }

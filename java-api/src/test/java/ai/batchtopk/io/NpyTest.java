@@ -50,8 +50,8 @@ class NpyTest {
         assertThat(t.shape()).containsExactly(3, 4);
         assertThat(t.rows()).isEqualTo(3);
         assertThat(t.cols()).isEqualTo(4);
-        assertThat(t.toFloatArray()).containsExactly(
-                -1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 2.5f, 3.0f, 3.5f, 4.0f, 4.5f);
+        assertThat(t.toFloatArray())
+                .containsExactly(-1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 2.5f, 3.0f, 3.5f, 4.0f, 4.5f);
         assertThat(t.data().isReadOnly()).isTrue();
         assertThat(t.data().isMapped()).isTrue();
     }
@@ -121,7 +121,8 @@ class NpyTest {
             Tensor t = Npy.map(fixture(name), arena, DType.BF16);
             assertThat(t.dtype()).isEqualTo(DType.BF16);
             assertThat(t.shape()).containsExactly(4);
-            assertThat(shorts(t.data())).containsExactly((short) 0x3f80, (short) 0xc020, (short) 0x4049, (short) 0x3c00);
+            assertThat(shorts(t.data()))
+                    .containsExactly((short) 0x3f80, (short) 0xc020, (short) 0x4049, (short) 0x3c00);
             assertThat(t.toFloatArray()).containsExactly(1.0f, -2.5f, 3.140625f, 0.0078125f);
         }
     }
@@ -140,7 +141,8 @@ class NpyTest {
     @Test
     void rawAsMustBeTwoBytes() {
         assertThatThrownBy(() -> Npy.map(fixture("bf16_raw_v1.npy"), arena, DType.F32))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("2-byte");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("2-byte");
     }
 
     @Test
@@ -206,9 +208,12 @@ class NpyTest {
     @Test
     void writesHeapArraySegments() throws IOException {
         Path f = dir.resolve("heap.npy");
-        Npy.write(f, new Tensor(DType.I32, new long[] {2, 2}, MemorySegment.ofArray(new int[] {1, -2, 3, Integer.MIN_VALUE})));
+        Npy.write(f, new Tensor(DType.I32, new long[] {2, 2}, MemorySegment.ofArray(new int[] {
+            1, -2, 3, Integer.MIN_VALUE
+        })));
         assertThat(Npy.map(f, arena).toLongArray()).containsExactly(1, -2, 3, Integer.MIN_VALUE);
-        Npy.write(f, new Tensor(DType.F16, new long[] {1}, MemorySegment.ofArray(new short[] {Float.floatToFloat16(0.5f)})));
+        Npy.write(f, new Tensor(DType.F16, new long[] {1}, MemorySegment.ofArray(new short[] {Float.floatToFloat16(0.5f)
+        })));
         assertThat(Npy.map(f, arena).toFloatArray()).containsExactly(0.5f);
     }
 
@@ -217,12 +222,15 @@ class NpyTest {
         Path f = dir.resolve("a.npy");
         Npy.write(f, Tensor.ofFloats(new long[] {3}, 1, 2, 3));
         String text = new String(Files.readAllBytes(f), StandardCharsets.ISO_8859_1);
-        assertThat(text).startsWith("\u0093NUMPY\u0001\u0000")
+        assertThat(text)
+                .startsWith("\u0093NUMPY\u0001\u0000")
                 .contains("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }");
         Npy.write(f, Tensor.ofFloats(new long[] {}, 1));
         assertThat(Files.readString(f, StandardCharsets.ISO_8859_1)).contains("'shape': (), }");
         Npy.write(f, Tensor.allocate(DType.BF16, new long[] {2, 2}, arena));
-        assertThat(Files.readString(f, StandardCharsets.ISO_8859_1)).contains("'descr': '<V2'").contains("(2, 2)");
+        assertThat(Files.readString(f, StandardCharsets.ISO_8859_1))
+                .contains("'descr': '<V2'")
+                .contains("(2, 2)");
     }
 
     @Test
@@ -250,7 +258,10 @@ class NpyTest {
     void acceptsHandWrittenUnpaddedHeader() throws IOException {
         Path f = npy(F32_3, 12);
         assertThat(Npy.map(f, arena).shape()).containsExactly(3);
-        Path g = write(dir, "g.npy", npyBytes(1, 0, "{\"shape\":(2,3),\"fortran_order\":False,\"descr\":\"<f4\"}", new byte[24]));
+        Path g = write(
+                dir,
+                "g.npy",
+                npyBytes(1, 0, "{\"shape\":(2,3),\"fortran_order\":False,\"descr\":\"<f4\"}", new byte[24]));
         assertThat(Npy.map(g, arena).shape()).containsExactly(2, 3);
         Path l = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3L,), }", 12); // Python 2 numpy
         assertThat(Npy.map(l, arena).shape()).containsExactly(3);

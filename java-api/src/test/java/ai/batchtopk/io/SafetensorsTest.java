@@ -45,10 +45,23 @@ class SafetensorsTest {
     void readsFileWrittenBySafetensorsPython() throws IOException {
         SafetensorsFile f = Safetensors.open(fixture("mixed.safetensors"), arena);
         assertThat(f.path()).isEqualTo(fixture("mixed.safetensors"));
-        assertThat(f.tensors().keySet()).containsExactlyInAnyOrder(
-                "w_f32", "h_f16", "b_bf16", "d_f64", "idx_i64", "n_i32", "u_u8", "m_bool", "scalar_f32", "empty_f32");
-        assertThat(f.metadata()).containsOnly(
-                Map.entry("format", "pt"), Map.entry("note", "made by make_fixtures.py"), Map.entry("unicode", "é✓"));
+        assertThat(f.tensors().keySet())
+                .containsExactlyInAnyOrder(
+                        "w_f32",
+                        "h_f16",
+                        "b_bf16",
+                        "d_f64",
+                        "idx_i64",
+                        "n_i32",
+                        "u_u8",
+                        "m_bool",
+                        "scalar_f32",
+                        "empty_f32");
+        assertThat(f.metadata())
+                .containsOnly(
+                        Map.entry("format", "pt"),
+                        Map.entry("note", "made by make_fixtures.py"),
+                        Map.entry("unicode", "é✓"));
 
         Tensor w = f.get("w_f32");
         assertThat(w.dtype()).isEqualTo(DType.F32);
@@ -114,10 +127,14 @@ class SafetensorsTest {
         }
         tensors.put("z_u8_odd", NpyTest.randomTensor(DType.U8, new long[] {3}, 99)); // misaligns what follows
         tensors.put("y_f32_after_odd", Tensor.ofFloats(new long[] {2, 2}, 1.5f, -2f, Float.NaN, 1e-40f));
-        tensors.put("heap_f64", new Tensor(DType.F64, new long[] {2},
-                java.lang.foreign.MemorySegment.ofArray(new double[] {0.1, -3})));
-        tensors.put("heap_bf16", new Tensor(DType.BF16, new long[] {3},
-                java.lang.foreign.MemorySegment.ofArray(new short[] {(short) 0x3f80, (short) 0xc020, (short) 0x4049})));
+        tensors.put(
+                "heap_f64",
+                new Tensor(DType.F64, new long[] {2}, java.lang.foreign.MemorySegment.ofArray(new double[] {0.1, -3})));
+        tensors.put(
+                "heap_bf16",
+                new Tensor(DType.BF16, new long[] {3}, java.lang.foreign.MemorySegment.ofArray(new short[] {
+                    (short) 0x3f80, (short) 0xc020, (short) 0x4049
+                })));
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", "pt");
         meta.put("quote\"d", "line\nbreak é");
@@ -153,8 +170,9 @@ class SafetensorsTest {
         assertThat(n % 8).isZero();
         assertThat(bytes.length).isEqualTo(8 + n + 16);
         String header = new String(bytes, 8, (int) n, StandardCharsets.UTF_8);
-        assertThat(header.strip()).isEqualTo("{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                + "\"a\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[8,16]}}");
+        assertThat(header.strip())
+                .isEqualTo("{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                        + "\"a\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[8,16]}}");
         assertThat(header).doesNotContain("__metadata__");
         assertThat(header.substring(header.strip().length())).matches(" *");
     }
@@ -207,7 +225,8 @@ class SafetensorsTest {
     void rejectsHeaderLengthLargerThanFile() throws IOException {
         byte[] h = ("{\"x\":" + OK_ENTRY + "}").getBytes(StandardCharsets.UTF_8);
         Path f = write(dir, "l.safetensors", safetensorsBytes(h.length + 100, h, new byte[8]));
-        assertMalformed(f, () -> Safetensors.open(f, arena), "header length " + (h.length + 100), "larger than the file");
+        assertMalformed(
+                f, () -> Safetensors.open(f, arena), "header length " + (h.length + 100), "larger than the file");
         Path g = write(dir, "zero.safetensors", safetensorsBytes(1, new byte[0], new byte[0]));
         assertMalformed(g, () -> Safetensors.open(g, arena), "header length 1", "larger than the file");
     }
@@ -233,7 +252,10 @@ class SafetensorsTest {
         assertRejected("{\"x\":" + OK_ENTRY + "}garbage", 8, "not valid JSON", "trailing");
         assertRejected("\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000", 8, "not valid JSON");
         assertRejected("[".repeat(100) + "]".repeat(100), 0, "not valid JSON", "nesting");
-        Path f = write(dir, "u.safetensors", safetensorsBytes(4, new byte[] {'"', (byte) 0xc3, (byte) 0x28, '"'}, new byte[0]));
+        Path f = write(
+                dir,
+                "u.safetensors",
+                safetensorsBytes(4, new byte[] {'"', (byte) 0xc3, (byte) 0x28, '"'}, new byte[0]));
         assertMalformed(f, () -> Safetensors.open(f, arena), "not valid UTF-8");
     }
 
@@ -255,47 +277,76 @@ class SafetensorsTest {
     void rejectsWrongValueTypes() throws IOException {
         assertRejected("{\"x\":\"F32\"}", 0, "tensor \"x\"", "entry must be an object", "a string");
         assertRejected("{\"x\":[1,2]}", 0, "tensor \"x\"", "entry must be an object", "an array");
-        assertRejected("{\"x\":{\"dtype\":32,\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
-                "tensor \"x\"", "\"dtype\" must be a string", "an integer");
+        assertRejected(
+                "{\"x\":{\"dtype\":32,\"shape\":[2],\"data_offsets\":[0,8]}}",
+                8,
+                "tensor \"x\"",
+                "\"dtype\" must be a string",
+                "an integer");
         assertRejected("{\"x\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "\"dtype\"", "missing");
-        assertRejected("{\"x\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}", 8,
-                "tensor \"x\"", "\"shape\" must be an array", "a string");
+        assertRejected(
+                "{\"x\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}",
+                8,
+                "tensor \"x\"",
+                "\"shape\" must be an array",
+                "a string");
         assertRejected("{\"x\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, "\"shape\"", "missing");
-        assertRejected("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":{\"begin\":0}}}", 8,
+        assertRejected(
+                "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":{\"begin\":0}}}",
+                8,
                 "\"data_offsets\" must be an array of 2 integers");
         assertRejected("{\"x\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, "\"data_offsets\"", "missing");
     }
 
     @Test
     void rejectsUnknownDtype() throws IOException {
-        assertRejected("{\"x\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2,
-                "tensor \"x\"", "unknown or unsupported dtype \"F8_E4M3\"");
+        assertRejected(
+                "{\"x\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}",
+                2,
+                "tensor \"x\"",
+                "unknown or unsupported dtype \"F8_E4M3\"");
         assertRejected("{\"x\":{\"dtype\":\"f32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "dtype \"f32\"");
     }
 
     @Test
     void rejectsBadShapeDims() throws IOException {
-        assertRejected("{\"x\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8,
-                "tensor \"x\"", "negative shape dimension -2");
-        assertRejected("{\"x\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8,
-                "shape dimension 0 must be a non-negative integer", "non-integer number 2.5");
-        assertRejected("{\"x\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", 8,
+        assertRejected(
+                "{\"x\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}",
+                8,
+                "tensor \"x\"",
+                "negative shape dimension -2");
+        assertRejected(
+                "{\"x\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}",
+                8,
+                "shape dimension 0 must be a non-negative integer",
+                "non-integer number 2.5");
+        assertRejected(
+                "{\"x\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}",
+                8,
                 "shape dimension 0 must be a non-negative integer");
-        assertRejected("{\"x\":{\"dtype\":\"F32\",\"shape\":[1,\"2\"],\"data_offsets\":[0,8]}}", 8,
-                "shape dimension 1", "a string");
-        assertRejected("{\"x\":{\"dtype\":\"F32\",\"shape\":[null],\"data_offsets\":[0,8]}}", 8,
-                "shape dimension 0", "null");
-        assertRejected("{\"x\":{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,8]}}", 8,
+        assertRejected(
+                "{\"x\":{\"dtype\":\"F32\",\"shape\":[1,\"2\"],\"data_offsets\":[0,8]}}",
+                8,
+                "shape dimension 1",
+                "a string");
+        assertRejected(
+                "{\"x\":{\"dtype\":\"F32\",\"shape\":[null],\"data_offsets\":[0,8]}}", 8, "shape dimension 0", "null");
+        assertRejected(
+                "{\"x\":{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,8]}}",
+                8,
                 "shape dimension 0 must be a non-negative integer");
     }
 
     @Test
     void rejectsShapeProductOverflow() throws IOException {
-        assertRejected("{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", 8,
-                "tensor \"x\"", "overflows");
-        // element count fits but byte size does not
-        assertRejected("{\"x\":{\"dtype\":\"F64\",\"shape\":[2305843009213693952],\"data_offsets\":[0,8]}}", 8,
+        assertRejected(
+                "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}",
+                8,
+                "tensor \"x\"",
                 "overflows");
+        // element count fits but byte size does not
+        assertRejected(
+                "{\"x\":{\"dtype\":\"F64\",\"shape\":[2305843009213693952],\"data_offsets\":[0,8]}}", 8, "overflows");
     }
 
     @Test
@@ -315,21 +366,31 @@ class SafetensorsTest {
 
     @Test
     void rejectsOverlappingTensors() throws IOException {
-        assertRejected("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]},"
-                + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 12,
+        assertRejected(
+                "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]},"
+                        + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+                12,
                 "tensors \"b\" [0, 8) and \"a\" [4, 12) overlap");
-        assertRejected("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                + "\"b\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8]}}", 8, "overlap");
+        assertRejected(
+                "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                        + "\"b\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8]}}",
+                8,
+                "overlap");
         // a zero-size tensor inside another one
-        assertRejected("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                + "\"b\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}", 8, "overlap");
+        assertRejected(
+                "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                        + "\"b\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}",
+                8,
+                "overlap");
     }
 
     @Test
     void toleratesGapsAndAdjacentEmptyTensors() throws IOException {
-        Path f = st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]},"
-                + "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]},"
-                + "\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 16);
+        Path f = st(
+                "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]},"
+                        + "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]},"
+                        + "\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}",
+                16);
         SafetensorsFile sf = Safetensors.open(f, arena);
         assertThat(sf.tensors().keySet()).containsExactly("a", "e", "b");
     }
@@ -344,8 +405,12 @@ class SafetensorsTest {
         String t = ",\"x\":" + OK_ENTRY + "}";
         assertRejected("{\"__metadata__\":\"pt\"" + t, 8, "\"__metadata__\" must be an object", "a string");
         assertRejected("{\"__metadata__\":[\"a\"]" + t, 8, "\"__metadata__\" must be an object", "an array");
-        assertRejected("{\"__metadata__\":{\"format\":1}" + t, 8, "\"__metadata__\" value for key \"format\"",
-                "must be a string", "an integer");
+        assertRejected(
+                "{\"__metadata__\":{\"format\":1}" + t,
+                8,
+                "\"__metadata__\" value for key \"format\"",
+                "must be a string",
+                "an integer");
         assertRejected("{\"__metadata__\":{\"a\":{\"b\":\"c\"}}" + t, 8, "value for key \"a\"", "an object");
         assertRejected("{\"__metadata__\":{\"a\":null}" + t, 8, "value for key \"a\"", "null");
         assertRejected("{\"__metadata__\":null" + t, 8, "\"__metadata__\" must be an object", "null");
@@ -368,15 +433,26 @@ class SafetensorsTest {
         String pre = "{\"x\":{\"dtype\":\"F32\",\"shape\":";
         assertRejected("[".repeat(100_000), 0, "not valid JSON", "nesting depth");
         assertRejected("{\"x\":" + "{\"a\":".repeat(100_000), 0, "not valid JSON", "nesting depth");
-        assertRejected(pre + "[1e1000000],\"data_offsets\":[0,8]}}", 8, "number 1e1000000 is outside the range of a double");
-        assertRejected(pre + "[" + "9".repeat(1_000_000) + "],\"data_offsets\":[0,8]}}", 8,
+        assertRejected(
+                pre + "[1e1000000],\"data_offsets\":[0,8]}}", 8, "number 1e1000000 is outside the range of a double");
+        assertRejected(
+                pre + "[" + "9".repeat(1_000_000) + "],\"data_offsets\":[0,8]}}",
+                8,
                 "Number value length (1000000) exceeds the maximum allowed (1000)");
         assertRejected(pre + "[2],\"data_offsets\":[0," + "1".repeat(400) + "]}}", 8, "outside the range of a double");
-        assertRejected(pre + "[2],\"data_offsets\":[0,18446744073709551616]}}", 8,
-                "\"data_offsets\" must be an array of 2 integers", "18446744073709551616");
-        assertRejected("{\"x\":{\"dtype\":\"" + "F".repeat(10_000_000) + "\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
-                "tensor \"x\"", "dtype \"FFFF");
-        assertRejected("{\"x\":{\"dtype\":\"F32\",\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+        assertRejected(
+                pre + "[2],\"data_offsets\":[0,18446744073709551616]}}",
+                8,
+                "\"data_offsets\" must be an array of 2 integers",
+                "18446744073709551616");
+        assertRejected(
+                "{\"x\":{\"dtype\":\"" + "F".repeat(10_000_000) + "\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+                8,
+                "tensor \"x\"",
+                "dtype \"FFFF");
+        assertRejected(
+                "{\"x\":{\"dtype\":\"F32\",\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+                8,
                 "duplicate key \"dtype\"");
         assertRejected("{\"__metadata__\":{\"a\":\"1\",\"a\":\"2\"},\"x\":" + OK_ENTRY + "}", 8, "duplicate key \"a\"");
         // a huge metadata value within the header limit is data, not an attack
@@ -397,4 +473,5 @@ class SafetensorsTest {
         assertMalformed(f, () -> Safetensors.open(f, arena), "beyond the end of the data section");
         Path g = write(dir, "cut2.safetensors", java.util.Arrays.copyOf(real, 100));
         assertMalformed(g, () -> Safetensors.open(g, arena), "larger than the file");
-    }}
+    }
+}

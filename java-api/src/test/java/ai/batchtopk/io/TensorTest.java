@@ -57,38 +57,45 @@ class TensorTest {
     void constructorValidates() {
         MemorySegment eight = MemorySegment.ofArray(new byte[8]);
         assertThatThrownBy(() -> new Tensor(DType.F32, new long[] {3}, eight))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("8 bytes").hasMessageContaining("12");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("8 bytes")
+                .hasMessageContaining("12");
         assertThatThrownBy(() -> new Tensor(DType.F32, new long[] {-2}, eight))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("negative");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("negative");
         assertThatThrownBy(() -> new Tensor(DType.F32, new long[] {1L << 40, 1L << 40}, eight))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("overflow");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("overflow");
         assertThatThrownBy(() -> new Tensor(DType.F64, new long[] {1L << 61}, eight))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("overflow");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("overflow");
         assertThatThrownBy(() -> new Tensor(null, new long[] {2}, eight)).isInstanceOf(NullPointerException.class);
         assertThatThrownBy(() -> Tensor.ofFloats(new long[] {2, 2}, 1, 2, 3))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("4 elements");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("4 elements");
         assertThat(new Tensor(DType.F64, new long[] {1}, eight).numel()).isEqualTo(1);
     }
 
     @Test
     void toFloatArrayConvertsHalfBfloatAndDouble() {
-        MemorySegment f16 = MemorySegment.ofArray(new short[] {
-                Float.floatToFloat16(1.5f), Float.floatToFloat16(-2f), (short) 0x7c00 /* +inf */});
+        MemorySegment f16 = MemorySegment.ofArray(
+                new short[] {Float.floatToFloat16(1.5f), Float.floatToFloat16(-2f), (short) 0x7c00 /* +inf */});
         assertThat(new Tensor(DType.F16, new long[] {3}, f16).toFloatArray())
                 .containsExactly(1.5f, -2f, Float.POSITIVE_INFINITY);
         MemorySegment bf16 = MemorySegment.ofArray(new short[] {(short) 0x3f80, (short) 0xc020, (short) 0x4049});
-        assertThat(new Tensor(DType.BF16, new long[] {3}, bf16).toFloatArray())
-                .containsExactly(1f, -2.5f, 3.140625f);
+        assertThat(new Tensor(DType.BF16, new long[] {3}, bf16).toFloatArray()).containsExactly(1f, -2.5f, 3.140625f);
         MemorySegment f64 = MemorySegment.ofArray(new double[] {0.25, -1e300});
         assertThat(new Tensor(DType.F64, new long[] {2}, f64).toFloatArray())
                 .containsExactly(0.25f, Float.NEGATIVE_INFINITY);
         assertThatThrownBy(() -> Tensor.ofLongs(new long[] {1}, 5).toFloatArray())
-                .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("I64");
+                .isInstanceOf(UnsupportedOperationException.class)
+                .hasMessageContaining("I64");
     }
 
     @Test
     void toLongArray() {
-        assertThat(Tensor.ofLongs(new long[] {2}, Long.MIN_VALUE, 3).toLongArray()).containsExactly(Long.MIN_VALUE, 3);
+        assertThat(Tensor.ofLongs(new long[] {2}, Long.MIN_VALUE, 3).toLongArray())
+                .containsExactly(Long.MIN_VALUE, 3);
         MemorySegment u8 = MemorySegment.ofArray(new byte[] {0, (byte) 200, (byte) 255});
         assertThat(new Tensor(DType.U8, new long[] {3}, u8).toLongArray()).containsExactly(0, 200, 255);
         MemorySegment i32 = MemorySegment.ofArray(new int[] {-1, Integer.MAX_VALUE});
@@ -125,9 +132,12 @@ class TensorTest {
     @Test
     void equalityUsesShapeValues() {
         MemorySegment s = MemorySegment.ofArray(new float[4]);
-        assertThat(new Tensor(DType.F32, new long[] {2, 2}, s)).isEqualTo(new Tensor(DType.F32, new long[] {2, 2}, s))
+        assertThat(new Tensor(DType.F32, new long[] {2, 2}, s))
+                .isEqualTo(new Tensor(DType.F32, new long[] {2, 2}, s))
                 .hasSameHashCodeAs(new Tensor(DType.F32, new long[] {2, 2}, s));
         assertThat(new Tensor(DType.F32, new long[] {2, 2}, s)).isNotEqualTo(new Tensor(DType.F32, new long[] {4}, s));
-        assertThat(new Tensor(DType.F32, new long[] {2, 2}, s).toString()).contains("F32").contains("[2, 2]");
+        assertThat(new Tensor(DType.F32, new long[] {2, 2}, s).toString())
+                .contains("F32")
+                .contains("[2, 2]");
     }
 }

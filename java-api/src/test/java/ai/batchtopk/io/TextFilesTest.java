@@ -31,10 +31,13 @@ class TextFilesTest {
         Path file = dir.resolve("tokens.tsv");
         // "Café" in Latin-1 on line 2: the JDK's readers would say only "Input length = 1".
         Files.write(file, new byte[] {'a', '\n', 'C', 'a', 'f', (byte) 0xE9, '\n', 'b', '\n'});
-        assertThatThrownBy(() -> TextFiles.readLines(file, Long.MAX_VALUE)).isInstanceOf(MalformedFileException.class)
-                .hasMessageContaining(file.toString()).hasMessageContaining("not valid UTF-8")
+        assertThatThrownBy(() -> TextFiles.readLines(file, Long.MAX_VALUE))
+                .isInstanceOf(MalformedFileException.class)
+                .hasMessageContaining(file.toString())
+                .hasMessageContaining("not valid UTF-8")
                 .hasMessageContaining("line 2, byte offset 5 (0xE9)");
-        assertThatThrownBy(() -> TextFiles.readString(file)).isInstanceOf(MalformedFileException.class)
+        assertThatThrownBy(() -> TextFiles.readString(file))
+                .isInstanceOf(MalformedFileException.class)
                 .hasMessageContaining("line 2, byte offset 5 (0xE9)");
         // Lines before the bad one can still be read.
         assertThat(TextFiles.readLines(file, 1)).containsExactly("a");
@@ -42,9 +45,13 @@ class TextFilesTest {
 
     @Test
     void aDirectoryIsNamed() {
-        assertThatThrownBy(() -> TextFiles.readString(dir)).isInstanceOf(FileSystemException.class)
-                .hasMessageContaining(dir.toString()).hasMessageContaining("is a directory");
-        assertThatThrownBy(() -> TextFiles.readLines(dir, 1)).isInstanceOf(FileSystemException.class)
-                .hasMessageContaining(dir.toString()).hasMessageContaining("is a directory");
+        assertThatThrownBy(() -> TextFiles.readString(dir))
+                .isInstanceOf(FileSystemException.class)
+                .hasMessageContaining(dir.toString())
+                .hasMessageContaining("is a directory");
+        assertThatThrownBy(() -> TextFiles.readLines(dir, 1))
+                .isInstanceOf(FileSystemException.class)
+                .hasMessageContaining(dir.toString())
+                .hasMessageContaining("is a directory");
     }
 }

@@ -35,6 +35,7 @@ class ReadmeExampleTest {
     @TempDir
     Path tmp;
 
+    // spotless:off
     // README example begins
     static RunResult train(Path data, Path heldOut, Path out, long d) throws IOException {
         SaeConfig sae = SaeConfig.builder(d, 16 * d).architecture(Architecture.BATCHTOPK).k(8).build();
@@ -59,6 +60,7 @@ class ReadmeExampleTest {
         }
     }
     // README example ends
+    // spotless:on
 
     private static final long D = 8;
 
@@ -66,8 +68,10 @@ class ReadmeExampleTest {
     void theReadmeShowsThisCode() throws IOException {
         String source = Files.readString(Path.of("src/test/java/ai/batchtopk/train/ReadmeExampleTest.java"));
         String begin = "    // README example begins\n";
-        String example = source.substring(source.indexOf(begin) + begin.length(), source.indexOf("    // README example ends\n"))
-                .lines().map(line -> line.startsWith("    ") ? line.substring(4) : line)
+        String example = source.substring(
+                        source.indexOf(begin) + begin.length(), source.indexOf("    // README example ends\n"))
+                .lines()
+                .map(line -> line.startsWith("    ") ? line.substring(4) : line)
                 .collect(java.util.stream.Collectors.joining("\n", "", "\n"));
         String readme = Files.readString(Path.of("../README.md"));
         Matcher blocks = Pattern.compile("```java\n(.*?)```", Pattern.DOTALL).matcher(readme);
@@ -75,7 +79,9 @@ class ReadmeExampleTest {
         while (blocks.find()) {
             found |= blocks.group(1).equals(example);
         }
-        assertThat(found).as("README.md has a ```java block equal to this test's example:\n%s", example).isTrue();
+        assertThat(found)
+                .as("README.md has a ```java block equal to this test's example:\n%s", example)
+                .isTrue();
     }
 
     @Test
@@ -88,7 +94,7 @@ class ReadmeExampleTest {
         RunResult whole = train(data, heldOut, tmp.resolve("whole"), D);
         assertThat(whole.last().step()).isEqualTo(200);
         assertThat(whole.tokens()).isEqualTo(200 * 1024);
-        assertThat(Files.readAllLines(tmp.resolve("whole/eval.jsonl"))).hasSize(4);  // steps 50, 100, 150, 200
+        assertThat(Files.readAllLines(tmp.resolve("whole/eval.jsonl"))).hasSize(4); // steps 50, 100, 150, 200
         assertThat(Files.readAllLines(tmp.resolve("whole/metrics.jsonl"))).hasSize(200);
         assertThat(SaeLens.config(tmp.resolve("whole")).k()).isEqualTo(8);
 
@@ -105,20 +111,27 @@ class ReadmeExampleTest {
 
         RunResult resumed = resume(crashed);
         assertThat(resumed.last().step()).isEqualTo(200);
-        assertThat(resumed.tokensThisRun()).isEqualTo(100 * 1024);  // from the checkpoint of step 100
+        assertThat(resumed.tokensThisRun()).isEqualTo(100 * 1024); // from the checkpoint of step 100
         assertThat(sameTensors(tmp.resolve("whole"), crashed)).isTrue();
-        assertThat(withoutSpeed(crashed.resolve("metrics.jsonl"))).isEqualTo(withoutSpeed(tmp.resolve("whole/metrics.jsonl")));
-        assertThat(Files.readAllLines(crashed.resolve("eval.jsonl"))).isEqualTo(Files.readAllLines(tmp.resolve("whole/eval.jsonl")));
+        assertThat(withoutSpeed(crashed.resolve("metrics.jsonl")))
+                .isEqualTo(withoutSpeed(tmp.resolve("whole/metrics.jsonl")));
+        assertThat(Files.readAllLines(crashed.resolve("eval.jsonl")))
+                .isEqualTo(Files.readAllLines(tmp.resolve("whole/eval.jsonl")));
 
-        assertThatThrownBy(() -> resume(crashed)).isInstanceOf(TrainingException.class).hasMessageContaining("already complete");
+        assertThatThrownBy(() -> resume(crashed))
+                .isInstanceOf(TrainingException.class)
+                .hasMessageContaining("already complete");
     }
 
     @Test
     void aRunStartedByTheCommandLineIsNotMistakenForOne() throws IOException {
         Path dir = Files.createDirectories(tmp.resolve("cli-run"));
-        Files.writeString(dir.resolve(RunFile.FILE), "{\"command\": \"train\", \"id\": \"x\", \"args\": [\"--steps\", \"3\"]}");
-        assertThatThrownBy(() -> TrainingRun.resume(dir)).isInstanceOf(TrainingException.class)
-                .hasMessageContaining("holds no run specification").hasMessageContaining("train --resume");
+        Files.writeString(
+                dir.resolve(RunFile.FILE), "{\"command\": \"train\", \"id\": \"x\", \"args\": [\"--steps\", \"3\"]}");
+        assertThatThrownBy(() -> TrainingRun.resume(dir))
+                .isInstanceOf(TrainingException.class)
+                .hasMessageContaining("holds no run specification")
+                .hasMessageContaining("train --resume");
     }
 
     /** Every tensor of the SAE's weights and training state, byte for byte. */
@@ -139,7 +152,9 @@ class ReadmeExampleTest {
     }
 
     private static List<String> withoutSpeed(Path metrics) throws IOException {
-        return Files.readAllLines(metrics).stream().map(line -> line.replaceAll("\"tokens_per_s\":[^,]*,", "")).toList();
+        return Files.readAllLines(metrics).stream()
+                .map(line -> line.replaceAll("\"tokens_per_s\":[^,]*,", ""))
+                .toList();
     }
 
     private static void writeGaussian(Path file, int rows, long seed) throws IOException {

@@ -11,14 +11,14 @@ import ai.batchtopk.data.SequentialBatches;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Tensor;
-import java.lang.foreign.ValueLayout;
-import java.util.SplittableRandom;
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
 import java.util.function.LongSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -62,18 +62,37 @@ class TokensPerSecondTest {
             SequentialBatches batches = new SequentialBatches(activations, BATCH, DataPosition.START, arena);
             OutputDirectory output = OutputDirectory.prepare(out);
             Trainer.Member member = new Trainer.Member("sae", sae, output, log, null, Map.of(), 0, 0);
-            Trainer.Plan plan = new Trainer.Plan(steps, new LrSchedule(config.lr(), steps, 0, LrSchedule.Decay.NONE, 0),
-                    LogSchedule.of(steps, every), 0, 0, activations.rows(), "sequential", "test-run", null, out);
+            Trainer.Plan plan = new Trainer.Plan(
+                    steps,
+                    new LrSchedule(config.lr(), steps, 0, LrSchedule.Decay.NONE, 0),
+                    LogSchedule.of(steps, every),
+                    0,
+                    0,
+                    activations.rows(),
+                    "sequential",
+                    "test-run",
+                    null,
+                    out);
             // One second per step the SAE has taken: the time between two readings is the steps between them.
             LongSupplier stepClock = () -> sae.state("step").toLongArray()[0] * 1_000_000_000L;
-            new Trainer(List.of(member), batches, RowOrigin.sequential(activations), plan, null, progress -> {}, stepClock).run();
+            new Trainer(
+                            List.of(member),
+                            batches,
+                            RowOrigin.sequential(activations),
+                            plan,
+                            null,
+                            progress -> {},
+                            stepClock)
+                    .run();
         }
         Pattern value = Pattern.compile("\"tokens_per_s\":([-0-9.eE]+)");
-        return Files.readAllLines(out.resolve(MetricsLog.FILE)).stream().map(line -> {
-            Matcher m = value.matcher(line);
-            assertThat(m.find()).as(line).isTrue();
-            return Double.parseDouble(m.group(1));
-        }).toList();
+        return Files.readAllLines(out.resolve(MetricsLog.FILE)).stream()
+                .map(line -> {
+                    Matcher m = value.matcher(line);
+                    assertThat(m.find()).as(line).isTrue();
+                    return Double.parseDouble(m.group(1));
+                })
+                .toList();
     }
 
     /** {@code ROWS x D} seeded normal floats. */

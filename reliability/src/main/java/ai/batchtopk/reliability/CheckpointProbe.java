@@ -20,14 +20,16 @@ public final class CheckpointProbe {
             Path dir = Path.of(arg);
             String result;
             if (Stream.of("", ".incoming", ".previous")
-                    .noneMatch(suffix -> Files.exists(dir.resolveSibling(dir.getFileName() + suffix).resolve(Checkpoint.STATE_FILE)))) {
+                    .noneMatch(suffix -> Files.exists(
+                            dir.resolveSibling(dir.getFileName() + suffix).resolve(Checkpoint.STATE_FILE)))) {
                 result = "none";
             } else {
                 try (Checkpoint.Loaded loaded = Checkpoint.resume(dir)) {
                     SaeLens.load(dir).close();
                     result = "ok\t" + loaded.extra().get("batchtopk.run.steps");
                 } catch (Exception e) {
-                    result = "error\t" + e.getClass().getSimpleName() + ": " + String.valueOf(e.getMessage()).replace('\n', ' ');
+                    result = "error\t" + e.getClass().getSimpleName() + ": "
+                            + String.valueOf(e.getMessage()).replace('\n', ' ');
                 }
             }
             System.out.println(dir + "\t" + result);

@@ -41,7 +41,11 @@ public final class ConcurrentUseDriver {
     }
 
     private static Sae trainedSae(Arena arena) {
-        Sae sae = Sae.create(SaeConfig.builder(D, 512).architecture(Architecture.BATCHTOPK).k(8).seed(3).build());
+        Sae sae = Sae.create(SaeConfig.builder(D, 512)
+                .architecture(Architecture.BATCHTOPK)
+                .k(8)
+                .seed(3)
+                .build());
         for (int step = 0; step < 5; step++) {
             sae.trainStep(DriverData.gaussian(arena, ROWS, D, step, false));
         }
@@ -51,8 +55,11 @@ public final class ConcurrentUseDriver {
     /** Two threads reconstruct and encode their own batches; every result must equal the single-threaded one. */
     private static Map<String, Object> readOnly(double seconds) throws InterruptedException {
         Map<String, Object> line = new LinkedHashMap<>();
-        try (Arena arena = Arena.ofShared(); Sae sae = trainedSae(arena)) {
-            Tensor[] batches = {DriverData.gaussian(arena, ROWS, D, 100, false), DriverData.gaussian(arena, ROWS, D, 200, false)};
+        try (Arena arena = Arena.ofShared();
+                Sae sae = trainedSae(arena)) {
+            Tensor[] batches = {
+                DriverData.gaussian(arena, ROWS, D, 100, false), DriverData.gaussian(arena, ROWS, D, 200, false)
+            };
             float[][] reconstructions = new float[2][];
             float[][] codes = new float[2][];
             for (int t = 0; t < 2; t++) {
@@ -105,7 +112,8 @@ public final class ConcurrentUseDriver {
      */
     private static Map<String, Object> train(int stepsPerThread) throws InterruptedException {
         Map<String, Object> line = new LinkedHashMap<>();
-        try (Arena arena = Arena.ofShared(); Sae sae = trainedSae(arena)) {
+        try (Arena arena = Arena.ofShared();
+                Sae sae = trainedSae(arena)) {
             long before = sae.state("step", arena).data().get(Tensor.I64_LE, 0);
             AtomicLong returned = new AtomicLong();
             List<String> exceptions = Collections.synchronizedList(new ArrayList<>());
@@ -178,7 +186,8 @@ public final class ConcurrentUseDriver {
     /** A batch in an arena already closed must be refused in Java, never read by native code. */
     private static Map<String, Object> closedArena() {
         Map<String, Object> line = new LinkedHashMap<>();
-        try (Arena keep = Arena.ofShared(); Sae sae = trainedSae(keep)) {
+        try (Arena keep = Arena.ofShared();
+                Sae sae = trainedSae(keep)) {
             Arena gone = Arena.ofConfined();
             Tensor batch = DriverData.gaussian(gone, ROWS, D, 500, false);
             gone.close();

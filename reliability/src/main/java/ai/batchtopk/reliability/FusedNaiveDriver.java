@@ -36,8 +36,15 @@ public final class FusedNaiveDriver {
 
     private static SaeConfig config(Architecture architecture, StepPath path) {
         // A short dead window so that AuxK takes part within twenty steps.
-        return SaeConfig.builder(16, 64).architecture(architecture).k(4).kAux(8).seed(11).lr(1e-3).deadAfterTokens(8)
-                .doublePrecision(true).path(path)
+        return SaeConfig.builder(16, 64)
+                .architecture(architecture)
+                .k(4)
+                .kAux(8)
+                .seed(11)
+                .lr(1e-3)
+                .deadAfterTokens(8)
+                .doublePrecision(true)
+                .path(path)
                 .matryoshkaWidths(architecture == Architecture.MATRYOSHKA_BATCHTOPK ? List.of(8L, 24L, 64L) : List.of())
                 .build();
     }
@@ -72,12 +79,15 @@ public final class FusedNaiveDriver {
 
     private static Map<String, Object> lossAndGradientsChangesNothing(Architecture architecture, int rows) {
         Map<String, Object> line = header("loss-and-gradients", architecture, rows);
-        try (Arena arena = Arena.ofConfined(); Sae sae = Sae.create(config(architecture, StepPath.FUSED))) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = Sae.create(config(architecture, StepPath.FUSED))) {
             // A few steps first, so that the moments and counters are not all zero.
             for (int step = 0; step < 3; step++) {
                 sae.trainStep(DriverData.gaussian(arena, 4, 16, 77 + step, true));
             }
-            List<String> names = sae.stateNames().stream().filter(n -> !n.startsWith("grad.")).toList();
+            List<String> names = sae.stateNames().stream()
+                    .filter(n -> !n.startsWith("grad."))
+                    .toList();
             Map<String, byte[]> before = new LinkedHashMap<>();
             for (String name : names) {
                 before.put(name, sae.state(name, arena).data().toArray(ValueLayout.JAVA_BYTE));
@@ -86,18 +96,21 @@ public final class FusedNaiveDriver {
             for (StepPath path : StepPath.values()) {
                 sae.setPath(path);
                 for (int call = 0; call < 3; call++) {
-                    losses.add(sae.lossAndGradients(DriverData.gaussian(arena, rows, 16, 5, true), call % 2 == 0).loss());
+                    losses.add(sae.lossAndGradients(DriverData.gaussian(arena, rows, 16, 5, true), call % 2 == 0)
+                            .loss());
                 }
             }
             List<String> changed = new ArrayList<>();
             for (String name : names) {
-                if (!Arrays.equals(before.get(name), sae.state(name, arena).data().toArray(ValueLayout.JAVA_BYTE))) {
+                if (!Arrays.equals(
+                        before.get(name), sae.state(name, arena).data().toArray(ValueLayout.JAVA_BYTE))) {
                     changed.add(name);
                 }
             }
             line.put("changed", changed);
             line.put("losses", losses);
-            boolean sameLoss = losses.stream().allMatch(l -> Math.abs(l - losses.getFirst()) <= TOLERANCE * Math.abs(losses.getFirst()));
+            boolean sameLoss = losses.stream()
+                    .allMatch(l -> Math.abs(l - losses.getFirst()) <= TOLERANCE * Math.abs(losses.getFirst()));
             line.put("ok", changed.isEmpty() && sameLoss);
         } catch (RuntimeException e) {
             line.put("ok", false);

@@ -20,8 +20,17 @@ import java.util.Map;
  * @param expectedL0 likewise
  * @param note what was done to the file
  */
-public record HostileFile(String id, Kind kind, Path path, boolean reader, boolean train, boolean eval,
-        Path expectedRows, double expectedNmse, double expectedL0, String note) {
+public record HostileFile(
+        String id,
+        Kind kind,
+        Path path,
+        boolean reader,
+        boolean train,
+        boolean eval,
+        Path expectedRows,
+        double expectedNmse,
+        double expectedL0,
+        String note) {
 
     public enum Kind {
         NPY,
@@ -50,10 +59,17 @@ public record HostileFile(String id, Kind kind, Path path, boolean reader, boole
 
     public static HostileFile fromJson(String line) {
         Map<?, ?> m = (Map<?, ?>) JsonCodec.parse(line);
-        return new HostileFile((String) m.get("id"), Kind.valueOf((String) m.get("kind")), Path.of((String) m.get("path")),
-                (Boolean) m.get("reader"), (Boolean) m.get("train"), (Boolean) m.get("eval"),
+        return new HostileFile(
+                (String) m.get("id"),
+                Kind.valueOf((String) m.get("kind")),
+                Path.of((String) m.get("path")),
+                (Boolean) m.get("reader"),
+                (Boolean) m.get("train"),
+                (Boolean) m.get("eval"),
                 m.get("expected_rows") == null ? null : Path.of((String) m.get("expected_rows")),
-                number(m.get("expected_nmse")), number(m.get("expected_l0")), (String) m.get("note"));
+                number(m.get("expected_nmse")),
+                number(m.get("expected_l0")),
+                (String) m.get("note"));
     }
 
     private static double number(Object o) {

@@ -43,21 +43,75 @@ public final class HostileFilesDriver {
         Path referenceData = Path.of(args[3]);
         Path scratch = Path.of(args[4]);
         int first = Integer.parseInt(args[5]);
-        try (Writer out = Files.newBufferedWriter(results, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
-                StandardOpenOption.APPEND)) {
+        try (Writer out = Files.newBufferedWriter(
+                results, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
             for (int i = first; i < manifest.size(); i++) {
                 HostileFile file = HostileFile.fromJson(manifest.get(i));
                 long start = System.nanoTime();
                 line(out, Map.of("id", file.id(), "phase", "begin"));
                 line(out, read(file));
                 if (file.isData()) {
-                    line(out, cli(file, "eval", "eval", "--sae", referenceSae, "--data", file.path(), "--batch-size", 16));
-                    line(out, cli(file, "train", "train", "--data", file.path(), "--d-sae", 16, "--k", 2, "--batch-size", 8,
-                            "--steps", 5, "--no-shuffle", "--out", scratch.resolve(file.id())));
+                    line(
+                            out,
+                            cli(
+                                    file,
+                                    "eval",
+                                    "eval",
+                                    "--sae",
+                                    referenceSae,
+                                    "--data",
+                                    file.path(),
+                                    "--batch-size",
+                                    16));
+                    line(
+                            out,
+                            cli(
+                                    file,
+                                    "train",
+                                    "train",
+                                    "--data",
+                                    file.path(),
+                                    "--d-sae",
+                                    16,
+                                    "--k",
+                                    2,
+                                    "--batch-size",
+                                    8,
+                                    "--steps",
+                                    5,
+                                    "--no-shuffle",
+                                    "--out",
+                                    scratch.resolve(file.id())));
                 } else {
-                    line(out, cli(file, "eval", "eval", "--sae", file.path(), "--data", referenceData, "--batch-size", 16));
-                    line(out, cli(file, "train", "train", "--data", referenceData, "--init", file.path(), "--batch-size", 8,
-                            "--steps", 5, "--no-shuffle", "--out", scratch.resolve(file.id())));
+                    line(
+                            out,
+                            cli(
+                                    file,
+                                    "eval",
+                                    "eval",
+                                    "--sae",
+                                    file.path(),
+                                    "--data",
+                                    referenceData,
+                                    "--batch-size",
+                                    16));
+                    line(
+                            out,
+                            cli(
+                                    file,
+                                    "train",
+                                    "train",
+                                    "--data",
+                                    referenceData,
+                                    "--init",
+                                    file.path(),
+                                    "--batch-size",
+                                    8,
+                                    "--steps",
+                                    5,
+                                    "--no-shuffle",
+                                    "--out",
+                                    scratch.resolve(file.id())));
                 }
                 line(out, Map.of("id", file.id(), "phase", "end", "ms", (System.nanoTime() - start) / 1_000_000));
             }
@@ -80,7 +134,9 @@ public final class HostileFilesDriver {
                 case NPY -> r.put("detail", compare(Npy.map(file.path(), arena, DType.BF16), file, arena));
                 case SAFETENSORS -> {
                     SafetensorsFile st = Safetensors.open(file.path(), arena);
-                    Tensor acts = st.contains("acts") ? st.get("acts") : st.tensors().values().iterator().next();
+                    Tensor acts = st.contains("acts")
+                            ? st.get("acts")
+                            : st.tensors().values().iterator().next();
                     r.put("detail", compare(acts, file, arena));
                 }
                 case SAE_DIR -> {
@@ -126,8 +182,12 @@ public final class HostileFilesDriver {
         r.put("id", file.id());
         r.put("check", check);
         try {
-            r.put("exit", Main.run(new PrintStream(out, true, StandardCharsets.UTF_8),
-                    new PrintStream(err, true, StandardCharsets.UTF_8), text));
+            r.put(
+                    "exit",
+                    Main.run(
+                            new PrintStream(out, true, StandardCharsets.UTF_8),
+                            new PrintStream(err, true, StandardCharsets.UTF_8),
+                            text));
         } catch (Throwable e) {
             StringWriter trace = new StringWriter();
             e.printStackTrace(new PrintWriter(trace));

@@ -59,7 +59,9 @@ class AdversarialSuiteTest {
                     throw e;
                 }
                 TALLY.add(family, name, verdict);
-                assertThat(verdict.passes()).as("%s / %s: %s", family, name, verdict).isTrue();
+                assertThat(verdict.passes())
+                        .as("%s / %s: %s", family, name, verdict)
+                        .isTrue();
             });
         });
     }
@@ -69,8 +71,10 @@ class AdversarialSuiteTest {
     Stream<DynamicTest> hostileFiles() throws IOException {
         HostileFileCases cases = HostileFileCases.generate(WORK.resolve("hostile-files"), SEED, 100);
         return Stream.concat(
-                run("hostile files", cases.files().stream()
-                        .map(f -> new Case(f.id() + " (" + f.note() + ")", () -> cases.verdict(f)))),
+                run(
+                        "hostile files",
+                        cases.files().stream()
+                                .map(f -> new Case(f.id() + " (" + f.note() + ")", () -> cases.verdict(f)))),
                 run("hostile files", cases.throughTheJar(12, SEED).stream()));
     }
 

@@ -18,7 +18,8 @@ final class CheckpointProbes {
         Map<Path, String> results = new LinkedHashMap<>();
         List<Path> left = new ArrayList<>(dirs);
         for (int attempt = 0; !left.isEmpty(); attempt++) {
-            ChildRun run = ChildJvm.driver(CheckpointProbe.class, work.resolve("probe-" + attempt)).run(left.toArray());
+            ChildRun run = ChildJvm.driver(CheckpointProbe.class, work.resolve("probe-" + attempt))
+                    .run(left.toArray());
             for (String line : run.out().lines().toList()) {
                 int tab = line.indexOf('\t');
                 if (tab > 0) {

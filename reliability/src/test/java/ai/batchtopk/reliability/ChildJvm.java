@@ -24,8 +24,8 @@ final class ChildJvm {
     private final List<String> target;
     private final Path dir;
     // Serial GC and C1 only: a child is short-lived, and starting ~100 of them is much of the suite's time.
-    private final List<String> jvmOptions = new ArrayList<>(List.of("-Xmx1g", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-XX:-UsePerfData"));
+    private final List<String> jvmOptions =
+            new ArrayList<>(List.of("-Xmx1g", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData"));
     private Duration timeout = Duration.ofSeconds(120);
     private long addressSpaceMb = DEFAULT_ADDRESS_SPACE_MB;
 
@@ -93,8 +93,8 @@ final class ChildJvm {
 
     /** Starts it and returns at once (to kill it, or change its files, while it runs). */
     Process start(Object... args) {
-        List<String> command = new ArrayList<>(List.of("bash", "-c",
-                "ulimit -c 0; ulimit -v " + addressSpaceMb * 1024 + "; exec \"$@\"", "child"));
+        List<String> command = new ArrayList<>(
+                List.of("bash", "-c", "ulimit -c 0; ulimit -v " + addressSpaceMb * 1024 + "; exec \"$@\"", "child"));
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.add("--enable-native-access=ALL-UNNAMED");
         command.add("-XX:ErrorFile=" + dir.resolve("hs_err_pid%p.log"));
@@ -107,8 +107,10 @@ final class ChildJvm {
         for (Object a : args) {
             command.add(String.valueOf(a));
         }
-        ProcessBuilder builder = new ProcessBuilder(command).directory(dir.toFile())
-                .redirectOutput(dir.resolve("stdout").toFile()).redirectError(dir.resolve("stderr").toFile());
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .directory(dir.toFile())
+                .redirectOutput(dir.resolve("stdout").toFile())
+                .redirectError(dir.resolve("stderr").toFile());
         try {
             Files.writeString(dir.resolve("command"), String.join(" ", command.subList(4, command.size())) + "\n");
             return builder.start();
@@ -122,7 +124,9 @@ final class ChildJvm {
         try {
             List<Path> hsErr;
             try (Stream<Path> files = Files.list(dir)) {
-                hsErr = files.filter(p -> p.getFileName().toString().startsWith("hs_err_pid")).sorted().toList();
+                hsErr = files.filter(p -> p.getFileName().toString().startsWith("hs_err_pid"))
+                        .sorted()
+                        .toList();
             }
             return new ChildRun(process.exitValue(), read("stdout"), read("stderr"), timedOut, hsErr, took);
         } catch (IOException e) {

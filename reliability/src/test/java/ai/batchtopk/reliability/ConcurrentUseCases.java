@@ -20,27 +20,39 @@ final class ConcurrentUseCases {
 
     List<Case> cases() {
         return List.of(
-                new Case("item 5: two threads reconstruct and encode on one Sae: every result as single-threaded",
+                new Case(
+                        "item 5: two threads reconstruct and encode on one Sae: every result as single-threaded",
                         () -> readOnly(run("read-only", "read-only", 3))),
-                new Case("item 6: two threads call trainStep on one Sae: no crash, no lost step", () -> train(run("train", "train", 1000))),
-                new Case("item 6: close() while another thread trains: it waits, the trainer gets a clear exception",
+                new Case(
+                        "item 6: two threads call trainStep on one Sae: no crash, no lost step",
+                        () -> train(run("train", "train", 1000))),
+                new Case(
+                        "item 6: close() while another thread trains: it waits, the trainer gets a clear exception",
                         () -> close(run("close", "close-while-training"))),
-                new Case("item 6: a batch whose Arena was closed is refused before native code", () -> closedArena(run("arena", "closed-arena"))));
+                new Case(
+                        "item 6: a batch whose Arena was closed is refused before native code",
+                        () -> closedArena(run("arena", "closed-arena"))));
     }
 
     private Object run(String name, Object... args) {
-        ChildRun run = ChildJvm.driver(ConcurrentUseDriver.class, work.resolve(name)).timeout(Duration.ofSeconds(120)).run(args);
+        ChildRun run = ChildJvm.driver(ConcurrentUseDriver.class, work.resolve(name))
+                .timeout(Duration.ofSeconds(120))
+                .run(args);
         Verdict failure = run.failure();
         if (failure != null) {
-            return failure.outcome() == Outcome.CRASH ? failure : Verdict.unclear("the driver failed: " + failure.detail());
+            return failure.outcome() == Outcome.CRASH
+                    ? failure
+                    : Verdict.unclear("the driver failed: " + failure.detail());
         }
         return JsonCodec.parse(run.out().strip());
     }
 
     /** Exceptions that refuse a concurrent call on purpose say so. */
     private static boolean refusals(Map<?, ?> line) {
-        return ((List<?>) line.get("exceptions")).stream().map(String::valueOf)
-                .allMatch(e -> e.contains("thread") || e.contains("concurrent") || e.contains("in use"));
+        return ((List<?>) line.get("exceptions"))
+                .stream()
+                        .map(String::valueOf)
+                        .allMatch(e -> e.contains("thread") || e.contains("concurrent") || e.contains("in use"));
     }
 
     private static Verdict readOnly(Object result) {
@@ -50,7 +62,8 @@ final class ConcurrentUseCases {
         Map<?, ?> line = (Map<?, ?>) result;
         long wrong = ((Number) line.get("wrong")).longValue();
         long exceptions = ((Number) line.get("exception_count")).longValue();
-        String counts = line.get("calls") + " calls, " + wrong + " wrong, " + exceptions + " exceptions " + line.get("exceptions");
+        String counts = line.get("calls") + " calls, " + wrong + " wrong, " + exceptions + " exceptions "
+                + line.get("exceptions");
         if (wrong > 0) {
             return Verdict.silentWrong(counts);
         }
@@ -68,7 +81,8 @@ final class ConcurrentUseCases {
         long returned = ((Number) line.get("returned")).longValue();
         long counted = ((Number) line.get("counted")).longValue();
         long exceptions = ((Number) line.get("exception_count")).longValue();
-        String counts = returned + " steps returned, " + counted + " counted, " + exceptions + " exceptions " + line.get("exceptions");
+        String counts = returned + " steps returned, " + counted + " counted, " + exceptions + " exceptions "
+                + line.get("exceptions");
         if (returned != counted) {
             return Verdict.silentWrong(counts);
         }

@@ -19,7 +19,8 @@ final class ErrorReport {
      * {@code mustName} (a file name, an option, a word for the problem); an unclear one otherwise.
      */
     static Verdict judge(int exit, String stderr, String... mustName) {
-        List<String> errorLines = stderr.lines().filter(l -> l.startsWith("error: ")).toList();
+        List<String> errorLines =
+                stderr.lines().filter(l -> l.startsWith("error: ")).toList();
         if (exit == 0) {
             throw new IllegalArgumentException("not a failure: exit 0");
         }

@@ -31,7 +31,9 @@ final class FullDiskCases {
     List<Case> cases() {
         return List.of(
                 new Case("full disk during a checkpoint: the previous checkpoint stays intact", this::checkpoint),
-                new Case("full disk while synth replaces an earlier output: the earlier output stays intact", this::replace),
+                new Case(
+                        "full disk while synth replaces an earlier output: the earlier output stays intact",
+                        this::replace),
                 new Case("full disk while extract writes shards: no half-written shard", this::extract));
     }
 
@@ -45,8 +47,23 @@ final class FullDiskCases {
         try (TinyDisk disk = mount("disk-checkpoint", 128)) {
             Path out = disk.path().resolve("sae");
             // d = 16, d_sae = 160: one checkpoint takes about 90 KiB; the second must hold both at once and cannot.
-            ChildRun run = ChildJvm.cli(work.resolve("checkpoint-run")).run("train", "--data", data, "--d-sae", 160, "--k", 4,
-                    "--batch-size", 100, "--steps", 4, "--checkpoint-every", 2, "--out", out);
+            ChildRun run = ChildJvm.cli(work.resolve("checkpoint-run"))
+                    .run(
+                            "train",
+                            "--data",
+                            data,
+                            "--d-sae",
+                            160,
+                            "--k",
+                            4,
+                            "--batch-size",
+                            100,
+                            "--steps",
+                            4,
+                            "--checkpoint-every",
+                            2,
+                            "--out",
+                            out);
             if (run.exit() == 0) {
                 return Verdict.silentWrong("the run says it succeeded on a full disk: " + run.out());
             }
@@ -54,8 +71,10 @@ final class FullDiskCases {
             if (!error.passes()) {
                 return error;
             }
-            String probe = CheckpointProbes.probe(work.resolve("checkpoint-probe"), List.of(out)).get(out);
-            return probe.equals("ok\t2") ? Verdict.clearError(error.detail() + "; the checkpoint of step 2 loads")
+            String probe = CheckpointProbes.probe(work.resolve("checkpoint-probe"), List.of(out))
+                    .get(out);
+            return probe.equals("ok\t2")
+                    ? Verdict.clearError(error.detail() + "; the checkpoint of step 2 loads")
                     : Verdict.lost("after the full disk, loading the checkpoint gave " + probe);
         }
     }
@@ -63,8 +82,8 @@ final class FullDiskCases {
     private Verdict replace() throws Exception {
         try (TinyDisk disk = mount("disk-replace", 600)) {
             Path out = disk.path().resolve("toy");
-            ChildRun first = ChildJvm.cli(work.resolve("replace-first")).run("synth", "--out", out, "--d-in", 16,
-                    "--features", 32, "--tokens", 2000, "--seed", 1);
+            ChildRun first = ChildJvm.cli(work.resolve("replace-first"))
+                    .run("synth", "--out", out, "--d-in", 16, "--features", 32, "--tokens", 2000, "--seed", 1);
             if (first.exit() != 0) {
                 throw new IllegalStateException("the first synth failed: " + first);
             }
@@ -76,8 +95,8 @@ final class FullDiskCases {
             for (int i = 0; i < files.size(); i++) {
                 before[i] = Files.readAllBytes(files.get(i));
             }
-            ChildRun second = ChildJvm.cli(work.resolve("replace-second")).run("synth", "--out", out, "--d-in", 16,
-                    "--features", 32, "--tokens", 8000, "--seed", 2);
+            ChildRun second = ChildJvm.cli(work.resolve("replace-second"))
+                    .run("synth", "--out", out, "--d-in", 16, "--features", 32, "--tokens", 8000, "--seed", 2);
             if (second.exit() == 0) {
                 return Verdict.silentWrong("synth says it succeeded on a full disk: " + second.out());
             }
@@ -98,14 +117,16 @@ final class FullDiskCases {
         try (TinyDisk disk = mount("disk-extract", 256)) {
             Path out = disk.path().resolve("acts");
             // About 2000 rows of d = 384: 3 MB of shards of 500 rows (768 KB each) on a 256 KiB disk.
-            ChildRun run = ChildJvm.cli(work.resolve("extract-run")).run("extract", "--layer", 3, "--text", text,
-                    "--shard-tokens", 100, "--out", out);
+            ChildRun run = ChildJvm.cli(work.resolve("extract-run"))
+                    .run("extract", "--layer", 3, "--text", text, "--shard-tokens", 100, "--out", out);
             if (run.exit() == 0) {
                 return Verdict.silentWrong("extract says it succeeded on a full disk: " + run.out());
             }
             Verdict error = run.failure("no space left on device");
-            try (Stream<Path> list = Files.exists(out) ? Files.list(out) : Stream.empty(); Arena arena = Arena.ofConfined()) {
-                for (Path shard : list.filter(p -> p.getFileName().toString().matches("activations-\\d+\\.npy")).toList()) {
+            try (Stream<Path> list = Files.exists(out) ? Files.list(out) : Stream.empty();
+                    Arena arena = Arena.ofConfined()) {
+                for (Path shard : list.filter(p -> p.getFileName().toString().matches("activations-\\d+\\.npy"))
+                        .toList()) {
                     try {
                         Npy.map(shard, arena);
                     } catch (IOException e) {

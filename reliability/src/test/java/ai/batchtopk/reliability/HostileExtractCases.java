@@ -32,13 +32,22 @@ final class HostileExtractCases {
     List<Case> cases() {
         return List.of(
                 new Case("item 12: a binary file is refused, naming it", () -> refused("binary.bin", binary())),
-                new Case("item 12: Latin-1 text (invalid UTF-8) is refused, naming it",
-                        () -> refused("latin1.txt", "Caf\u00e9 au lait, cr\u00e8me br\u00fbl\u00e9e.\n".getBytes(StandardCharsets.ISO_8859_1))),
+                new Case(
+                        "item 12: Latin-1 text (invalid UTF-8) is refused, naming it",
+                        () -> refused(
+                                "latin1.txt",
+                                "Caf\u00e9 au lait, cr\u00e8me br\u00fbl\u00e9e.\n"
+                                        .getBytes(StandardCharsets.ISO_8859_1))),
                 new Case("an empty file is refused, naming it", () -> refused("empty.txt", new byte[0])),
-                new Case("a file of blank lines is refused, naming it", () -> refused("blank.txt", " \n\n\t\n".getBytes(StandardCharsets.UTF_8))),
+                new Case(
+                        "a file of blank lines is refused, naming it",
+                        () -> refused("blank.txt", " \n\n\t\n".getBytes(StandardCharsets.UTF_8))),
                 new Case("an empty directory is refused, naming it", this::emptyDirectory),
-                new Case("item 9: a huge single line with --max-tokens under -Xmx384m stops at the limit", this::hugeLine),
-                new Case("item 4: extract into an earlier extraction is refused without --overwrite", this::intoEarlier),
+                new Case(
+                        "item 9: a huge single line with --max-tokens under -Xmx384m stops at the limit",
+                        this::hugeLine),
+                new Case(
+                        "item 4: extract into an earlier extraction is refused without --overwrite", this::intoEarlier),
                 new Case("item 12: tokens.tsv has the same permissions as the other outputs", this::permissions));
     }
 
@@ -61,7 +70,8 @@ final class HostileExtractCases {
 
     private Verdict emptyDirectory() throws IOException {
         Path dir = Files.createDirectories(work.resolve("nothing-here"));
-        return mustFail(extract("run-empty-dir", "--text", dir, "--out", work.resolve("out-empty-dir")), "nothing-here");
+        return mustFail(
+                extract("run-empty-dir", "--text", dir, "--out", work.resolve("out-empty-dir")), "nothing-here");
     }
 
     private static Verdict mustFail(ChildRun run, String name) {
@@ -82,15 +92,20 @@ final class HostileExtractCases {
         Path out = work.resolve("out-one-line");
         // 384 MiB: the model's ~90 MB of ONNX bytes and its edited copy live on the heap; an unbounded
         // read of the 8 MB line (as before issue 10's fix: ~0.9 GB per 1 MB of one line) cannot fit.
-        ChildRun run = ChildJvm.cli(work.resolve("run-one-line")).jvmOption("-Xmx384m").addressSpaceMb(6 * 1024)
-                .timeout(Duration.ofSeconds(90)).run("extract", "--layer", 3, "--text", text, "--max-tokens", 300, "--out", out);
+        ChildRun run = ChildJvm.cli(work.resolve("run-one-line"))
+                .jvmOption("-Xmx384m")
+                .addressSpaceMb(6 * 1024)
+                .timeout(Duration.ofSeconds(90))
+                .run("extract", "--layer", 3, "--text", text, "--max-tokens", 300, "--out", out);
         Verdict failure = run.failure();
         if (failure != null) {
-            return failure.outcome() == Outcome.CRASH ? failure
+            return failure.outcome() == Outcome.CRASH
+                    ? failure
                     : Verdict.unclear("refused a valid input (" + run.took().toSeconds() + " s): " + failure.detail());
         }
         Object rows = ((Map<?, ?>) JsonCodec.parse(run.out().strip())).get("rows");
-        return Long.valueOf(300).equals(rows) ? Verdict.correct("300 rows in " + run.took().toSeconds() + " s")
+        return Long.valueOf(300).equals(rows)
+                ? Verdict.correct("300 rows in " + run.took().toSeconds() + " s")
                 : Verdict.silentWrong("extract wrote " + rows + " rows for --max-tokens 300");
     }
 
@@ -130,7 +145,8 @@ final class HostileExtractCases {
         }
         ChildRun overwrite = extract("run-overwrite", "--text", text, "--out", out, "--overwrite");
         Verdict failure = overwrite.failure();
-        return failure == null ? Verdict.clearError(refusal.detail() + "; with --overwrite it is replaced")
+        return failure == null
+                ? Verdict.clearError(refusal.detail() + "; with --overwrite it is replaced")
                 : Verdict.unclear("--overwrite did not replace it: " + failure.detail());
     }
 
@@ -141,8 +157,8 @@ final class HostileExtractCases {
         for (Path f : list(out)) {
             Set<PosixFilePermission> mode = Files.getPosixFilePermissions(f);
             if (!mode.equals(tokens)) {
-                return Verdict.silentWrong("tokens.tsv has " + PosixFilePermissions.toString(tokens)
-                        + " but " + f.getFileName() + " has " + PosixFilePermissions.toString(mode));
+                return Verdict.silentWrong("tokens.tsv has " + PosixFilePermissions.toString(tokens) + " but "
+                        + f.getFileName() + " has " + PosixFilePermissions.toString(mode));
             }
         }
         return Verdict.correct("every output has " + PosixFilePermissions.toString(tokens));

@@ -50,19 +50,44 @@ final class HostileFileCases {
     List<Case> throughTheJar(int count, long seed) {
         List<HostileFile> sample = new ArrayList<>(files.files);
         Collections.shuffle(sample, new Random(seed));
-        return sample.subList(0, Math.min(count, sample.size())).stream().map(file -> new Case(file.id() + " (" + file.note()
-                + ") through the jar", () -> {
+        return sample.subList(0, Math.min(count, sample.size())).stream()
+                .map(file -> new Case(file.id() + " (" + file.note() + ") through the jar", () -> {
                     Path dir = work.resolve("jar").resolve(file.id());
                     ChildRun run = file.isData()
-                            ? ChildJvm.cli(dir).run("train", "--data", file.path(), "--d-sae", 16, "--k", 2, "--batch-size", 8,
-                                    "--steps", 5, "--no-shuffle", "--out", dir.resolve("out"))
-                            : ChildJvm.cli(dir).run("eval", "--sae", file.path(), "--data", files.referenceData, "--batch-size", 16);
+                            ? ChildJvm.cli(dir)
+                                    .run(
+                                            "train",
+                                            "--data",
+                                            file.path(),
+                                            "--d-sae",
+                                            16,
+                                            "--k",
+                                            2,
+                                            "--batch-size",
+                                            8,
+                                            "--steps",
+                                            5,
+                                            "--no-shuffle",
+                                            "--out",
+                                            dir.resolve("out"))
+                            : ChildJvm.cli(dir)
+                                    .run(
+                                            "eval",
+                                            "--sae",
+                                            file.path(),
+                                            "--data",
+                                            files.referenceData,
+                                            "--batch-size",
+                                            16);
                     if (run.crash() != null) {
                         return Verdict.crash(run.crash() + ": " + ErrorReport.excerpt(run.err()));
                     }
                     Map<String, Object> record = Map.of("exit", run.exit(), "out", run.out(), "err", run.err());
-                    return file.isData() ? cli(file, "train", record, file.train()) : cli(file, "eval", record, file.eval());
-                })).toList();
+                    return file.isData()
+                            ? cli(file, "train", record, file.train())
+                            : cli(file, "eval", record, file.eval());
+                }))
+                .toList();
     }
 
     /** The file's verdict; the first call runs the driver over all of them. */
@@ -97,11 +122,14 @@ final class HostileFileCases {
                 break;
             }
             String why = run.crash() != null ? run.crash() : "the driver JVM stopped (exit " + run.exit() + ")";
-            crashes.put(all.get(unfinished).id(), Verdict.crash(why + " while on this file: " + ErrorReport.excerpt(run.err())));
+            crashes.put(
+                    all.get(unfinished).id(),
+                    Verdict.crash(why + " while on this file: " + ErrorReport.excerpt(run.err())));
             next = unfinished + 1;
             if (restarts == MAX_RESTARTS) {
                 for (int i = next; i < all.size(); i++) {
-                    crashes.put(all.get(i).id(), Verdict.crash("not run: the driver JVM died " + MAX_RESTARTS + " times"));
+                    crashes.put(
+                            all.get(i).id(), Verdict.crash("not run: the driver JVM died " + MAX_RESTARTS + " times"));
                 }
                 break;
             }
@@ -120,7 +148,8 @@ final class HostileFileCases {
             for (String line : Files.readAllLines(results)) {
                 if (!line.isBlank()) {
                     Map<?, ?> m = (Map<?, ?>) JsonCodec.parse(line);
-                    byId.computeIfAbsent((String) m.get("id"), k -> new ArrayList<>()).add(m);
+                    byId.computeIfAbsent((String) m.get("id"), k -> new ArrayList<>())
+                            .add(m);
                 }
             }
         }
@@ -153,7 +182,9 @@ final class HostileFileCases {
             if (!file.reader()) {
                 return Verdict.silentWrong("the reader accepted it: " + detail);
             }
-            return detail.startsWith("differs") ? Verdict.silentWrong("the reader " + detail) : Verdict.correct("reader: " + detail);
+            return detail.startsWith("differs")
+                    ? Verdict.silentWrong("the reader " + detail)
+                    : Verdict.correct("reader: " + detail);
         }
         String thrown = r.get("exception") + ": " + r.get("message");
         if (file.reader()) {
@@ -172,7 +203,8 @@ final class HostileFileCases {
     private static boolean documented(String className) {
         try {
             Class<?> c = Class.forName(className);
-            return IOException.class.isAssignableFrom(c) || IllegalArgumentException.class.isAssignableFrom(c)
+            return IOException.class.isAssignableFrom(c)
+                    || IllegalArgumentException.class.isAssignableFrom(c)
                     || BatchTopKException.class.isAssignableFrom(c);
         } catch (ClassNotFoundException e) {
             return false;
@@ -206,14 +238,19 @@ final class HostileFileCases {
             Object nmse = json.get("nmse");
             Object l0 = json.get("l0");
             ReferenceSae.Evaluation expected = new ReferenceSae.Evaluation(file.expectedNmse(), file.expectedL0());
-            if (nmse instanceof Number n && l0 instanceof Number l && expected.agrees(n.doubleValue(), l.doubleValue())) {
+            if (nmse instanceof Number n
+                    && l0 instanceof Number l
+                    && expected.agrees(n.doubleValue(), l.doubleValue())) {
                 return Verdict.correct("eval: nmse " + nmse + ", l0 " + l0);
             }
             return Verdict.silentWrong("eval printed nmse " + nmse + ", l0 " + l0 + "; expected " + expected);
         }
         Object step = json.get("step");
         Object loss = json.get("loss");
-        if (step instanceof Number s && s.longValue() == 5 && loss instanceof Number l && Double.isFinite(l.doubleValue())) {
+        if (step instanceof Number s
+                && s.longValue() == 5
+                && loss instanceof Number l
+                && Double.isFinite(l.doubleValue())) {
             return Verdict.correct("train: 5 steps, loss " + loss);
         }
         return Verdict.silentWrong("train printed " + ErrorReport.excerpt(out));

@@ -35,6 +35,7 @@ final class HostileFiles {
     final Random random;
     /** The reference rows, row-major [ROWS, D]: a non-zero mean and unequal column scales. */
     final float[] rows;
+
     final ReferenceSae sae;
     final Path referenceSaeDir;
     final Path referenceData;
@@ -48,7 +49,10 @@ final class HostileFiles {
             rows[i] = (float) (random.nextGaussian() * (1 + i % D) * 0.5 + (i % D) * 0.2 - 0.5);
         }
         this.sae = ReferenceSae.random(ReferenceSae.Kind.STANDARD, D, D_SAE, random);
-        this.referenceSaeDir = writeSae(dir.resolve("reference-sae"), sae, JsonCodec.writePretty(sae.config()).getBytes(StandardCharsets.UTF_8));
+        this.referenceSaeDir = writeSae(
+                dir.resolve("reference-sae"),
+                sae,
+                JsonCodec.writePretty(sae.config()).getBytes(StandardCharsets.UTF_8));
         this.referenceData = dir.resolve("reference.npy");
         Npy.write(referenceData, Tensor.ofFloats(new long[] {ROWS, D}, rows));
     }
@@ -108,8 +112,17 @@ final class HostileFiles {
             write(expected, stored);
         }
         ReferenceSae.Evaluation e = eval ? sae.evaluate(stored) : null;
-        files.add(new HostileFile(id, kind, path, true, train, eval, expected, e == null ? Double.NaN : e.nmse(),
-                e == null ? Double.NaN : e.l0(), note));
+        files.add(new HostileFile(
+                id,
+                kind,
+                path,
+                true,
+                train,
+                eval,
+                expected,
+                e == null ? Double.NaN : e.nmse(),
+                e == null ? Double.NaN : e.l0(),
+                note));
     }
 
     /** An SAE directory that loads, evaluating the reference rows as {@code saved} computes. */

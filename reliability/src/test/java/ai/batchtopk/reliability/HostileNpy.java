@@ -24,12 +24,20 @@ final class HostileNpy {
 
     static void addTo(HostileFiles h, int extra) {
         valid(h);
-        h.mutate(List.of(new Mutation(1, HostileNpy::truncated), new Mutation(1, HostileNpy::trailing),
-                new Mutation(1, HostileNpy::badMagic), new Mutation(VERSIONS.length, HostileNpy::badVersion),
-                new Mutation(2, HostileNpy::headerLengthPastEnd), new Mutation(1, HostileNpy::headerLengthShort),
-                new Mutation(SHAPES.length, HostileNpy::hostileShape), new Mutation(DESCRS.length, HostileNpy::hostileDescr),
-                new Mutation(FORTRAN_ORDERS.length, HostileNpy::hostileFortranOrder),
-                new Mutation(DICTS.length + 1, HostileNpy::brokenDict), new Mutation(1, HostileNpy::nonFinite)), extra);
+        h.mutate(
+                List.of(
+                        new Mutation(1, HostileNpy::truncated),
+                        new Mutation(1, HostileNpy::trailing),
+                        new Mutation(1, HostileNpy::badMagic),
+                        new Mutation(VERSIONS.length, HostileNpy::badVersion),
+                        new Mutation(2, HostileNpy::headerLengthPastEnd),
+                        new Mutation(1, HostileNpy::headerLengthShort),
+                        new Mutation(SHAPES.length, HostileNpy::hostileShape),
+                        new Mutation(DESCRS.length, HostileNpy::hostileDescr),
+                        new Mutation(FORTRAN_ORDERS.length, HostileNpy::hostileFortranOrder),
+                        new Mutation(DICTS.length + 1, HostileNpy::brokenDict),
+                        new Mutation(1, HostileNpy::nonFinite)),
+                extra);
     }
 
     /** The dict NumPy writes, with the given parts. */
@@ -41,7 +49,8 @@ final class HostileNpy {
     static byte[] npy(int major, String dict, byte[] data) {
         int preamble = major == 1 ? 10 : 12;
         int pad = (64 - (preamble + dict.length() + 1) % 64) % 64;
-        byte[] header = (dict + " ".repeat(pad) + "\n").getBytes(major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
+        byte[] header = (dict + " ".repeat(pad) + "\n")
+                .getBytes(major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
         return raw(major, 0, header.length, header, data);
     }
 
@@ -49,7 +58,9 @@ final class HostileNpy {
     static byte[] raw(int major, int minor, long headerLength, byte[] header, byte[] data) {
         int field = major == 1 ? 2 : 4;
         ByteBuffer b = ByteBuffer.allocate(8 + field).order(ByteOrder.LITTLE_ENDIAN);
-        b.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'}).put((byte) major).put((byte) minor);
+        b.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'})
+                .put((byte) major)
+                .put((byte) minor);
         if (field == 2) {
             b.putShort((short) headerLength);
         } else {
@@ -74,22 +85,50 @@ final class HostileNpy {
         float[] brain = rows.clone();
         byte[] bf16 = HostileFiles.bf16(brain);
         accepted(h, "bf16-as-V2", npy(1, dict("'<V2'", "False", SHAPE), bf16), brain, true, true);
-        accepted(h, "keys-reordered", npy(1, "{'shape': " + SHAPE + ", 'fortran_order': False, 'descr': '<f4'}",
-                HostileFiles.f32(rows)), rows, true, true);
-        accepted(h, "python2-long-dims", npy(1, dict("'<f4'", "False", "(40L, 8L)"), HostileFiles.f32(rows)), rows, true, true);
+        accepted(
+                h,
+                "keys-reordered",
+                npy(1, "{'shape': " + SHAPE + ", 'fortran_order': False, 'descr': '<f4'}", HostileFiles.f32(rows)),
+                rows,
+                true,
+                true);
+        accepted(
+                h,
+                "python2-long-dims",
+                npy(1, dict("'<f4'", "False", "(40L, 8L)"), HostileFiles.f32(rows)),
+                rows,
+                true,
+                true);
         accepted(h, "rank3", npy(1, dict("'<f4'", "False", "(5, 8, 8)"), HostileFiles.f32(rows)), rows, true, true);
         byte[] unpadded = (dict("'<f4'", "False", SHAPE) + "\n").getBytes(StandardCharsets.ISO_8859_1);
         accepted(h, "unpadded-header", raw(1, 0, unpadded.length, unpadded, HostileFiles.f32(rows)), rows, true, true);
         // Valid files that the command line must refuse all the same.
-        accepted(h, "one-dimensional", npy(1, dict("'<f4'", "False", "(" + ROWS * D + ",)"), HostileFiles.f32(rows)), rows,
-                false, false);
-        accepted(h, "transposed-width-40", npy(1, dict("'<f4'", "False", "(" + D + ", " + ROWS + ")"),
-                HostileFiles.f32(rows)), rows, true, false);
-        accepted(h, "zero-rows", npy(1, dict("'<f4'", "False", "(0, " + D + ")"), new byte[0]), new float[0], false, false);
+        accepted(
+                h,
+                "one-dimensional",
+                npy(1, dict("'<f4'", "False", "(" + ROWS * D + ",)"), HostileFiles.f32(rows)),
+                rows,
+                false,
+                false);
+        accepted(
+                h,
+                "transposed-width-40",
+                npy(1, dict("'<f4'", "False", "(" + D + ", " + ROWS + ")"), HostileFiles.f32(rows)),
+                rows,
+                true,
+                false);
+        accepted(
+                h,
+                "zero-rows",
+                npy(1, dict("'<f4'", "False", "(0, " + D + ")"), new byte[0]),
+                new float[0],
+                false,
+                false);
         accepted(h, "int32", npy(1, dict("'<i4'", "False", SHAPE), HostileFiles.f32(rows)), null, false, false);
     }
 
-    private static void accepted(HostileFiles h, String tag, byte[] bytes, float[] stored, boolean train, boolean eval) {
+    private static void accepted(
+            HostileFiles h, String tag, byte[] bytes, float[] stored, boolean train, boolean eval) {
         String id = h.nextId("npy", tag);
         h.data(Kind.NPY, id, h.write(id + ".npy", bytes), stored, train, eval, tag);
     }
@@ -123,7 +162,8 @@ final class HostileNpy {
     private static final int[][] VERSIONS = {{0, 0}, {4, 0}, {1, 1}, {2, 5}, {255, 255}, {-1, -1}};
 
     private static void badVersion(HostileFiles h, int v) {
-        int[] version = v < VERSIONS.length - 1 ? VERSIONS[v] : new int[] {h.random.nextInt(256), 1 + h.random.nextInt(255)};
+        int[] version =
+                v < VERSIONS.length - 1 ? VERSIONS[v] : new int[] {h.random.nextInt(256), 1 + h.random.nextInt(255)};
         byte[] bytes = npy(version[0] == 1 ? 1 : 2, dict("'<f4'", "False", SHAPE), HostileFiles.f32(h.rows));
         bytes[6] = (byte) version[0];
         bytes[7] = (byte) version[1];
@@ -134,43 +174,107 @@ final class HostileNpy {
         byte[] header = (dict("'<f4'", "False", SHAPE) + "\n").getBytes(StandardCharsets.ISO_8859_1);
         byte[] data = HostileFiles.f32(h.rows);
         boolean v1 = v == 0;
-        long length = v1 ? header.length + data.length + 1 + h.random.nextInt(0xFFFF - header.length - data.length)
-                : new long[] {header.length + data.length + 1L, 0xFFFF_FFFFL, 1L << 31, 1 + (h.random.nextLong() & 0xFFFF_FFFFL)}[h.random.nextInt(4)];
-        refused(h, "header-length-past-end", raw(v1 ? 1 : 2, 0, length, header, data),
+        long length = v1
+                ? header.length + data.length + 1 + h.random.nextInt(0xFFFF - header.length - data.length)
+                : new long[] {
+                            header.length + data.length + 1L,
+                            0xFFFF_FFFFL,
+                            1L << 31,
+                            1 + (h.random.nextLong() & 0xFFFF_FFFFL)
+                        }
+                        [h.random.nextInt(4)];
+        refused(
+                h,
+                "header-length-past-end",
+                raw(v1 ? 1 : 2, 0, length, header, data),
                 "header length field " + length + " in a " + (header.length + data.length) + "-byte body");
     }
 
     private static void headerLengthShort(HostileFiles h, int v) {
         byte[] header = (dict("'<f4'", "False", SHAPE) + "\n").getBytes(StandardCharsets.ISO_8859_1);
         int length = h.random.nextInt(header.length);
-        refused(h, "header-length-short", raw(1, 0, length, header, HostileFiles.f32(h.rows)),
+        refused(
+                h,
+                "header-length-short",
+                raw(1, 0, length, header, HostileFiles.f32(h.rows)),
                 "header length field " + length + " for a " + header.length + "-byte header");
     }
 
     private static void hostileShape(HostileFiles h, int v) {
         String shape = SHAPES[v];
-        refused(h, "shape", npy(shape.length() > 60000 ? 2 : 1, dict("'<f4'", "False", shape), HostileFiles.f32(h.rows)),
+        refused(
+                h,
+                "shape",
+                npy(shape.length() > 60000 ? 2 : 1, dict("'<f4'", "False", shape), HostileFiles.f32(h.rows)),
                 "shape " + (shape.length() > 40 ? shape.substring(0, 40) + "..." : shape));
     }
 
-    private static final String[] SHAPES = {"(-40, 8)", "(40, -8)", "(4611686018427387904, 8)",
-        "(9223372036854775807, 9223372036854775807)", "(99999999999999999999, 8)", "(1099511627776, 1099511627776)", "()",
-        "(40.0, 8)", "('40', 8)", "(True, 8)", "((40,), 8)", "(None, 8)", "(41, 8)", "(40, 9)", "(39, 8)", "[40, 8]", "(40 8)",
-        "(40, 8", "(0, 8)", "(320, 8)", "(4, 0)", "(40, 8, 2)", "(" + "(".repeat(500) + ")".repeat(500) + ")",
-        "(-9223372036854775808, 8)", "(2147483648, 2147483648)"};
+    private static final String[] SHAPES = {
+        "(-40, 8)",
+        "(40, -8)",
+        "(4611686018427387904, 8)",
+        "(9223372036854775807, 9223372036854775807)",
+        "(99999999999999999999, 8)",
+        "(1099511627776, 1099511627776)",
+        "()",
+        "(40.0, 8)",
+        "('40', 8)",
+        "(True, 8)",
+        "((40,), 8)",
+        "(None, 8)",
+        "(41, 8)",
+        "(40, 9)",
+        "(39, 8)",
+        "[40, 8]",
+        "(40 8)",
+        "(40, 8",
+        "(0, 8)",
+        "(320, 8)",
+        "(4, 0)",
+        "(40, 8, 2)",
+        "(" + "(".repeat(500) + ")".repeat(500) + ")",
+        "(-9223372036854775808, 8)",
+        "(2147483648, 2147483648)"
+    };
 
     private static void hostileDescr(HostileFiles h, int v) {
         String descr = DESCRS[v];
-        refused(h, "descr", npy(descr.length() > 60000 ? 2 : 1, dict(descr, "False", SHAPE), HostileFiles.f32(h.rows)),
+        refused(
+                h,
+                "descr",
+                npy(descr.length() > 60000 ? 2 : 1, dict(descr, "False", SHAPE), HostileFiles.f32(h.rows)),
                 "descr " + (descr.length() > 40 ? descr.substring(0, 40) + "..." : descr));
     }
 
-    private static final String[] DESCRS = {"'<f3'", "'>f4'", "'|O'", "'<c8'", "'<U4'", "'f4'", "''", "'<<f4'",
-        "'<f4\\x00'", "'<f8'", "'<f2'", "'<i8'", "'|b1'", "[('a', '<f4')]", "'<M8[ns]'", "None", "42", "'<V4'",
-        "'" + "x".repeat(100_000) + "'", "'<f4", "'<f4\u00e9'"};
+    private static final String[] DESCRS = {
+        "'<f3'",
+        "'>f4'",
+        "'|O'",
+        "'<c8'",
+        "'<U4'",
+        "'f4'",
+        "''",
+        "'<<f4'",
+        "'<f4\\x00'",
+        "'<f8'",
+        "'<f2'",
+        "'<i8'",
+        "'|b1'",
+        "[('a', '<f4')]",
+        "'<M8[ns]'",
+        "None",
+        "42",
+        "'<V4'",
+        "'" + "x".repeat(100_000) + "'",
+        "'<f4",
+        "'<f4\u00e9'"
+    };
 
     private static void hostileFortranOrder(HostileFiles h, int v) {
-        refused(h, "fortran-order", npy(1, dict("'<f4'", FORTRAN_ORDERS[v], SHAPE), HostileFiles.f32(h.rows)),
+        refused(
+                h,
+                "fortran-order",
+                npy(1, dict("'<f4'", FORTRAN_ORDERS[v], SHAPE), HostileFiles.f32(h.rows)),
                 "fortran_order " + FORTRAN_ORDERS[v]);
     }
 
@@ -179,13 +283,22 @@ final class HostileNpy {
     private static void brokenDict(HostileFiles h, int v) {
         if (v == DICTS.length) {
             // Version 3.0 promises UTF-8: a header with bytes that are not.
-            byte[] dict = dict("'<f4'", "False", SHAPE).replace("'<f4'", "'<f4\u00ff'").getBytes(StandardCharsets.ISO_8859_1);
+            byte[] dict = dict("'<f4'", "False", SHAPE)
+                    .replace("'<f4'", "'<f4\u00ff'")
+                    .getBytes(StandardCharsets.ISO_8859_1);
             byte[] header = HostileFiles.concat(dict, "\n".getBytes(StandardCharsets.ISO_8859_1));
-            refused(h, "v3-not-utf8", raw(3, 0, header.length, header, HostileFiles.f32(h.rows)), "invalid UTF-8 in a 3.0 header");
+            refused(
+                    h,
+                    "v3-not-utf8",
+                    raw(3, 0, header.length, header, HostileFiles.f32(h.rows)),
+                    "invalid UTF-8 in a 3.0 header");
             return;
         }
         String d = DICTS[v];
-        refused(h, "header-dict", npy(d.length() > 60000 ? 2 : 1, d, HostileFiles.f32(h.rows)),
+        refused(
+                h,
+                "header-dict",
+                npy(d.length() > 60000 ? 2 : 1, d, HostileFiles.f32(h.rows)),
                 "header " + (d.length() > 60 ? d.substring(0, 60) + "..." : d));
     }
 
@@ -210,7 +323,13 @@ final class HostileNpy {
     private static void nonFinite(HostileFiles h, int v) {
         float[] values = h.withNonFinite();
         String id = h.nextId("npy", "non-finite");
-        h.data(Kind.NPY, id, h.write(id + ".npy", npy(1, dict("'<f4'", "False", SHAPE), HostileFiles.f32(values))), values,
-                false, false, "a NaN or infinity in the data");
+        h.data(
+                Kind.NPY,
+                id,
+                h.write(id + ".npy", npy(1, dict("'<f4'", "False", SHAPE), HostileFiles.f32(values))),
+                values,
+                false,
+                false,
+                "a NaN or infinity in the data");
     }
 }

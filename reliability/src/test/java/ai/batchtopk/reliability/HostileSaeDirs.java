@@ -27,21 +27,31 @@ final class HostileSaeDirs {
 
     static void addTo(HostileFiles h, int extra) {
         valid(h);
-        h.mutate(List.of(new Mutation(1, HostileSaeDirs::truncatedConfig),
-                new Mutation(brokenConfigs(h.sae).length + 2, HostileSaeDirs::brokenConfig),
-                new Mutation(CHANGES.length, HostileSaeDirs::hostileValue), new Mutation(8, HostileSaeDirs::hostileWeights)),
+        h.mutate(
+                List.of(
+                        new Mutation(1, HostileSaeDirs::truncatedConfig),
+                        new Mutation(brokenConfigs(h.sae).length + 2, HostileSaeDirs::brokenConfig),
+                        new Mutation(CHANGES.length, HostileSaeDirs::hostileValue),
+                        new Mutation(8, HostileSaeDirs::hostileWeights)),
                 extra);
     }
 
     private static void valid(HostileFiles h) {
         accepted(h, "standard", h.sae, json(h.sae));
-        ReferenceSae jump = ReferenceSae.random(ReferenceSae.Kind.JUMPRELU, HostileFiles.D, HostileFiles.D_SAE, h.random);
+        ReferenceSae jump =
+                ReferenceSae.random(ReferenceSae.Kind.JUMPRELU, HostileFiles.D, HostileFiles.D_SAE, h.random);
         accepted(h, "jumprelu", jump, json(jump));
         accepted(h, "torch-dtype-name", h.sae, with(h.sae, "dtype", "torch.float32"));
         accepted(h, "no-architecture-key", h.sae, without(h.sae, "architecture"));
         accepted(h, "unknown-keys", h.sae, with(h.sae, "some_future_key", Map.of("nested", List.of(1, 2.5, "x"))));
-        accepted(h, "nested-60-deep", h.sae, json(h.sae).replace("\"metadata\": {",
-                "\"deep\": " + "[".repeat(60) + "]".repeat(60) + ", \"metadata\": {"));
+        accepted(
+                h,
+                "nested-60-deep",
+                h.sae,
+                json(h.sae)
+                        .replace(
+                                "\"metadata\": {",
+                                "\"deep\": " + "[".repeat(60) + "]".repeat(60) + ", \"metadata\": {"));
         accepted(h, "huge-string", h.sae, json(h.sae).replace("\"reference\"", "\"" + "r".repeat(5 << 20) + "\""));
         accepted(h, "escaped-unicode", h.sae, json(h.sae).replace("\"reference\"", "\"caf\\u00e9 \\ud83d\\ude00\""));
     }
@@ -89,17 +99,34 @@ final class HostileSaeDirs {
 
     private static String[] brokenConfigs(ReferenceSae sae) {
         String cfg = json(sae);
-        return new String[] {"", "   ", "[]", "null", "42", "\"cfg\"", "{", cfg + "}", cfg.replace("{", "{{"),
-            cfg.replace("\"metadata\": {", "\"deep\": " + "[".repeat(200_000) + "]".repeat(200_000) + ", \"metadata\": {"),
-            cfg.replace("\"d_in\": 8", "\"d_in\": 8, \"d_in\": 8"), "\ufeff" + cfg, cfg.replace(",", ",,"),
-            cfg.replace("\"d_in\"", "d_in"), "\u0000\u0001\u0002"};
+        return new String[] {
+            "",
+            "   ",
+            "[]",
+            "null",
+            "42",
+            "\"cfg\"",
+            "{",
+            cfg + "}",
+            cfg.replace("{", "{{"),
+            cfg.replace(
+                    "\"metadata\": {", "\"deep\": " + "[".repeat(200_000) + "]".repeat(200_000) + ", \"metadata\": {"),
+            cfg.replace("\"d_in\": 8", "\"d_in\": 8, \"d_in\": 8"),
+            "\ufeff" + cfg,
+            cfg.replace(",", ",,"),
+            cfg.replace("\"d_in\"", "d_in"),
+            "\u0000\u0001\u0002"
+        };
     }
 
     private static void brokenConfig(HostileFiles h, int v) {
         String[] texts = brokenConfigs(h.sae);
         if (v == texts.length) {
             // Latin-1 bytes where UTF-8 is expected: "café" saved by an editor in the wrong encoding.
-            refused(h, "cfg-latin1", json(h.sae).replace("\"reference\"", "\"caf\u00e9\"").getBytes(StandardCharsets.ISO_8859_1),
+            refused(
+                    h,
+                    "cfg-latin1",
+                    json(h.sae).replace("\"reference\"", "\"caf\u00e9\"").getBytes(StandardCharsets.ISO_8859_1),
                     "cfg.json in Latin-1");
         } else if (v == texts.length + 1) {
             String id = h.nextId("sae", "cfg-is-a-directory");
@@ -113,17 +140,39 @@ final class HostileSaeDirs {
             h.refused(Kind.SAE_DIR, id, dir, "cfg.json is a directory");
         } else {
             String text = texts[v];
-            refused(h, "cfg-json", text.getBytes(StandardCharsets.UTF_8),
+            refused(
+                    h,
+                    "cfg-json",
+                    text.getBytes(StandardCharsets.UTF_8),
                     "cfg.json " + (text.length() > 60 ? text.substring(0, 60) + "..." : text));
         }
     }
 
-    private static final Object[][] CHANGES = {{"d_in", -8}, {"d_in", 0}, {"d_in", "8"}, {"d_in", 8.5}, {"d_in", null},
-        {"d_in", true}, {"d_in", 9223372036854775807L}, {"d_in", 1e300}, {"d_sae", 17}, {"d_sae", 4_000_000_000L},
-        {"d_sae", -16}, {"architecture", "foo"}, {"architecture", 42}, {"architecture", "topk"}, {"dtype", "float16"},
-        {"dtype", "bfloat16"}, {"dtype", List.of("float32")}, {"normalize_activations", "expected_average_only_in"},
-        {"apply_b_dec_to_input", false}, {"reshape_activations", "hook_z"}, {"batchtopk", 42}, {"batchtopk", Map.of()},
-        {"batchtopk", Map.of("d_in", "x")}};
+    private static final Object[][] CHANGES = {
+        {"d_in", -8},
+        {"d_in", 0},
+        {"d_in", "8"},
+        {"d_in", 8.5},
+        {"d_in", null},
+        {"d_in", true},
+        {"d_in", 9223372036854775807L},
+        {"d_in", 1e300},
+        {"d_sae", 17},
+        {"d_sae", 4_000_000_000L},
+        {"d_sae", -16},
+        {"architecture", "foo"},
+        {"architecture", 42},
+        {"architecture", "topk"},
+        {"dtype", "float16"},
+        {"dtype", "bfloat16"},
+        {"dtype", List.of("float32")},
+        {"normalize_activations", "expected_average_only_in"},
+        {"apply_b_dec_to_input", false},
+        {"reshape_activations", "hook_z"},
+        {"batchtopk", 42},
+        {"batchtopk", Map.of()},
+        {"batchtopk", Map.of("d_in", "x")}
+    };
 
     private static void hostileValue(HostileFiles h, int v) {
         Object[] change = CHANGES[v];

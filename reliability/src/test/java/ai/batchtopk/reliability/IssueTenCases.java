@@ -53,32 +53,46 @@ final class IssueTenCases {
     List<Case> cases() {
         List<Case> cases = new ArrayList<>();
         for (String arch : List.of("batchtopk", "topk")) {
-            cases.add(new Case("item 1: B = 1, fused vs naive through the CLI (" + arch + ")", () -> fusedVsNaive(arch, 1)));
+            cases.add(new Case(
+                    "item 1: B = 1, fused vs naive through the CLI (" + arch + ")", () -> fusedVsNaive(arch, 1)));
         }
-        cases.add(new Case("item 1: B = 2, fused vs naive through the CLI (batchtopk)", () -> fusedVsNaive("batchtopk", 2)));
-        cases.add(new Case("item 1: fused = naive at B = 1, 2, 3 for every architecture; lossAndGradients changes no state",
+        cases.add(new Case(
+                "item 1: B = 2, fused vs naive through the CLI (batchtopk)", () -> fusedVsNaive("batchtopk", 2)));
+        cases.add(new Case(
+                "item 1: fused = naive at B = 1, 2, 3 for every architecture; lossAndGradients changes no state",
                 this::fusedNaiveDriver));
         cases.add(new Case("item 2: eval on a 1-row file", () -> evalWithoutVariance("one-row", 1, () -> gaussian(D))));
-        cases.add(new Case("item 2: eval on constant data", () -> evalWithoutVariance("constant", 500, () -> constant(500 * D, 0.7f))));
-        cases.add(new Case("item 2: eval on all-zero data", () -> evalWithoutVariance("zeros", 500, () -> new float[500 * D])));
+        cases.add(new Case(
+                "item 2: eval on constant data",
+                () -> evalWithoutVariance("constant", 500, () -> constant(500 * D, 0.7f))));
+        cases.add(new Case(
+                "item 2: eval on all-zero data", () -> evalWithoutVariance("zeros", 500, () -> new float[500 * D])));
         cases.add(new Case("item 2: eval on 1e300-valued f64 data", this::evalHuge));
-        cases.add(new Case("item 3: resume after the data file was replaced by another of the same shape",
+        cases.add(new Case(
+                "item 3: resume after the data file was replaced by another of the same shape",
                 () -> resumeChanged("other-data", false)));
         cases.add(new Case("item 3: resume after the data was rewritten as f64", () -> resumeChanged("f64", false)));
-        cases.add(new Case("item 3: --allow-changed-data resumes on changed data", () -> resumeChanged("allowed", true)));
-        cases.add(new Case("item 4: train --out at a finished run is refused without --overwrite", this::outAtFinishedRun));
+        cases.add(
+                new Case("item 3: --allow-changed-data resumes on changed data", () -> resumeChanged("allowed", true)));
+        cases.add(new Case(
+                "item 4: train --out at a finished run is refused without --overwrite", this::outAtFinishedRun));
         cases.add(new Case("item 4: train --overwrite replaces a finished run", this::overwrite));
         cases.add(new Case("item 7: .npy truncated while train --prefetch 0 reads it", () -> truncatedWhileRead(true)));
         cases.add(new Case("item 7: .npy truncated while eval reads it", () -> truncatedWhileRead(false)));
         cases.add(new Case("item 8: --prefetch 100000000", this::hugePrefetch));
-        cases.add(new Case("item 10: NaN late in the training data: the error names file and row, the work is saved",
+        cases.add(new Case(
+                "item 10: NaN late in the training data: the error names file and row, the work is saved",
                 this::nanLateInTraining));
         cases.add(new Case("item 10: NaN late in the eval data: the error names file and row", this::nanLateInEval));
-        cases.add(new Case("item 11: d_in = 1 with per-token normalisation: the error names the cause", this::widthOne));
-        cases.add(new Case("item 11: eval --dictionary at a directory: the error names the path", this::dictionaryIsADirectory));
-        cases.add(new Case("item 11: train --resume with a run.json that is not UTF-8: the error names the file",
+        cases.add(
+                new Case("item 11: d_in = 1 with per-token normalisation: the error names the cause", this::widthOne));
+        cases.add(new Case(
+                "item 11: eval --dictionary at a directory: the error names the path", this::dictionaryIsADirectory));
+        cases.add(new Case(
+                "item 11: train --resume with a run.json that is not UTF-8: the error names the file",
                 this::runJsonNotUtf8));
-        cases.add(new Case("item 11: --data too large to map in the address space: the error names the file",
+        cases.add(new Case(
+                "item 11: --data too large to map in the address space: the error names the file",
                 this::tooLargeToMap));
         return cases;
     }
@@ -105,8 +119,21 @@ final class IssueTenCases {
     private synchronized Path sae() {
         if (sae == null) {
             Path out = work.resolve("sae");
-            ChildRun run = cli("train-sae").run("train", "--data", data, "--d-sae", 64, "--k", 4, "--batch-size", 100,
-                    "--steps", 30, "--out", out);
+            ChildRun run = cli("train-sae")
+                    .run(
+                            "train",
+                            "--data",
+                            data,
+                            "--d-sae",
+                            64,
+                            "--k",
+                            4,
+                            "--batch-size",
+                            100,
+                            "--steps",
+                            30,
+                            "--out",
+                            out);
             if (run.exit() != 0) {
                 throw new IllegalStateException("training the SAE for the eval cases failed: " + run);
             }
@@ -126,12 +153,33 @@ final class IssueTenCases {
         String[] paths = {"fused", "naive"};
         for (int i = 0; i < 2; i++) {
             outs[i] = work.resolve("b" + batch + "-" + arch + "-" + paths[i]);
-            ChildRun run = cli("run-b" + batch + "-" + arch + "-" + paths[i]).run("train", "--data", data, "--arch", arch,
-                    "--d-sae", 64, "--k", 4, "--batch-size", batch, "--steps", 200, "--no-shuffle", "--seed", 1, "--path",
-                    paths[i], "--out", outs[i]);
+            ChildRun run = cli("run-b" + batch + "-" + arch + "-" + paths[i])
+                    .run(
+                            "train",
+                            "--data",
+                            data,
+                            "--arch",
+                            arch,
+                            "--d-sae",
+                            64,
+                            "--k",
+                            4,
+                            "--batch-size",
+                            batch,
+                            "--steps",
+                            200,
+                            "--no-shuffle",
+                            "--seed",
+                            1,
+                            "--path",
+                            paths[i],
+                            "--out",
+                            outs[i]);
             Verdict failure = run.failure();
             if (failure != null) {
-                return failure.outcome() == Outcome.CRASH ? failure : Verdict.unclear("train --path " + paths[i] + ": " + failure.detail());
+                return failure.outcome() == Outcome.CRASH
+                        ? failure
+                        : Verdict.unclear("train --path " + paths[i] + ": " + failure.detail());
             }
         }
         try (Arena arena = Arena.ofConfined()) {
@@ -140,7 +188,8 @@ final class IssueTenCases {
             StringBuilder gaps = new StringBuilder();
             double worst = 0;
             for (String name : List.of("W_enc", "W_dec", "b_enc", "b_dec")) {
-                double gap = relativeGap(fused.get(name).toFloatArray(), naive.get(name).toFloatArray());
+                double gap = relativeGap(
+                        fused.get(name).toFloatArray(), naive.get(name).toFloatArray());
                 worst = Math.max(worst, gap);
                 gaps.append(name).append(' ').append(String.format("%.1e", gap)).append(", ");
             }
@@ -160,7 +209,8 @@ final class IssueTenCases {
     }
 
     private Verdict fusedNaiveDriver() {
-        ChildRun run = ChildJvm.driver(FusedNaiveDriver.class, work.resolve("fused-naive-driver")).run();
+        ChildRun run = ChildJvm.driver(FusedNaiveDriver.class, work.resolve("fused-naive-driver"))
+                .run();
         String crash = run.crash();
         if (crash != null) {
             return Verdict.crash(crash + ": " + ErrorReport.excerpt(run.err()));
@@ -180,9 +230,10 @@ final class IssueTenCases {
             return Verdict.unclear("the driver stopped after " + lines + " of " + checks + " checks: "
                     + ErrorReport.excerpt(run.err()));
         }
-        return bad.isEmpty() ? Verdict.correct(checks + " checks (" + architectures + " architectures x B = 1, 2, 3 x 2)")
-                : Verdict.silentWrong(bad.size() + " of " + checks + " checks differ: "
-                        + ErrorReport.excerpt(String.join(" ", bad)));
+        return bad.isEmpty()
+                ? Verdict.correct(checks + " checks (" + architectures + " architectures x B = 1, 2, 3 x 2)")
+                : Verdict.silentWrong(
+                        bad.size() + " of " + checks + " checks differ: " + ErrorReport.excerpt(String.join(" ", bad)));
     }
 
     // ---------------------------------------------------------------------------------------- item 2
@@ -212,8 +263,10 @@ final class IssueTenCases {
             return failure;
         }
         Map<?, ?> m = json(run);
-        if (m.get("nmse") instanceof Number n && m.get("explained_variance") instanceof Number ev
-                && Double.isFinite(n.doubleValue()) && n.doubleValue() >= 0
+        if (m.get("nmse") instanceof Number n
+                && m.get("explained_variance") instanceof Number ev
+                && Double.isFinite(n.doubleValue())
+                && n.doubleValue() >= 0
                 && Math.abs(ev.doubleValue() - (1 - n.doubleValue())) < 1e-9) {
             return Verdict.correct("finite metrics: " + ErrorReport.excerpt(run.out()));
         }
@@ -231,17 +284,36 @@ final class IssueTenCases {
             changingData = work.resolve("changing.npy");
             Files.copy(data, changingData, StandardCopyOption.REPLACE_EXISTING);
             Path out = work.resolve("killed");
-            Process process = cli("run-killed").jvmOption("-Dbatchtopk.test.step-delay-ms=20").start("train", "--data",
-                    changingData, "--d-sae", 64, "--k", 4, "--batch-size", 50, "--steps", 200, "--no-shuffle",
-                    "--checkpoint-every", 10, "--out", out);
+            Process process = cli("run-killed")
+                    .jvmOption("-Dbatchtopk.test.step-delay-ms=20")
+                    .start(
+                            "train",
+                            "--data",
+                            changingData,
+                            "--d-sae",
+                            64,
+                            "--k",
+                            4,
+                            "--batch-size",
+                            50,
+                            "--steps",
+                            200,
+                            "--no-shuffle",
+                            "--checkpoint-every",
+                            10,
+                            "--out",
+                            out);
             long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
-            while (process.isAlive() && !Files.exists(out.resolve(Checkpoint.STATE_FILE)) && System.nanoTime() < deadline) {
+            while (process.isAlive()
+                    && !Files.exists(out.resolve(Checkpoint.STATE_FILE))
+                    && System.nanoTime() < deadline) {
                 Thread.sleep(10);
             }
             process.destroyForcibly();
             process.waitFor();
             if (!Files.exists(out.resolve(Checkpoint.STATE_FILE))) {
-                throw new IllegalStateException("the run to kill wrote no checkpoint (see " + work.resolve("run-killed") + ")");
+                throw new IllegalStateException(
+                        "the run to kill wrote no checkpoint (see " + work.resolve("run-killed") + ")");
             }
             killedRun = out;
         }
@@ -258,19 +330,25 @@ final class IssueTenCases {
             for (float x : values) {
                 b.putDouble(x);
             }
-            Files.write(changingData, HostileNpy.npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (" + ROWS + ", "
-                    + D + "), }", b.array()));
+            Files.write(
+                    changingData,
+                    HostileNpy.npy(
+                            1,
+                            "{'descr': '<f8', 'fortran_order': False, 'shape': (" + ROWS + ", " + D + "), }",
+                            b.array()));
         } else {
             Npy.write(changingData, Tensor.ofFloats(new long[] {ROWS, D}, gaussian(ROWS * D)));
         }
-        ChildRun run = allow ? cli("run-resume-" + how).run("train", "--resume", copy, "--allow-changed-data")
+        ChildRun run = allow
+                ? cli("run-resume-" + how).run("train", "--resume", copy, "--allow-changed-data")
                 : cli("run-resume-" + how).run("train", "--resume", copy);
         if (allow) {
             Verdict failure = run.failure();
             if (failure != null) {
                 return failure.outcome() == Outcome.CRASH ? failure : Verdict.unclear("refused: " + failure.detail());
             }
-            return Long.valueOf(200).equals(json(run).get("step")) ? Verdict.correct("resumed to step 200")
+            return Long.valueOf(200).equals(json(run).get("step"))
+                    ? Verdict.correct("resumed to step 200")
                     : Verdict.silentWrong("ended at " + json(run).get("step"));
         }
         if (run.crash() == null && run.exit() == 0) {
@@ -295,8 +373,22 @@ final class IssueTenCases {
     // ---------------------------------------------------------------------------------------- item 4
 
     private List<Object> smallRun(Path out, int seed) {
-        return new ArrayList<>(List.of("train", "--data", data, "--d-sae", 64, "--k", 4, "--batch-size", 100, "--steps", 10,
-                "--seed", seed, "--out", out));
+        return new ArrayList<>(List.of(
+                "train",
+                "--data",
+                data,
+                "--d-sae",
+                64,
+                "--k",
+                4,
+                "--batch-size",
+                100,
+                "--steps",
+                10,
+                "--seed",
+                seed,
+                "--out",
+                out));
     }
 
     private Path finishedRun(String name) {
@@ -315,7 +407,8 @@ final class IssueTenCases {
         Map<Path, byte[]> after = contents(out);
         for (Map.Entry<Path, byte[]> e : before.entrySet()) {
             if (!after.containsKey(e.getKey()) || !Arrays.equals(e.getValue(), after.get(e.getKey()))) {
-                return Verdict.lost(e.getKey().getFileName() + " of the finished run was replaced (exit " + again.exit() + ")");
+                return Verdict.lost(
+                        e.getKey().getFileName() + " of the finished run was replaced (exit " + again.exit() + ")");
             }
         }
         if (again.crash() == null && again.exit() == 0) {
@@ -332,7 +425,9 @@ final class IssueTenCases {
         ChildRun again = cli("run-overwrite").run(args.toArray());
         Verdict failure = again.failure();
         if (failure != null) {
-            return failure.outcome() == Outcome.CRASH ? failure : Verdict.unclear("--overwrite refused: " + failure.detail());
+            return failure.outcome() == Outcome.CRASH
+                    ? failure
+                    : Verdict.unclear("--overwrite refused: " + failure.detail());
         }
         return Arrays.equals(runJson, Files.readAllBytes(out.resolve("run.json")))
                 ? Verdict.silentWrong("exit 0 but run.json is the old run's")
@@ -362,8 +457,23 @@ final class IssueTenCases {
         Npy.write(file, Tensor.ofFloats(new long[] {rows, D}, values));
         long size = Files.size(file);
         List<Object> args = train
-                ? List.of("train", "--data", file, "--d-sae", 64, "--k", 4, "--batch-size", 256, "--steps", 100_000,
-                        "--no-shuffle", "--prefetch", 0, "--out", work.resolve(name + "-out"))
+                ? List.of(
+                        "train",
+                        "--data",
+                        file,
+                        "--d-sae",
+                        64,
+                        "--k",
+                        4,
+                        "--batch-size",
+                        256,
+                        "--steps",
+                        100_000,
+                        "--no-shuffle",
+                        "--prefetch",
+                        0,
+                        "--out",
+                        work.resolve(name + "-out"))
                 : List.of("eval", "--sae", sae(), "--data", file, "--batch-size", 1);
         ChildJvm child = cli("run-" + name);
         Process process = child.start(args.toArray());
@@ -389,8 +499,8 @@ final class IssueTenCases {
             if (early.crash() != null) {
                 return Verdict.crash(early.crash() + " before the file was cut: " + ErrorReport.excerpt(early.err()));
             }
-            throw new IllegalStateException("the child ended, or never opened " + file + ", before the file could be cut: "
-                    + early);
+            throw new IllegalStateException(
+                    "the child ended, or never opened " + file + ", before the file could be cut: " + early);
         }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
             ch.truncate(size / 4);
@@ -412,14 +522,32 @@ final class IssueTenCases {
     // ---------------------------------------------------------------------------------------- item 8
 
     private Verdict hugePrefetch() {
-        ChildRun run = cli("run-prefetch").addressSpaceMb(8 * 1024).jvmOption("-Xmx256m").timeout(Duration.ofSeconds(90))
-                .run("train", "--data", data, "--d-sae", 64, "--k", 4, "--batch-size", 64, "--steps", 5, "--prefetch",
-                        100_000_000, "--out", work.resolve("prefetch-out"));
+        ChildRun run = cli("run-prefetch")
+                .addressSpaceMb(8 * 1024)
+                .jvmOption("-Xmx256m")
+                .timeout(Duration.ofSeconds(90))
+                .run(
+                        "train",
+                        "--data",
+                        data,
+                        "--d-sae",
+                        64,
+                        "--k",
+                        4,
+                        "--batch-size",
+                        64,
+                        "--steps",
+                        5,
+                        "--prefetch",
+                        100_000_000,
+                        "--out",
+                        work.resolve("prefetch-out"));
         Verdict failure = run.failure("--prefetch");
         if (failure != null) {
             return failure;
         }
-        return Long.valueOf(5).equals(json(run).get("step")) ? Verdict.correct("ran in bounded memory")
+        return Long.valueOf(5).equals(json(run).get("step"))
+                ? Verdict.correct("ran in bounded memory")
                 : Verdict.silentWrong(ErrorReport.excerpt(run.out()));
     }
 
@@ -441,15 +569,30 @@ final class IssueTenCases {
         if (v == null || !v.passes()) {
             return v;
         }
-        return v.detail().contains("2950") || v.detail().contains("2951") ? v
+        return v.detail().contains("2950") || v.detail().contains("2951")
+                ? v
                 : Verdict.unclear("the error does not name row 2950 of the file: " + v.detail());
     }
 
     private Verdict nanLateInTraining() throws IOException {
         Path file = nanData();
         Path out = work.resolve("nan-out");
-        ChildRun run = cli("run-nan-train").run("train", "--data", file, "--d-sae", 64, "--k", 4, "--batch-size", 100,
-                "--steps", 40, "--no-shuffle", "--out", out);
+        ChildRun run = cli("run-nan-train")
+                .run(
+                        "train",
+                        "--data",
+                        file,
+                        "--d-sae",
+                        64,
+                        "--k",
+                        4,
+                        "--batch-size",
+                        100,
+                        "--steps",
+                        40,
+                        "--no-shuffle",
+                        "--out",
+                        out);
         if (run.crash() == null && run.exit() == 0) {
             return Verdict.silentWrong("trained through a NaN with exit 0: " + ErrorReport.excerpt(run.out()));
         }
@@ -457,8 +600,10 @@ final class IssueTenCases {
         if (!error.passes()) {
             return error;
         }
-        String probe = CheckpointProbes.probe(work.resolve("probe-nan"), List.of(out)).get(out);
-        return probe.equals("ok\t29") ? Verdict.clearError(error.detail() + "; the checkpoint of step 29 loads")
+        String probe =
+                CheckpointProbes.probe(work.resolve("probe-nan"), List.of(out)).get(out);
+        return probe.equals("ok\t29")
+                ? Verdict.clearError(error.detail() + "; the checkpoint of step 29 loads")
                 : Verdict.lost("29 good steps, but loading the checkpoint gave " + probe);
     }
 
@@ -476,13 +621,29 @@ final class IssueTenCases {
     private Verdict widthOne() throws IOException {
         Path file = work.resolve("width-one.npy");
         Npy.write(file, Tensor.ofFloats(new long[] {ROWS, 1}, gaussian(ROWS)));
-        ChildRun run = cli("run-width-one").run("train", "--data", file, "--d-sae", 8, "--k", 1, "--batch-size", 10,
-                "--steps", 5, "--out", work.resolve("width-one-out"));
+        ChildRun run = cli("run-width-one")
+                .run(
+                        "train",
+                        "--data",
+                        file,
+                        "--d-sae",
+                        8,
+                        "--k",
+                        1,
+                        "--batch-size",
+                        10,
+                        "--steps",
+                        5,
+                        "--out",
+                        work.resolve("width-one-out"));
         if (run.crash() == null && run.exit() == 0) {
-            return Verdict.silentWrong("trained with per-token normalisation of one element: " + ErrorReport.excerpt(run.out()));
+            return Verdict.silentWrong(
+                    "trained with per-token normalisation of one element: " + ErrorReport.excerpt(run.out()));
         }
         Verdict v = run.failure("normali");
-        return v.passes() && v.detail().contains("--lr") ? Verdict.unclear("blames the learning rate: " + v.detail()) : v;
+        return v.passes() && v.detail().contains("--lr")
+                ? Verdict.unclear("blames the learning rate: " + v.detail())
+                : v;
     }
 
     private Verdict dictionaryIsADirectory() throws IOException {
@@ -496,7 +657,9 @@ final class IssueTenCases {
 
     private Verdict runJsonNotUtf8() throws IOException {
         Path dir = Files.createDirectories(work.resolve("latin1-run"));
-        Files.write(dir.resolve("run.json"), "{\"args\": [\"--data\", \"caf\u00e9.npy\"]}".getBytes(StandardCharsets.ISO_8859_1));
+        Files.write(
+                dir.resolve("run.json"),
+                "{\"args\": [\"--data\", \"caf\u00e9.npy\"]}".getBytes(StandardCharsets.ISO_8859_1));
         ChildRun run = cli("run-latin1-run").run("train", "--resume", dir);
         if (run.crash() == null && run.exit() == 0) {
             return Verdict.silentWrong("resumed from an unreadable run.json: " + run.out());
@@ -511,11 +674,28 @@ final class IssueTenCases {
         byte[] header = HostileNpy.npy(1, dict, new byte[0]);
         try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
             f.write(header);
-            f.setLength(header.length + rows * D * 4);  // 64 GiB, sparse: no disk used
+            f.setLength(header.length + rows * D * 4); // 64 GiB, sparse: no disk used
         }
         try {
-            ChildRun run = cli("run-too-large").addressSpaceMb(8 * 1024).run("train", "--data", file, "--d-sae", 64, "--k", 4,
-                    "--batch-size", 64, "--steps", 2, "--no-shuffle", "--normalize", "none", "--out", work.resolve("too-large-out"));
+            ChildRun run = cli("run-too-large")
+                    .addressSpaceMb(8 * 1024)
+                    .run(
+                            "train",
+                            "--data",
+                            file,
+                            "--d-sae",
+                            64,
+                            "--k",
+                            4,
+                            "--batch-size",
+                            64,
+                            "--steps",
+                            2,
+                            "--no-shuffle",
+                            "--normalize",
+                            "none",
+                            "--out",
+                            work.resolve("too-large-out"));
             Verdict failure = run.failure(file.getFileName().toString());
             return failure != null ? failure : Verdict.correct("mapped lazily and trained on its zeros");
         } finally {

@@ -39,6 +39,7 @@ final class KillDuringCheckpointCases {
     private final List<String> landed = new ArrayList<>();
     /** The failed {@code --resume} that followed a kill, by kill index. */
     private final Map<Integer, ChildRun> resumeFailures = new HashMap<>();
+
     private ChildRun straight;
     private ChildRun finalResume;
     private Map<Path, String> probed;
@@ -56,9 +57,36 @@ final class KillDuringCheckpointCases {
 
     /** Windowed shuffle, prefetch, warm-up and cosine decay, evaluation: all the state a resume must restore. */
     private List<Object> args(Path out, long steps) {
-        return List.of("train", "--data", data, "--d-sae", 256, "--k", 4, "--batch-size", 32, "--steps", steps, "--seed", 4,
-                "--shuffle-buffer", 500, "--prefetch", 2, "--lr-warmup-steps", 5, "--lr-decay", "cosine",
-                "--checkpoint-every", 1, "--eval-data", held, "--eval-every", 7, "--out", out);
+        return List.of(
+                "train",
+                "--data",
+                data,
+                "--d-sae",
+                256,
+                "--k",
+                4,
+                "--batch-size",
+                32,
+                "--steps",
+                steps,
+                "--seed",
+                4,
+                "--shuffle-buffer",
+                500,
+                "--prefetch",
+                2,
+                "--lr-warmup-steps",
+                5,
+                "--lr-decay",
+                "cosine",
+                "--checkpoint-every",
+                1,
+                "--eval-data",
+                held,
+                "--eval-every",
+                7,
+                "--out",
+                out);
     }
 
     List<Case> cases() {
@@ -81,14 +109,17 @@ final class KillDuringCheckpointCases {
         if (probed != null) {
             return;
         }
-        straight = ChildJvm.cli(work.resolve("straight-run")).timeout(Duration.ofMinutes(5))
+        straight = ChildJvm.cli(work.resolve("straight-run"))
+                .timeout(Duration.ofMinutes(5))
                 .run(args(work.resolve("straight"), STEPS).toArray());
         Path out = out();
         int i = 0;
         while (i < kills) {
-            ChildJvm child = ChildJvm.cli(work.resolve("run-" + i + (resumeFailures.containsKey(i - 1) ? "-again" : "")));
+            ChildJvm child =
+                    ChildJvm.cli(work.resolve("run-" + i + (resumeFailures.containsKey(i - 1) ? "-again" : "")));
             int before = loggedSteps(out);
-            Process process = child.start((i == 0 ? args(out, STEPS) : List.<Object>of("train", "--resume", out)).toArray());
+            Process process =
+                    child.start((i == 0 ? args(out, STEPS) : List.<Object>of("train", "--resume", out)).toArray());
             // Let it take one to three steps of its own, then kill it a random moment later (mostly mid-checkpoint).
             int target = before + 1 + random.nextInt(3);
             long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
@@ -114,11 +145,14 @@ final class KillDuringCheckpointCases {
             landed.add(where(snapshot, out.getFileName().toString()));
             i++;
         }
-        finalResume = ChildJvm.cli(work.resolve("final-resume")).timeout(Duration.ofMinutes(5)).run("train", "--resume", out);
+        finalResume = ChildJvm.cli(work.resolve("final-resume"))
+                .timeout(Duration.ofMinutes(5))
+                .run("train", "--resume", out);
         if (finalResume.exit() != 0) {
             resumeFailures.put(kills - 1, finalResume);
             if (finishSwapByHand(out)) {
-                finalResume = ChildJvm.cli(work.resolve("final-resume-again")).timeout(Duration.ofMinutes(5))
+                finalResume = ChildJvm.cli(work.resolve("final-resume-again"))
+                        .timeout(Duration.ofMinutes(5))
                         .run("train", "--resume", out);
             }
         }
@@ -168,7 +202,8 @@ final class KillDuringCheckpointCases {
         ChildRun resume = resumeFailures.get(i);
         if (resume != null) {
             Verdict failure = resume.failure();
-            return failure.outcome() == Outcome.CRASH ? failure
+            return failure.outcome() == Outcome.CRASH
+                    ? failure
                     : Verdict.lost("killed " + where + "; train --resume then failed: " + failure.detail());
         }
         String result = probed.get(snapshots.get(i));
@@ -177,8 +212,8 @@ final class KillDuringCheckpointCases {
             if (i > 0) {
                 String earlier = probed.get(snapshots.get(i - 1));
                 if (earlier.startsWith("ok") && Long.parseLong(earlier.split("\t")[1]) > step) {
-                    return Verdict.lost("killed " + where + ": the checkpoint went back from step " + earlier.split("\t")[1]
-                            + " to " + step);
+                    return Verdict.lost("killed " + where + ": the checkpoint went back from step "
+                            + earlier.split("\t")[1] + " to " + step);
                 }
             }
             return Verdict.correct("killed " + where + "; the checkpoint of step " + step + " loads");
@@ -186,7 +221,8 @@ final class KillDuringCheckpointCases {
         if (result.equals("none") && (i == 0 || probed.get(snapshots.get(i - 1)).equals("none"))) {
             return Verdict.correct("killed " + where + ", before the first checkpoint");
         }
-        return new Verdict(result.startsWith("crash") ? Outcome.CRASH : Outcome.LOST_OUTPUT,
+        return new Verdict(
+                result.startsWith("crash") ? Outcome.CRASH : Outcome.LOST_OUTPUT,
                 "killed " + where + ": loading the checkpoint gave " + result);
     }
 
@@ -198,14 +234,17 @@ final class KillDuringCheckpointCases {
         runAll();
         Verdict failure = finalResume.failure();
         if (failure != null) {
-            return failure.outcome() == Outcome.CRASH ? failure : Verdict.lost("the run cannot go on: " + failure.detail());
+            return failure.outcome() == Outcome.CRASH
+                    ? failure
+                    : Verdict.lost("the run cannot go on: " + failure.detail());
         }
         if (resumeFailures.containsKey(kills - 1)) {
             return Verdict.lost("the last resume went on only once the swap was finished by hand: "
                     + resumeFailures.get(kills - 1).failure().detail());
         }
         Object step = ((Map<?, ?>) JsonCodec.parse(finalResume.out().strip())).get("step");
-        return Long.valueOf(STEPS).equals(step) ? Verdict.correct("resumed to step " + step)
+        return Long.valueOf(STEPS).equals(step)
+                ? Verdict.correct("resumed to step " + step)
                 : Verdict.silentWrong("the resumed run ended at step " + step + ", not " + STEPS);
     }
 
@@ -221,13 +260,15 @@ final class KillDuringCheckpointCases {
             SafetensorsFile a = Safetensors.open(out().resolve(Checkpoint.STATE_FILE), arena);
             SafetensorsFile e = Safetensors.open(work.resolve("straight").resolve(Checkpoint.STATE_FILE), arena);
             if (!a.tensors().keySet().equals(e.tensors().keySet())) {
-                return Verdict.silentWrong("state tensors " + a.tensors().keySet() + " vs " + e.tensors().keySet());
+                return Verdict.silentWrong("state tensors " + a.tensors().keySet() + " vs "
+                        + e.tensors().keySet());
             }
             for (String name : e.tensors().keySet()) {
                 byte[] ba = a.tensors().get(name).data().toArray(ValueLayout.JAVA_BYTE);
                 byte[] be = e.tensors().get(name).data().toArray(ValueLayout.JAVA_BYTE);
                 if (!Arrays.equals(ba, be)) {
-                    return Verdict.silentWrong(name + " differs from the uninterrupted run's at byte " + Arrays.mismatch(ba, be));
+                    return Verdict.silentWrong(
+                            name + " differs from the uninterrupted run's at byte " + Arrays.mismatch(ba, be));
                 }
             }
             Map<String, String> ma = new HashMap<>(a.metadata());
@@ -259,20 +300,26 @@ final class KillDuringCheckpointCases {
         if (!Files.exists(file)) {
             return List.of();
         }
-        return Files.readAllLines(file).stream().map(line -> {
-            Map<String, Object> m = new LinkedHashMap<>();
-            ((Map<?, ?>) JsonCodec.parse(line)).forEach((k, v) -> m.put((String) k, v));
-            m.remove("tokens_per_s");
-            m.remove("seconds");
-            return JsonCodec.write(m);
-        }).toList();
+        return Files.readAllLines(file).stream()
+                .map(line -> {
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    ((Map<?, ?>) JsonCodec.parse(line)).forEach((k, v) -> m.put((String) k, v));
+                    m.remove("tokens_per_s");
+                    m.remove("seconds");
+                    return JsonCodec.write(m);
+                })
+                .toList();
     }
 
     /** Logged steps of a run directory (0 when none yet, or while a checkpoint swap has moved it). */
     private static int loggedSteps(Path out) {
         try {
             Path log = out.resolve("metrics.jsonl");
-            return Files.exists(log) ? (int) Files.readAllLines(log).stream().filter(l -> l.endsWith("}")).count() : 0;
+            return Files.exists(log)
+                    ? (int) Files.readAllLines(log).stream()
+                            .filter(l -> l.endsWith("}"))
+                            .count()
+                    : 0;
         } catch (IOException | RuntimeException e) {
             return 0;
         }

@@ -26,7 +26,8 @@ final class Tally {
         for (Entry e : entries) {
             counts.merge(e.verdict().outcome(), 1, Integer::sum);
         }
-        StringBuilder sb = new StringBuilder("adversarial: ").append(entries.size()).append(" cases");
+        StringBuilder sb =
+                new StringBuilder("adversarial: ").append(entries.size()).append(" cases");
         for (Outcome o : Outcome.values()) {
             sb.append(", ").append(counts.getOrDefault(o, 0)).append(' ').append(o.plural);
         }
@@ -44,8 +45,10 @@ final class Tally {
 
     /** One line per failing case. */
     synchronized List<String> failures() {
-        return entries.stream().filter(e -> !e.verdict().passes())
-                .map(e -> e.family() + " / " + e.name() + ": " + e.verdict()).toList();
+        return entries.stream()
+                .filter(e -> !e.verdict().passes())
+                .map(e -> e.family() + " / " + e.name() + ": " + e.verdict())
+                .toList();
     }
 
     /** Every case, tab-separated: family, name, outcome, detail. */

@@ -16,8 +16,10 @@ final class TinyDisk implements AutoCloseable {
     /** The mounted disk, or null when this machine does not let us mount one (not root). */
     static TinyDisk mount(Path dir, int kilobytes) throws IOException, InterruptedException {
         Files.createDirectories(dir);
-        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=" + kilobytes + "k", "tmpfs", dir.toString())
-                .redirectErrorStream(true).start();
+        Process mount = new ProcessBuilder(
+                        "mount", "-t", "tmpfs", "-o", "size=" + kilobytes + "k", "tmpfs", dir.toString())
+                .redirectErrorStream(true)
+                .start();
         boolean ok = mount.waitFor(10, TimeUnit.SECONDS) && mount.exitValue() == 0;
         return ok ? new TinyDisk(dir) : null;
     }

@@ -38,13 +38,22 @@ record Verdict(Outcome outcome, String detail) {
      * (crash, lost output, silent wrong, unclear error); if all pass, a clear error if any check was one.
      */
     static Verdict of(List<Verdict> checks) {
-        List<Outcome> severity = List.of(Outcome.CRASH, Outcome.LOST_OUTPUT, Outcome.SILENT_WRONG, Outcome.UNCLEAR_ERROR,
-                Outcome.CLEAR_ERROR, Outcome.CORRECT);
-        Verdict decisive = checks.stream().min(Comparator.comparingInt(v -> severity.indexOf(v.outcome()))).orElseThrow();
+        List<Outcome> severity = List.of(
+                Outcome.CRASH,
+                Outcome.LOST_OUTPUT,
+                Outcome.SILENT_WRONG,
+                Outcome.UNCLEAR_ERROR,
+                Outcome.CLEAR_ERROR,
+                Outcome.CORRECT);
+        Verdict decisive = checks.stream()
+                .min(Comparator.comparingInt(v -> severity.indexOf(v.outcome())))
+                .orElseThrow();
         if (!decisive.passes()) {
             return decisive;
         }
-        return new Verdict(decisive.outcome(), String.join("; ", checks.stream().map(Verdict::detail).toList()));
+        return new Verdict(
+                decisive.outcome(),
+                String.join("; ", checks.stream().map(Verdict::detail).toList()));
     }
 
     @Override

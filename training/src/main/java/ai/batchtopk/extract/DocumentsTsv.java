@@ -49,7 +49,10 @@ final class DocumentsTsv implements Closeable {
                 int missing = HEAD_CODE_POINTS - head.codePointCount(0, head.length());
                 if (missing > 0) {
                     String t = chunk.text();
-                    head.append(t, 0, t.codePointCount(0, t.length()) > missing ? t.offsetByCodePoints(0, missing) : t.length());
+                    head.append(
+                            t,
+                            0,
+                            t.codePointCount(0, t.length()) > missing ? t.offsetByCodePoints(0, missing) : t.length());
                 }
                 return chunk;
             }
@@ -61,8 +64,9 @@ final class DocumentsTsv implements Closeable {
      * {@code inclusive} that of {@code document} too (at the end of the extraction).
      */
     void writeUpTo(int document, boolean inclusive) throws IOException {
-        while (!waiting.isEmpty() && (waiting.peek().document() < document
-                || (inclusive && waiting.peek().document() == document))) {
+        while (!waiting.isEmpty()
+                && (waiting.peek().document() < document
+                        || (inclusive && waiting.peek().document() == document))) {
             Head h = waiting.poll();
             out.write(h.document() + "\t" + ExtractCommand.escape(String.valueOf(h.source())) + "\t"
                     + ExtractCommand.escape(h.text().toString()) + "\n");

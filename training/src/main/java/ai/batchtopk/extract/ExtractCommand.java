@@ -40,7 +40,11 @@ import picocli.CommandLine.Spec;
  * ({@link TextCorpus}): with {@code --max-tokens}, nothing past what those rows need is read. Prints one
  * JSON summary line.
  */
-@Command(name = "extract", sortOptions = false, usageHelpAutoWidth = true, mixinStandardHelpOptions = false,
+@Command(
+        name = "extract",
+        sortOptions = false,
+        usageHelpAutoWidth = true,
+        mixinStandardHelpOptions = false,
         description = "Run a transformer (ONNX Runtime, in process) over text and write one layer's activations"
                 + " as .npy shards, plus tokens.tsv, documents.tsv and extraction.json.")
 public final class ExtractCommand implements Callable<Integer> {
@@ -51,59 +55,89 @@ public final class ExtractCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
+    @Option(
+            names = {"-h", "--help"},
+            usageHelp = true,
+            description = "Show this help and exit.")
     boolean help;
 
     @Option(names = "--debug", description = "Print the stack trace of an error.")
     boolean debug;
 
-    @Option(names = "--model", defaultValue = "minilm", paramLabel = "NAME",
+    @Option(
+            names = "--model",
+            defaultValue = "minilm",
+            paramLabel = "NAME",
             description = "The model (default: ${DEFAULT-VALUE}; known: minilm).")
     String model;
 
     @Option(names = "--layer", required = true, paramLabel = "L", description = "Layer, 0-based.")
     int layer;
 
-    @Option(names = "--site", defaultValue = "resid", paramLabel = "resid|mlp",
+    @Option(
+            names = "--site",
+            defaultValue = "resid",
+            paramLabel = "resid|mlp",
             description = "Residual stream after the layer, or MLP activations (default: ${DEFAULT-VALUE}).")
     Site site;
 
-    @Option(names = "--text", required = true, paramLabel = "FILE|DIR",
+    @Option(
+            names = "--text",
+            required = true,
+            paramLabel = "FILE|DIR",
             description = "Text file, or directory read recursively; split into documents at blank lines. Repeatable.")
     List<Path> text;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Directory to write into.")
     Path out;
 
-    @Option(names = "--max-length", defaultValue = "128", paramLabel = "T",
-            description = "Tokens per sequence, [CLS]/[SEP] included; longer documents are windowed (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-length",
+            defaultValue = "128",
+            paramLabel = "T",
+            description =
+                    "Tokens per sequence, [CLS]/[SEP] included; longer documents are windowed (default: ${DEFAULT-VALUE}).")
     int maxLength;
 
-    @Option(names = "--batch-size", defaultValue = "32", paramLabel = "B",
+    @Option(
+            names = "--batch-size",
+            defaultValue = "32",
+            paramLabel = "B",
             description = "Sequences per ONNX run (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--shard-tokens", defaultValue = "100000", paramLabel = "N",
+    @Option(
+            names = "--shard-tokens",
+            defaultValue = "100000",
+            paramLabel = "N",
             description = "Rows per .npy shard (default: ${DEFAULT-VALUE}).")
     long shardTokens;
 
     @Option(names = "--max-tokens", paramLabel = "N", description = "Stop after this many rows.")
     Long maxTokens;
 
-    @Option(names = "--keep-special-tokens",
+    @Option(
+            names = "--keep-special-tokens",
             description = "Keep the rows of [CLS] and [SEP] (position -1); dropped by default.")
     boolean keepSpecialTokens;
 
-    @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
+    @Option(
+            names = "--threads",
+            defaultValue = "0",
+            paramLabel = "N",
             description = "ONNX Runtime threads; 0 = one per core (default: ${DEFAULT-VALUE}).")
     int threads;
 
-    @Option(names = "--encoding", defaultValue = "UTF-8", paramLabel = "CHARSET",
+    @Option(
+            names = "--encoding",
+            defaultValue = "UTF-8",
+            paramLabel = "CHARSET",
             description = "Encoding of the text files (default: ${DEFAULT-VALUE}; e.g. latin-1, windows-1252, utf-16)."
                     + " Bytes that are not text in it are an error.")
     String encoding;
 
-    @Option(names = "--overwrite",
+    @Option(
+            names = "--overwrite",
             description = "Replace the earlier extraction in --out (kept until the new one is complete); without it a"
                     + " non-empty --out is refused.")
     boolean overwrite;
@@ -120,7 +154,8 @@ public final class ExtractCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--max-tokens " + maxTokens + " must be at least 1");
             }
             charset = TextCorpus.charset(encoding);
-            config = new ExtractorConfig(Model.of(model), layer, site, maxLength, batchSize, keepSpecialTokens, threads);
+            config =
+                    new ExtractorConfig(Model.of(model), layer, site, maxLength, batchSize, keepSpecialTokens, threads);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
@@ -159,7 +194,8 @@ public final class ExtractCommand implements Callable<Integer> {
                 long done = 0;
                 while (done < take) {
                     long run = Math.min(take - done, capacity - inShard);
-                    MemorySegment.copy(block.activations().data(), done * rowBytes, shard, inShard * rowBytes, run * rowBytes);
+                    MemorySegment.copy(
+                            block.activations().data(), done * rowBytes, shard, inShard * rowBytes, run * rowBytes);
                     inShard += run;
                     done += run;
                     if (inShard == capacity) {
@@ -169,20 +205,27 @@ public final class ExtractCommand implements Callable<Integer> {
                 }
                 for (int i = 0; i < take; i++) {
                     int doc = block.documents()[i];
-                    tokens.write(doc + "\t" + block.positions()[i] + "\t" + escape(block.tokens().get(i)) + "\n");
+                    tokens.write(doc + "\t" + block.positions()[i] + "\t"
+                            + escape(block.tokens().get(i)) + "\n");
                     lastDocument = Math.max(lastDocument, doc);
                 }
                 documents.writeUpTo(lastDocument, false);
                 rows += take;
                 if (progress) {
                     double s = (System.nanoTime() - start) / 1e9;
-                    err.printf(Locale.ROOT, "\rextract: %d rows, %d%s documents, %.0f tok/s ", rows, lastDocument + 1,
-                            totalDocuments < 0 ? "" : "/" + totalDocuments, rows / Math.max(s, 1e-9));
+                    err.printf(
+                            Locale.ROOT,
+                            "\rextract: %d rows, %d%s documents, %.0f tok/s ",
+                            rows,
+                            lastDocument + 1,
+                            totalDocuments < 0 ? "" : "/" + totalDocuments,
+                            rows / Math.max(s, 1e-9));
                     err.flush();
                 }
             }
             if (rows == 0) {
-                throw documents.seen() == 0 ? corpus.noText()
+                throw documents.seen() == 0
+                        ? corpus.noText()
                         : new IOException("the text of " + corpus.describe() + " yields no tokens");
             }
             if (inShard > 0) {
@@ -231,7 +274,8 @@ public final class ExtractCommand implements Callable<Integer> {
     }
 
     private static void writeShard(Path dir, int index, MemorySegment shard, long rows, int d) throws IOException {
-        Npy.write(dir.resolve(shardName(index)),
+        Npy.write(
+                dir.resolve(shardName(index)),
                 new Tensor(DType.F32, new long[] {rows, d}, shard.asSlice(0, rows * d * 4L)));
     }
 

@@ -6,7 +6,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
@@ -49,12 +48,16 @@ final class ExtractionDirectory {
             throw new IOException("--out " + out + " exists and is not a directory");
         }
         if (Files.isDirectory(dir)) {
-            List<String> entries = entries(dir).stream().map(p -> p.getFileName().toString()).sorted().toList();
-            List<String> foreign = entries.stream().filter(name -> !isOurs(dir.resolve(name))).toList();
+            List<String> entries = entries(dir).stream()
+                    .map(p -> p.getFileName().toString())
+                    .sorted()
+                    .toList();
+            List<String> foreign =
+                    entries.stream().filter(name -> !isOurs(dir.resolve(name))).toList();
             if (!foreign.isEmpty()) {
                 throw new IOException("--out " + out + " holds files an extraction does not write (" + list(foreign)
-                        + "); use a new or empty directory" + (overwrite ? " (--overwrite replaces only an earlier"
-                        + " extraction)" : ""));
+                        + "); use a new or empty directory"
+                        + (overwrite ? " (--overwrite replaces only an earlier" + " extraction)" : ""));
             }
             if (!entries.isEmpty() && !overwrite) {
                 throw new IOException("--out " + out + " is not empty (" + list(entries) + "); pass --overwrite to"
@@ -68,7 +71,8 @@ final class ExtractionDirectory {
     Path begin() throws IOException {
         Files.createDirectories(dir);
         HexFormat hex = HexFormat.of();
-        staging = Files.createDirectory(dir.resolve(STAGING_PREFIX + hex.toHexDigits(ThreadLocalRandom.current().nextLong())));
+        staging = Files.createDirectory(dir.resolve(
+                STAGING_PREFIX + hex.toHexDigits(ThreadLocalRandom.current().nextLong())));
         return staging;
     }
 
@@ -91,8 +95,10 @@ final class ExtractionDirectory {
             }
         }
         syncDirectory(dir);
-        for (Path file : fresh.stream().sorted(Comparator.comparing((Path p) -> p.endsWith(ExtractCommand.SUMMARY))
-                .thenComparing(Comparator.naturalOrder())).toList()) {
+        for (Path file : fresh.stream()
+                .sorted(Comparator.comparing((Path p) -> p.endsWith(ExtractCommand.SUMMARY))
+                        .thenComparing(Comparator.naturalOrder()))
+                .toList()) {
             Files.move(file, dir.resolve(file.getFileName()), StandardCopyOption.ATOMIC_MOVE);
         }
         Files.delete(staging);
@@ -123,8 +129,11 @@ final class ExtractionDirectory {
         if (Files.isDirectory(p)) {
             return name.startsWith(STAGING_PREFIX);
         }
-        return SHARD.matcher(name).matches() || name.equals(ExtractCommand.TOKENS) || name.equals(ExtractCommand.DOCUMENTS)
-                || name.equals(ExtractCommand.SUMMARY) || (name.startsWith(".") && name.contains(".tmp-"));
+        return SHARD.matcher(name).matches()
+                || name.equals(ExtractCommand.TOKENS)
+                || name.equals(ExtractCommand.DOCUMENTS)
+                || name.equals(ExtractCommand.SUMMARY)
+                || (name.startsWith(".") && name.contains(".tmp-"));
     }
 
     private static List<Path> entries(Path dir) throws IOException {

@@ -217,15 +217,18 @@ public final class Extractor implements AutoCloseable {
         private final Iterator<TextChunk> chunks;
         /** The first chunk of the next document, read to learn that the current one had ended. */
         private TextChunk ahead;
+
         private int document = -1;
         private boolean documentEnded = true;
         /** The current document's wordpieces not yet in a window: {@code [start, end)} of these arrays. */
         private long[] ids = new long[0];
+
         private String[] pieces = new String[0];
         private int start;
         private int end;
         /** The position in the document of {@code pieces[start]}. */
         private int position;
+
         private ActivationBlock pending;
 
         Blocks(Iterator<TextChunk> chunks) {
@@ -260,8 +263,11 @@ public final class Extractor implements AutoCloseable {
                 int waiting = end - start;
                 if (waiting >= span || (waiting > 0 && documentEnded)) {
                     int n = Math.min(waiting, span);
-                    Window w = new Window(document, Arrays.copyOfRange(ids, start, start + n),
-                            Arrays.copyOfRange(pieces, start, start + n), position);
+                    Window w = new Window(
+                            document,
+                            Arrays.copyOfRange(ids, start, start + n),
+                            Arrays.copyOfRange(pieces, start, start + n),
+                            position);
                     start += n;
                     position += n;
                     return w;
@@ -366,15 +372,19 @@ public final class Extractor implements AutoCloseable {
                 putInput(inputs, "attention_mask", attentionMask, cells, shape);
                 putInput(inputs, "token_type_ids", tokenTypeIds, cells, shape);
                 // A pinned output over our own off-heap buffer: ONNX Runtime writes the tensor there.
-                out = OnnxTensor.createTensor(env,
-                        captured.asSlice(0, cells * width * 4).asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer(),
+                out = OnnxTensor.createTensor(
+                        env,
+                        captured.asSlice(0, cells * width * 4)
+                                .asByteBuffer()
+                                .order(ByteOrder.nativeOrder())
+                                .asFloatBuffer(),
                         new long[] {b, t, width});
                 try (OrtSession.Result ignored = session.run(inputs, Set.of(), Map.of(hook, out))) {
                     // The values are in `captured`.
                 }
             } catch (OrtException e) {
-                throw new IllegalStateException("ONNX Runtime failed on a batch of " + b + " x " + t + ": "
-                        + e.getMessage(), e);
+                throw new IllegalStateException(
+                        "ONNX Runtime failed on a batch of " + b + " x " + t + ": " + e.getMessage(), e);
             } finally {
                 for (OnnxTensor in : inputs.values()) {
                     in.close();
@@ -388,8 +398,15 @@ public final class Extractor implements AutoCloseable {
         private void putInput(Map<String, OnnxTensor> inputs, String name, MemorySegment data, long cells, long[] shape)
                 throws OrtException {
             if (inputNames.contains(name)) {
-                inputs.put(name, OnnxTensor.createTensor(env,
-                        data.asSlice(0, cells * 8).asByteBuffer().order(ByteOrder.nativeOrder()).asLongBuffer(), shape));
+                inputs.put(
+                        name,
+                        OnnxTensor.createTensor(
+                                env,
+                                data.asSlice(0, cells * 8)
+                                        .asByteBuffer()
+                                        .order(ByteOrder.nativeOrder())
+                                        .asLongBuffer(),
+                                shape));
             }
         }
 
@@ -433,6 +450,8 @@ public final class Extractor implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "Extractor" + Arrays.asList(config.model().label(), config.layer(), config.site().label(), hook);
+        return "Extractor"
+                + Arrays.asList(
+                        config.model().label(), config.layer(), config.site().label(), hook);
     }
 }

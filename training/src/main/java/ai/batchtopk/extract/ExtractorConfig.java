@@ -15,8 +15,8 @@ import java.util.Objects;
  *     as SAE libraries drop BOS-like tokens; kept ones have position -1)
  * @param threads ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose (one per core)
  */
-public record ExtractorConfig(Model model, int layer, Site site, int maxLength, int batchSize,
-        boolean keepSpecialTokens, int threads) {
+public record ExtractorConfig(
+        Model model, int layer, Site site, int maxLength, int batchSize, boolean keepSpecialTokens, int threads) {
     public static final int DEFAULT_MAX_LENGTH = 128;
     public static final int DEFAULT_BATCH_SIZE = 32;
 

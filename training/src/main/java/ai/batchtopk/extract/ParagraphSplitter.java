@@ -21,10 +21,12 @@ final class ParagraphSplitter {
     private final StringBuilder text = new StringBuilder();
     /** Whitespace after {@code text}: part of the document only if more text follows. */
     private final StringBuilder space = new StringBuilder();
+
     private boolean inDocument;
     private boolean firstChunk;
     /** Line breaks since the last character other than a space or tab. */
     private int breaks;
+
     private boolean afterCarriageReturn;
 
     ParagraphSplitter(int maxChars) {

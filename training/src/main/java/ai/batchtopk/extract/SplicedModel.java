@@ -60,7 +60,11 @@ public final class SplicedModel implements AutoCloseable {
     private final MemorySegment splicedHidden;
     private boolean closed;
 
-    private SplicedModel(ExtractorConfig config, OrtEnvironment env, OrtSession model, OrtSession tail,
+    private SplicedModel(
+            ExtractorConfig config,
+            OrtEnvironment env,
+            OrtSession model,
+            OrtSession tail,
             WordPieceTokenizer tokenizer) {
         this.config = config;
         this.hook = config.hookName();
@@ -112,8 +116,9 @@ public final class SplicedModel implements AutoCloseable {
                 tail = env.createSession(tailGraph, options);
                 for (String input : tail.getInputNames()) {
                     if (!input.equals(hook) && !model.getInputNames().contains(input)) {
-                        throw new IllegalArgumentException("the tail of " + config.model().label() + " from " + hook
-                                + " needs an input the model does not have: " + input);
+                        throw new IllegalArgumentException(
+                                "the tail of " + config.model().label() + " from " + hook
+                                        + " needs an input the model does not have: " + input);
                     }
                 }
             }
@@ -121,8 +126,9 @@ public final class SplicedModel implements AutoCloseable {
             return new SplicedModel(config, env, model, tail, tokenizer);
         } catch (OrtException e) {
             closeQuietly(model, tail, tokenizer);
-            throw new IOException("ONNX Runtime cannot load " + config.model().label() + " cut at " + hook + ": "
-                    + e.getMessage(), e);
+            throw new IOException(
+                    "ONNX Runtime cannot load " + config.model().label() + " cut at " + hook + ": " + e.getMessage(),
+                    e);
         } catch (RuntimeException | Error e) {
             closeQuietly(model, tail, tokenizer);
             throw e;
@@ -294,17 +300,20 @@ public final class SplicedModel implements AutoCloseable {
             OnnxTensor out = null;
             try {
                 long[] shape = {sequences, length};
-                inputs.put(hook, OnnxTensor.createTensor(env, floats(spliced, cells * width),
-                        new long[] {sequences, length, width}));
+                inputs.put(hook, OnnxTensor.createTensor(env, floats(spliced, cells * width), new long[] {
+                    sequences, length, width
+                }));
                 putModelInputs(inputs, tail.getInputNames(), cells, shape);
-                out = OnnxTensor.createTensor(env, floats(splicedHidden, cells * hidden),
-                        new long[] {sequences, length, hidden});
+                out = OnnxTensor.createTensor(
+                        env, floats(splicedHidden, cells * hidden), new long[] {sequences, length, hidden});
                 try (OrtSession.Result ignored = tail.run(inputs, Set.of(), Map.of(lastHidden, out))) {
                     // The values are in `splicedHidden`.
                 }
             } catch (OrtException e) {
-                throw new IllegalStateException("ONNX Runtime failed on the tail from " + hook + " for a batch of "
-                        + sequences + " x " + length + ": " + e.getMessage(), e);
+                throw new IllegalStateException(
+                        "ONNX Runtime failed on the tail from " + hook + " for a batch of " + sequences + " x " + length
+                                + ": " + e.getMessage(),
+                        e);
             } finally {
                 inputs.values().forEach(OnnxTensor::close);
                 if (out != null) {
@@ -316,19 +325,29 @@ public final class SplicedModel implements AutoCloseable {
     }
 
     private static java.nio.FloatBuffer floats(MemorySegment segment, long count) {
-        return segment.asSlice(0, count * 4).asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+        return segment.asSlice(0, count * 4)
+                .asByteBuffer()
+                .order(ByteOrder.nativeOrder())
+                .asFloatBuffer();
     }
 
     /** The model's own inputs among {@code names}, over the batch's ids and masks. */
     private void putModelInputs(Map<String, OnnxTensor> inputs, Set<String> names, long cells, long[] shape)
             throws OrtException {
-        Map<String, MemorySegment> own = Map.of("input_ids", inputIds, "attention_mask", attentionMask,
-                "token_type_ids", tokenTypeIds);
+        Map<String, MemorySegment> own =
+                Map.of("input_ids", inputIds, "attention_mask", attentionMask, "token_type_ids", tokenTypeIds);
         for (String name : names) {
             MemorySegment data = own.get(name);
             if (data != null) {
-                inputs.put(name, OnnxTensor.createTensor(env,
-                        data.asSlice(0, cells * 8).asByteBuffer().order(ByteOrder.nativeOrder()).asLongBuffer(), shape));
+                inputs.put(
+                        name,
+                        OnnxTensor.createTensor(
+                                env,
+                                data.asSlice(0, cells * 8)
+                                        .asByteBuffer()
+                                        .order(ByteOrder.nativeOrder())
+                                        .asLongBuffer(),
+                                shape));
             }
         }
     }
@@ -435,17 +454,20 @@ public final class SplicedModel implements AutoCloseable {
             try {
                 putModelInputs(inputs, model.getInputNames(), cells, new long[] {b, t});
                 // Pinned outputs over our own off-heap buffers: ONNX Runtime writes the tensors there.
-                outputs.put(lastHidden, OnnxTensor.createTensor(env, floats(cleanHidden, cells * hidden),
-                        new long[] {b, t, hidden}));
+                outputs.put(
+                        lastHidden,
+                        OnnxTensor.createTensor(env, floats(cleanHidden, cells * hidden), new long[] {b, t, hidden}));
                 if (!hook.equals(lastHidden)) {
-                    outputs.put(hook, OnnxTensor.createTensor(env, floats(hooked, cells * width), new long[] {b, t, width}));
+                    outputs.put(
+                            hook,
+                            OnnxTensor.createTensor(env, floats(hooked, cells * width), new long[] {b, t, width}));
                 }
                 try (OrtSession.Result ignored = model.run(inputs, Set.of(), outputs)) {
                     // The values are in `cleanHidden` and `hooked`.
                 }
             } catch (OrtException e) {
-                throw new IllegalStateException("ONNX Runtime failed on a batch of " + b + " x " + t + ": "
-                        + e.getMessage(), e);
+                throw new IllegalStateException(
+                        "ONNX Runtime failed on a batch of " + b + " x " + t + ": " + e.getMessage(), e);
             } finally {
                 inputs.values().forEach(OnnxTensor::close);
                 outputs.values().forEach(OnnxTensor::close);

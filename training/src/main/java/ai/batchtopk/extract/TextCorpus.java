@@ -77,8 +77,8 @@ public final class TextCorpus implements TextSource {
             }
         }
         if (files.isEmpty()) {
-            throw new IOException("no text in " + names(sources) + " (" + (skipped.isEmpty() ? "no files"
-                    : "only binary files: " + names(skipped)) + ")");
+            throw new IOException("no text in " + names(sources) + " ("
+                    + (skipped.isEmpty() ? "no files" : "only binary files: " + names(skipped)) + ")");
         }
         return new TextCorpus(List.copyOf(sources), List.copyOf(files), List.copyOf(skipped), encoding, chunkChars);
     }
@@ -92,7 +92,8 @@ public final class TextCorpus implements TextSource {
                 // Unknown or illegal as given; try the next spelling.
             }
         }
-        throw new IllegalArgumentException("unknown --encoding '" + name + "' (e.g. UTF-8, latin-1, windows-1252, UTF-16)");
+        throw new IllegalArgumentException(
+                "unknown --encoding '" + name + "' (e.g. UTF-8, latin-1, windows-1252, UTF-16)");
     }
 
     /** The text files, in reading order. */
@@ -162,8 +163,8 @@ public final class TextCorpus implements TextSource {
 
     /** The error for files that hold no document at all. */
     IOException noText() {
-        return new IOException("no text in " + describe() + " (" + files.size() + " file" + (files.size() == 1 ? "" : "s")
-                + ", all empty or whitespace only)");
+        return new IOException("no text in " + describe() + " (" + files.size() + " file"
+                + (files.size() == 1 ? "" : "s") + ", all empty or whitespace only)");
     }
 
     /** The regular files of a source: the file itself, or a directory's files, recursively and sorted. */

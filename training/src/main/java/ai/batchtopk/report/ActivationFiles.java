@@ -46,9 +46,11 @@ final class ActivationFiles {
                 List<Path> shards;
                 try (Stream<Path> list = Files.list(arg)) {
                     shards = list.filter(p -> {
-                        String n = p.getFileName().toString();
-                        return n.startsWith("activations-") && n.endsWith(".npy");
-                    }).sorted().toList();
+                                String n = p.getFileName().toString();
+                                return n.startsWith("activations-") && n.endsWith(".npy");
+                            })
+                            .sorted()
+                            .toList();
                 }
                 if (shards.isEmpty() && Files.isRegularFile(arg.resolve("activations.npy"))) {
                     shards = List.of(arg.resolve("activations.npy"));

@@ -22,9 +22,11 @@ final class ActivationSample {
     final long[] l0Counts;
     /** {@code fires[f]}: tokens on which latent f is active. */
     final long[] fires;
+
     final int top;
     /** Latent f's largest activations, {@code top} slots from {@code f * top}; unused slots hold row -1. */
     final float[] topValues;
+
     final long[] topRows;
     long activeTotal;
 

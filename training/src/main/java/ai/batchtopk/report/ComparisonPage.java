@@ -39,9 +39,20 @@ public final class ComparisonPage {
      * @param downstreamScore {@code eval --text}'s downstream_score, or null without --text
      * @param downstreamCosine {@code eval --text}'s downstream_cosine, or null without --text
      */
-    public record Entry(String name, String architecture, long dSae, Integer k, Double l0Coeff, Double l1Coeff,
-            double l0, double nmse, double explainedVariance, double deadFraction, Double trainDeadFraction,
-            Double downstreamScore, Double downstreamCosine) {}
+    public record Entry(
+            String name,
+            String architecture,
+            long dSae,
+            Integer k,
+            Double l0Coeff,
+            Double l1Coeff,
+            double l0,
+            double nmse,
+            double explainedVariance,
+            double deadFraction,
+            Double trainDeadFraction,
+            Double downstreamScore,
+            Double downstreamCosine) {}
 
     private ComparisonPage() {}
 
@@ -63,33 +74,46 @@ public final class ComparisonPage {
         StringBuilder out = new StringBuilder(1 << 15);
         out.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>")
                 .append(Html.escape(runDir.toAbsolutePath().normalize().getFileName() + " — SAE comparison"))
-                .append("</title>\n<style>\n").append(ReportPage.CSS)
+                .append("</title>\n<style>\n")
+                .append(ReportPage.CSS)
                 .append("table.cmp{border-collapse:collapse;background:#fff;border:1px solid #dde1e7}\n")
                 .append("table.cmp th,table.cmp td{padding:3px 9px;border-bottom:1px solid #eef0f3;text-align:right}\n")
-                .append("table.cmp th{background:#eef1f5}table.cmp td:first-child,table.cmp th:first-child{text-align:left}\n")
+                .append(
+                        "table.cmp th{background:#eef1f5}table.cmp td:first-child,table.cmp th:first-child{text-align:left}\n")
                 .append("</style></head>\n<body><main>\n");
-        out.append("<h1>Comparison of ").append(entries.size()).append(" SAEs</h1>\n<p class=\"sub\">")
-                .append(Html.escape(dir)).append(" · made ").append(Html.escape(ZonedDateTime.now()
-                        .format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm z", Locale.ROOT)))).append("</p>\n");
-        out.append("<p class=\"sub\">Held-out figures: ").append(Html.escape(heldOut)).append(", with the inference rule")
+        out.append("<h1>Comparison of ")
+                .append(entries.size())
+                .append(" SAEs</h1>\n<p class=\"sub\">")
+                .append(Html.escape(dir))
+                .append(" · made ")
+                .append(Html.escape(
+                        ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm z", Locale.ROOT))))
+                .append("</p>\n");
+        out.append("<p class=\"sub\">Held-out figures: ")
+                .append(Html.escape(heldOut))
+                .append(", with the inference rule")
                 .append(" (BatchTopK: its threshold theta). ");
-        out.append(text == null ? "No downstream figures (give --text)."
-                : "Downstream score (1: the model's sentence embeddings untouched, 0: as bad as zeroing the hooked"
-                        + " activation) with the SAE spliced into the model, on " + Html.escape(text) + ".");
+        out.append(
+                text == null
+                        ? "No downstream figures (give --text)."
+                        : "Downstream score (1: the model's sentence embeddings untouched, 0: as bad as zeroing the hooked"
+                                + " activation) with the SAE spliced into the model, on " + Html.escape(text) + ".");
         out.append("</p>\n<div class=\"grid\">\n");
         List<LineChart> charts = new ArrayList<>();
         charts.add(byArchitecture(entries, "Held-out NMSE vs L0", Entry::nmse));
         if (text != null) {
             charts.add(byArchitecture(entries, "Downstream score vs L0", Entry::downstreamScore));
         }
-        charts.add(byArchitecture(entries, "Dead fraction (held out) vs L0", Entry::deadFraction).fromZero());
+        charts.add(byArchitecture(entries, "Dead fraction (held out) vs L0", Entry::deadFraction)
+                .fromZero());
         for (LineChart c : charts) {
             out.append("<div>").append(c.svg()).append("</div>\n");
         }
         out.append("</div>\n");
         sameK(out, entries, text != null);
         table(out, entries, text != null);
-        out.append("<footer>batchtopk compare · self-contained page (inline SVG and CSS)</footer>\n</main></body></html>\n");
+        out.append(
+                "<footer>batchtopk compare · self-contained page (inline SVG and CSS)</footer>\n</main></body></html>\n");
         return out.toString();
     }
 
@@ -97,8 +121,10 @@ public final class ComparisonPage {
     private static LineChart byArchitecture(List<Entry> entries, String title, Function<Entry, Double> y) {
         LineChart chart = new LineChart(title, "L0 (active latents per held-out token)", false).markers();
         for (String arch : architectures(entries)) {
-            List<Entry> line = entries.stream().filter(e -> e.architecture().equals(arch))
-                    .sorted(Comparator.comparingDouble(Entry::l0)).toList();
+            List<Entry> line = entries.stream()
+                    .filter(e -> e.architecture().equals(arch))
+                    .sorted(Comparator.comparingDouble(Entry::l0))
+                    .toList();
             double[] x = line.stream().mapToDouble(Entry::l0).toArray();
             Double[] ys = line.stream().map(y).toArray(Double[]::new);
             chart.add(new LineChart.Series(arch, x, ys));
@@ -109,7 +135,8 @@ public final class ComparisonPage {
     /** The SAEs of equal d_sae and k side by side: where architectures that take k meet at the same k. */
     private static void sameK(StringBuilder out, List<Entry> entries, boolean downstream) {
         Map<String, Map<String, Entry>> groups = new LinkedHashMap<>();
-        entries.stream().filter(e -> e.k() != null)
+        entries.stream()
+                .filter(e -> e.k() != null)
                 .sorted(Comparator.comparingLong(Entry::dSae).thenComparingInt(Entry::k))
                 .forEach(e -> groups.computeIfAbsent(e.dSae() + "/" + e.k(), g -> new LinkedHashMap<>())
                         .put(e.architecture(), e));
@@ -117,19 +144,31 @@ public final class ComparisonPage {
         if (groups.isEmpty()) {
             return;
         }
-        List<String> archs = architectures(groups.values().stream().flatMap(g -> g.values().stream()).toList());
-        out.append("<h2>Same d_sae and k</h2>\n<p class=\"sub\">Held-out NMSE (L0) of each architecture trained with the")
-                .append(" same d_sae and k").append(downstream ? "; downstream score below" : "")
+        List<String> archs = architectures(
+                groups.values().stream().flatMap(g -> g.values().stream()).toList());
+        out.append(
+                        "<h2>Same d_sae and k</h2>\n<p class=\"sub\">Held-out NMSE (L0) of each architecture trained with the")
+                .append(" same d_sae and k")
+                .append(downstream ? "; downstream score below" : "")
                 .append(". Lower NMSE is better.</p>\n<table class=\"cmp\">\n<tr><th>d_sae</th><th>k</th>");
         archs.forEach(a -> out.append("<th>").append(Html.escape(a)).append("</th>"));
         out.append("</tr>\n");
         for (Map<String, Entry> group : groups.values()) {
             Entry any = group.values().iterator().next();
-            out.append("<tr><td>").append(Html.number(any.dSae())).append("</td><td>").append(any.k()).append("</td>");
+            out.append("<tr><td>")
+                    .append(Html.number(any.dSae()))
+                    .append("</td><td>")
+                    .append(any.k())
+                    .append("</td>");
             for (String a : archs) {
                 Entry e = group.get(a);
-                out.append("<td>").append(e == null ? "–" : Html.number(e.nmse()) + " (" + Html.number(e.l0()) + ")"
-                        + (downstream ? "<br>" + Html.number(e.downstreamScore()) : "")).append("</td>");
+                out.append("<td>")
+                        .append(
+                                e == null
+                                        ? "–"
+                                        : Html.number(e.nmse()) + " (" + Html.number(e.l0()) + ")"
+                                                + (downstream ? "<br>" + Html.number(e.downstreamScore()) : ""))
+                        .append("</td>");
             }
             out.append("</tr>\n");
         }
@@ -145,13 +184,27 @@ public final class ComparisonPage {
         }
         out.append("</tr>\n");
         for (Entry e : entries) {
-            out.append("<tr><td>").append(Html.escape(e.name())).append("</td><td>").append(Html.escape(e.architecture()));
-            for (Object v : new Object[] {e.dSae(), e.k(), e.l0Coeff(), e.l1Coeff(), e.l0(), e.nmse(),
-                    e.explainedVariance(), e.deadFraction(), e.trainDeadFraction()}) {
+            out.append("<tr><td>")
+                    .append(Html.escape(e.name()))
+                    .append("</td><td>")
+                    .append(Html.escape(e.architecture()));
+            for (Object v : new Object[] {
+                e.dSae(),
+                e.k(),
+                e.l0Coeff(),
+                e.l1Coeff(),
+                e.l0(),
+                e.nmse(),
+                e.explainedVariance(),
+                e.deadFraction(),
+                e.trainDeadFraction()
+            }) {
                 out.append("</td><td>").append(Html.number(v));
             }
             if (downstream) {
-                out.append("</td><td>").append(Html.number(e.downstreamCosine())).append("</td><td>")
+                out.append("</td><td>")
+                        .append(Html.number(e.downstreamCosine()))
+                        .append("</td><td>")
                         .append(Html.number(e.downstreamScore()));
             }
             out.append("</td></tr>\n");

@@ -69,8 +69,13 @@ final class Histogram {
 
     String svg() {
         StringBuilder out = new StringBuilder();
-        out.append("<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ").append(WIDTH).append(' ')
-                .append(HEIGHT).append("\" role=\"img\" aria-label=\"").append(Html.escape(title)).append("\">\n");
+        out.append("<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ")
+                .append(WIDTH)
+                .append(' ')
+                .append(HEIGHT)
+                .append("\" role=\"img\" aria-label=\"")
+                .append(Html.escape(title))
+                .append("\">\n");
         out.append(LineChart.text(WIDTH / 2.0, 20, "middle", "title", title));
         long maxCount = Math.max(1, extraCount);
         for (long c : counts) {
@@ -83,8 +88,13 @@ final class Histogram {
         LineChart.Axis x = LineChart.Axis.linear(edges[0], edges[edges.length - 1]);
         // The bars span exactly the bin range; x ticks are placed within it.
         double x0 = edges[0], x1 = edges[edges.length - 1];
-        out.append(String.format(Locale.ROOT, "<rect class=\"plot\" x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\"/>\n",
-                LEFT, TOP, WIDTH - LEFT - RIGHT + 0.0, plotH));
+        out.append(String.format(
+                Locale.ROOT,
+                "<rect class=\"plot\" x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\"/>\n",
+                LEFT,
+                TOP,
+                WIDTH - LEFT - RIGHT + 0.0,
+                plotH));
         for (double t : y.ticks()) {
             double py = TOP + plotH * (1 - y.fraction(t));
             out.append(LineChart.line(LEFT, py, LEFT + plotW + extraW, py, "grid"));
@@ -105,26 +115,48 @@ final class Histogram {
             double bx = plotX + plotW * (edges[i] - x0) / (x1 - x0);
             double bw = plotW * (edges[i + 1] - edges[i]) / (x1 - x0);
             double bh = plotH * y.fraction(counts[i]);
-            out.append(String.format(Locale.ROOT,
+            out.append(String.format(
+                    Locale.ROOT,
                     "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>[%s, %s): %d</title></rect>\n",
-                    bx + 0.5, TOP + plotH - bh, Math.max(0.5, bw - 1), bh, LineChart.Axis.format(edges[i]),
-                    LineChart.Axis.format(edges[i + 1]), counts[i]));
+                    bx + 0.5,
+                    TOP + plotH - bh,
+                    Math.max(0.5, bw - 1),
+                    bh,
+                    LineChart.Axis.format(edges[i]),
+                    LineChart.Axis.format(edges[i + 1]),
+                    counts[i]));
         }
         if (extra) {
             double bh = plotH * y.fraction(extraCount);
-            out.append(String.format(Locale.ROOT,
+            out.append(String.format(
+                    Locale.ROOT,
                     "<rect class=\"extra\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>%s: %d</title></rect>\n",
-                    LEFT + 8.0, TOP + plotH - bh, extraW - 16, bh, Html.escape(extraLabel), extraCount));
+                    LEFT + 8.0,
+                    TOP + plotH - bh,
+                    extraW - 16,
+                    bh,
+                    Html.escape(extraLabel),
+                    extraCount));
             out.append(LineChart.text(LEFT + extraW / 2, TOP + plotH + 16, "middle", "tick extralabel", extraLabel));
-            out.append(LineChart.text(LEFT + extraW / 2, TOP + plotH - bh - 4, "middle", "tick", Long.toString(extraCount)));
+            out.append(LineChart.text(
+                    LEFT + extraW / 2, TOP + plotH - bh - 4, "middle", "tick", Long.toString(extraCount)));
             out.append(LineChart.line(plotX, TOP, plotX, TOP + plotH, "axisline"));
         }
         if (!Double.isNaN(mark) && mark >= x0 && mark <= x1) {
             double px = plotX + plotW * (mark - x0) / (x1 - x0);
-            out.append(String.format(Locale.ROOT,
-                    "<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px, TOP, px, TOP + plotH));
+            out.append(String.format(
+                    Locale.ROOT,
+                    "<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
+                    px,
+                    TOP,
+                    px,
+                    TOP + plotH));
             boolean leftSide = px > plotX + plotW * 0.75;
-            out.append(LineChart.text(px + (leftSide ? -4 : 4), TOP + 14, leftSide ? "end" : "start", "tick marklabel",
+            out.append(LineChart.text(
+                    px + (leftSide ? -4 : 4),
+                    TOP + 14,
+                    leftSide ? "end" : "start",
+                    "tick marklabel",
                     markLabel + " " + Html.number(mark)));
         }
         out.append(LineChart.text(plotX + plotW / 2, HEIGHT - 8, "middle", "axis", xLabel));

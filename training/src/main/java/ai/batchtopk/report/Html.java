@@ -37,9 +37,13 @@ final class Html {
             case Long l -> String.format(Locale.ROOT, "%,d", l);
             case Integer i -> String.format(Locale.ROOT, "%,d", i);
             case Double d when !Double.isFinite(d) -> String.valueOf(d);
-            case Double d when d != 0 && (Math.abs(d) < 1e-3 || Math.abs(d) >= 1e7) -> String.format(Locale.ROOT, "%.3e", d);
+            case Double d
+            when d != 0 && (Math.abs(d) < 1e-3 || Math.abs(d) >= 1e7) -> String.format(Locale.ROOT, "%.3e", d);
             case Double d when Math.abs(d) >= 1000 -> String.format(Locale.ROOT, "%,.0f", d);
-            case Double d -> String.format(Locale.ROOT, "%.4g", d).replaceAll("(\\.\\d*?)0+$", "$1").replaceAll("\\.$", "");
+            case Double d ->
+                String.format(Locale.ROOT, "%.4g", d)
+                        .replaceAll("(\\.\\d*?)0+$", "$1")
+                        .replaceAll("\\.$", "");
             default -> value.toString();
         };
     }

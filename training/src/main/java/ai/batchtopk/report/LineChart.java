@@ -75,8 +75,13 @@ final class LineChart {
     /** The chart as an {@code <svg>} element. */
     String svg() {
         StringBuilder out = new StringBuilder();
-        out.append("<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ").append(WIDTH).append(' ')
-                .append(HEIGHT).append("\" role=\"img\" aria-label=\"").append(Html.escape(title)).append("\">\n");
+        out.append("<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ")
+                .append(WIDTH)
+                .append(' ')
+                .append(HEIGHT)
+                .append("\" role=\"img\" aria-label=\"")
+                .append(Html.escape(title))
+                .append("\">\n");
         out.append(text(WIDTH / 2.0, 20, "middle", "title", title));
         double xMin = Double.POSITIVE_INFINITY, xMax = Double.NEGATIVE_INFINITY;
         double yMin = Double.POSITIVE_INFINITY, yMax = Double.NEGATIVE_INFINITY;
@@ -91,7 +96,8 @@ final class LineChart {
             }
         }
         if (xMin > xMax) {
-            out.append(text(WIDTH / 2.0, HEIGHT / 2.0, "middle", "note", "no data")).append("</svg>\n");
+            out.append(text(WIDTH / 2.0, HEIGHT / 2.0, "middle", "note", "no data"))
+                    .append("</svg>\n");
             return out.toString();
         }
         Axis xAxis = Axis.linear(xMin, xMax);
@@ -101,8 +107,13 @@ final class LineChart {
         }
         Axis yAxis = logY ? Axis.log(yMin, yMax) : Axis.linear(yMin, yMax);
         double plotW = WIDTH - LEFT - RIGHT, plotH = HEIGHT - TOP - BOTTOM;
-        out.append(String.format(Locale.ROOT, "<rect class=\"plot\" x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\"/>\n",
-                LEFT, TOP, plotW, plotH));
+        out.append(String.format(
+                Locale.ROOT,
+                "<rect class=\"plot\" x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\"/>\n",
+                LEFT,
+                TOP,
+                plotW,
+                plotH));
         for (double t : yAxis.ticks()) {
             double py = TOP + plotH * (1 - yAxis.fraction(t));
             out.append(line(LEFT, py, LEFT + plotW, py, "grid"));
@@ -130,8 +141,8 @@ final class LineChart {
                 double py = TOP + plotH * (1 - yAxis.fraction(s.y()[i]));
                 d.append(pen ? " L" : " M").append(String.format(Locale.ROOT, "%.1f %.1f", px, py));
                 if (markers) {
-                    dots.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>%n",
-                            px, py, color));
+                    dots.append(String.format(
+                            Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>%n", px, py, color));
                 }
                 pen = true;
                 points++;
@@ -139,13 +150,19 @@ final class LineChart {
             if (points == 1) {
                 // A lone point has no length: draw it as a dot.
                 String[] xy = d.substring(2).split(" ");
-                out.append(String.format(Locale.ROOT, "<circle cx=\"%s\" cy=\"%s\" r=\"3\" fill=\"%s\"/>\n", xy[0], xy[1], color));
+                out.append(String.format(
+                        Locale.ROOT, "<circle cx=\"%s\" cy=\"%s\" r=\"3\" fill=\"%s\"/>\n", xy[0], xy[1], color));
             } else if (points > 1) {
                 // Earlier lines wider, so that a line drawn over an equal one (loss = mse) still shows.
                 double width = series.size() > 1 ? Math.max(1.2, 3.0 - 0.8 * si) : 1.6;
-                out.append("<path fill=\"none\" stroke=\"").append(color).append("\" stroke-width=\"")
-                        .append(String.format(Locale.ROOT, "%.1f", width)).append('"')
-                        .append(s.dashed() ? " stroke-dasharray=\"5 3\"" : "").append(" d=\"").append(d.toString().strip())
+                out.append("<path fill=\"none\" stroke=\"")
+                        .append(color)
+                        .append("\" stroke-width=\"")
+                        .append(String.format(Locale.ROOT, "%.1f", width))
+                        .append('"')
+                        .append(s.dashed() ? " stroke-dasharray=\"5 3\"" : "")
+                        .append(" d=\"")
+                        .append(d.toString().strip())
                         .append("\"/>\n");
                 out.append(dots);
             }
@@ -167,21 +184,39 @@ final class LineChart {
             x -= name.length() * 6.4 + 4;
             out.append(text(x, y + 4, "start", "tick", name));
             x -= 22;
-            out.append(String.format(Locale.ROOT,
+            out.append(String.format(
+                    Locale.ROOT,
                     "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>%n",
-                    x, y, x + 18, y, COLORS[i % COLORS.length], s.dashed() ? " stroke-dasharray=\"5 3\"" : ""));
+                    x,
+                    y,
+                    x + 18,
+                    y,
+                    COLORS[i % COLORS.length],
+                    s.dashed() ? " stroke-dasharray=\"5 3\"" : ""));
             x -= 14;
         }
     }
 
     static String line(double x1, double y1, double x2, double y2, String cls) {
-        return String.format(Locale.ROOT, "<line class=\"%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
-                cls, x1, y1, x2, y2);
+        return String.format(
+                Locale.ROOT,
+                "<line class=\"%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
+                cls,
+                x1,
+                y1,
+                x2,
+                y2);
     }
 
     static String text(double x, double y, String anchor, String cls, String content) {
-        return String.format(Locale.ROOT, "<text class=\"%s\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">%s</text>\n",
-                cls, x, y, anchor, Html.escape(content));
+        return String.format(
+                Locale.ROOT,
+                "<text class=\"%s\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">%s</text>\n",
+                cls,
+                x,
+                y,
+                anchor,
+                Html.escape(content));
     }
 
     /** A linear or log10 mapping of a value range onto [0, 1], with its tick values. */
@@ -204,7 +239,11 @@ final class LineChart {
             for (int i = 0; lo + i * step <= hi + step * 1e-9; i++) {
                 ticks.add(clean(lo + i * step, step));
             }
-            return new Axis(lo, hi, false, ticks.stream().mapToDouble(Double::doubleValue).toArray());
+            return new Axis(
+                    lo,
+                    hi,
+                    false,
+                    ticks.stream().mapToDouble(Double::doubleValue).toArray());
         }
 
         /** Whole decades; with fewer than three decades, 2 and 5 times each as well. */
@@ -238,7 +277,14 @@ final class LineChart {
                 }
             }
             double a = lower, b = upper;
-            return new Axis(a, b, true, ticks.stream().mapToDouble(Double::doubleValue).filter(t -> t >= a && t <= b).toArray());
+            return new Axis(
+                    a,
+                    b,
+                    true,
+                    ticks.stream()
+                            .mapToDouble(Double::doubleValue)
+                            .filter(t -> t >= a && t <= b)
+                            .toArray());
         }
 
         static double niceStep(double raw) {

@@ -37,7 +37,8 @@ public final class Report {
      */
     public static Path write(Path runDir, ReportInputs inputs) throws IOException {
         if (!Files.isDirectory(runDir)) {
-            throw new ReportException("run directory " + runDir + ": " + (Files.exists(runDir) ? "not a directory" : "no such directory"));
+            throw new ReportException("run directory " + runDir + ": "
+                    + (Files.exists(runDir) ? "not a directory" : "no such directory"));
         }
         Path saeDir = inputs.saeDir() != null ? inputs.saeDir() : runDir;
         Path metricsFile = inputs.metrics() != null ? inputs.metrics() : runDir.resolve("metrics.jsonl");
@@ -56,7 +57,8 @@ public final class Report {
         }
         Path cfgFile = saeDir.resolve(SaeLens.CONFIG_FILE);
         if (!Files.isRegularFile(cfgFile)) {
-            throw new ReportException("no SAE in " + saeDir + " (" + SaeLens.CONFIG_FILE + " is missing); give --sae DIR");
+            throw new ReportException(
+                    "no SAE in " + saeDir + " (" + SaeLens.CONFIG_FILE + " is missing); give --sae DIR");
         }
         JsonNode cfg = JsonCodec.readFile(cfgFile, JsonNode.class);
         if (!cfg.isObject()) {
@@ -70,18 +72,22 @@ public final class Report {
                     + "the L0 and firing-density histograms and the latent contexts need a data sample.");
         } else {
             List<Path> files = ActivationFiles.resolve(dataArgs);
-            try (Arena arena = Arena.ofConfined(); Sae sae = SaeLens.load(saeDir)) {
+            try (Arena arena = Arena.ofConfined();
+                    Sae sae = SaeLens.load(saeDir)) {
                 ActivationFiles data = ActivationFiles.open(files, sae.dIn(), arena);
                 ActivationSample sample = ActivationSample.encode(sae, data, inputs.sampleTokens(), 8);
                 page.sample(sample, describe(files, data, sample));
                 Path tokens = inputs.tokens() != null ? inputs.tokens() : findTokens(dataArgs);
                 if (tokens == null) {
-                    page.note("No token table (tokens.tsv) beside the data and none given with --tokens: no latent contexts.");
+                    page.note(
+                            "No token table (tokens.tsv) beside the data and none given with --tokens: no latent contexts.");
                 } else if (inputs.latents() > 0) {
-                    TokenContexts.Table table = TokenContexts.read(tokens, Math.min(data.rows(), sample.tokens + TokenContexts.AFTER));
+                    TokenContexts.Table table =
+                            TokenContexts.read(tokens, Math.min(data.rows(), sample.tokens + TokenContexts.AFTER));
                     if (table.tokens().length < sample.tokens) {
-                        throw new ReportException(tokens + " has " + table.tokens().length + " lines but the sample has "
-                                + sample.tokens + " activation rows; the token table must have one line per row of the data");
+                        throw new ReportException(
+                                tokens + " has " + table.tokens().length + " lines but the sample has " + sample.tokens
+                                        + " activation rows; the token table must have one line per row of the data");
                     }
                     int[] latents = TokenContexts.pick(sample.fires, inputs.latents(), inputs.seed());
                     page.contexts(tokens, latents.length, TokenContexts.html(table, sample, latents, sae, data));
@@ -134,8 +140,10 @@ public final class Report {
     }
 
     private static String describe(List<Path> files, ActivationFiles data, ActivationSample sample) {
-        String what = files.size() == 1 ? files.getFirst().toString() : files.size() + " files from " + files.getFirst();
-        return String.format("the first %,d of %,d rows of %s (d = %d, %s)", sample.tokens, data.rows(), what,
-                data.width(), data.dtype());
+        String what =
+                files.size() == 1 ? files.getFirst().toString() : files.size() + " files from " + files.getFirst();
+        return String.format(
+                "the first %,d of %,d rows of %s (d = %d, %s)",
+                sample.tokens, data.rows(), what, data.width(), data.dtype());
     }
 }

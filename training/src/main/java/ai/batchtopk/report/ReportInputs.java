@@ -18,8 +18,8 @@ import java.util.Objects;
  * @param latents how many latents to show in context
  * @param seed picks those latents
  */
-public record ReportInputs(Path saeDir, Path metrics, Path eval, List<Path> data, Path tokens, long sampleTokens,
-        int latents, long seed) {
+public record ReportInputs(
+        Path saeDir, Path metrics, Path eval, List<Path> data, Path tokens, long sampleTokens, int latents, long seed) {
     public static final long DEFAULT_SAMPLE_TOKENS = 16384;
     public static final int DEFAULT_LATENTS = 24;
 

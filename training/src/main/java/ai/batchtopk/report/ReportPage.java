@@ -96,21 +96,32 @@ final class ReportPage {
         JsonNode ours = cfg.path("batchtopk").isObject() ? cfg.get("batchtopk") : JsonNodeFactory.instance.objectNode();
         long dSae = (ours.has("d_sae") ? ours : cfg).path("d_sae").asLong();
         String arch = text((ours.has("architecture") ? ours : cfg).get("architecture"));
-        String name = runDir.toAbsolutePath().normalize().getFileName() == null ? runDir.toString()
+        String name = runDir.toAbsolutePath().normalize().getFileName() == null
+                ? runDir.toString()
                 : runDir.toAbsolutePath().normalize().getFileName().toString();
         StringBuilder out = new StringBuilder(1 << 16);
         out.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>")
-                .append(Html.escape(name + " — " + arch + " SAE report")).append("</title>\n<style>\n").append(CSS)
+                .append(Html.escape(name + " — " + arch + " SAE report"))
+                .append("</title>\n<style>\n")
+                .append(CSS)
                 .append("</style></head>\n<body><main>\n");
-        out.append("<h1>").append(Html.escape(name)).append(" <span class=\"sub\">").append(Html.escape(arch))
-                .append(" SAE, d_in ").append(Html.escape(text((ours.has("d_in") ? ours : cfg).get("d_in"))))
-                .append(", d_sae ").append(dSae);
+        out.append("<h1>")
+                .append(Html.escape(name))
+                .append(" <span class=\"sub\">")
+                .append(Html.escape(arch))
+                .append(" SAE, d_in ")
+                .append(Html.escape(text((ours.has("d_in") ? ours : cfg).get("d_in"))))
+                .append(", d_sae ")
+                .append(dSae);
         if (ours.hasNonNull("k") && !"relu".equals(arch)) {
             out.append(", k ").append(Html.escape(text(ours.get("k"))));
         }
-        out.append("</span></h1>\n<p class=\"sub\">").append(Html.escape(runDir.toAbsolutePath().normalize().toString()))
-                .append(" · report made ").append(Html.escape(ZonedDateTime.now().format(DateTimeFormatter.ofPattern(
-                        "yyyy-MM-dd HH:mm z", Locale.ROOT)))).append("</p>\n");
+        out.append("</span></h1>\n<p class=\"sub\">")
+                .append(Html.escape(runDir.toAbsolutePath().normalize().toString()))
+                .append(" · report made ")
+                .append(Html.escape(
+                        ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm z", Locale.ROOT))))
+                .append("</p>\n");
         for (String n : notes) {
             out.append("<p class=\"note\">").append(Html.escape(n)).append("</p>\n");
         }
@@ -119,8 +130,11 @@ final class ReportPage {
         Map<String, Object> config = scalars(ours.isEmpty() ? cfg : ours);
         config.remove("format_version");
         out.append("<div class=\"kv2\">\n");
-        config.forEach((k, v) -> out.append("<div><span>").append(Html.escape(k)).append("</span><span>")
-                .append(Html.escape(v instanceof Number ? Html.number(v) : String.valueOf(v))).append("</span></div>\n"));
+        config.forEach((k, v) -> out.append("<div><span>")
+                .append(Html.escape(k))
+                .append("</span><span>")
+                .append(Html.escape(v instanceof Number ? Html.number(v) : String.valueOf(v)))
+                .append("</span></div>\n"));
         out.append("</div>\n");
         Map<String, Object> meta = new LinkedHashMap<>();
         meta.put("SAE directory", saeDir.toAbsolutePath().normalize().toString());
@@ -141,15 +155,22 @@ final class ReportPage {
         charts(out, dSae);
         histograms(out);
         if (contexts != null) {
-            out.append("<h2>Top activations of ").append(latentCount).append(" latents</h2>\n<p class=\"sub\">Live latents ")
+            out.append("<h2>Top activations of ")
+                    .append(latentCount)
+                    .append(" latents</h2>\n<p class=\"sub\">Live latents ")
                     .append("picked evenly across firing frequency; each with its top 8 activations on the sample, ")
-                    .append(TokenContexts.BEFORE).append(" tokens before and ").append(TokenContexts.AFTER)
+                    .append(TokenContexts.BEFORE)
+                    .append(" tokens before and ")
+                    .append(TokenContexts.AFTER)
                     .append(" after (same document). The activating token is outlined; shading is the latent's ")
                     .append("activation relative to its maximum. Tokens from ")
-                    .append(Html.escape(tokens.toString())).append(".</p>\n<div class=\"latents\">\n").append(contexts)
+                    .append(Html.escape(tokens.toString()))
+                    .append(".</p>\n<div class=\"latents\">\n")
+                    .append(contexts)
                     .append("</div>\n");
         }
-        out.append("<footer>batchtopk report · self-contained page (inline SVG and CSS)</footer>\n</main></body></html>\n");
+        out.append(
+                "<footer>batchtopk report · self-contained page (inline SVG and CSS)</footer>\n</main></body></html>\n");
         return out.toString();
     }
 
@@ -163,8 +184,13 @@ final class ReportPage {
         card(out, "NMSE (train batch)", last.nmse());
         card(out, "L0 (train batch)", last.l0());
         Long dead = last.dead();
-        card(out, "dead latents", dead == null ? null : Html.number(dead) + (dSae > 0
-                ? String.format(Locale.ROOT, " (%.1f%%)", 100.0 * dead / dSae) : ""));
+        card(
+                out,
+                "dead latents",
+                dead == null
+                        ? null
+                        : Html.number(dead)
+                                + (dSae > 0 ? String.format(Locale.ROOT, " (%.1f%%)", 100.0 * dead / dSae) : ""));
         card(out, "theta", last.theta());
         card(out, "aux loss", last.auxLoss());
         card(out, "tokens / s", last.tokensPerS());
@@ -178,21 +204,29 @@ final class ReportPage {
         }
         if (sample != null) {
             card(out, "L0 (sample, inference)", sample.meanL0());
-            card(out, "latents silent on sample", String.format(Locale.ROOT, "%,d (%.1f%%)", sample.dead(),
-                    100.0 * sample.dead() / sample.dSae));
+            card(
+                    out,
+                    "latents silent on sample",
+                    String.format(Locale.ROOT, "%,d (%.1f%%)", sample.dead(), 100.0 * sample.dead() / sample.dSae));
         }
         out.append("</div>\n");
     }
 
     private static void card(StringBuilder out, String label, Object value) {
-        out.append("<div class=\"card\"><b>").append(Html.escape(value instanceof String s ? s : Html.number(value)))
-                .append("</b><span>").append(Html.escape(label)).append("</span></div>\n");
+        out.append("<div class=\"card\"><b>")
+                .append(Html.escape(value instanceof String s ? s : Html.number(value)))
+                .append("</b><span>")
+                .append(Html.escape(label))
+                .append("</span></div>\n");
     }
 
     private static void keyValues(StringBuilder out, Map<String, Object> map) {
         out.append("<table class=\"kv\">\n");
-        map.forEach((k, v) -> out.append("<tr><td>").append(Html.escape(k)).append("</td><td>")
-                .append(Html.escape(v instanceof Number ? Html.number(v) : String.valueOf(v).replace(",", ", ")))
+        map.forEach((k, v) -> out.append("<tr><td>")
+                .append(Html.escape(k))
+                .append("</td><td>")
+                .append(Html.escape(
+                        v instanceof Number ? Html.number(v) : String.valueOf(v).replace(",", ", ")))
                 .append("</td></tr>\n"));
         out.append("</table>\n");
     }
@@ -208,23 +242,28 @@ final class ReportPage {
         double[] ex = new double[eval.size()];
         for (int i = 0; i < ex.length; i++) {
             EvalLine e = eval.get(i);
-            ex[i] = haveTokens && e.tokens() != null ? e.tokens()
+            ex[i] = haveTokens && e.tokens() != null
+                    ? e.tokens()
                     : haveTokens ? interpolate(steps, x, asDouble(e.step())) : asDouble(e.step());
         }
         String xLabel = haveTokens ? "tokens trained" : "step";
         List<LineChart> charts = new ArrayList<>();
-        charts.add(new LineChart("Loss", xLabel, true).add(series("loss", x, metrics, MetricsLine::loss))
-                .add(series("mse", x, metrics, MetricsLine::mse)).add(series("aux_loss", x, metrics, MetricsLine::auxLoss)));
+        charts.add(new LineChart("Loss", xLabel, true)
+                .add(series("loss", x, metrics, MetricsLine::loss))
+                .add(series("mse", x, metrics, MetricsLine::mse))
+                .add(series("aux_loss", x, metrics, MetricsLine::auxLoss)));
         LineChart nmse = new LineChart("NMSE (fraction of variance unexplained)", xLabel, true)
                 .add(series("train batch", x, metrics, MetricsLine::nmse));
-        LineChart l0 = new LineChart("L0 (active latents per token)", xLabel, false).fromZero()
+        LineChart l0 = new LineChart("L0 (active latents per token)", xLabel, false)
+                .fromZero()
                 .add(series("train batch", x, metrics, MetricsLine::l0));
         Double[] deadFraction = new Double[metrics.size()];
         for (int i = 0; i < deadFraction.length; i++) {
             Long d = metrics.get(i).dead();
             deadFraction[i] = d != null && dSae > 0 ? d.doubleValue() / dSae : null;
         }
-        LineChart dead = new LineChart("Dead latents (fraction of d_sae)", xLabel, false).fromZero()
+        LineChart dead = new LineChart("Dead latents (fraction of d_sae)", xLabel, false)
+                .fromZero()
                 .add(new LineChart.Series("train", x, deadFraction));
         if (!eval.isEmpty()) {
             nmse.add(new LineChart.Series("eval", ex, values(eval, EvalLine::nmse), true));
@@ -234,24 +273,29 @@ final class ReportPage {
         charts.add(nmse);
         charts.add(l0);
         charts.add(dead);
-        charts.add(new LineChart("theta (inference threshold)", xLabel, false).add(series("theta", x, metrics, MetricsLine::theta)));
+        charts.add(new LineChart("theta (inference threshold)", xLabel, false)
+                .add(series("theta", x, metrics, MetricsLine::theta)));
         if (!eval.isEmpty()) {
             charts.add(new LineChart("Explained variance (eval)", xLabel, false)
                     .add(new LineChart.Series("eval", ex, values(eval, EvalLine::explainedVariance), true)));
         }
-        charts.add(new LineChart("Gradient norm", xLabel, true).add(series("grad_norm", x, metrics, MetricsLine::gradNorm)));
+        charts.add(new LineChart("Gradient norm", xLabel, true)
+                .add(series("grad_norm", x, metrics, MetricsLine::gradNorm)));
         // The first line's throughput is measured over a warm-up step or none at all: left out.
         Double[] speed = values(metrics, MetricsLine::tokensPerS);
         if (speed.length > 2) {
             speed[0] = null;
         }
-        charts.add(new LineChart("Throughput (tokens / s)", xLabel, false).fromZero()
+        charts.add(new LineChart("Throughput (tokens / s)", xLabel, false)
+                .fromZero()
                 .add(new LineChart.Series("tokens/s", x, speed)));
         Double[] lr = values(metrics, MetricsLine::lr);
         if (java.util.Arrays.stream(lr).filter(v -> v != null).distinct().count() > 1) {
             charts.add(new LineChart("Learning rate", xLabel, false).add(new LineChart.Series("lr", x, lr)));
         }
-        out.append("<h2>Training curves</h2>\n<p class=\"sub\">").append(metrics.size()).append(" logged steps")
+        out.append("<h2>Training curves</h2>\n<p class=\"sub\">")
+                .append(metrics.size())
+                .append(" logged steps")
                 .append(eval.isEmpty() ? "" : " and " + eval.size() + " evaluations (dashed)")
                 .append(". Train-batch values use the training rule; eval and sample values the inference rule.</p>\n");
         out.append("<div class=\"grid\">\n");
@@ -270,8 +314,13 @@ final class ReportPage {
         out.append("<h2>Sample: L0 and firing density</h2>\n<p class=\"sub\">")
                 .append(Html.escape("Encoded with the inference rule: " + sampleDescription + "."))
                 .append("</p>\n<div class=\"grid\">\n<div>");
-        out.append(Histogram.ofIntegers("Per-token L0 (" + String.format(Locale.ROOT, "%,d", sample.tokens) + " tokens)",
-                "active latents per token", sample.l0Counts, 50).mark("mean", sample.meanL0()).svg());
+        out.append(Histogram.ofIntegers(
+                        "Per-token L0 (" + String.format(Locale.ROOT, "%,d", sample.tokens) + " tokens)",
+                        "active latents per token",
+                        sample.l0Counts,
+                        50)
+                .mark("mean", sample.meanL0())
+                .svg());
         out.append("</div>\n<div>");
         // log10 frequency of every live latent; the least it can be is one firing in the sample.
         double lowest = -Math.log10(sample.tokens);
@@ -295,16 +344,20 @@ final class ReportPage {
                 meanLog += Math.log10((double) c / sample.tokens) / live;
             }
         }
-        Histogram density = new Histogram("Latent firing density (" + String.format(Locale.ROOT, "%,d", sample.dSae)
-                + " latents)", "log10 firing frequency", edges, counts).extra("dead", sample.dead());
+        Histogram density = new Histogram(
+                        "Latent firing density (" + String.format(Locale.ROOT, "%,d", sample.dSae) + " latents)",
+                        "log10 firing frequency",
+                        edges,
+                        counts)
+                .extra("dead", sample.dead());
         if (live > 0) {
             density.mark("mean", meanLog);
         }
         out.append(density.svg()).append("</div>\n</div>\n");
     }
 
-    private static LineChart.Series series(String name, double[] x, List<MetricsLine> lines,
-            Function<MetricsLine, Double> key) {
+    private static LineChart.Series series(
+            String name, double[] x, List<MetricsLine> lines, Function<MetricsLine, Double> key) {
         return new LineChart.Series(name, x, values(lines, key));
     }
 

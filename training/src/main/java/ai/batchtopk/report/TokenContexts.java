@@ -37,8 +37,10 @@ final class TokenContexts {
     /** Reads the first {@code rows} lines of tokens.tsv (fewer if it ends first) and documents.tsv beside it. */
     static Table read(Path tokensTsv, long rows) throws IOException {
         if (!Files.isRegularFile(tokensTsv)) {
-            throw new ReportException(Files.isDirectory(tokensTsv) ? "token table " + tokensTsv + " is a directory, not a"
-                    + " file (give its tokens.tsv)" : "token table not found: " + tokensTsv);
+            throw new ReportException(
+                    Files.isDirectory(tokensTsv)
+                            ? "token table " + tokensTsv + " is a directory, not a" + " file (give its tokens.tsv)"
+                            : "token table not found: " + tokensTsv);
         }
         List<String> docs = new ArrayList<>();
         List<String> tokens = new ArrayList<>();
@@ -73,12 +75,13 @@ final class TokenContexts {
             char c = s.charAt(i);
             if (c == '\\' && i + 1 < s.length()) {
                 char n = s.charAt(++i);
-                out.append(switch (n) {
-                    case 't' -> '\t';
-                    case 'n' -> '\n';
-                    case 'r' -> '\r';
-                    default -> n;
-                });
+                out.append(
+                        switch (n) {
+                            case 't' -> '\t';
+                            case 'n' -> '\n';
+                            case 'r' -> '\r';
+                            default -> n;
+                        });
             } else {
                 out.append(c);
             }
@@ -91,7 +94,9 @@ final class TokenContexts {
      * frequency are cut into n equal strata and one latent is drawn from each (seeded). Most frequent first.
      */
     static int[] pick(long[] fires, int n, long seed) {
-        Integer[] live = java.util.stream.IntStream.range(0, fires.length).filter(f -> fires[f] > 0).boxed()
+        Integer[] live = java.util.stream.IntStream.range(0, fires.length)
+                .filter(f -> fires[f] > 0)
+                .boxed()
                 .toArray(Integer[]::new);
         Arrays.sort(live, (a, b) -> fires[a] != fires[b] ? Long.compare(fires[b], fires[a]) : Integer.compare(a, b));
         int count = Math.min(n, live.length);
@@ -118,10 +123,14 @@ final class TokenContexts {
                     continue;
                 }
                 long from = hit, to = hit;
-                while (from > 0 && hit - from < BEFORE && table.docs()[(int) from - 1].equals(table.docs()[(int) hit])) {
+                while (from > 0
+                        && hit - from < BEFORE
+                        && table.docs()[(int) from - 1].equals(table.docs()[(int) hit])) {
                     from--;
                 }
-                while (to + 1 < table.tokens().length && to + 1 < data.rows() && to - hit < AFTER
+                while (to + 1 < table.tokens().length
+                        && to + 1 < data.rows()
+                        && to - hit < AFTER
                         && table.docs()[(int) to + 1].equals(table.docs()[(int) hit])) {
                     to++;
                 }
@@ -132,7 +141,8 @@ final class TokenContexts {
             }
             windows.put(f, rows);
         }
-        float[][] values = encodeRows(sae, data, index.keySet().stream().mapToLong(Long::longValue).toArray(), latents);
+        float[][] values = encodeRows(
+                sae, data, index.keySet().stream().mapToLong(Long::longValue).toArray(), latents);
         StringBuilder out = new StringBuilder();
         for (int li = 0; li < latents.length; li++) {
             int f = latents[li];
@@ -142,27 +152,40 @@ final class TokenContexts {
                 max = Math.max(max, sample.topValues[(int) w[3]]);
             }
             out.append("<section class=\"latent\"><h3>latent ").append(f).append("</h3>");
-            out.append(String.format(Locale.ROOT,
+            out.append(String.format(
+                    Locale.ROOT,
                     "<p class=\"meta\">fires on %s of sample tokens (%d), log10 frequency %.2f, max activation %s</p>\n",
-                    percent(frequency), sample.fires[f], Math.log10(frequency), Html.number((double) max)));
+                    percent(frequency),
+                    sample.fires[f],
+                    Math.log10(frequency),
+                    Html.number((double) max)));
             out.append("<table class=\"ctx\">\n");
             for (long[] w : windows.get(f)) {
                 long hit = w[0];
                 String doc = table.docs()[(int) hit];
                 String source = table.sources().get(doc);
-                out.append("<tr><td class=\"act\">").append(Html.number((double) sample.topValues[(int) w[3]]))
+                out.append("<tr><td class=\"act\">")
+                        .append(Html.number((double) sample.topValues[(int) w[3]]))
                         .append("</td><td class=\"doc\" title=\"")
-                        .append(Html.escape(source == null ? "document " + doc : source)).append("\">")
-                        .append(Html.escape(abbreviate(doc))).append("</td><td class=\"text\">");
+                        .append(Html.escape(source == null ? "document " + doc : source))
+                        .append("\">")
+                        .append(Html.escape(abbreviate(doc)))
+                        .append("</td><td class=\"text\">");
                 for (long r = w[1]; r <= w[2]; r++) {
                     float v = values[index.get(r)][li];
                     double alpha = max > 0 ? Math.max(0, Math.min(1, v / max)) : 0;
-                    out.append("<span class=\"").append(r == hit ? "tok hit" : "tok").append('"');
+                    out.append("<span class=\"")
+                            .append(r == hit ? "tok hit" : "tok")
+                            .append('"');
                     if (alpha > 0) {
-                        out.append(String.format(Locale.ROOT, " style=\"background:rgba(255,136,0,%.2f)\"", 0.08 + 0.72 * alpha));
+                        out.append(String.format(
+                                Locale.ROOT, " style=\"background:rgba(255,136,0,%.2f)\"", 0.08 + 0.72 * alpha));
                     }
-                    out.append(" title=\"").append(Html.escape(String.format(Locale.ROOT, "row %d: %s", r, Html.number((double) v))))
-                            .append("\">").append(Html.escape(visible(table.tokens()[(int) r]))).append("</span>");
+                    out.append(" title=\"")
+                            .append(Html.escape(String.format(Locale.ROOT, "row %d: %s", r, Html.number((double) v))))
+                            .append("\">")
+                            .append(Html.escape(visible(table.tokens()[(int) r])))
+                            .append("</span>");
                 }
                 out.append("</td></tr>\n");
             }
@@ -215,7 +238,8 @@ final class TokenContexts {
     }
 
     private static String percent(double fraction) {
-        return fraction >= 0.001 ? String.format(Locale.ROOT, "%.2f%%", 100 * fraction)
+        return fraction >= 0.001
+                ? String.format(Locale.ROOT, "%.2f%%", 100 * fraction)
                 : String.format(Locale.ROOT, "%.4f%%", 100 * fraction);
     }
 

@@ -4,7 +4,10 @@ import picocli.CommandLine.Option;
 
 /** Options every command takes. */
 final class CommonOptions {
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
+    @Option(
+            names = {"-h", "--help"},
+            usageHelp = true,
+            description = "Show this help and exit.")
     boolean help;
 
     /**

@@ -5,10 +5,10 @@ import ai.batchtopk.NativeLibrary;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.SaeLens;
+import ai.batchtopk.data.ActivationData;
 import ai.batchtopk.extract.ExtractorConfig;
 import ai.batchtopk.extract.Site;
 import ai.batchtopk.extract.SplicedModel;
-import ai.batchtopk.data.ActivationData;
 import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.report.ComparisonPage;
 import ai.batchtopk.report.Report;
@@ -41,7 +41,10 @@ import picocli.CommandLine.Spec;
  * the downstream figures from {@code --text}, the SAEs spliced into the model ({@link DownstreamFidelity}, the
  * figures of {@code eval --text}).
  */
-@Command(name = "compare", sortOptions = false, usageHelpAutoWidth = true,
+@Command(
+        name = "compare",
+        sortOptions = false,
+        usageHelpAutoWidth = true,
         description = "Compare the SAEs of a sweep: held-out NMSE and downstream score against L0, one line per"
                 + " architecture, in RUN_DIR/compare.html; prints one JSON line.")
 final class CompareCommand implements Callable<Integer> {
@@ -51,29 +54,48 @@ final class CompareCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "RUN_DIR",
+    @Parameters(
+            index = "0",
+            paramLabel = "RUN_DIR",
             description = "The --out of a train run: its SAE subdirectories (a sweep), or the SAE itself.")
     Path run;
 
-    @Option(names = "--eval-data", paramLabel = "FILE|DIR",
-            description = "Held-out activations to evaluate every SAE on (default: each SAE's last eval.jsonl line). Repeatable.")
+    @Option(
+            names = "--eval-data",
+            paramLabel = "FILE|DIR",
+            description =
+                    "Held-out activations to evaluate every SAE on (default: each SAE's last eval.jsonl line). Repeatable.")
     List<Path> evalData;
 
-    @Option(names = "--eval-tokens", paramLabel = "N", defaultValue = "16384",
+    @Option(
+            names = "--eval-tokens",
+            paramLabel = "N",
+            defaultValue = "16384",
             description = "Rows of --eval-data to evaluate on: the first N (default: ${DEFAULT-VALUE}).")
     long evalTokens;
 
-    @Option(names = "--text", paramLabel = "FILE|DIR",
+    @Option(
+            names = "--text",
+            paramLabel = "FILE|DIR",
             description = "Text to run the model on with each SAE spliced in: adds the downstream score. Repeatable.")
     List<Path> text;
 
-    @Option(names = "--layer", paramLabel = "L", description = "With --text: the hooked layer (default: from the SAEs' cfg.json).")
+    @Option(
+            names = "--layer",
+            paramLabel = "L",
+            description = "With --text: the hooked layer (default: from the SAEs' cfg.json).")
     Integer layer;
 
-    @Option(names = "--site", paramLabel = "resid|mlp", description = "With --text: the hooked site (default: from the SAEs' cfg.json).")
+    @Option(
+            names = "--site",
+            paramLabel = "resid|mlp",
+            description = "With --text: the hooked site (default: from the SAEs' cfg.json).")
     Site site;
 
-    @Option(names = "--threads", paramLabel = "N", description = "Native intra-op threads (default: the number of cores).")
+    @Option(
+            names = "--threads",
+            paramLabel = "N",
+            description = "Native intra-op threads (default: the number of cores).")
     Integer threads;
 
     /** One SAE directory and what its training logs say. */
@@ -88,7 +110,8 @@ final class CompareCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--layer and --site go with --text");
         }
         ResourceLimits.checkThreads(spec.commandLine(), threads);
-        NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
+        NativeLibrary.setNumThreads(
+                threads != null ? threads : Runtime.getRuntime().availableProcessors());
         List<Member> members = members();
         List<String> documents = text == null ? null : EvalCommand.documentsOf(text);
         List<Sae> saes = new ArrayList<>();
@@ -102,12 +125,15 @@ final class CompareCommand implements Callable<Integer> {
             for (int i = 0; i < members.size(); i++) {
                 entries.add(entry(members.get(i), heldOut.get(i), downstream == null ? null : downstream.get(i)));
             }
-            String heldOutFrom = evalData != null ? "the first " + heldOut.getFirst().tokens() + " rows of "
-                    + evalData.stream().map(Path::toString).collect(Collectors.joining(", "))
+            String heldOutFrom = evalData != null
+                    ? "the first " + heldOut.getFirst().tokens() + " rows of "
+                            + evalData.stream().map(Path::toString).collect(Collectors.joining(", "))
                     : "each SAE's last evaluation in its eval.jsonl";
-            String textFrom = text == null ? null : text.stream().map(Path::toString).collect(Collectors.joining(", "))
-                    + " (" + downstream.getFirst().get("downstream_sequences") + " sequences, "
-                    + downstream.getFirst().get("tokens") + " tokens)";
+            String textFrom = text == null
+                    ? null
+                    : text.stream().map(Path::toString).collect(Collectors.joining(", "))
+                            + " (" + downstream.getFirst().get("downstream_sequences") + " sequences, "
+                            + downstream.getFirst().get("tokens") + " tokens)";
             Path page = ComparisonPage.write(run, entries, heldOutFrom, textFrom);
             spec.commandLine().getOut().println(JsonCodec.write(summary(page, entries)));
             return Main.OK;
@@ -119,13 +145,16 @@ final class CompareCommand implements Callable<Integer> {
     /** The SAEs in RUN_DIR: its subdirectories holding one (sorted by name), or RUN_DIR itself. */
     private List<Member> members() throws IOException {
         if (!Files.isDirectory(run)) {
-            throw new CommandFailure("RUN_DIR " + run + ": " + (Files.exists(run) ? "not a directory" : "no such directory"));
+            throw new CommandFailure(
+                    "RUN_DIR " + run + ": " + (Files.exists(run) ? "not a directory" : "no such directory"));
         }
         List<Path> dirs;
         try (Stream<Path> children = Files.list(run)) {
             // A checkpoint save's swap siblings (NAME.incoming, NAME.previous) hold an SAE too, but not another one.
             dirs = children.filter(p -> Files.isRegularFile(p.resolve(SaeLens.CONFIG_FILE)))
-                    .filter(p -> !p.getFileName().toString().matches(".*\\.(incoming|previous)")).sorted().toList();
+                    .filter(p -> !p.getFileName().toString().matches(".*\\.(incoming|previous)"))
+                    .sorted()
+                    .toList();
         }
         if (dirs.isEmpty() && Files.isRegularFile(run.resolve(SaeLens.CONFIG_FILE))) {
             dirs = List.of(run);
@@ -136,7 +165,10 @@ final class CompareCommand implements Callable<Integer> {
         }
         List<Member> members = new ArrayList<>();
         for (Path dir : dirs) {
-            members.add(new Member(dir, SaeLens.config(dir), lastLine(dir.resolve(MetricsLog.FILE)),
+            members.add(new Member(
+                    dir,
+                    SaeLens.config(dir),
+                    lastLine(dir.resolve(MetricsLog.FILE)),
                     lastLine(dir.resolve(EvalLog.FILE))));
         }
         return members;
@@ -154,7 +186,9 @@ final class CompareCommand implements Callable<Integer> {
     /** A Matryoshka SAE's prefix NMSE from its eval.jsonl line (none for the others). */
     private static List<Double> prefixNmse(Map<String, Object> line) {
         return line.get("prefix_nmse") instanceof List<?> values
-                ? values.stream().map(v -> v instanceof Number n ? n.doubleValue() : Double.NaN).toList()
+                ? values.stream()
+                        .map(v -> v instanceof Number n ? n.doubleValue() : Double.NaN)
+                        .toList()
                 : List.of();
     }
 
@@ -167,24 +201,31 @@ final class CompareCommand implements Callable<Integer> {
                 for (int i = 0; i < saes.size(); i++) {
                     if (saes.get(i).dIn() != data.width()) {
                         throw new CommandFailure("--eval-data has width d = " + data.width() + " (" + data.describe()
-                                + ") but the SAE " + members.get(i).dir() + " has d_in = " + saes.get(i).dIn());
+                                + ") but the SAE " + members.get(i).dir() + " has d_in = "
+                                + saes.get(i).dIn());
                     }
                     results.add(set.evaluate(saes.get(i)));
                 }
             }
             return results;
         }
-        List<String> without = members.stream().filter(m -> m.lastEval() == null || !(m.lastEval().get("nmse")
-                instanceof Number)).map(m -> m.dir().getFileName().toString()).toList();
+        List<String> without = members.stream()
+                .filter(m -> m.lastEval() == null || !(m.lastEval().get("nmse") instanceof Number))
+                .map(m -> m.dir().getFileName().toString())
+                .toList();
         if (!without.isEmpty()) {
             throw new CommandFailure("no held-out evaluation (eval.jsonl) for " + String.join(", ", without)
                     + ": give --eval-data FILE|DIR (or train with --eval-data)");
         }
         for (Member m : members) {
             Map<String, Object> e = m.lastEval();
-            results.add(new EvalResult(number(e, "eval_tokens", 1).longValue(), number(e, "nmse", Double.NaN).doubleValue(),
-                    number(e, "explained_variance", Double.NaN).doubleValue(), number(e, "l0", Double.NaN).doubleValue(),
-                    number(e, "dead_fraction", 0).doubleValue(), prefixNmse(e)));
+            results.add(new EvalResult(
+                    number(e, "eval_tokens", 1).longValue(),
+                    number(e, "nmse", Double.NaN).doubleValue(),
+                    number(e, "explained_variance", Double.NaN).doubleValue(),
+                    number(e, "l0", Double.NaN).doubleValue(),
+                    number(e, "dead_fraction", 0).doubleValue(),
+                    prefixNmse(e)));
         }
         return results;
     }
@@ -203,13 +244,16 @@ final class CompareCommand implements Callable<Integer> {
             if (config == null) {
                 config = hook;
             } else if (!hook.equals(config)) {
-                throw new CommandFailure("the SAEs read different hooks: " + members.getFirst().dir() + " "
-                        + config.hookName() + ", " + dir + " " + hook.hookName() + "; --text compares SAEs of one hook");
+                throw new CommandFailure(
+                        "the SAEs read different hooks: " + members.getFirst().dir() + " " + config.hookName() + ", "
+                                + dir + " " + hook.hookName() + "; --text compares SAEs of one hook");
             }
             if (saes.get(i).dIn() != hook.width()) {
-                throw new CommandFailure("the SAE " + dir + " has d_in = " + saes.get(i).dIn() + " but "
-                        + hook.model().label() + "'s layer " + hook.layer() + " " + hook.site().label()
-                        + " activations have d = " + hook.width());
+                throw new CommandFailure(
+                        "the SAE " + dir + " has d_in = " + saes.get(i).dIn() + " but "
+                                + hook.model().label() + "'s layer " + hook.layer() + " "
+                                + hook.site().label()
+                                + " activations have d = " + hook.width());
             }
         }
         try (SplicedModel model = SplicedModel.open(config)) {
@@ -220,12 +264,20 @@ final class CompareCommand implements Callable<Integer> {
     private static ComparisonPage.Entry entry(Member m, EvalResult r, Map<String, Object> downstream) {
         SaeConfig c = m.config();
         Double trainDead = m.lastMetrics() != null && m.lastMetrics().get("dead") instanceof Number n
-                ? n.doubleValue() / c.dSae() : null;
-        return new ComparisonPage.Entry(m.dir().getFileName().toString(), c.architecture().cliName(), c.dSae(),
+                ? n.doubleValue() / c.dSae()
+                : null;
+        return new ComparisonPage.Entry(
+                m.dir().getFileName().toString(),
+                c.architecture().cliName(),
+                c.dSae(),
                 SweepGrid.usesK(c.architecture()) ? c.k() : null,
                 SweepGrid.usesL0Coeff(c.architecture()) ? c.l0Coeff() : null,
                 SweepGrid.usesL1Coeff(c.architecture()) ? c.l1Coeff() : null,
-                r.l0(), r.nmse(), r.explainedVariance(), r.deadFraction(), trainDead,
+                r.l0(),
+                r.nmse(),
+                r.explainedVariance(),
+                r.deadFraction(),
+                trainDead,
                 downstream == null ? null : (Double) downstream.get("downstream_score"),
                 downstream == null ? null : (Double) downstream.get("downstream_cosine"));
     }

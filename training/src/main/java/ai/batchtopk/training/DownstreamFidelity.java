@@ -86,14 +86,19 @@ final class DownstreamFidelity {
         Splice mean = compared.splices().get("mean");
         List<Map<String, Object>> lines = new ArrayList<>();
         for (int i = 0; i < saes.size(); i++) {
-            lines.add(line(first.reconstructions().get(i), compared.splices().get("sae" + i), zero, mean, model,
+            lines.add(line(
+                    first.reconstructions().get(i),
+                    compared.splices().get("sae" + i),
+                    zero,
+                    mean,
+                    model,
                     compared.sequences()));
         }
         return lines;
     }
 
-    private static Map<String, Object> line(EvalResult r, Splice spliced, Splice zero, Splice mean, SplicedModel model,
-            long sequences) {
+    private static Map<String, Object> line(
+            EvalResult r, Splice spliced, Splice zero, Splice mean, SplicedModel model, long sequences) {
         Map<String, Object> line = new LinkedHashMap<>();
         line.put("nmse", MetricsLog.finite(r.nmse()));
         MetricsLog.putPrefixNmse(line, r);
@@ -161,7 +166,7 @@ final class DownstreamFidelity {
         int d = model.width();
         int h = model.hidden();
         long capacity = (long) model.config().batchSize() * model.config().maxLength();
-        Map<String, double[]> sums = new LinkedHashMap<>();   // {sentence cosines, token cosines}
+        Map<String, double[]> sums = new LinkedHashMap<>(); // {sentence cosines, token cosines}
         replacements.keySet().forEach(name -> sums.put(name, new double[2]));
         long sequences = 0;
         long tokens = 0;

@@ -47,7 +47,10 @@ import picocli.CommandLine.Spec;
  * rule, printed as one JSON line; with {@code --dictionary}, also how well it recovered known features; with
  * {@code --text}, on the model's activations of that text and with the SAE spliced into the model.
  */
-@Command(name = "eval", sortOptions = false, usageHelpAutoWidth = true,
+@Command(
+        name = "eval",
+        sortOptions = false,
+        usageHelpAutoWidth = true,
         description = "Evaluate an SAE on activation files, or spliced into the model on text; prints one JSON line.")
 final class EvalCommand implements Callable<Integer> {
     @Mixin
@@ -62,28 +65,42 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--data", paramLabel = "FILE.npy", description = "Activations; repeatable.")
     List<Path> data;
 
-    @Option(names = "--text", paramLabel = "FILE|DIR",
+    @Option(
+            names = "--text",
+            paramLabel = "FILE|DIR",
             description = "Instead of --data: text run through the model, the SAE spliced in at its hook; adds the"
                     + " downstream_* figures. Repeatable.")
     List<Path> text;
 
-    @Option(names = "--layer", paramLabel = "L",
+    @Option(
+            names = "--layer",
+            paramLabel = "L",
             description = "With --text: the hooked layer (default: from the SAE's cfg.json metadata).")
     Integer layer;
 
-    @Option(names = "--site", paramLabel = "resid|mlp",
+    @Option(
+            names = "--site",
+            paramLabel = "resid|mlp",
             description = "With --text: the hooked site (default: from the SAE's cfg.json metadata, else resid).")
     Site site;
 
-    @Option(names = "--batch-size", defaultValue = "4096", paramLabel = "B",
+    @Option(
+            names = "--batch-size",
+            defaultValue = "4096",
+            paramLabel = "B",
             description = "Tokens per evaluation batch (default: ${DEFAULT-VALUE}).")
     long batchSize;
 
-    @Option(names = "--dictionary", paramLabel = "TRUE_DICT.npy",
+    @Option(
+            names = "--dictionary",
+            paramLabel = "TRUE_DICT.npy",
             description = "[n_true, d] true feature directions: adds dictionary_recovery.")
     Path dictionary;
 
-    @Option(names = "--threads", paramLabel = "N", description = "Native intra-op threads (default: the number of cores; some libtorch builds default to 1).")
+    @Option(
+            names = "--threads",
+            paramLabel = "N",
+            description = "Native intra-op threads (default: the number of cores; some libtorch builds default to 1).")
     Integer threads;
 
     @Override
@@ -101,7 +118,8 @@ final class EvalCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--layer and --site go with --text");
         }
         ResourceLimits.checkThreads(spec.commandLine(), threads);
-        NativeLibrary.setNumThreads(threads != null ? threads : Runtime.getRuntime().availableProcessors());
+        NativeLibrary.setNumThreads(
+                threads != null ? threads : Runtime.getRuntime().availableProcessors());
         if (text != null) {
             return evaluateText();
         }
@@ -110,8 +128,8 @@ final class EvalCommand implements Callable<Integer> {
             checkSaeDir();
             try (Sae sae = SaeLens.load(saeDir)) {
                 if (sae.dIn() != activations.width()) {
-                    throw new CommandFailure("the data has width d = " + activations.width() + " (" + activations.describe()
-                            + ") but the SAE " + saeDir + " has d_in = " + sae.dIn());
+                    throw new CommandFailure("the data has width d = " + activations.width() + " ("
+                            + activations.describe() + ") but the SAE " + saeDir + " has d_in = " + sae.dIn());
                 }
                 Map<String, Object> line = evaluate(sae, activations);
                 if (dictionary != null) {
@@ -127,10 +145,12 @@ final class EvalCommand implements Callable<Integer> {
     private int evaluateText() throws IOException {
         checkSaeDir();
         List<String> documents = documentsOf(text);
-        try (Sae sae = SaeLens.load(saeDir); Arena arena = Arena.ofConfined()) {
+        try (Sae sae = SaeLens.load(saeDir);
+                Arena arena = Arena.ofConfined()) {
             ExtractorConfig config = SaeHook.resolve(saeDir, layer, site);
             if (sae.dIn() != config.width()) {
-                throw new CommandFailure("the SAE " + saeDir + " has d_in = " + sae.dIn() + " but " + config.model().label()
+                throw new CommandFailure("the SAE " + saeDir + " has d_in = " + sae.dIn() + " but "
+                        + config.model().label()
                         + "'s layer " + config.layer() + " " + config.site().label() + " activations have d = "
                         + config.width());
             }
@@ -169,7 +189,8 @@ final class EvalCommand implements Callable<Integer> {
 
     private void checkSaeDir() {
         if (!Files.isDirectory(saeDir)) {
-            throw new CommandFailure("--sae " + saeDir + ": " + (Files.exists(saeDir) ? "not a directory" : "no such directory"));
+            throw new CommandFailure(
+                    "--sae " + saeDir + ": " + (Files.exists(saeDir) ? "not a directory" : "no such directory"));
         }
     }
 
@@ -180,10 +201,19 @@ final class EvalCommand implements Callable<Integer> {
      * @throws CommandFailure naming the file and row of a NaN or an infinity, or why the data has no NMSE
      */
     private Map<String, Object> evaluate(Sae sae, ActivationData activations) {
-        long largest = activations.parts().stream().mapToLong(ActivationData.Part::rowCount).max().orElseThrow();
-        ResourceLimits.checkEval(spec.commandLine(), batchSize, Math.min(batchSize, largest), activations.width(),
-                activations.dtype(), sae.dSae());
-        try (Evaluator evaluator = new Evaluator(sae); Arena staging = Arena.ofConfined()) {
+        long largest = activations.parts().stream()
+                .mapToLong(ActivationData.Part::rowCount)
+                .max()
+                .orElseThrow();
+        ResourceLimits.checkEval(
+                spec.commandLine(),
+                batchSize,
+                Math.min(batchSize, largest),
+                activations.width(),
+                activations.dtype(),
+                sae.dSae());
+        try (Evaluator evaluator = new Evaluator(sae);
+                Arena staging = Arena.ofConfined()) {
             MemorySegment buffer = staging.allocate(Math.min(batchSize, largest) * activations.rowBytes(), 64);
             for (ActivationData.Part part : activations.parts()) {
                 for (long first = 0; first < part.rowCount(); first += batchSize) {
@@ -192,13 +222,19 @@ final class EvalCommand implements Callable<Integer> {
                     try {
                         evaluator.add(batch);
                     } catch (BatchTopKException e) {
-                        Optional<NonFiniteValue> bad = e.status() == Status.NON_FINITE ? NonFiniteValue.firstIn(batch)
-                                : Optional.empty();
+                        Optional<NonFiniteValue> bad =
+                                e.status() == Status.NON_FINITE ? NonFiniteValue.firstIn(batch) : Optional.empty();
                         if (bad.isEmpty()) {
                             throw e;
                         }
-                        throw new CommandFailure(RowOrigin.of(activations, part.firstRow() + first + bad.get().row())
-                                + " holds " + bad.get().describe() + "; evaluation needs finite activations", e);
+                        throw new CommandFailure(
+                                RowOrigin.of(
+                                                activations,
+                                                part.firstRow()
+                                                        + first
+                                                        + bad.get().row()) + " holds "
+                                        + bad.get().describe() + "; evaluation needs finite activations",
+                                e);
                     }
                 }
             }

@@ -94,7 +94,8 @@ final class ExtractedBatches implements BatchSource, RowStream {
         long filled = 0;
         while (filled < batchSize) {
             long run = Math.min(batchSize - filled, available());
-            MemorySegment.copy(block.activations().data(), blockOffset * rowBytes, out, filled * rowBytes, run * rowBytes);
+            MemorySegment.copy(
+                    block.activations().data(), blockOffset * rowBytes, out, filled * rowBytes, run * rowBytes);
             blockOffset += run;
             rowInEpoch += run;
             filled += run;

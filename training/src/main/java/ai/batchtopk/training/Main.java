@@ -4,13 +4,13 @@ import ai.batchtopk.ErrorMessages;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.util.Arrays;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.HelpCommand;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine;
 
 /**
  * The {@code batchtopk} command line.
@@ -22,7 +22,16 @@ import picocli.CommandLine;
 @Command(
         name = "batchtopk",
         description = "Train and evaluate BatchTopK sparse autoencoders.",
-        subcommands = {TrainCommand.class, EvalCommand.class, CompareCommand.class, SynthCommand.class, InfoCommand.class, ai.batchtopk.report.ReportCommand.class, ai.batchtopk.extract.ExtractCommand.class, HelpCommand.class},
+        subcommands = {
+            TrainCommand.class,
+            EvalCommand.class,
+            CompareCommand.class,
+            SynthCommand.class,
+            InfoCommand.class,
+            ai.batchtopk.report.ReportCommand.class,
+            ai.batchtopk.extract.ExtractCommand.class,
+            HelpCommand.class
+        },
         usageHelpAutoWidth = true)
 public final class Main implements Runnable {
     public static final int OK = 0;

@@ -43,8 +43,16 @@ final class ProgressBar {
         lastDraw = now;
         double rate = seconds > 0 ? tokensThisRun / seconds : 0;
         double eta = done > 0 ? seconds / done * (total - done) : 0;
-        String line = String.format(Locale.ROOT, "step %d/%d  %s tok/s  loss %.4g  l0 %.1f  dead %d  ETA %s",
-                done, total, compact(rate), m.loss(), m.l0(), m.dead(), clock(eta));
+        String line = String.format(
+                Locale.ROOT,
+                "step %d/%d  %s tok/s  loss %.4g  l0 %.1f  dead %d  ETA %s",
+                done,
+                total,
+                compact(rate),
+                m.loss(),
+                m.l0(),
+                m.dead(),
+                clock(eta));
         // Pad with spaces so a shorter line wipes out the end of a longer one.
         out.print("\r" + line + " ".repeat(Math.max(0, lastWidth - line.length())));
         out.flush();

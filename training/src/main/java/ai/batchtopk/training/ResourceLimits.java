@@ -24,8 +24,11 @@ final class ResourceLimits {
     static void checkThreads(CommandLine cli, Integer threads) {
         int cores = Runtime.getRuntime().availableProcessors();
         if (threads != null && threads > cores) {
-            throw new ParameterException(cli, "--threads " + threads + " is more than the " + cores + " cores this process"
-                    + " may use (more threads than cores only slow the step down); give at most --threads " + cores);
+            throw new ParameterException(
+                    cli,
+                    "--threads " + threads + " is more than the " + cores + " cores this process"
+                            + " may use (more threads than cores only slow the step down); give at most --threads "
+                            + cores);
         }
     }
 
@@ -54,18 +57,25 @@ final class ResourceLimits {
             return;
         }
         String saes = dSaes.size() == 1 ? "the SAE's" : "the " + dSaes.size() + " SAEs'";
-        String parts = "batch buffers " + MemoryBudget.format(buffers) + " (" + (prefetch + 1L) + " of " + batchSize + " x "
-                + width + " " + dtype + ")"
-                + (largestDSae == 0 ? "" : ", " + saes + " weights and Adam moments " + MemoryBudget.format(states)
-                        + " (d " + width + " x d_sae " + largestDSae + (dSaes.size() > 1 ? " and less" : "") + "), "
-                        + saes + " step workspace " + MemoryBudget.format(steps) + " (" + batchSize + " x d_sae)");
+        String parts =
+                "batch buffers " + MemoryBudget.format(buffers) + " (" + (prefetch + 1L) + " of " + batchSize + " x "
+                        + width + " " + dtype + ")"
+                        + (largestDSae == 0
+                                ? ""
+                                : ", " + saes + " weights and Adam moments " + MemoryBudget.format(states)
+                                        + " (d " + width + " x d_sae " + largestDSae
+                                        + (dSaes.size() > 1 ? " and less" : "") + "), "
+                                        + saes + " step workspace " + MemoryBudget.format(steps) + " (" + batchSize
+                                        + " x d_sae)");
         String option;
         String advice;
         if (buffers >= states && buffers >= steps && prefetch > 0) {
             long others = MemoryBudget.add(states, steps);
             long fits = others >= available.bytes() ? 0 : (available.bytes() - others) / Math.max(1, batchBytes) - 1;
             option = "--prefetch " + prefetch;
-            advice = fits >= 1 ? "at most --prefetch " + Math.min(fits, Integer.MAX_VALUE) + " fits" : "give a smaller --batch-size";
+            advice = fits >= 1
+                    ? "at most --prefetch " + Math.min(fits, Integer.MAX_VALUE) + " fits"
+                    : "give a smaller --batch-size";
         } else if (states >= steps && states >= buffers) {
             option = "--d-sae " + largestDSae;
             advice = "give a smaller --d-sae";
@@ -73,8 +83,10 @@ final class ResourceLimits {
             option = "--batch-size " + batchSize;
             advice = "give a smaller --batch-size";
         }
-        throw new ParameterException(cli, option + " asks for more memory than there is: the run needs at least "
-                + MemoryBudget.format(need) + " [" + parts + "] but only " + available + " is available; " + advice);
+        throw new ParameterException(
+                cli,
+                option + " asks for more memory than there is: the run needs at least " + MemoryBudget.format(need)
+                        + " [" + parts + "] but only " + available + " is available; " + advice);
     }
 
     /** {@code synth}: the activations ({@code tokens x d}) and the dictionary ({@code features x d}), F32, built in memory. */
@@ -83,10 +95,14 @@ final class ResourceLimits {
         MemoryBudget.Available available = MemoryBudget.available();
         if (!available.fits(need)) {
             long fits = available.bytes() / Math.max(1, dIn * Float.BYTES) - features;
-            throw new ParameterException(cli, "--tokens " + tokens + " asks for more memory than there is: the activations"
-                    + " and the dictionary ((" + tokens + " + " + features + ") x " + dIn + " F32) take "
-                    + MemoryBudget.format(need) + " but only " + available + " is available"
-                    + (fits >= 1 ? "; at most --tokens " + fits + " fits" : "; give a smaller --d-in or --features"));
+            throw new ParameterException(
+                    cli,
+                    "--tokens " + tokens + " asks for more memory than there is: the activations"
+                            + " and the dictionary ((" + tokens + " + " + features + ") x " + dIn + " F32) take "
+                            + MemoryBudget.format(need) + " but only " + available + " is available"
+                            + (fits >= 1
+                                    ? "; at most --tokens " + fits + " fits"
+                                    : "; give a smaller --d-in or --features"));
         }
     }
 
@@ -100,10 +116,14 @@ final class ResourceLimits {
         long need = MemoryBudget.add(staging, step);
         MemoryBudget.Available available = MemoryBudget.available();
         if (!available.fits(need)) {
-            throw new ParameterException(cli, "--batch-size " + batchSize + " asks for more memory than there is: a batch"
-                    + " of " + rows + " rows needs at least " + MemoryBudget.format(need) + " (its copy, " + rows + " x "
-                    + width + " " + dtype + ", and its pre-activations, " + rows + " x d_sae " + dSae + ") but only "
-                    + available + " is available; give a smaller --batch-size");
+            throw new ParameterException(
+                    cli,
+                    "--batch-size " + batchSize + " asks for more memory than there is: a batch"
+                            + " of " + rows + " rows needs at least " + MemoryBudget.format(need) + " (its copy, "
+                            + rows + " x "
+                            + width + " " + dtype + ", and its pre-activations, " + rows + " x d_sae " + dSae
+                            + ") but only "
+                            + available + " is available; give a smaller --batch-size");
         }
     }
 }

@@ -81,8 +81,10 @@ final class SaeHook {
             try {
                 config = config.withMaxLength(maxLength);
             } catch (IllegalArgumentException e) {
-                throw new CommandFailure("the SAE " + saeDir + " was trained on windows of " + maxLength + " tokens ("
-                        + from + "): " + e.getMessage(), e);
+                throw new CommandFailure(
+                        "the SAE " + saeDir + " was trained on windows of " + maxLength + " tokens (" + from + "): "
+                                + e.getMessage(),
+                        e);
             }
         }
         return config;
@@ -122,8 +124,8 @@ final class SaeHook {
                 continue;
             }
             Path path = Path.of(p);
-            Path candidate = (Files.isDirectory(path) ? path : path.toAbsolutePath().getParent())
-                    .resolve(EXTRACTION);
+            Path candidate =
+                    (Files.isDirectory(path) ? path : path.toAbsolutePath().getParent()).resolve(EXTRACTION);
             if (Files.isRegularFile(candidate)) {
                 try {
                     if (JsonCodec.readFile(candidate, Object.class) instanceof Map<?, ?> map) {

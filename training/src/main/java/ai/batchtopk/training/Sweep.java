@@ -13,8 +13,13 @@ final class Sweep {
     /** The SAEs of the run; a bad --sweep is a usage error. */
     static List<SweepGrid.Variant> variants(TrainCommand c) {
         try {
-            return SweepGrid.of(c.sweep, c.architecture != null ? c.architecture : initArchitecture(c), c.dSae, c.k,
-                    c.l0Coeff, c.l1Coeff);
+            return SweepGrid.of(
+                    c.sweep,
+                    c.architecture != null ? c.architecture : initArchitecture(c),
+                    c.dSae,
+                    c.k,
+                    c.l0Coeff,
+                    c.l1Coeff);
         } catch (IllegalArgumentException e) {
             throw c.usage(e.getMessage());
         }
@@ -28,7 +33,7 @@ final class Sweep {
         try {
             return SaeLens.config(c.init).architecture();
         } catch (IOException | RuntimeException e) {
-            return null;  // the run reports it when it loads the --init SAE
+            return null; // the run reports it when it loads the --init SAE
         }
     }
 }

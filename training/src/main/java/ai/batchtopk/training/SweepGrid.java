@@ -65,8 +65,8 @@ final class SweepGrid {
      * @param architecture --arch (null: not given)
      * @throws IllegalArgumentException naming the item or option that is wrong (a usage error)
      */
-    static List<Variant> of(List<String> sweep, Architecture architecture, Long dSae, Integer k, Double l0Coeff,
-            Double l1Coeff) {
+    static List<Variant> of(
+            List<String> sweep, Architecture architecture, Long dSae, Integer k, Double l0Coeff, Double l1Coeff) {
         Set<Architecture> archs = new LinkedHashSet<>();
         Set<Long> dSaes = new LinkedHashSet<>();
         Set<Integer> ks = new LinkedHashSet<>();
@@ -77,8 +77,8 @@ final class SweepGrid {
             int eq = item.indexOf('=');
             String key = eq < 0 ? item.strip() : item.substring(0, eq).strip();
             if (eq < 0 || !KEYS.contains(key)) {
-                throw new IllegalArgumentException("--sweep " + item + ": expected NAME=V1,V2,... with NAME one of "
-                        + String.join(", ", KEYS));
+                throw new IllegalArgumentException(
+                        "--sweep " + item + ": expected NAME=V1,V2,... with NAME one of " + String.join(", ", KEYS));
             }
             swept.add(key);
             for (String text : item.substring(eq + 1).split(",", -1)) {
@@ -96,17 +96,23 @@ final class SweepGrid {
             }
         }
         if (!archs.isEmpty() && architecture != null) {
-            throw new IllegalArgumentException("--arch " + architecture.cliName() + " and --sweep arch=... both name the"
-                    + " architecture: give one of them");
+            throw new IllegalArgumentException("--arch " + architecture.cliName()
+                    + " and --sweep arch=... both name the" + " architecture: give one of them");
         }
         if (archs.isEmpty()) {
             archs.add(architecture != null ? architecture : Architecture.BATCHTOPK);
         }
         requireUsed(swept.contains(K) ? "--sweep k=..." : null, archs, SweepGrid::usesK, "k");
-        requireUsed(swept.contains(L0_COEFF) ? "--sweep l0-coeff=..." : l0Coeff != null ? "--l0-coeff" : null, archs,
-                SweepGrid::usesL0Coeff, "l0-coeff");
-        requireUsed(swept.contains(L1_COEFF) ? "--sweep l1-coeff=..." : l1Coeff != null ? "--l1-coeff" : null, archs,
-                SweepGrid::usesL1Coeff, "l1-coeff");
+        requireUsed(
+                swept.contains(L0_COEFF) ? "--sweep l0-coeff=..." : l0Coeff != null ? "--l0-coeff" : null,
+                archs,
+                SweepGrid::usesL0Coeff,
+                "l0-coeff");
+        requireUsed(
+                swept.contains(L1_COEFF) ? "--sweep l1-coeff=..." : l1Coeff != null ? "--l1-coeff" : null,
+                archs,
+                SweepGrid::usesL1Coeff,
+                "l1-coeff");
         if (swept.contains(L0_COEFF) && l0Coeff != null) {
             throw new IllegalArgumentException("--l0-coeff and --sweep l0-coeff=... both set it: give one of them");
         }
@@ -125,8 +131,9 @@ final class SweepGrid {
                 if (usesK(arch)) {
                     for (Integer kk : ks) {
                         if (kk != null && n != null && kk > n) {
-                            throw new IllegalArgumentException((swept.contains(K) || swept.contains(D_SAE) ? "--sweep" : "--k")
-                                    + ": k " + kk + " is larger than d_sae " + n + " (k must be at most d_sae)");
+                            throw new IllegalArgumentException(
+                                    (swept.contains(K) || swept.contains(D_SAE) ? "--sweep" : "--k") + ": k " + kk
+                                            + " is larger than d_sae " + n + " (k must be at most d_sae)");
                         }
                         int shownK = kk != null ? kk : SaeConfig.DEFAULT_K;
                         variants.add(new Variant(base + "-k" + shownK, arch, n, kk, l0Coeff, l1Coeff));
@@ -149,15 +156,20 @@ final class SweepGrid {
 
     /** The architectures of the run that need --k and were given none (for "--k is required"). */
     static List<Architecture> needingK(List<Variant> variants) {
-        return variants.stream().filter(v -> usesK(v.architecture()) && v.k() == null).map(Variant::architecture)
-                .distinct().toList();
+        return variants.stream()
+                .filter(v -> usesK(v.architecture()) && v.k() == null)
+                .map(Variant::architecture)
+                .distinct()
+                .toList();
     }
 
     private static void requireUsed(String given, Set<Architecture> archs, Predicate<Architecture> uses, String what) {
         if (given == null || archs.stream().anyMatch(uses)) {
             return;
         }
-        String users = Arrays.stream(Architecture.values()).filter(uses).map(Architecture::cliName)
+        String users = Arrays.stream(Architecture.values())
+                .filter(uses)
+                .map(Architecture::cliName)
                 .collect(Collectors.joining(", "));
         throw new IllegalArgumentException(given + ": " + what + " applies to " + users + " only, and the run trains "
                 + archs.stream().map(Architecture::cliName).collect(Collectors.joining(", ")));
@@ -195,13 +207,16 @@ final class SweepGrid {
             throw new IllegalArgumentException("--sweep " + item + ": " + value + " is not a number");
         }
         if (!(Double.isFinite(v) && v >= 0)) {
-            throw new IllegalArgumentException("--sweep " + item + ": values must be finite numbers >= 0, got " + value);
+            throw new IllegalArgumentException(
+                    "--sweep " + item + ": values must be finite numbers >= 0, got " + value);
         }
         return v;
     }
 
     /** "-l0c0.001": the coefficient in plain decimal (no exponent), or nothing when it was not given. */
     private static String suffix(String prefix, Double c) {
-        return c == null ? "" : prefix + BigDecimal.valueOf(c).stripTrailingZeros().toPlainString();
+        return c == null
+                ? ""
+                : prefix + BigDecimal.valueOf(c).stripTrailingZeros().toPlainString();
     }
 }

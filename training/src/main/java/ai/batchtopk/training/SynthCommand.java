@@ -21,7 +21,10 @@ import picocli.CommandLine.Spec;
  * {@code batchtopk synth}: writes toy activations with a known dictionary ({@link SyntheticData}),
  * to try training end to end and to measure recovery with {@code eval --dictionary}.
  */
-@Command(name = "synth", sortOptions = false, usageHelpAutoWidth = true,
+@Command(
+        name = "synth",
+        sortOptions = false,
+        usageHelpAutoWidth = true,
         description = "Write sparse-superposition toy data: DIR/activations.npy [T, D] and DIR/dictionary.npy [N, D].")
 final class SynthCommand implements Callable<Integer> {
     static final String ACTIVATIONS = "activations.npy";
@@ -45,11 +48,17 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--tokens", required = true, paramLabel = "T", description = "Number of tokens (rows).")
     long tokens;
 
-    @Option(names = "--active", defaultValue = "4", paramLabel = "A",
+    @Option(
+            names = "--active",
+            defaultValue = "4",
+            paramLabel = "A",
             description = "Features active in each token (default: ${DEFAULT-VALUE}).")
     int active;
 
-    @Option(names = "--noise", defaultValue = "0.01", paramLabel = "STD",
+    @Option(
+            names = "--noise",
+            defaultValue = "0.01",
+            paramLabel = "STD",
             description = "Std of the Gaussian noise added (default: ${DEFAULT-VALUE}).")
     double noise;
 
@@ -81,7 +90,10 @@ final class SynthCommand implements Callable<Integer> {
             // Activations go first and come back last: a crash in between leaves a pair with a file
             // missing (a clear error when read), not two files of different runs.
             Files.deleteIfExists(activations);
-            Files.move(staging.resolve(DICTIONARY), dictionary, StandardCopyOption.REPLACE_EXISTING,
+            Files.move(
+                    staging.resolve(DICTIONARY),
+                    dictionary,
+                    StandardCopyOption.REPLACE_EXISTING,
                     StandardCopyOption.ATOMIC_MOVE);
             Files.move(staging.resolve(ACTIVATIONS), activations, StandardCopyOption.ATOMIC_MOVE);
         } finally {

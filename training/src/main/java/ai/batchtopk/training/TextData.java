@@ -39,7 +39,7 @@ record TextData(List<Path> text, Charset encoding, ExtractorConfig config) imple
         long documents;
         try {
             corpus = TextCorpus.open(text, encoding);
-            documents = corpus.validate(digest);  // one streamed pass: checks the text, hashes its documents
+            documents = corpus.validate(digest); // one streamed pass: checks the text, hashes its documents
         } catch (IOException e) {
             throw new CommandFailure("--text " + sources + ": " + e.getMessage(), e);
         }
@@ -49,8 +49,8 @@ record TextData(List<Path> text, Charset encoding, ExtractorConfig config) imple
         }
         DataFingerprint fingerprint = DataFingerprint.ofText("--text", text);
         Extractor extractor = Extractor.open(config);
-        String describe = documents + " documents of " + sources + " through " + config.model().modelName()
-                + " " + config.hookName() + ", d = " + config.width();
+        String describe = documents + " documents of " + sources + " through "
+                + config.model().modelName() + " " + config.hookName() + ", d = " + config.width();
         long rows = java.nio.ByteBuffer.wrap(digest.digest()).getLong() & Long.MAX_VALUE;
         return new TrainingData() {
             @Override
@@ -113,7 +113,8 @@ record TextData(List<Path> text, Charset encoding, ExtractorConfig config) imple
         try {
             MessageDigest sha = MessageDigest.getInstance("SHA-256");
             sha.update((config.model().label() + "|" + config.hookName() + "|" + config.maxLength() + "|"
-                    + config.keepSpecialTokens()).getBytes(StandardCharsets.UTF_8));
+                            + config.keepSpecialTokens())
+                    .getBytes(StandardCharsets.UTF_8));
             return sha;
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);

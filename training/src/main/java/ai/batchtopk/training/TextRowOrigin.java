@@ -43,7 +43,11 @@ final class TextRowOrigin implements RowOrigin {
                     ActivationBlock block = blocks.next();
                     if (target < seen + block.rows()) {
                         int i = (int) (target - seen);
-                        return describe(sources, block.documents()[i], block.positions()[i], block.tokens().get(i));
+                        return describe(
+                                sources,
+                                block.documents()[i],
+                                block.positions()[i],
+                                block.tokens().get(i));
                     }
                     seen += block.rows();
                 }

@@ -41,7 +41,8 @@ final class TrainOptionChecks {
                         + " (to shuffle, write them with 'extract' and train with --data)");
             }
             if (given != null && given.hasMatchedOption("--shuffle-buffer")) {
-                throw usage("--shuffle-buffer cannot be used with --text: rows extracted from text come in document order");
+                throw usage(
+                        "--shuffle-buffer cannot be used with --text: rows extracted from text come in document order");
             }
             c.shuffle = false;
             if (c.extractBatchSize != null) {
@@ -99,7 +100,11 @@ final class TrainOptionChecks {
         if (c.sweep != null && !c.sweep.isEmpty() && c.init != null) {
             throw usage("--sweep trains new SAEs; it cannot be combined with --init");
         }
-        if (c.overwrite && c.init != null && c.init.toAbsolutePath().normalize().startsWith(c.out.toAbsolutePath().normalize())) {
+        if (c.overwrite
+                && c.init != null
+                && c.init.toAbsolutePath()
+                        .normalize()
+                        .startsWith(c.out.toAbsolutePath().normalize())) {
             throw usage("--overwrite would delete the --init SAE " + c.init + ", which is in --out " + c.out
                     + " (to go on in place, leave --overwrite out)");
         }
@@ -167,7 +172,6 @@ final class TrainOptionChecks {
             throw usage(option + " must be positive, got " + value);
         }
     }
-
 
     private ParameterException usage(String message) {
         return c.usage(message);

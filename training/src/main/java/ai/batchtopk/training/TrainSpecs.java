@@ -60,7 +60,8 @@ final class TrainSpecs {
             try (Arena arena = Arena.ofConfined()) {
                 ActivationData files = ActivationData.open(c.data, arena);
                 if (c.batchSize > files.rows()) {
-                    throw new CommandFailure("--batch-size " + c.batchSize + " is larger than the data (" + files.describe() + ")");
+                    throw new CommandFailure(
+                            "--batch-size " + c.batchSize + " is larger than the data (" + files.describe() + ")");
                 }
                 width = files.width();
                 dtype = files.dtype();
@@ -70,8 +71,10 @@ final class TrainSpecs {
         }
         RunSpec.Builder run = RunSpec.builder(source, c.out).sweep(c.sweeping());
         for (SweepGrid.Variant variant : variants) {
-            run.sae(c.init == null ? SaeSpec.of(variant.name(), newConfig(width, variant))
-                    : SaeSpec.init(variant.name(), c.init, c.architecture, c.k, c.matryoshkaWidths));
+            run.sae(
+                    c.init == null
+                            ? SaeSpec.of(variant.name(), newConfig(width, variant))
+                            : SaeSpec.init(variant.name(), c.init, c.architecture, c.k, c.matryoshkaWidths));
         }
         if (c.init != null) {
             checkAgainstInit();
@@ -83,11 +86,15 @@ final class TrainSpecs {
             run.logEvery(c.logEvery);
         }
         try {
-            return run.batchSize(c.batchSize).steps(c.steps())
-                    .lrSchedule(new LrSchedule.Shape(c.lrWarmupSteps, LrSchedule.Decay.parse(c.lrDecay), c.lrEndFraction))
+            return run.batchSize(c.batchSize)
+                    .steps(c.steps())
+                    .lrSchedule(
+                            new LrSchedule.Shape(c.lrWarmupSteps, LrSchedule.Decay.parse(c.lrDecay), c.lrEndFraction))
                     .overrides(overrides())
-                    .evalData(c.evalData == null ? List.of() : c.evalData).evalTokens(c.evalTokens)
-                    .checkpointEvery(c.checkpointEvery).prefetch(c.prefetch)
+                    .evalData(c.evalData == null ? List.of() : c.evalData)
+                    .evalTokens(c.evalTokens)
+                    .checkpointEvery(c.checkpointEvery)
+                    .prefetch(c.prefetch)
                     .overwrite(c.overwrite)
                     .metadata(metadata())
                     .provenance(resuming ? Map.of() : provenance())
@@ -138,10 +145,13 @@ final class TrainSpecs {
      */
     private void checkAgainstInit() throws IOException {
         if (!Files.isDirectory(c.init)) {
-            return;  // the library names the missing directory
+            return; // the library names the missing directory
         }
         SaeConfig saved = SaeLens.config(c.init);
-        if (!resuming && c.architecture != null && Files.exists(c.out) && Files.isSameFile(c.out, c.init)
+        if (!resuming
+                && c.architecture != null
+                && Files.exists(c.out)
+                && Files.isSameFile(c.out, c.init)
                 && saved.architecture() != c.architecture) {
             throw c.usage("--out " + c.out + " is the --init directory: a run of another architecture would replace"
                     + " the SAE it starts from; give another --out");
@@ -154,11 +164,16 @@ final class TrainSpecs {
             throw conflict("--k " + c.k, "k = " + saved.k());
         }
         if (c.matryoshkaWidths != null && !warmStart && !c.matryoshkaWidths.equals(saved.matryoshkaWidths())) {
-            throw conflict("--matryoshka-widths " + widthsText(c.matryoshkaWidths), saved.matryoshkaWidths().isEmpty()
-                    ? "architecture " + saved.architecture().cliName() : "matryoshka widths " + widthsText(saved.matryoshkaWidths()));
+            throw conflict(
+                    "--matryoshka-widths " + widthsText(c.matryoshkaWidths),
+                    saved.matryoshkaWidths().isEmpty()
+                            ? "architecture " + saved.architecture().cliName()
+                            : "matryoshka widths " + widthsText(saved.matryoshkaWidths()));
         }
         if (c.normalization != null && c.normalization != saved.normalization()) {
-            throw conflict("--normalize " + c.normalization.cliName(), "normalization " + saved.normalization().cliName());
+            throw conflict(
+                    "--normalize " + c.normalization.cliName(),
+                    "normalization " + saved.normalization().cliName());
         }
     }
 
@@ -183,10 +198,14 @@ final class TrainSpecs {
     /** The extraction --text asks for (usage errors for impossible values). */
     static ExtractorConfig extractorConfig(TrainCommand c) {
         try {
-            return new ExtractorConfig(Model.of(c.model != null ? c.model : "minilm"), c.layer,
+            return new ExtractorConfig(
+                    Model.of(c.model != null ? c.model : "minilm"),
+                    c.layer,
                     c.site != null ? c.site : Site.RESID,
                     c.maxLength != null ? c.maxLength : ExtractorConfig.DEFAULT_MAX_LENGTH,
-                    c.extractBatchSize != null ? c.extractBatchSize : ExtractorConfig.DEFAULT_BATCH_SIZE, false, 0);
+                    c.extractBatchSize != null ? c.extractBatchSize : ExtractorConfig.DEFAULT_BATCH_SIZE,
+                    false,
+                    0);
         } catch (IllegalArgumentException e) {
             throw c.usage(e.getMessage());
         }
@@ -196,8 +215,11 @@ final class TrainSpecs {
     private Map<String, Object> metadata() {
         Map<String, Object> metadata = new LinkedHashMap<>();
         List<Path> sources = c.text != null ? c.text : c.data;
-        metadata.put("dataset_path", sources.stream().map(p -> p.toAbsolutePath().normalize().toString())
-                .collect(Collectors.joining(",")));
+        metadata.put(
+                "dataset_path",
+                sources.stream()
+                        .map(p -> p.toAbsolutePath().normalize().toString())
+                        .collect(Collectors.joining(",")));
         if (c.text != null) {
             ExtractorConfig config = extractorConfig(c);
             metadata.put("model_name", config.model().modelName());
@@ -217,7 +239,11 @@ final class TrainSpecs {
         if (c.text != null) {
             ExtractorConfig config = extractorConfig(c);
             Map<String, Object> source = new LinkedHashMap<>();
-            source.put("text", c.text.stream().map(p -> p.toAbsolutePath().normalize().toString()).toList());
+            source.put(
+                    "text",
+                    c.text.stream()
+                            .map(p -> p.toAbsolutePath().normalize().toString())
+                            .toList());
             source.put("model", config.model().label());
             source.put("model_name", config.model().modelName());
             source.put("layer", config.layer());

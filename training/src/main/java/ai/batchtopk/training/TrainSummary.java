@@ -25,7 +25,12 @@ final class TrainSummary {
         line.put("theta", MetricsLog.finite(m.theta()));
         line.put("tokens_per_s", MetricsLog.finite(result.tokensPerSecond()));
         line.put("seconds", result.seconds());
-        line.put("out", (spec.sweep() ? spec.out().toAbsolutePath().normalize() : result.saes().getFirst().dir()).toString());
+        line.put(
+                "out",
+                (spec.sweep()
+                                ? spec.out().toAbsolutePath().normalize()
+                                : result.saes().getFirst().dir())
+                        .toString());
         if (spec.sweep()) {
             List<Map<String, Object>> saes = new ArrayList<>();
             for (RunResult.Sae sae : result.saes()) {

@@ -36,7 +36,10 @@ class ExtractorTest {
             ActivationBlock b = it.next();
             assertThat(b.width()).isEqualTo(x.width());
             for (int r = 0; r < b.rows(); r++) {
-                out.add(b.activations().data().asSlice(r * x.width() * 4L, x.width() * 4L).toArray(ValueLayout.JAVA_FLOAT));
+                out.add(b.activations()
+                        .data()
+                        .asSlice(r * x.width() * 4L, x.width() * 4L)
+                        .toArray(ValueLayout.JAVA_FLOAT));
                 if (tokens != null) {
                     tokens.add(b.tokens().get(r));
                     where.add(new int[] {b.documents()[r], b.positions()[r]});
@@ -48,7 +51,8 @@ class ExtractorTest {
 
     @Test
     void lastLayerResidualIsTheUnmodifiedGraphsOutputAndTheEditChangesNothing() throws Exception {
-        List<String> docs = List.of("Hello world, this is a test.", "Another, longer sentence with some more words in it.");
+        List<String> docs =
+                List.of("Hello world, this is a test.", "Another, longer sentence with some more words in it.");
         ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 5, Site.RESID).withKeepSpecialTokens(true);
         List<float[]> captured;
         List<List<String>> pieces = new ArrayList<>();
@@ -61,7 +65,8 @@ class ExtractorTest {
         // The same inputs through ONNX Runtime directly: the shipped graph, and the graph with an MLP output added.
         byte[] original = Extractor.readModel(Model.MINILM);
         byte[] edited = OnnxGraphEdit.addFloatOutputs(original, List.of(Model.MINILM.hookName(2, Site.MLP)));
-        assertThat(OnnxGraphEdit.graphOutputs(edited)).containsExactly("last_hidden_state", Model.MINILM.hookName(2, Site.MLP));
+        assertThat(OnnxGraphEdit.graphOutputs(edited))
+                .containsExactly("last_hidden_state", Model.MINILM.hookName(2, Site.MLP));
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (var tok = new WordPieceTokenizer(Model.MINILM);
                 OrtSession plain = env.createSession(original, new OrtSession.SessionOptions());
@@ -91,15 +96,18 @@ class ExtractorTest {
                     OnnxTensor y = OnnxTensor.createTensor(env, LongBuffer.wrap(new long[input.length]), shape);
                     OrtSession.Result r1 = plain.run(Map.of("input_ids", a, "attention_mask", m, "token_type_ids", y));
                     OrtSession.Result r2 = more.run(Map.of("input_ids", a, "attention_mask", m, "token_type_ids", y))) {
-                float[][][] expected = (float[][][]) r1.get("last_hidden_state").get().getValue();
-                float[][][] again = (float[][][]) r2.get("last_hidden_state").get().getValue();
+                float[][][] expected =
+                        (float[][][]) r1.get("last_hidden_state").get().getValue();
+                float[][][] again =
+                        (float[][][]) r2.get("last_hidden_state").get().getValue();
                 int row = 0;
                 for (int i = 0; i < docs.size(); i++) {
                     for (int j = 0; j < ids.get(i).length; j++) {
                         assertThat(again[i][j]).containsExactly(expected[i][j]);
                         float[] got = captured.get(row++);
                         for (int k = 0; k < got.length; k++) {
-                            assertThat(Math.abs(got[k] - expected[i][j][k])).as("doc %d pos %d dim %d", i, j, k)
+                            assertThat(Math.abs(got[k] - expected[i][j][k]))
+                                    .as("doc %d pos %d dim %d", i, j, k)
                                     .isLessThanOrEqualTo(1e-6f);
                         }
                     }
@@ -111,7 +119,8 @@ class ExtractorTest {
 
     @Test
     void mlpCapturesAreRepeatableDropPaddingAndSpecialsAndWindowLongDocuments() throws Exception {
-        ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 2, Site.MLP).withMaxLength(12).withBatchSize(3);
+        ExtractorConfig config =
+                ExtractorConfig.of(Model.MINILM, 2, Site.MLP).withMaxLength(12).withBatchSize(3);
         try (Extractor x = Extractor.open(config)) {
             assertThat(x.width()).isEqualTo(1536);
             assertThat(x.hookName()).isEqualTo("/encoder/layer.2/intermediate/intermediate_act_fn/Mul_1_output_0");
@@ -135,7 +144,9 @@ class ExtractorTest {
             }
             assertThat(x.tokenize(DOCS.get(3)).size()).isGreaterThan(2 * 10);
             assertThat(tokens).isEqualTo(expected).doesNotContain("[CLS]", "[SEP]", "[PAD]");
-            assertThat(where).usingElementComparator((a, b) -> java.util.Arrays.compare(a, b)).isEqualTo(expectedWhere);
+            assertThat(where)
+                    .usingElementComparator((a, b) -> java.util.Arrays.compare(a, b))
+                    .isEqualTo(expectedWhere);
             // Padding would show as a different row count: the sum of attention masks minus the specials.
             int windows = 0;
             for (String d : DOCS) {
@@ -149,7 +160,9 @@ class ExtractorTest {
 
     @Test
     void documentsTokenizedInSmallChunksGiveTheSameRowsAsWholeDocuments() throws Exception {
-        ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 2, Site.RESID).withMaxLength(12).withBatchSize(3);
+        ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 2, Site.RESID)
+                .withMaxLength(12)
+                .withBatchSize(3);
         try (Extractor x = Extractor.open(config)) {
             List<String> wholeTokens = new ArrayList<>();
             List<int[]> wholeWhere = new ArrayList<>();
@@ -159,7 +172,9 @@ class ExtractorTest {
             // Chunks of at most 14 chars: every word of DOCS fits, so every cut falls at a word end.
             List<float[]> chunked = rows(x, new InMemoryText(DOCS, 14).chunks(), tokens, where);
             assertThat(tokens).isEqualTo(wholeTokens);
-            assertThat(where).usingElementComparator((a, b) -> java.util.Arrays.compare(a, b)).isEqualTo(wholeWhere);
+            assertThat(where)
+                    .usingElementComparator((a, b) -> java.util.Arrays.compare(a, b))
+                    .isEqualTo(wholeWhere);
             assertThat(chunked).hasSameSizeAs(whole);
             for (int i = 0; i < whole.size(); i++) {
                 assertThat(chunked.get(i)).containsExactly(whole.get(i));
@@ -183,7 +198,9 @@ class ExtractorTest {
                 return new TextChunk(0, null, "the same few words again and again ");
             }
         };
-        ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 0, Site.RESID).withMaxLength(34).withBatchSize(4);
+        ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 0, Site.RESID)
+                .withMaxLength(34)
+                .withBatchSize(4);
         try (Extractor x = Extractor.open(config)) {
             Iterator<ActivationBlock> blocks = x.extract(endless);
             int[] lastPosition = {0};
@@ -201,7 +218,8 @@ class ExtractorTest {
 
     @Test
     void keptSpecialTokensHavePositionMinusOne() throws Exception {
-        try (Extractor x = Extractor.open(ExtractorConfig.of(Model.MINILM, 0, Site.RESID).withKeepSpecialTokens(true))) {
+        try (Extractor x =
+                Extractor.open(ExtractorConfig.of(Model.MINILM, 0, Site.RESID).withKeepSpecialTokens(true))) {
             List<String> tokens = new ArrayList<>();
             List<int[]> where = new ArrayList<>();
             rows(x, List.of("two words"), tokens, where);
@@ -224,7 +242,8 @@ class ExtractorTest {
     @Test
     void blocksAreOffHeap() throws Exception {
         try (Extractor x = Extractor.open(ExtractorConfig.of(Model.MINILM, 1, Site.RESID))) {
-            MemorySegment data = x.extract(List.of("off heap")).next().activations().data();
+            MemorySegment data =
+                    x.extract(List.of("off heap")).next().activations().data();
             assertThat(data.isNative()).isTrue();
         }
     }

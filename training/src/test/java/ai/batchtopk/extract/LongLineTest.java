@@ -36,8 +36,31 @@ class LongLineTest {
 
     @BeforeAll
     static void writeOneLineOf40Megabytes() throws IOException {
-        String[] words = {"the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "sparse",
-                "autoencoder", "features", "model", "layer", "token", "activation", "residual", "stream", "latent,"};
+        String[] words = {
+            "the",
+            "of",
+            "and",
+            "to",
+            "in",
+            "a",
+            "is",
+            "that",
+            "for",
+            "it",
+            "as",
+            "was",
+            "with",
+            "sparse",
+            "autoencoder",
+            "features",
+            "model",
+            "layer",
+            "token",
+            "activation",
+            "residual",
+            "stream",
+            "latent,"
+        };
         Random random = new Random(42);
         text = dir.resolve("one-line.txt");
         long written = 0;
@@ -54,8 +77,12 @@ class LongLineTest {
     private record Child(int code, String output) {}
 
     private static Child child(String... args) throws Exception {
-        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(), HEAP,
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path")));
+        List<String> command = new ArrayList<>(List.of(
+                ProcessHandle.current().info().command().orElseThrow(),
+                HEAP,
+                "--enable-native-access=ALL-UNNAMED",
+                "-cp",
+                System.getProperty("java.class.path")));
         String library = System.getProperty("batchtopk.library");
         if (library != null && !library.isBlank()) {
             command.add("-Dbatchtopk.library=" + library);
@@ -63,7 +90,10 @@ class LongLineTest {
         command.add(Main.class.getName());
         command.addAll(List.of(args));
         Path log = Files.createTempFile(dir, "child-", ".log");
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process process = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
         // Not a measurement: only a guard so that a hung child cannot hang the build.
         if (!process.waitFor(15, TimeUnit.MINUTES)) {
             process.destroyForcibly();
@@ -82,19 +112,38 @@ class LongLineTest {
     @Test
     void extractWithMaxTokensReadsOnlyWhatItNeeds() throws Exception {
         Path out = dir.resolve("extraction");
-        Child c = child("extract", "--layer", "0", "--text", text.toString(), "--out", out.toString(),
-                "--max-tokens", "2000");
+        Child c = child(
+                "extract", "--layer", "0", "--text", text.toString(), "--out", out.toString(), "--max-tokens", "2000");
         assertThat(c.code()).as(c.output()).isZero();
         assertThat(summary(c.output())).containsEntry("rows", 2000L).containsEntry("documents", 1L);
-        assertThat(Files.readAllLines(out.resolve(ExtractCommand.TOKENS))).hasSize(2000).last().asString()
+        assertThat(Files.readAllLines(out.resolve(ExtractCommand.TOKENS)))
+                .hasSize(2000)
+                .last()
+                .asString()
                 .startsWith("0\t1999\t");
     }
 
     @Test
     void trainTextStreamsTheLineIntoTraining() throws Exception {
         Path out = dir.resolve("sae");
-        Child c = child("train", "--text", text.toString(), "--layer", "0", "--d-sae", "64", "--k", "4",
-                "--batch-size", "32", "--steps", "3", "--threads", "1", "--out", out.toString());
+        Child c = child(
+                "train",
+                "--text",
+                text.toString(),
+                "--layer",
+                "0",
+                "--d-sae",
+                "64",
+                "--k",
+                "4",
+                "--batch-size",
+                "32",
+                "--steps",
+                "3",
+                "--threads",
+                "1",
+                "--out",
+                out.toString());
         assertThat(c.code()).as(c.output()).isZero();
         assertThat(summary(c.output())).containsEntry("step", 3L);
     }

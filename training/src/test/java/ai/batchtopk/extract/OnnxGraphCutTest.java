@@ -13,7 +13,8 @@ class OnnxGraphCutTest {
         byte[] model = Extractor.readModel(Model.MINILM);
         String hook = Model.MINILM.hookName(3, Site.RESID);
         byte[] tail = OnnxGraphCut.tail(model, hook, 384, Model.MINILM.lastHiddenState());
-        assertThat(OnnxGraphEdit.nodeOutputs(tail)).doesNotContain(hook, Model.MINILM.hookName(2, Site.RESID))
+        assertThat(OnnxGraphEdit.nodeOutputs(tail))
+                .doesNotContain(hook, Model.MINILM.hookName(2, Site.RESID))
                 .contains(Model.MINILM.hookName(4, Site.RESID), Model.MINILM.lastHiddenState());
         assertThat(OnnxGraphEdit.graphOutputs(tail)).containsExactly(Model.MINILM.lastHiddenState());
         // The word embeddings (most of the model's bytes) stay behind with the head.
@@ -24,9 +25,12 @@ class OnnxGraphCutTest {
     void aCutAtAnUnknownTensorOrOutputIsRefused() throws IOException {
         byte[] model = Extractor.readModel(Model.MINILM);
         String hook = Model.MINILM.hookName(3, Site.RESID);
-        assertThatThrownBy(() -> OnnxGraphCut.tail(model, "/encoder/layer.9/output", 384, Model.MINILM.lastHiddenState()))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no node producing /encoder/layer.9/output");
+        assertThatThrownBy(
+                        () -> OnnxGraphCut.tail(model, "/encoder/layer.9/output", 384, Model.MINILM.lastHiddenState()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("no node producing /encoder/layer.9/output");
         assertThatThrownBy(() -> OnnxGraphCut.tail(model, hook, 384, "logits"))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no output named logits");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("no output named logits");
     }
 }

@@ -102,7 +102,8 @@ class TextCorpusTest {
             if (expected.isEmpty()) {
                 assertThat(texts(TextCorpus.open(List.of(f), UTF_8, max), max)).isEmpty();
             } else {
-                assertThat(texts(TextCorpus.open(List.of(f), UTF_8, max), max)).as("%s", text.chars().boxed().toList())
+                assertThat(texts(TextCorpus.open(List.of(f), UTF_8, max), max))
+                        .as("%s", text.chars().boxed().toList())
                         .isEqualTo(expected);
             }
         }
@@ -144,8 +145,10 @@ class TextCorpusTest {
         TextCorpus corpus = TextCorpus.open(List.of(dir), UTF_8);
         List<Doc> docs = documents(corpus, TextChunk.MAX_CHARS);
         assertThat(docs).extracting(Doc::text).containsExactly("x", "y", "aye", "zed");
-        assertThat(docs).extracting(Doc::source).containsExactly(dir.resolve("a.txt"), dir.resolve("a.txt"),
-                dir.resolve("b/a.txt"), dir.resolve("b/c/z.txt"));
+        assertThat(docs)
+                .extracting(Doc::source)
+                .containsExactly(
+                        dir.resolve("a.txt"), dir.resolve("a.txt"), dir.resolve("b/a.txt"), dir.resolve("b/c/z.txt"));
         assertThat(corpus.validate()).isEqualTo(4);
     }
 
@@ -168,10 +171,13 @@ class TextCorpusTest {
         Path latin1 = dir.resolve("latin1.txt");
         Files.write(latin1, "Line one\nCaf\u00e9 au lait\n".getBytes(StandardCharsets.ISO_8859_1));
         TextCorpus corpus = TextCorpus.open(List.of(latin1), UTF_8);
-        assertThatThrownBy(corpus::validate).isInstanceOf(IOException.class)
-                .hasMessage(latin1 + " is not UTF-8 text: byte 0xE9 at offset 12 (line 2) is not a valid UTF-8 sequence;"
-                        + " convert the file to UTF-8, or name its encoding with --encoding (e.g. --encoding latin-1)");
-        assertThatThrownBy(() -> corpus.chunks().hasNext()).isInstanceOf(UncheckedIOException.class)
+        assertThatThrownBy(corpus::validate)
+                .isInstanceOf(IOException.class)
+                .hasMessage(
+                        latin1 + " is not UTF-8 text: byte 0xE9 at offset 12 (line 2) is not a valid UTF-8 sequence;"
+                                + " convert the file to UTF-8, or name its encoding with --encoding (e.g. --encoding latin-1)");
+        assertThatThrownBy(() -> corpus.chunks().hasNext())
+                .isInstanceOf(UncheckedIOException.class)
                 .hasMessageContaining("offset 12 (line 2)");
         // Named, the encoding reads it.
         assertThat(texts(TextCorpus.open(List.of(latin1), TextCorpus.charset("latin-1")), TextChunk.MAX_CHARS))
@@ -179,8 +185,10 @@ class TextCorpusTest {
 
         Path cut = dir.resolve("cut.txt");
         Files.write(cut, new byte[] {'a', 'b', (byte) 0xC3});
-        assertThatThrownBy(() -> TextCorpus.open(List.of(cut), UTF_8).validate()).isInstanceOf(IOException.class)
-                .hasMessageContaining("byte 0xC3 at offset 2 (line 1) is an incomplete UTF-8 character at the end of the file");
+        assertThatThrownBy(() -> TextCorpus.open(List.of(cut), UTF_8).validate())
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining(
+                        "byte 0xC3 at offset 2 (line 1) is an incomplete UTF-8 character at the end of the file");
     }
 
     @Test
@@ -194,7 +202,8 @@ class TextCorpusTest {
         bytes[bytes.length - 1] = (byte) 0xFF;
         Path f = dir.resolve("late.txt");
         Files.write(f, bytes);
-        assertThatThrownBy(() -> TextCorpus.open(List.of(f), UTF_8).validate()).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> TextCorpus.open(List.of(f), UTF_8).validate())
+                .isInstanceOf(IOException.class)
                 .hasMessageContaining("byte 0xFF at offset " + (bytes.length - 1) + " (line " + (lines + 1) + ")");
     }
 
@@ -202,7 +211,8 @@ class TextCorpusTest {
     void anUnknownEncodingIsAClearError() {
         assertThat(TextCorpus.charset("latin1")).isEqualTo(StandardCharsets.ISO_8859_1);
         assertThat(TextCorpus.charset("utf-16")).isEqualTo(StandardCharsets.UTF_16);
-        assertThatThrownBy(() -> TextCorpus.charset("klingon")).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> TextCorpus.charset("klingon"))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageStartingWith("unknown --encoding 'klingon'");
     }
 
@@ -212,7 +222,8 @@ class TextCorpusTest {
         new Random(7).nextBytes(elf);
         System.arraycopy(new byte[] {0x7F, 'E', 'L', 'F', 2, 1, 1, 0}, 0, elf, 0, 8);
         Path binary = Files.write(dir.resolve("tool"), elf);
-        assertThatThrownBy(() -> TextCorpus.open(List.of(binary), UTF_8)).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> TextCorpus.open(List.of(binary), UTF_8))
+                .isInstanceOf(IOException.class)
                 .hasMessageStartingWith(binary + " looks like a binary file, not text (a NUL byte at character 7");
         // Control characters without NUL, more than a tenth of them.
         byte[] controls = new byte[1000];
@@ -220,7 +231,8 @@ class TextCorpusTest {
             controls[i] = (byte) (i % 4 == 0 ? 0x01 : 'x');
         }
         Path noisy = Files.write(dir.resolve("noisy.dat"), controls);
-        assertThatThrownBy(() -> TextCorpus.open(List.of(noisy), UTF_8)).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> TextCorpus.open(List.of(noisy), UTF_8))
+                .isInstanceOf(IOException.class)
                 .hasMessageContaining("25% control characters in its first 1000 bytes");
         Files.writeString(dir.resolve("notes.txt"), "Some text.");
         TextCorpus corpus = TextCorpus.open(List.of(dir), UTF_8);
@@ -237,15 +249,19 @@ class TextCorpusTest {
     void anEmptyCorpusADirectoryOfBinariesOrAMissingFileIsAClearError() throws IOException {
         Path empty = dir.resolve("empty.txt");
         Files.writeString(empty, "\n  \n");
-        assertThatThrownBy(() -> TextCorpus.open(List.of(empty), UTF_8).validate()).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> TextCorpus.open(List.of(empty), UTF_8).validate())
+                .isInstanceOf(IOException.class)
                 .hasMessage("no text in " + empty + " (1 file, all empty or whitespace only)");
         Path binaries = Files.createDirectories(dir.resolve("bin"));
         Files.write(binaries.resolve("a.bin"), new byte[] {1, 0, 2});
-        assertThatThrownBy(() -> TextCorpus.open(List.of(binaries), UTF_8)).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> TextCorpus.open(List.of(binaries), UTF_8))
+                .isInstanceOf(IOException.class)
                 .hasMessage("no text in " + binaries + " (only binary files: " + binaries.resolve("a.bin") + ")");
         Path missing = dir.resolve("missing.txt");
-        assertThatThrownBy(() -> TextCorpus.open(List.of(missing), UTF_8)).isInstanceOf(IOException.class)
-                .hasMessageContaining(missing.toString()).hasMessageContaining("does not exist");
+        assertThatThrownBy(() -> TextCorpus.open(List.of(missing), UTF_8))
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining(missing.toString())
+                .hasMessageContaining("does not exist");
     }
 
     @Test
@@ -253,6 +269,7 @@ class TextCorpusTest {
         // Root reads past permissions, so a directory read as a file stands in for an unreadable one.
         Path notAFile = dir.resolve("chapter.txt");
         assertThatThrownBy(() -> TextFileReader.binaryReason(Files.createDirectories(notAFile), UTF_8))
-                .isInstanceOf(IOException.class).hasMessageContaining("cannot read the text file " + notAFile);
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("cannot read the text file " + notAFile);
     }
 }

@@ -38,7 +38,10 @@ class ReportTest {
         String[] text = Stream.of(args).map(String::valueOf).toArray(String[]::new);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = Main.run(new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8), text);
+        int code = Main.run(
+                new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8),
+                text);
         return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     }
 
@@ -48,11 +51,25 @@ class ReportTest {
         Result synth = cli("synth", "--out", toy, "--d-in", 32, "--features", 48, "--tokens", 4096, "--seed", 3);
         assertThat(synth.code()).as("%s", synth).isZero();
         run = shared.resolve("run");
-        Result train = cli("train", "--data", toy.resolve("activations.npy"), "--d-sae", 64, "--k", 4, "--batch-size", 64,
-                "--steps", 100, "--out", run);
+        Result train = cli(
+                "train",
+                "--data",
+                toy.resolve("activations.npy"),
+                "--d-sae",
+                64,
+                "--k",
+                4,
+                "--batch-size",
+                64,
+                "--steps",
+                100,
+                "--out",
+                run);
         assertThat(train.code()).as("%s", train).isZero();
         // One token per activation row, 32 rows per document; the words need HTML and TSV escaping.
-        String[] words = {"the", "<script>alert(1)</script>", "a&b", "tab\\there", "line\\nbreak", "back\\\\slash", "\"q\"", " ok"};
+        String[] words = {
+            "the", "<script>alert(1)</script>", "a&b", "tab\\there", "line\\nbreak", "back\\\\slash", "\"q\"", " ok"
+        };
         List<String> lines = new ArrayList<>();
         for (int row = 0; row < 4096; row++) {
             lines.add((row / 32) + "\t" + (row % 32) + "\t" + words[(row * 7 + row / 5) % words.length]);
@@ -99,8 +116,13 @@ class ReportTest {
         assertThat(html).startsWith("<!DOCTYPE html>").contains("</html>");
         // Line charts over training.
         assertThat(count(html, "<svg class=\"chart\"")).isGreaterThanOrEqualTo(8);
-        assertThat(html).contains("aria-label=\"Loss\"", "NMSE (fraction of variance unexplained)",
-                "L0 (active latents per token)", "Dead latents (fraction of d_sae)", "theta (inference threshold)");
+        assertThat(html)
+                .contains(
+                        "aria-label=\"Loss\"",
+                        "NMSE (fraction of variance unexplained)",
+                        "L0 (active latents per token)",
+                        "Dead latents (fraction of d_sae)",
+                        "theta (inference threshold)");
         assertThat(count(html, "<path fill=\"none\" stroke=")).isGreaterThanOrEqualTo(5);
         // The two histograms, over the 2048 sampled rows.
         assertThat(html).contains("Per-token L0 (2,048 tokens)", "Latent firing density (64 latents)", ">dead</text>");
@@ -108,8 +130,15 @@ class ReportTest {
         // Six latents in context, with the text escaped and the TSV escapes undone.
         assertThat(count(html, "<section class=\"latent\">")).isEqualTo(6);
         assertThat(count(html, "class=\"tok hit\"")).isBetween(6, 48);
-        assertThat(html).contains("&lt;script&gt;alert(1)&lt;/script&gt;", "a&amp;b", "tab⇥here", "line↵break",
-                "back\\slash", "&quot;q&quot;", "corpus/&lt;file");
+        assertThat(html)
+                .contains(
+                        "&lt;script&gt;alert(1)&lt;/script&gt;",
+                        "a&amp;b",
+                        "tab⇥here",
+                        "line↵break",
+                        "back\\slash",
+                        "&quot;q&quot;",
+                        "corpus/&lt;file");
         assertThat(html).doesNotContain("<script", "tab\\there", "<link", "src=", "@import", "url(");
         // Configuration from cfg.json.
         assertThat(html).contains(">batchtopk<", ">d_sae<", ">dataset_path<");
@@ -140,10 +169,16 @@ class ReportTest {
         Path dir = copyOfRun();
         // A cfg.json whose dataset_path is gone.
         Path cfg = dir.resolve("cfg.json");
-        Files.writeString(cfg, Files.readString(cfg).replace(toy.resolve("activations.npy").toAbsolutePath().toString(),
-                "/nonexistent/activations.npy"));
+        Files.writeString(
+                cfg,
+                Files.readString(cfg)
+                        .replace(
+                                toy.resolve("activations.npy").toAbsolutePath().toString(),
+                                "/nonexistent/activations.npy"));
         String html = Files.readString(Report.write(dir, ReportInputs.defaults()));
-        assertThat(html).contains("aria-label=\"Loss\"", "No activation data was given").doesNotContain("Per-token L0");
+        assertThat(html)
+                .contains("aria-label=\"Loss\"", "No activation data was given")
+                .doesNotContain("Per-token L0");
     }
 
     @Test
@@ -154,18 +189,24 @@ class ReportTest {
         assertThat(r.code()).as("%s", r).isEqualTo(1);
         assertThat(r.err()).startsWith("error: no training log ").contains("metrics.jsonl", "batchtopk train");
         assertThat(dir.resolve("report.html")).doesNotExist();
-        assertThatThrownBy(() -> Report.write(dir, ReportInputs.defaults())).isInstanceOf(ReportException.class)
+        assertThatThrownBy(() -> Report.write(dir, ReportInputs.defaults()))
+                .isInstanceOf(ReportException.class)
                 .hasMessageContaining("metrics.jsonl");
     }
 
     @Test
     void widthMismatchIsAClearError() throws IOException {
         Path other = tmp.resolve("other");
-        assertThat(cli("synth", "--out", other, "--d-in", 16, "--features", 20, "--tokens", 256).code()).isZero();
+        assertThat(cli("synth", "--out", other, "--d-in", 16, "--features", 20, "--tokens", 256)
+                        .code())
+                .isZero();
         Path dir = copyOfRun();
         Result r = cli("report", "--run", dir, "--data", other.resolve("activations.npy"));
         assertThat(r.code()).as("%s", r).isEqualTo(1);
-        assertThat(r.err()).startsWith("error: ").contains("width d = 16", "d_in = 32").doesNotContain("\tat ");
+        assertThat(r.err())
+                .startsWith("error: ")
+                .contains("width d = 16", "d_in = 32")
+                .doesNotContain("\tat ");
         assertThat(dir.resolve("report.html")).doesNotExist();
     }
 

@@ -68,8 +68,26 @@ class BadDataTest {
     }
 
     private static List<Object> trainArgs(Path a, Path b, String mode, Path out) {
-        List<Object> args = new ArrayList<>(List.of("train", "--data", a, "--data", b, "--d-sae", 32, "--k", 4,
-                "--batch-size", 50, "--steps", 30, "--seed", 4, "--lr-decay", "linear", "--out", out));
+        List<Object> args = new ArrayList<>(List.of(
+                "train",
+                "--data",
+                a,
+                "--data",
+                b,
+                "--d-sae",
+                32,
+                "--k",
+                4,
+                "--batch-size",
+                50,
+                "--steps",
+                30,
+                "--seed",
+                4,
+                "--lr-decay",
+                "linear",
+                "--out",
+                out));
         switch (mode) {
             case "sequential" -> args.addAll(List.of("--no-shuffle", "--prefetch", 0));
             case "shuffled" -> args.addAll(List.of("--prefetch", 2));
@@ -88,13 +106,15 @@ class BadDataTest {
         Path out = tmp.resolve("run");
         Cli.Run failed = Cli.run(trainArgs(a, b, mode, out).toArray());
         assertThat(failed.code()).as("%s", failed).isEqualTo(Main.FAILURE);
-        assertThat(failed.err()).startsWith("error: row 150 (0-based) of " + b + " holds NaN in column 3 (in the batch of step ")
-                .contains("Saved the SAE as of step").contains("--resume " + out + " --allow-changed-data");
+        assertThat(failed.err())
+                .startsWith("error: row 150 (0-based) of " + b + " holds NaN in column 3 (in the batch of step ")
+                .contains("Saved the SAE as of step")
+                .contains("--resume " + out + " --allow-changed-data");
         Matcher m = Pattern.compile("in the batch of step (\\d+)\\)").matcher(failed.err());
         assertThat(m.find()).isTrue();
         long step = Long.parseLong(m.group(1));
         if (mode.equals("sequential")) {
-            assertThat(step).isEqualTo(10);  // rows 450..499
+            assertThat(step).isEqualTo(10); // rows 450..499
         }
         try (Checkpoint.Loaded saved = Checkpoint.resume(out)) {
             assertThat(saved.extra().get("batchtopk.run.steps")).isEqualTo(Long.toString(step - 1));
@@ -105,7 +125,9 @@ class BadDataTest {
         write(b, DType.F32, 200, 2, 150, 0.25);
         Cli.Run refused = Cli.run("train", "--resume", out);
         assertThat(refused.code()).isEqualTo(Main.FAILURE);
-        assertThat(refused.err()).contains("the data changed since the checkpoint").contains(b.toString());
+        assertThat(refused.err())
+                .contains("the data changed since the checkpoint")
+                .contains(b.toString());
         Cli.Run resumed = Cli.run("train", "--resume", out, "--allow-changed-data");
         assertThat(resumed.code()).as("%s", resumed).isZero();
         assertThat(resumed.err()).contains("warning: ").contains(b.toString());
@@ -122,7 +144,8 @@ class BadDataTest {
         Path out = tmp.resolve("run");
         Cli.Run failed = Cli.run(trainArgs(a, b, "sequential", out).toArray());
         assertThat(failed.code()).isEqualTo(Main.FAILURE);
-        assertThat(failed.err()).contains("row 7 (0-based) of " + a + " holds Infinity in column 3 (in the batch of step 1)")
+        assertThat(failed.err())
+                .contains("row 7 (0-based) of " + a + " holds Infinity in column 3 (in the batch of step 1)")
                 .contains("as of step 0");
         write(a, DType.F32, 300, 1, -1, 0);
         Cli.Run resumed = Cli.run("train", "--resume", out, "--allow-changed-data");
@@ -135,15 +158,46 @@ class BadDataTest {
         Path data = write(tmp.resolve("a.npy"), DType.F32, 300, 1, -1, 0);
         Path held = write(tmp.resolve("held.npy"), DType.F32, 100, 3, 40, Double.NaN);
         Path out = tmp.resolve("run");
-        Cli.Run run = Cli.run("train", "--data", data, "--eval-data", held, "--d-sae", 32, "--k", 4, "--batch-size", 50,
-                "--steps", 5, "--out", out);
+        Cli.Run run = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--eval-data",
+                held,
+                "--d-sae",
+                32,
+                "--k",
+                4,
+                "--batch-size",
+                50,
+                "--steps",
+                5,
+                "--out",
+                out);
         assertThat(run.code()).isEqualTo(Main.FAILURE);
-        assertThat(run.err()).isEqualTo("error: --eval-data: row 40 (0-based) of " + held
-                + " holds NaN in column 3; evaluation needs finite activations\n");
+        assertThat(run.err())
+                .isEqualTo("error: --eval-data: row 40 (0-based) of " + held
+                        + " holds NaN in column 3; evaluation needs finite activations\n");
         assertThat(out).doesNotExist();
         // Past the rows evaluated on (--eval-tokens), it does not matter.
-        Cli.Run fewer = Cli.run("train", "--data", data, "--eval-data", held, "--eval-tokens", 40, "--d-sae", 32, "--k", 4,
-                "--batch-size", 50, "--steps", 5, "--out", out);
+        Cli.Run fewer = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--eval-data",
+                held,
+                "--eval-tokens",
+                40,
+                "--d-sae",
+                32,
+                "--k",
+                4,
+                "--batch-size",
+                50,
+                "--steps",
+                5,
+                "--out",
+                out);
         assertThat(fewer.code()).as("%s", fewer).isZero();
     }
 
@@ -152,10 +206,26 @@ class BadDataTest {
         Path data = write(tmp.resolve("a.npy"), DType.F32, 300, 1, -1, 0);
         Path held = constant(tmp.resolve("held.npy"), DType.F32, 100, 0.5);
         Path out = tmp.resolve("run");
-        Cli.Run run = Cli.run("train", "--data", data, "--eval-data", held, "--d-sae", 32, "--k", 4, "--batch-size", 50,
-                "--steps", 5, "--out", out);
+        Cli.Run run = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--eval-data",
+                held,
+                "--d-sae",
+                32,
+                "--k",
+                4,
+                "--batch-size",
+                50,
+                "--steps",
+                5,
+                "--out",
+                out);
         assertThat(run.code()).isEqualTo(Main.FAILURE);
-        assertThat(run.err()).contains("the first 100 rows of --eval-data").contains("have no variance")
+        assertThat(run.err())
+                .contains("the first 100 rows of --eval-data")
+                .contains("have no variance")
                 .contains("every column is constant");
         assertThat(out).doesNotExist();
     }
@@ -165,8 +235,8 @@ class BadDataTest {
     private Path trainedSae() throws IOException {
         Path data = write(tmp.resolve("train.npy"), DType.F32, 400, 1, -1, 0);
         Path sae = tmp.resolve("sae");
-        Cli.Run run = Cli.run("train", "--data", data, "--d-sae", 32, "--k", 4, "--batch-size", 50, "--steps", 10,
-                "--out", sae);
+        Cli.Run run = Cli.run(
+                "train", "--data", data, "--d-sae", 32, "--k", 4, "--batch-size", 50, "--steps", 10, "--out", sae);
         assertThat(run.code()).as("%s", run).isZero();
         return sae;
     }
@@ -179,8 +249,9 @@ class BadDataTest {
         Cli.Run run = Cli.run("eval", "--sae", sae, "--data", a, "--data", b, "--batch-size", 64);
         assertThat(run.code()).isEqualTo(Main.FAILURE);
         assertThat(run.out()).isEmpty();
-        assertThat(run.err()).isEqualTo("error: row 150 (0-based) of " + b
-                + " holds -Infinity in column 3; evaluation needs finite activations\n");
+        assertThat(run.err())
+                .isEqualTo("error: row 150 (0-based) of " + b
+                        + " holds -Infinity in column 3; evaluation needs finite activations\n");
     }
 
     @Test
@@ -191,12 +262,20 @@ class BadDataTest {
         Path constant = constant(tmp.resolve("constant.npy"), DType.F32, 100, 0.1);
         Path huge = constant(tmp.resolve("huge.npy"), DType.F64, 100, 1e300);
         Path hugeVaried = write(tmp.resolve("huge_varied.npy"), DType.F64, 100, 6, 10, 1e300);
-        for (Object[] c : new Object[][] {{one, "a single row"}, {zeros, "every column is constant over its 100 rows"},
-                {constant, "every column is constant"}, {huge, "no variance"}, {hugeVaried, "too large to square"}}) {
+        for (Object[] c : new Object[][] {
+            {one, "a single row"},
+            {zeros, "every column is constant over its 100 rows"},
+            {constant, "every column is constant"},
+            {huge, "no variance"},
+            {hugeVaried, "too large to square"}
+        }) {
             Cli.Run run = Cli.run("eval", "--sae", sae, "--data", c[0]);
             assertThat(run.code()).as("%s: %s", c[0], run).isEqualTo(Main.FAILURE);
             assertThat(run.out()).isEmpty();
-            assertThat(run.err()).as("%s", c[0]).startsWith("error: cannot evaluate on " + c[0]).contains((String) c[1]);
+            assertThat(run.err())
+                    .as("%s", c[0])
+                    .startsWith("error: cannot evaluate on " + c[0])
+                    .contains((String) c[1]);
         }
         // Two rows are enough.
         Path two = write(tmp.resolve("two.npy"), DType.F32, 2, 5, -1, 0);

@@ -60,8 +60,10 @@ class ChangingFilesTest {
             SequentialBatches batches = new SequentialBatches(data, 100, DataPosition.START, arena);
             batches.next();
             truncate(tmp.resolve("a.npy"), 1000);
-            assertThatThrownBy(batches::next).isInstanceOf(FileChangedException.class)
-                    .hasMessageContaining(tmp.resolve("a.npy") + " changed while being read").hasMessageContaining("truncated");
+            assertThatThrownBy(batches::next)
+                    .isInstanceOf(FileChangedException.class)
+                    .hasMessageContaining(tmp.resolve("a.npy") + " changed while being read")
+                    .hasMessageContaining("truncated");
         }
     }
 
@@ -71,7 +73,8 @@ class ChangingFilesTest {
             ActivationData data = twoFiles(arena);
             SequentialBatches sequential = new SequentialBatches(data, 100, new DataPosition(0, ROWS), arena);
             ShuffledBatches shuffled = new ShuffledBatches(data, 100, 3, DataPosition.START, arena);
-            ShuffledBatches windowed = new ShuffledBatches(data, 100, 3, 500, new DataPosition(0, 2 * ROWS - 500), arena);
+            ShuffledBatches windowed =
+                    new ShuffledBatches(data, 100, 3, 500, new DataPosition(0, 2 * ROWS - 500), arena);
             var out = arena.allocate(100 * data.rowBytes());
             sequential.fill(out);
             shuffled.fill(out);
@@ -79,10 +82,12 @@ class ChangingFilesTest {
             truncate(tmp.resolve("b.npy"), 1000);
             for (RowStream stream : List.<RowStream>of(sequential, shuffled, windowed)) {
                 assertThatThrownBy(() -> {
-                    for (int i = 0; i < 2 * ROWS / 100; i++) {
-                        stream.fill(out);
-                    }
-                }).as("%s", stream.getClass().getSimpleName()).isInstanceOf(FileChangedException.class)
+                            for (int i = 0; i < 2 * ROWS / 100; i++) {
+                                stream.fill(out);
+                            }
+                        })
+                        .as("%s", stream.getClass().getSimpleName())
+                        .isInstanceOf(FileChangedException.class)
                         .hasMessageContaining(tmp.resolve("b.npy") + " changed while being read")
                         .hasMessageContaining("truncated");
             }
@@ -91,22 +96,28 @@ class ChangingFilesTest {
 
     @Test
     void evaluationCopiesItsRowsAndNamesTheTruncatedFile() throws IOException {
-        try (Arena arena = Arena.ofShared(); Sae sae = Sae.create(SaeConfig.builder(NumberedRows.D, 8).k(2).build())) {
+        try (Arena arena = Arena.ofShared();
+                Sae sae = Sae.create(SaeConfig.builder(NumberedRows.D, 8).k(2).build())) {
             ActivationData data = twoFiles(arena);
             try (EvalSet eval = new EvalSet(data, 2 * ROWS)) {
                 assertThat(eval.evaluate(sae).tokens()).isEqualTo(2 * ROWS);
                 truncate(tmp.resolve("b.npy"), 1000);
-                assertThatThrownBy(() -> eval.evaluate(sae)).isInstanceOf(FileChangedException.class)
-                        .hasMessageContaining(tmp.resolve("b.npy").toString()).hasMessageContaining("truncated");
+                assertThatThrownBy(() -> eval.evaluate(sae))
+                        .isInstanceOf(FileChangedException.class)
+                        .hasMessageContaining(tmp.resolve("b.npy").toString())
+                        .hasMessageContaining("truncated");
             }
         }
     }
 
     /** Runs the command line in a child JVM; returns its exit code and output once {@code whileRunning} is done. */
     private Cli.Run child(List<Object> args, Path watch, ThrowingAction whileRunning) throws Exception {
-        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=ALL-UNNAMED", "-Dbatchtopk.test.step-delay-ms=20",
-                "-cp", System.getProperty("java.class.path")));
+        List<String> command = new ArrayList<>(List.of(
+                ProcessHandle.current().info().command().orElseThrow(),
+                "--enable-native-access=ALL-UNNAMED",
+                "-Dbatchtopk.test.step-delay-ms=20",
+                "-cp",
+                System.getProperty("java.class.path")));
         String library = System.getProperty("batchtopk.library");
         if (library != null && !library.isBlank()) {
             command.add("-Dbatchtopk.library=" + library);
@@ -115,14 +126,20 @@ class ChangingFilesTest {
         args.forEach(a -> command.add(String.valueOf(a)));
         Path out = tmp.resolve("child.out");
         Path err = tmp.resolve("child.err");
-        Process process = new ProcessBuilder(command).directory(tmp.toFile()).redirectOutput(out.toFile())
-                .redirectError(err.toFile()).start();
+        Process process = new ProcessBuilder(command)
+                .directory(tmp.toFile())
+                .redirectOutput(out.toFile())
+                .redirectError(err.toFile())
+                .start();
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (System.nanoTime() < deadline && process.isAlive()
+        while (System.nanoTime() < deadline
+                && process.isAlive()
                 && !(Files.exists(watch) && Files.readAllLines(watch).size() >= 5)) {
             Thread.sleep(20);
         }
-        assertThat(process.isAlive()).as("the child runs (stderr: %s)", Files.readString(err)).isTrue();
+        assertThat(process.isAlive())
+                .as("the child runs (stderr: %s)", Files.readString(err))
+                .isTrue();
         whileRunning.run();
         boolean ended = process.waitFor(60, TimeUnit.SECONDS);
         if (!ended) {
@@ -130,7 +147,9 @@ class ChangingFilesTest {
         }
         assertThat(ended).as("the child stopped after the file changed").isTrue();
         try (Stream<Path> files = Files.list(tmp)) {
-            assertThat(files.map(p -> p.getFileName().toString())).as("no JVM crash report").noneMatch(n -> n.startsWith("hs_err"));
+            assertThat(files.map(p -> p.getFileName().toString()))
+                    .as("no JVM crash report")
+                    .noneMatch(n -> n.startsWith("hs_err"));
         }
         return new Cli.Run(process.exitValue(), Files.readString(out), Files.readString(err));
     }
@@ -151,12 +170,33 @@ class ChangingFilesTest {
     void aTrainingRunWhoseDataIsTruncatedStopsWithAnErrorNamingTheFile() throws Exception {
         Path data = synth("data");
         Path out = tmp.resolve("run");
-        Cli.Run run = child(List.of("train", "--data", data, "--d-sae", 32, "--k", 4, "--batch-size", 64, "--steps", 100000,
-                "--prefetch", 2, "--log-every", 1, "--out", out), out.resolve(MetricsLog.FILE),
+        Cli.Run run = child(
+                List.of(
+                        "train",
+                        "--data",
+                        data,
+                        "--d-sae",
+                        32,
+                        "--k",
+                        4,
+                        "--batch-size",
+                        64,
+                        "--steps",
+                        100000,
+                        "--prefetch",
+                        2,
+                        "--log-every",
+                        1,
+                        "--out",
+                        out),
+                out.resolve(MetricsLog.FILE),
                 () -> truncate(data, 4096));
         assertThat(run.code()).as("%s", run).isEqualTo(Main.FAILURE);
-        assertThat(run.err().strip()).as("%s", run).startsWith("error: ")
-                .contains(data + " changed while being read").contains("(truncated)");
+        assertThat(run.err().strip())
+                .as("%s", run)
+                .startsWith("error: ")
+                .contains(data + " changed while being read")
+                .contains("(truncated)");
     }
 
     @Test
@@ -164,12 +204,38 @@ class ChangingFilesTest {
         Path data = synth("data");
         Path held = synth("held");
         Path out = tmp.resolve("run");
-        Cli.Run run = child(List.of("train", "--data", data, "--d-sae", 32, "--k", 4, "--batch-size", 64, "--steps", 100000,
-                "--prefetch", 0, "--eval-data", held, "--eval-every", 1, "--eval-tokens", 40000, "--log-every", 1,
-                "--out", out), out.resolve(EvalLog.FILE),
+        Cli.Run run = child(
+                List.of(
+                        "train",
+                        "--data",
+                        data,
+                        "--d-sae",
+                        32,
+                        "--k",
+                        4,
+                        "--batch-size",
+                        64,
+                        "--steps",
+                        100000,
+                        "--prefetch",
+                        0,
+                        "--eval-data",
+                        held,
+                        "--eval-every",
+                        1,
+                        "--eval-tokens",
+                        40000,
+                        "--log-every",
+                        1,
+                        "--out",
+                        out),
+                out.resolve(EvalLog.FILE),
                 () -> truncate(held, 4096));
         assertThat(run.code()).as("%s", run).isEqualTo(Main.FAILURE);
-        assertThat(run.err().strip()).as("%s", run).startsWith("error: ")
-                .contains(held + " changed while being read").contains("(truncated)");
+        assertThat(run.err().strip())
+                .as("%s", run)
+                .startsWith("error: ")
+                .contains(held + " changed while being read")
+                .contains("(truncated)");
     }
 }

@@ -26,12 +26,13 @@ class ClearMessagesTest {
 
     @BeforeAll
     static void run() {
-        Cli.Run synth = Cli.run("synth", "--out", shared.resolve("toy"), "--d-in", 16, "--features", 24, "--tokens", 1000);
+        Cli.Run synth =
+                Cli.run("synth", "--out", shared.resolve("toy"), "--d-in", 16, "--features", 24, "--tokens", 1000);
         assertThat(synth.code()).as("%s", synth).isZero();
         data = shared.resolve("toy").resolve(SynthCommand.ACTIVATIONS);
         sae = shared.resolve("sae");
-        Cli.Run train = Cli.run("train", "--data", data, "--d-sae", 32, "--k", 4, "--batch-size", 64, "--steps", 2,
-                "--out", sae);
+        Cli.Run train = Cli.run(
+                "train", "--data", data, "--d-sae", 32, "--k", 4, "--batch-size", 64, "--steps", 2, "--out", sae);
         assertThat(train.code()).as("%s", train).isZero();
     }
 
@@ -54,25 +55,45 @@ class ClearMessagesTest {
             }
             Npy.write(narrow, t);
         }
-        Object[] args = {"train", "--data", narrow, "--d-sae", 8, "--k", 2, "--batch-size", 10, "--steps", 5, "--out",
-                tmp.resolve("out")};
+        Object[] args = {
+            "train",
+            "--data",
+            narrow,
+            "--d-sae",
+            8,
+            "--k",
+            2,
+            "--batch-size",
+            10,
+            "--steps",
+            5,
+            "--out",
+            tmp.resolve("out")
+        };
         Cli.Run run = Cli.run(args);
         assertError(run, Main.USAGE, "normalization per-token needs d_in >= 2, got d_in = 1", "use normalization none");
         assertThat(run.err()).doesNotContain("--lr");
-        Object[] none = java.util.stream.Stream.concat(java.util.Arrays.stream(args),
-                java.util.stream.Stream.of("--normalize", "none")).toArray();
+        Object[] none = java.util.stream.Stream.concat(
+                        java.util.Arrays.stream(args), java.util.stream.Stream.of("--normalize", "none"))
+                .toArray();
         assertThat(Cli.run(none).code()).isZero();
     }
 
     @Test
     void aDirectoryWhereAFileIsExpectedIsNamed() throws IOException {
         Path dir = Files.createDirectories(tmp.resolve("a-directory"));
-        assertError(Cli.run("eval", "--sae", sae, "--data", data, "--dictionary", dir), Main.FAILURE,
+        assertError(
+                Cli.run("eval", "--sae", sae, "--data", data, "--dictionary", dir),
+                Main.FAILURE,
                 dir + ": is a directory, not a file");
         Path cfgDir = Files.createDirectories(tmp.resolve("sae").resolve("cfg.json"));
-        assertError(Cli.run("eval", "--sae", tmp.resolve("sae"), "--data", data), Main.FAILURE,
+        assertError(
+                Cli.run("eval", "--sae", tmp.resolve("sae"), "--data", data),
+                Main.FAILURE,
                 cfgDir + ": is a directory, not a file");
-        assertError(Cli.run("report", "--run", sae, "--data", data, "--tokens", dir), Main.FAILURE,
+        assertError(
+                Cli.run("report", "--run", sae, "--data", data, "--tokens", dir),
+                Main.FAILURE,
                 "token table " + dir + " is a directory");
     }
 
@@ -80,14 +101,21 @@ class ClearMessagesTest {
     void invalidUtf8IsNamedWithTheFileAndTheLine() throws IOException {
         Path tokens = tmp.resolve("tokens.tsv");
         Files.write(tokens, "0\t0\tthe\n0\t1\tcaf\u00e9\n".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
-        assertError(Cli.run("report", "--run", sae, "--data", data, "--tokens", tokens), Main.FAILURE,
+        assertError(
+                Cli.run("report", "--run", sae, "--data", data, "--tokens", tokens),
+                Main.FAILURE,
                 tokens + ": is not valid UTF-8 text: line 2, byte offset 15 (0xE9)");
 
         Path latin = Files.createDirectories(tmp.resolve("latin"));
         Files.copy(sae.resolve("sae_weights.safetensors"), latin.resolve("sae_weights.safetensors"));
-        Files.write(latin.resolve("cfg.json"), Files.readString(sae.resolve("cfg.json")).replace("{", "{\"note\": \"caf\u00e9\", ")
-                .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
-        assertError(Cli.run("eval", "--sae", latin, "--data", data), Main.FAILURE,
+        Files.write(
+                latin.resolve("cfg.json"),
+                Files.readString(sae.resolve("cfg.json"))
+                        .replace("{", "{\"note\": \"caf\u00e9\", ")
+                        .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        assertError(
+                Cli.run("eval", "--sae", latin, "--data", data),
+                Main.FAILURE,
                 latin.resolve("cfg.json") + ": is not valid UTF-8 text: line 1");
     }
 
@@ -97,7 +125,9 @@ class ClearMessagesTest {
         Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).start();
         org.junit.jupiter.api.Assumptions.assumeTrue(mkfifo.waitFor() == 0, "mkfifo is not available");
         // Opening a FIFO would wait for a writer forever: refused before that.
-        assertError(Cli.run("eval", "--sae", sae, "--data", data, "--dictionary", fifo), Main.FAILURE,
+        assertError(
+                Cli.run("eval", "--sae", sae, "--data", data, "--dictionary", fifo),
+                Main.FAILURE,
                 fifo + ": is not a regular file");
         Path sys = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
         org.junit.jupiter.api.Assumptions.assumeTrue(Files.isRegularFile(sys), "no " + sys + " here");

@@ -46,20 +46,34 @@ class CompareCommandTest {
 
     @BeforeAll
     static void data() {
-        Cli.Run synth = Cli.run("synth", "--out", shared.resolve("toy"), "--d-in", 16, "--features", 24, "--tokens", 3000,
-                "--seed", 5);
+        Cli.Run synth = Cli.run(
+                "synth", "--out", shared.resolve("toy"), "--d-in", 16, "--features", 24, "--tokens", 3000, "--seed", 5);
         assertThat(synth.code()).as("%s", synth).isZero();
         train = shared.resolve("toy").resolve(SynthCommand.ACTIVATIONS);
-        Cli.Run heldOut = Cli.run("synth", "--out", shared.resolve("held"), "--d-in", 16, "--features", 24, "--tokens",
-                700, "--seed", 6);
+        Cli.Run heldOut = Cli.run(
+                "synth", "--out", shared.resolve("held"), "--d-in", 16, "--features", 24, "--tokens", 700, "--seed", 6);
         assertThat(heldOut.code()).as("%s", heldOut).isZero();
         held = shared.resolve("held").resolve(SynthCommand.ACTIVATIONS);
     }
 
     /** The options every training run of these tests shares. */
     private static Object[] common() {
-        return new Object[] {"--data", train, "--d-sae", 32, "--batch-size", 64, "--steps", 40, "--seed", 3, "--lr", 1e-3,
-            "--eval-data", held};
+        return new Object[] {
+            "--data",
+            train,
+            "--d-sae",
+            32,
+            "--batch-size",
+            64,
+            "--steps",
+            40,
+            "--seed",
+            3,
+            "--lr",
+            1e-3,
+            "--eval-data",
+            held
+        };
     }
 
     private static Object[] args(Object[] head, Object... tail) {
@@ -74,20 +88,38 @@ class CompareCommandTest {
     @Test
     void anArchitectureSweepTrainsEachSaeAsItsOwnRunWould() throws IOException {
         Path sweep = tmp.resolve("sweep");
-        Cli.Run run = Cli.run(args(new Object[] {"train", "--sweep", "arch=batchtopk,topk,jumprelu", "--sweep", "k=2,4",
-                "--sweep", "l0-coeff=0.001,0.01", "--out", sweep}));
+        Cli.Run run = Cli.run(args(new Object[] {
+            "train",
+            "--sweep",
+            "arch=batchtopk,topk,jumprelu",
+            "--sweep",
+            "k=2,4",
+            "--sweep",
+            "l0-coeff=0.001,0.01",
+            "--out",
+            sweep
+        }));
         assertThat(run.code()).as("%s", run).isZero();
         assertThat((List<?>) run.json().get("saes")).hasSize(6);
-        assertThat(children(sweep)).containsExactly("batchtopk-dsae32-k2", "batchtopk-dsae32-k4",
-                "jumprelu-dsae32-l0c0.001", "jumprelu-dsae32-l0c0.01", RunFile.FILE, "topk-dsae32-k2", "topk-dsae32-k4");
-        assertThat(SaeLens.config(sweep.resolve("jumprelu-dsae32-l0c0.01")).l0Coeff()).isEqualTo(0.01);
+        assertThat(children(sweep))
+                .containsExactly(
+                        "batchtopk-dsae32-k2",
+                        "batchtopk-dsae32-k4",
+                        "jumprelu-dsae32-l0c0.001",
+                        "jumprelu-dsae32-l0c0.01",
+                        RunFile.FILE,
+                        "topk-dsae32-k2",
+                        "topk-dsae32-k4");
+        assertThat(SaeLens.config(sweep.resolve("jumprelu-dsae32-l0c0.01")).l0Coeff())
+                .isEqualTo(0.01);
 
         Path topK = tmp.resolve("topk");
         Cli.Run one = Cli.run(args(new Object[] {"train", "--arch", "topk", "--k", 4, "--out", topK}));
         assertThat(one.code()).as("%s", one).isZero();
         TrainingRunTest.assertSameState(sweep.resolve("topk-dsae32-k4"), topK);
         Path jumpRelu = tmp.resolve("jumprelu");
-        Cli.Run other = Cli.run(args(new Object[] {"train", "--arch", "jumprelu", "--l0-coeff", 0.01, "--out", jumpRelu}));
+        Cli.Run other =
+                Cli.run(args(new Object[] {"train", "--arch", "jumprelu", "--l0-coeff", 0.01, "--out", jumpRelu}));
         assertThat(other.code()).as("%s", other).isZero();
         TrainingRunTest.assertSameState(sweep.resolve("jumprelu-dsae32-l0c0.01"), jumpRelu);
     }
@@ -95,17 +127,28 @@ class CompareCommandTest {
     @Test
     void comparePlotsOneLinePerArchitectureAndTabulatesTheHeldOutFigures() throws Exception {
         Path sweep = tmp.resolve("sweep");
-        Cli.Run run = Cli.run(args(new Object[] {"train", "--sweep", "arch=batchtopk,topk,jumprelu", "--sweep", "k=2,4",
-                "--sweep", "l0-coeff=0.001,0.1", "--out", sweep}));
+        Cli.Run run = Cli.run(args(new Object[] {
+            "train",
+            "--sweep",
+            "arch=batchtopk,topk,jumprelu",
+            "--sweep",
+            "k=2,4",
+            "--sweep",
+            "l0-coeff=0.001,0.1",
+            "--out",
+            sweep
+        }));
         assertThat(run.code()).as("%s", run).isZero();
 
         Cli.Run compare = Cli.run("compare", sweep, "--eval-data", held);
         assertThat(compare.code()).as("%s", compare).isZero();
         Path page = sweep.resolve("compare.html");
-        assertThat(compare.json().get("out")).isEqualTo(page.toAbsolutePath().normalize().toString());
+        assertThat(compare.json().get("out"))
+                .isEqualTo(page.toAbsolutePath().normalize().toString());
         String html = Files.readString(page);
         @SuppressWarnings("unchecked")
-        List<Map<String, Object>> saes = (List<Map<String, Object>>) compare.json().get("saes");
+        List<Map<String, Object>> saes =
+                (List<Map<String, Object>>) compare.json().get("saes");
         assertThat(saes).hasSize(6);
 
         // Every figure, computed here from the SAE and the held-out rows without the library's Evaluator.
@@ -120,8 +163,12 @@ class CompareCommandTest {
             List<String> cells = rows.get(name);
             assertThat(cells).as(name).isNotNull();
             assertThat(cells.get(1)).isEqualTo(name.substring(0, name.indexOf('-')));
-            assertThat(Double.parseDouble(cells.get(6))).as(name).isCloseTo(expected[1], Percentage.withPercentage(0.06));
-            assertThat(Double.parseDouble(cells.get(7))).as(name).isCloseTo(expected[0], Percentage.withPercentage(0.06));
+            assertThat(Double.parseDouble(cells.get(6)))
+                    .as(name)
+                    .isCloseTo(expected[1], Percentage.withPercentage(0.06));
+            assertThat(Double.parseDouble(cells.get(7)))
+                    .as(name)
+                    .isCloseTo(expected[0], Percentage.withPercentage(0.06));
             assertThat(Double.parseDouble(cells.get(9))).as(name).isCloseTo(expected[2], within(5e-4));
         }
         assertThat(rows.get("topk-dsae32-k4").get(3)).isEqualTo("4");
@@ -130,7 +177,8 @@ class CompareCommandTest {
 
         // The charts are well-formed SVG; the NMSE chart has one line per architecture through its SAEs.
         Map<String, Element> charts = charts(html);
-        assertThat(charts).containsKeys("Held-out NMSE vs L0", "Dead fraction (held out) vs L0")
+        assertThat(charts)
+                .containsKeys("Held-out NMSE vs L0", "Dead fraction (held out) vs L0")
                 .doesNotContainKey("Downstream score vs L0");
         Element nmse = charts.get("Held-out NMSE vs L0");
         NodeList paths = nmse.getElementsByTagName("path");
@@ -153,7 +201,8 @@ class CompareCommandTest {
         Cli.Run fromLogs = Cli.run("compare", sweep);
         assertThat(fromLogs.code()).as("%s", fromLogs).isZero();
         @SuppressWarnings("unchecked")
-        List<Map<String, Object>> logged = (List<Map<String, Object>>) fromLogs.json().get("saes");
+        List<Map<String, Object>> logged =
+                (List<Map<String, Object>>) fromLogs.json().get("saes");
         for (int i = 0; i < saes.size(); i++) {
             assertThat(logged.get(i).get("nmse")).isEqualTo(saes.get(i).get("nmse"));
             assertThat(logged.get(i).get("l0")).isEqualTo(saes.get(i).get("l0"));
@@ -163,18 +212,24 @@ class CompareCommandTest {
     @Test
     void nonsenseGridsAndRunsAreClearErrors() throws IOException {
         Path out = tmp.resolve("bad");
-        Cli.Run unknown = Cli.run(args(new Object[] {"train", "--sweep", "arch=batchtopk,gated", "--k", 2, "--out", out}));
+        Cli.Run unknown =
+                Cli.run(args(new Object[] {"train", "--sweep", "arch=batchtopk,gated", "--k", 2, "--out", out}));
         assertThat(unknown.code()).as("%s", unknown).isEqualTo(Main.USAGE);
-        assertThat(unknown.err()).contains("--sweep arch=batchtopk,gated").contains("unknown architecture 'gated'")
+        assertThat(unknown.err())
+                .contains("--sweep arch=batchtopk,gated")
+                .contains("unknown architecture 'gated'")
                 .contains("batchtopk, topk, jumprelu, relu");
 
-        Cli.Run kForJumpRelu = Cli.run(args(new Object[] {"train", "--arch", "jumprelu", "--sweep", "k=2,4", "--out", out}));
+        Cli.Run kForJumpRelu =
+                Cli.run(args(new Object[] {"train", "--arch", "jumprelu", "--sweep", "k=2,4", "--out", out}));
         assertThat(kForJumpRelu.code()).as("%s", kForJumpRelu).isEqualTo(Main.USAGE);
-        assertThat(kForJumpRelu.err()).contains("--sweep k=...: k applies to batchtopk, topk, matryoshka-batchtopk only")
+        assertThat(kForJumpRelu.err())
+                .contains("--sweep k=...: k applies to batchtopk, topk, matryoshka-batchtopk only")
                 .contains("the run trains jumprelu");
 
-        Cli.Run l0ForTopK = Cli.run(args(new Object[] {"train", "--sweep", "arch=batchtopk,topk", "--k", 2,
-                "--sweep", "l0-coeff=0.1", "--out", out}));
+        Cli.Run l0ForTopK = Cli.run(args(new Object[] {
+            "train", "--sweep", "arch=batchtopk,topk", "--k", 2, "--sweep", "l0-coeff=0.1", "--out", out
+        }));
         assertThat(l0ForTopK.code()).as("%s", l0ForTopK).isEqualTo(Main.USAGE);
         assertThat(l0ForTopK.err()).contains("l0-coeff applies to jumprelu only");
 
@@ -182,8 +237,8 @@ class CompareCommandTest {
         assertThat(l1Alone.code()).as("%s", l1Alone).isEqualTo(Main.USAGE);
         assertThat(l1Alone.err()).contains("--l1-coeff: l1-coeff applies to relu only");
 
-        Cli.Run twice = Cli.run(args(new Object[] {"train", "--arch", "topk", "--sweep", "arch=batchtopk", "--k", 2,
-                "--out", out}));
+        Cli.Run twice = Cli.run(
+                args(new Object[] {"train", "--arch", "topk", "--sweep", "arch=batchtopk", "--k", 2, "--out", out}));
         assertThat(twice.code()).as("%s", twice).isEqualTo(Main.USAGE);
         assertThat(twice.err()).contains("--arch topk and --sweep arch=... both name the architecture");
 
@@ -202,16 +257,33 @@ class CompareCommandTest {
         assertThat(empty.err()).contains("holds no SAE");
 
         Path unevaluated = tmp.resolve("unevaluated");
-        Cli.Run trained = Cli.run("train", "--data", train, "--d-sae", 32, "--sweep", "arch=topk,relu", "--k", 2,
-                "--batch-size", 64, "--steps", 3, "--out", unevaluated);
+        Cli.Run trained = Cli.run(
+                "train",
+                "--data",
+                train,
+                "--d-sae",
+                32,
+                "--sweep",
+                "arch=topk,relu",
+                "--k",
+                2,
+                "--batch-size",
+                64,
+                "--steps",
+                3,
+                "--out",
+                unevaluated);
         assertThat(trained.code()).as("%s", trained).isZero();
         assertThat(children(unevaluated)).containsExactly("relu-dsae32", RunFile.FILE, "topk-dsae32-k2");
         Cli.Run noHeldOut = Cli.run("compare", unevaluated);
         assertThat(noHeldOut.code()).as("%s", noHeldOut).isEqualTo(Main.FAILURE);
-        assertThat(noHeldOut.err()).contains("no held-out evaluation (eval.jsonl) for relu-dsae32, topk-dsae32-k2")
+        assertThat(noHeldOut.err())
+                .contains("no held-out evaluation (eval.jsonl) for relu-dsae32, topk-dsae32-k2")
                 .contains("give --eval-data");
         Path wide = tmp.resolve("wide");
-        assertThat(Cli.run("synth", "--out", wide, "--d-in", 8, "--features", 10, "--tokens", 100).code()).isZero();
+        assertThat(Cli.run("synth", "--out", wide, "--d-in", 8, "--features", 10, "--tokens", 100)
+                        .code())
+                .isZero();
         Cli.Run wrongWidth = Cli.run("compare", unevaluated, "--eval-data", wide.resolve(SynthCommand.ACTIVATIONS));
         assertThat(wrongWidth.code()).as("%s", wrongWidth).isEqualTo(Main.FAILURE);
         assertThat(wrongWidth.err()).contains("width d = 8").contains("d_in = 16");
@@ -219,7 +291,8 @@ class CompareCommandTest {
 
     /** {nmse, l0, dead fraction} of the SAE on every row of the file, inference rule, sums in double. */
     static double[] heldOutFigures(Path saeDir, Path data) throws IOException {
-        try (Arena arena = Arena.ofConfined(); Sae sae = SaeLens.load(saeDir)) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = SaeLens.load(saeDir)) {
             Tensor x = Npy.map(data, arena);
             long n = x.dim(0);
             int d = (int) x.dim(1);
@@ -274,7 +347,8 @@ class CompareCommandTest {
         Map<String, Element> charts = new LinkedHashMap<>();
         Matcher svg = Pattern.compile("<svg .*?</svg>", Pattern.DOTALL).matcher(html);
         while (svg.find()) {
-            Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder()
+            Document doc = DocumentBuilderFactory.newInstance()
+                    .newDocumentBuilder()
                     .parse(new ByteArrayInputStream(svg.group().getBytes(StandardCharsets.UTF_8)));
             Element root = doc.getDocumentElement();
             charts.put(root.getAttribute("aria-label"), root);

@@ -38,8 +38,22 @@ class DataChangeTest {
         data = BadDataTest.write(tmp.resolve("data.npy"), DType.F32, 400, 1, -1, 0);
         held = BadDataTest.write(tmp.resolve("held.npy"), DType.F32, 100, 2, -1, 0);
         Path out = tmp.resolve("run");
-        List<Object> args = new ArrayList<>(List.of("train", "--data", data, "--d-sae", 32, "--k", 4, "--batch-size", 50,
-                "--steps", 4, "--checkpoint-every", 2, "--out", out));
+        List<Object> args = new ArrayList<>(List.of(
+                "train",
+                "--data",
+                data,
+                "--d-sae",
+                32,
+                "--k",
+                4,
+                "--batch-size",
+                50,
+                "--steps",
+                4,
+                "--checkpoint-every",
+                2,
+                "--out",
+                out));
         args.addAll(List.of(more));
         Cli.Run run = Cli.run(args.toArray());
         assertThat(run.code()).as("%s", run).isZero();
@@ -53,8 +67,10 @@ class DataChangeTest {
         List<String> metrics = Files.readAllLines(out.resolve(MetricsLog.FILE));
         Cli.Run run = Cli.run("train", "--resume", out);
         assertThat(run.code()).as("%s", run).isEqualTo(Main.FAILURE);
-        assertThat(run.err()).startsWith("error: --resume " + out + ": the data changed since the checkpoint: ")
-                .contains(fragments).contains("--allow-changed-data");
+        assertThat(run.err())
+                .startsWith("error: --resume " + out + ": the data changed since the checkpoint: ")
+                .contains(fragments)
+                .contains("--allow-changed-data");
         assertThat(Files.readAllLines(out.resolve(MetricsLog.FILE))).isEqualTo(metrics);
         return run;
     }
@@ -87,10 +103,11 @@ class DataChangeTest {
         BadDataTest.write(shards.resolve("a.npy"), DType.F32, 200, 3, -1, 0);
         BadDataTest.write(shards.resolve("b.npy"), DType.F32, 200, 4, -1, 0);
         Path out = tmp.resolve("run");
-        Cli.Run run = Cli.run("train", "--data", shards, "--d-sae", 32, "--k", 4, "--batch-size", 50, "--steps", 4,
-                "--out", out);
+        Cli.Run run = Cli.run(
+                "train", "--data", shards, "--d-sae", 32, "--k", 4, "--batch-size", 50, "--steps", 4, "--out", out);
         assertThat(run.code()).isZero();
-        Files.writeString(out.resolve(RunFile.FILE),
+        Files.writeString(
+                out.resolve(RunFile.FILE),
                 Files.readString(out.resolve(RunFile.FILE)).replace("\"--steps\", \"4\"", "\"--steps\", \"8\""));
         Path c = BadDataTest.write(shards.resolve("c.npy"), DType.F32, 200, 5, -1, 0);
         refused(out, "--data now also has " + c);
@@ -112,10 +129,12 @@ class DataChangeTest {
         Cli.Run resumed = Cli.run("train", "--resume", out, "--allow-changed-data");
         assertThat(resumed.code()).as("%s", resumed).isZero();
         assertThat(resumed.json().get("step")).isEqualTo(8L);
-        assertThat(resumed.err()).startsWith("warning: --resume " + out + ": the data changed since the checkpoint ("
-                + data + ": content differs");
+        assertThat(resumed.err())
+                .startsWith("warning: --resume " + out + ": the data changed since the checkpoint (" + data
+                        + ": content differs");
         // Its checkpoint now describes the data as it is: a longer run goes on without a word.
-        Files.writeString(out.resolve(RunFile.FILE),
+        Files.writeString(
+                out.resolve(RunFile.FILE),
                 Files.readString(out.resolve(RunFile.FILE)).replace("\"--steps\", \"8\"", "\"--steps\", \"10\""));
         Cli.Run more = Cli.run("train", "--resume", out);
         assertThat(more.code()).as("%s", more).isZero();
@@ -146,15 +165,29 @@ class DataChangeTest {
         }
         Cli.Run resumed = Cli.run("train", "--resume", out);
         assertThat(resumed.code()).as("%s", resumed).isZero();
-        assertThat(resumed.err()).isEqualTo("warning: --resume " + out + ": the checkpoint keeps no fingerprint of its data"
-                + " (saved by an earlier version), so changed data files cannot be detected\n");
+        assertThat(resumed.err())
+                .isEqualTo("warning: --resume " + out + ": the checkpoint keeps no fingerprint of its data"
+                        + " (saved by an earlier version), so changed data files cannot be detected\n");
     }
 
     @Test
     void allowChangedDataOnlyGoesWithResume() throws IOException {
         Path file = BadDataTest.write(tmp.resolve("data.npy"), DType.F32, 100, 1, -1, 0);
-        Cli.Run run = Cli.run("train", "--data", file, "--d-sae", 32, "--k", 4, "--batch-size", 50, "--steps", 2,
-                "--allow-changed-data", "--out", tmp.resolve("run"));
+        Cli.Run run = Cli.run(
+                "train",
+                "--data",
+                file,
+                "--d-sae",
+                32,
+                "--k",
+                4,
+                "--batch-size",
+                50,
+                "--steps",
+                2,
+                "--allow-changed-data",
+                "--out",
+                tmp.resolve("run"));
         assertThat(run.code()).isEqualTo(Main.USAGE);
         assertThat(run.err()).contains("--allow-changed-data only applies with --resume");
     }
@@ -164,8 +197,8 @@ class DataChangeTest {
         // Large: a byte changed inside a sampled block is seen, one between the blocks is not (but the time is).
         Path big = tmp.resolve("big.bin");
         long size = 40L * DataFingerprint.BLOCK + 123;
-        try (var channel = java.nio.channels.FileChannel.open(big, java.nio.file.StandardOpenOption.CREATE,
-                java.nio.file.StandardOpenOption.WRITE)) {
+        try (var channel = java.nio.channels.FileChannel.open(
+                big, java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE)) {
             channel.write(java.nio.ByteBuffer.allocate(1), size - 1);
         }
         DataFingerprint before = DataFingerprint.ofText("--text", List.of(big));
@@ -173,7 +206,8 @@ class DataChangeTest {
         long between = (size - DataFingerprint.BLOCK) / (DataFingerprint.SAMPLES + 1) * 3 + DataFingerprint.BLOCK + 10;
         poke(big, between);
         DataFingerprint unseen = DataFingerprint.ofText("--text", List.of(big));
-        assertThat(unseen.sources().getFirst().sample()).isEqualTo(before.sources().getFirst().sample());
+        assertThat(unseen.sources().getFirst().sample())
+                .isEqualTo(before.sources().getFirst().sample());
         poke(big, sampled);
         DataFingerprint seen = DataFingerprint.ofText("--text", List.of(big));
         assertThat(seen.changesSince(before)).singleElement().asString().contains("content differs");
@@ -182,7 +216,10 @@ class DataChangeTest {
         Path small = Files.write(tmp.resolve("small.bin"), new byte[3 * DataFingerprint.BLOCK]);
         DataFingerprint whole = DataFingerprint.ofText("--text", List.of(small));
         poke(small, 2L * DataFingerprint.BLOCK + 7);
-        assertThat(DataFingerprint.ofText("--text", List.of(small)).sources().getFirst().sample())
+        assertThat(DataFingerprint.ofText("--text", List.of(small))
+                        .sources()
+                        .getFirst()
+                        .sample())
                 .isNotEqualTo(whole.sources().getFirst().sample());
     }
 

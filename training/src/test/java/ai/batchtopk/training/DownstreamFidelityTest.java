@@ -28,19 +28,21 @@ class DownstreamFidelityTest {
             "Short.");
 
     /** A few hundred tokens of plain prose to train a tiny SAE on. */
-    private static final String PROSE = String.join("\n\n",
-            "The river runs past the old mill, where the miller grinds wheat into flour every morning.",
-            "Children walk to school along the river, counting the boats that drift toward the sea.",
-            "In winter the water freezes, and the whole village comes out to skate on the ice.",
-            "The baker buys flour from the mill and sells warm bread to the families of the village.",
-            "A storm in the spring broke the wheel of the mill, and the miller had to repair it by hand.",
-            "Travellers stop at the inn by the bridge to rest their horses and to hear the local news.",
-            "The teacher tells the children how the river was used to carry timber to the city long ago.",
-            "On market days farmers bring vegetables, cheese and eggs to the square in front of the church.",
-            "At night the lights of the village are reflected in the dark water of the slow river.",
-            "The miller's daughter keeps the accounts of the mill and knows every customer by name.",
-            "When the harvest is good, the village holds a festival with music and dancing by the water.",
-            "Old stories say that a fish as large as a boat lives in the deepest pool of the river.") + "\n";
+    private static final String PROSE = String.join(
+                    "\n\n",
+                    "The river runs past the old mill, where the miller grinds wheat into flour every morning.",
+                    "Children walk to school along the river, counting the boats that drift toward the sea.",
+                    "In winter the water freezes, and the whole village comes out to skate on the ice.",
+                    "The baker buys flour from the mill and sells warm bread to the families of the village.",
+                    "A storm in the spring broke the wheel of the mill, and the miller had to repair it by hand.",
+                    "Travellers stop at the inn by the bridge to rest their horses and to hear the local news.",
+                    "The teacher tells the children how the river was used to carry timber to the city long ago.",
+                    "On market days farmers bring vegetables, cheese and eggs to the square in front of the church.",
+                    "At night the lights of the village are reflected in the dark water of the slow river.",
+                    "The miller's daughter keeps the accounts of the mill and knows every customer by name.",
+                    "When the harvest is good, the village holds a festival with music and dancing by the water.",
+                    "Old stories say that a fish as large as a boat lives in the deepest pool of the river.")
+            + "\n";
 
     @TempDir
     Path tmp;
@@ -52,7 +54,8 @@ class DownstreamFidelityTest {
     /** The tail fed with the clean activation gives the model's own output: the cut graph is the model. */
     private static void assertIdentitySpliceIsExact(Model model, int layer, Site site) throws IOException {
         // Short windows, two per batch: long documents are cut, batches are padded.
-        ExtractorConfig config = ExtractorConfig.of(model, layer, site).withMaxLength(12).withBatchSize(2);
+        ExtractorConfig config =
+                ExtractorConfig.of(model, layer, site).withMaxLength(12).withBatchSize(2);
         try (SplicedModel spliced = SplicedModel.open(config)) {
             Map<String, DownstreamFidelity.Replacement> replacements = new LinkedHashMap<>();
             replacements.put("identity", IDENTITY);
@@ -62,7 +65,8 @@ class DownstreamFidelityTest {
             DownstreamFidelity.Splice zero = compared.splices().get("zero");
             assertThat(identity.cosine()).as("%s", config).isCloseTo(1.0, within(1e-6));
             assertThat(identity.tokenCosine()).as("%s", config).isCloseTo(1.0, within(1e-6));
-            assertThat(DownstreamFidelity.score(identity.cosine(), zero.cosine())).isCloseTo(1.0, within(1e-6));
+            assertThat(DownstreamFidelity.score(identity.cosine(), zero.cosine()))
+                    .isCloseTo(1.0, within(1e-6));
             // Zeroing the hooked tensor does change the output: the splice reaches the model's output.
             assertThat(zero.cosine()).isLessThan(0.99);
             assertThat(compared.sequences()).isGreaterThan(DOCS.size());
@@ -95,12 +99,30 @@ class DownstreamFidelityTest {
     private Path trainedSae() throws IOException {
         Path text = Files.writeString(tmp.resolve("prose.txt"), PROSE);
         Path activations = tmp.resolve("activations");
-        Cli.Run extract = Cli.run("extract", "--model", "minilm", "--layer", 2, "--site", "resid", "--text", text,
-                "--out", activations);
+        Cli.Run extract = Cli.run(
+                "extract", "--model", "minilm", "--layer", 2, "--site", "resid", "--text", text, "--out", activations);
         assertThat(extract.code()).as(extract.toString()).isZero();
         Path sae = tmp.resolve("sae");
-        Cli.Run train = Cli.run("train", "--data", activations, "--d-sae", 768, "--k", 16, "--batch-size", 64,
-                "--steps", 300, "--lr", 1e-3, "--seed", 1, "--threads", 1, "--out", sae);
+        Cli.Run train = Cli.run(
+                "train",
+                "--data",
+                activations,
+                "--d-sae",
+                768,
+                "--k",
+                16,
+                "--batch-size",
+                64,
+                "--steps",
+                300,
+                "--lr",
+                1e-3,
+                "--seed",
+                1,
+                "--threads",
+                1,
+                "--out",
+                sae);
         assertThat(train.code()).as(train.toString()).isZero();
         return sae;
     }
@@ -120,10 +142,13 @@ class DownstreamFidelityTest {
         double score = (Double) line.get("downstream_score");
         assertThat(cosine).isGreaterThan(mean).isLessThan(1.0);
         assertThat(mean).isGreaterThan(zero);
-        assertThat(score).isGreaterThan((Double) line.get("downstream_score_mean_ablation")).isLessThan(1.0);
+        assertThat(score)
+                .isGreaterThan((Double) line.get("downstream_score_mean_ablation"))
+                .isLessThan(1.0);
         assertThat(score).isCloseTo(1 - (1 - cosine) / (1 - zero), within(1e-12));
-        assertThat((Double) line.get("downstream_token_cosine")).isGreaterThan(
-                (Double) line.get("downstream_token_cosine_mean_ablation")).isLessThan(1.0);
+        assertThat((Double) line.get("downstream_token_cosine"))
+                .isGreaterThan((Double) line.get("downstream_token_cosine_mean_ablation"))
+                .isLessThan(1.0);
         assertThat((Double) line.get("nmse")).isBetween(0.0, 1.0);
         assertThat((Long) line.get("tokens")).isGreaterThan(200L);
 
@@ -161,6 +186,9 @@ class DownstreamFidelityTest {
         Files.writeString(cfg, JsonCodec.writePretty(json));
         Cli.Run layer9 = Cli.run("eval", "--sae", sae, "--text", text);
         assertThat(layer9.code()).as(layer9.toString()).isEqualTo(Main.FAILURE);
-        assertThat(layer9.err()).contains("hook does not exist").contains("layer 9").contains("layers 0..5");
+        assertThat(layer9.err())
+                .contains("hook does not exist")
+                .contains("layer 9")
+                .contains("layers 0..5");
     }
 }

@@ -5,10 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.batchtopk.Checkpoint;
 import ai.batchtopk.data.DataFingerprint;
-import ai.batchtopk.train.RunFile;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.SafetensorsFile;
+import ai.batchtopk.train.RunFile;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.foreign.Arena;
@@ -40,8 +40,22 @@ class HostileRunFilesTest {
     void finishedRun() throws IOException {
         Path data = BadDataTest.write(tmp.resolve("data.npy"), DType.F32, 400, 1, -1, 0);
         out = tmp.resolve("run");
-        Cli.Run run = Cli.run("train", "--data", data, "--d-sae", 32, "--k", 4, "--batch-size", 50, "--steps", 4,
-                "--checkpoint-every", 2, "--out", out);
+        Cli.Run run = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--d-sae",
+                32,
+                "--k",
+                4,
+                "--batch-size",
+                50,
+                "--steps",
+                4,
+                "--checkpoint-every",
+                2,
+                "--out",
+                out);
         assertThat(run.code()).as("%s", run).isZero();
         runJson = Files.readString(out.resolve(RunFile.FILE));
     }
@@ -49,7 +63,11 @@ class HostileRunFilesTest {
     private void refused(Path file, String fragment) {
         Cli.Run run = Cli.run("train", "--resume", out);
         assertThat(run.code()).as("%s", run).isEqualTo(Main.FAILURE);
-        assertThat(run.err()).as("%s", run).startsWith("error: ").contains(file.toString()).contains(fragment)
+        assertThat(run.err())
+                .as("%s", run)
+                .startsWith("error: ")
+                .contains(file.toString())
+                .contains(fragment)
                 .doesNotContain("\tat ", "Exception", "Error:");
         assertThat(run.err().strip().lines().count()).as("%s", run).isEqualTo(1);
         assertThat(run.err().length()).isLessThan(2000);
@@ -61,15 +79,20 @@ class HostileRunFilesTest {
         Map<String, String> cases = new LinkedHashMap<>();
         cases.put("[".repeat(100_000), "nesting depth (65) exceeds the maximum allowed (64)");
         cases.put("{\"a\":".repeat(100_000), "nesting depth");
-        cases.put(runJson.replace("\"args\": [", "\"args\": [1e1000000, "), "number 1e1000000 is outside the range of a double");
-        cases.put(runJson.replace("\"args\": [", "\"args\": [" + "7".repeat(1_000_000) + ", "),
+        cases.put(
+                runJson.replace("\"args\": [", "\"args\": [1e1000000, "),
+                "number 1e1000000 is outside the range of a double");
+        cases.put(
+                runJson.replace("\"args\": [", "\"args\": [" + "7".repeat(1_000_000) + ", "),
                 "Number value length (1000000) exceeds the maximum allowed (1000)");
         cases.put(runJson.replace("\"args\": [", "\"args\": [{}, "), "'args[0]' must be a string, got an object");
         cases.put(runJson.replace("\"command\"", "\"args\": [], \"command\""), "duplicate key \"args\"");
         String hugeKey = "k".repeat(10_000_000);
         cases.put("{\"" + hugeKey + "\": 1, \"" + hugeKey + "\": 2}", "duplicate key \"kkkk");
-        cases.put(runJson.replace("\"command\": \"train\"", "\"command\": \"" + "x".repeat(20_000_000) + "\"")
-                .replaceFirst("\"id\": \"[^\"]*\"", "\"id\": {}"), "'id' must be a string, got an object");
+        cases.put(
+                runJson.replace("\"command\": \"train\"", "\"command\": \"" + "x".repeat(20_000_000) + "\"")
+                        .replaceFirst("\"id\": \"[^\"]*\"", "\"id\": {}"),
+                "'id' must be a string, got an object");
         for (Map.Entry<String, String> c : cases.entrySet()) {
             Files.writeString(file, c.getKey());
             refused(file, c.getValue());
@@ -87,10 +110,15 @@ class HostileRunFilesTest {
         Map<String, String> cases = new LinkedHashMap<>();
         cases.put("[".repeat(100_000), "nesting depth");
         cases.put("{\"__metadata__\":" + "{\"a\":".repeat(100_000), "nesting depth");
-        cases.put("{\"x\":{\"dtype\":\"F32\",\"shape\":[1e1000000],\"data_offsets\":[0,4]}}", "outside the range of a double");
-        cases.put("{\"x\":{\"dtype\":\"F32\",\"shape\":[" + "1".repeat(1_000_000) + "],\"data_offsets\":[0,4]}}",
+        cases.put(
+                "{\"x\":{\"dtype\":\"F32\",\"shape\":[1e1000000],\"data_offsets\":[0,4]}}",
+                "outside the range of a double");
+        cases.put(
+                "{\"x\":{\"dtype\":\"F32\",\"shape\":[" + "1".repeat(1_000_000) + "],\"data_offsets\":[0,4]}}",
                 "Number value length (1000000)");
-        cases.put("{\"x\":{\"dtype\":\"" + "F".repeat(10_000_000) + "\",\"shape\":[1],\"data_offsets\":[0,4]}}", "dtype \"FFFF");
+        cases.put(
+                "{\"x\":{\"dtype\":\"" + "F".repeat(10_000_000) + "\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                "dtype \"FFFF");
         cases.put("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"x\":{}}", "duplicate key \"x\"");
         for (Map.Entry<String, String> c : cases.entrySet()) {
             byte[] header = c.getKey().getBytes(StandardCharsets.UTF_8);
@@ -103,8 +131,14 @@ class HostileRunFilesTest {
     @Test
     void aHostileDataFingerprintInTheCheckpointOnlyCostsTheCheck() throws IOException {
         Path state = out.resolve(Checkpoint.STATE_FILE);
-        for (String fingerprint : new String[] {"[".repeat(100_000), "[" + "9".repeat(1_000_000) + "]", "[1e1000000]",
-                "[{\"option\":\"--data\",\"option\":\"--data\"}]", "[null]", "[{}]"}) {
+        for (String fingerprint : new String[] {
+            "[".repeat(100_000),
+            "[" + "9".repeat(1_000_000) + "]",
+            "[1e1000000]",
+            "[{\"option\":\"--data\",\"option\":\"--data\"}]",
+            "[null]",
+            "[{}]"
+        }) {
             try (Arena arena = Arena.ofConfined()) {
                 SafetensorsFile file = Safetensors.open(state, arena);
                 Map<String, String> metadata = new LinkedHashMap<>(file.metadata());
@@ -113,7 +147,8 @@ class HostileRunFilesTest {
                 Safetensors.write(hostile, new LinkedHashMap<>(file.tensors()), metadata);
                 Files.move(hostile, state, StandardCopyOption.REPLACE_EXISTING);
             }
-            assertThatThrownBy(() -> DataFingerprint.fromJson(fingerprint)).isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> DataFingerprint.fromJson(fingerprint))
+                    .isInstanceOf(IllegalArgumentException.class);
         }
         // As if the run had been killed at step 4 of 8.
         Files.writeString(out.resolve(RunFile.FILE), runJson.replace("\"--steps\", \"4\"", "\"--steps\", \"8\""));

@@ -45,8 +45,24 @@ class InitFromOtherSaesTest {
         assertThat(synth.code()).as("%s", synth).isZero();
         data = toy.resolve(SynthCommand.ACTIVATIONS);
         batchTopK = shared.resolve("batchtopk");
-        Cli.Run train = Cli.run("train", "--data", data, "--d-sae", 64, "--k", 4, "--batch-size", 100, "--steps", 40,
-                "--lr", 5e-3, "--normalize", "none", "--out", batchTopK);
+        Cli.Run train = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--d-sae",
+                64,
+                "--k",
+                4,
+                "--batch-size",
+                100,
+                "--steps",
+                40,
+                "--lr",
+                5e-3,
+                "--normalize",
+                "none",
+                "--out",
+                batchTopK);
         assertThat(train.code()).as("%s", train).isZero();
     }
 
@@ -57,28 +73,73 @@ class InitFromOtherSaesTest {
     }
 
     private static Map<?, ?> ourConfig(Path dir) throws IOException {
-        return (Map<?, ?>) ((Map<?, ?>) JsonCodec.parse(Files.readString(dir.resolve(SaeLens.CONFIG_FILE)))).get(SaeLens.OUR_KEY);
+        return (Map<?, ?>)
+                ((Map<?, ?>) JsonCodec.parse(Files.readString(dir.resolve(SaeLens.CONFIG_FILE)))).get(SaeLens.OUR_KEY);
     }
 
     @Test
     void anotherArchitectureStartsANewRunFromTheParameters() throws IOException {
         Path jumpRelu = tmp.resolve("jumprelu");
-        Cli.Run run = Cli.run("train", "--data", data, "--init", batchTopK, "--arch", "jumprelu", "--batch-size", 100,
-                "--steps", 3, "--out", jumpRelu);
+        Cli.Run run = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--init",
+                batchTopK,
+                "--arch",
+                "jumprelu",
+                "--batch-size",
+                100,
+                "--steps",
+                3,
+                "--out",
+                jumpRelu);
         assertThat(run.code()).as("%s", run).isZero();
         // A new run: its own steps from 1, not the 40 of the checkpoint it started from.
         assertThat(run.json().get("step")).isEqualTo(3L);
-        assertThat(((Map<?, ?>) JsonCodec.parse(Files.readAllLines(jumpRelu.resolve(MetricsLog.FILE)).getFirst())).get("step"))
+        assertThat(((Map<?, ?>) JsonCodec.parse(Files.readAllLines(jumpRelu.resolve(MetricsLog.FILE))
+                                .getFirst()))
+                        .get("step"))
                 .isEqualTo(1L);
         assertThat(ourConfig(jumpRelu).get("architecture")).isEqualTo("jumprelu");
         assertThat(ourConfig(jumpRelu).get("d_sae")).isEqualTo(64L);
         assertThat(Cli.run("eval", "--sae", jumpRelu, "--data", data).code()).isZero();
 
         // And back: JumpReLU has no k, so BatchTopK needs one.
-        assertError(Cli.run("train", "--data", data, "--init", jumpRelu, "--arch", "batchtopk", "--batch-size", 100,
-                "--steps", 3, "--out", tmp.resolve("back")), Main.FAILURE, "--k is required", "jumprelu");
-        Cli.Run back = Cli.run("train", "--data", data, "--init", jumpRelu, "--arch", "topk", "--k", 3, "--batch-size",
-                100, "--steps", 3, "--out", tmp.resolve("back"));
+        assertError(
+                Cli.run(
+                        "train",
+                        "--data",
+                        data,
+                        "--init",
+                        jumpRelu,
+                        "--arch",
+                        "batchtopk",
+                        "--batch-size",
+                        100,
+                        "--steps",
+                        3,
+                        "--out",
+                        tmp.resolve("back")),
+                Main.FAILURE,
+                "--k is required",
+                "jumprelu");
+        Cli.Run back = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--init",
+                jumpRelu,
+                "--arch",
+                "topk",
+                "--k",
+                3,
+                "--batch-size",
+                100,
+                "--steps",
+                3,
+                "--out",
+                tmp.resolve("back"));
         assertThat(back.code()).as("%s", back).isZero();
         assertThat(ourConfig(tmp.resolve("back")).get("k")).isEqualTo(3L);
     }
@@ -93,8 +154,24 @@ class InitFromOtherSaesTest {
             }
         }
         byte[] before = Files.readAllBytes(copy.resolve(SaeLens.WEIGHTS_FILE));
-        assertError(Cli.run("train", "--data", data, "--init", copy, "--arch", "relu", "--batch-size", 100, "--steps", 1,
-                "--out", copy), Main.USAGE, "--init directory", "another --out");
+        assertError(
+                Cli.run(
+                        "train",
+                        "--data",
+                        data,
+                        "--init",
+                        copy,
+                        "--arch",
+                        "relu",
+                        "--batch-size",
+                        100,
+                        "--steps",
+                        1,
+                        "--out",
+                        copy),
+                Main.USAGE,
+                "--init directory",
+                "another --out");
         assertThat(Files.readAllBytes(copy.resolve(SaeLens.WEIGHTS_FILE))).isEqualTo(before);
     }
 
@@ -105,15 +182,24 @@ class InitFromOtherSaesTest {
      */
     private static void writeAsSaeLensTrainingCheckpoint(Path target, String architecture) throws IOException {
         Files.createDirectories(target);
-        try (Arena arena = Arena.ofConfined(); Sae sae = SaeLens.load(batchTopK)) {
+        try (Arena arena = Arena.ofConfined();
+                Sae sae = SaeLens.load(batchTopK)) {
             Tensor wEnc = sae.state("W_enc", arena);
             Tensor wDec = sae.state("W_dec", arena);
             Tensor bEnc = sae.state("b_enc", arena);
             for (int j = 0; j < 64; j++) {
                 float scale = 0.5f + j / 32f;
                 for (int i = 0; i < 32; i++) {
-                    wDec.data().setAtIndex(Tensor.F32_LE, j * 32 + i, wDec.data().getAtIndex(Tensor.F32_LE, j * 32 + i) * scale);
-                    wEnc.data().setAtIndex(Tensor.F32_LE, i * 64 + j, wEnc.data().getAtIndex(Tensor.F32_LE, i * 64 + j) / scale);
+                    wDec.data()
+                            .setAtIndex(
+                                    Tensor.F32_LE,
+                                    j * 32 + i,
+                                    wDec.data().getAtIndex(Tensor.F32_LE, j * 32 + i) * scale);
+                    wEnc.data()
+                            .setAtIndex(
+                                    Tensor.F32_LE,
+                                    i * 64 + j,
+                                    wEnc.data().getAtIndex(Tensor.F32_LE, i * 64 + j) / scale);
                 }
                 bEnc.data().setAtIndex(Tensor.F32_LE, j, bEnc.data().getAtIndex(Tensor.F32_LE, j) / scale);
             }
@@ -158,17 +244,41 @@ class InitFromOtherSaesTest {
         Cli.Run theirs = Cli.run("eval", "--sae", saeLens, "--data", data);
         assertThat(theirs.code()).as("%s", theirs).isZero();
         // The same function up to float rounding (a few codes at theta may flip in 2000 tokens).
-        assertThat((Double) theirs.json().get("nmse")).isCloseTo((Double) ours.json().get("nmse"), Offset.offset(1e-4));
-        assertThat((Double) theirs.json().get("l0")).isCloseTo((Double) ours.json().get("l0"), Offset.offset(2e-3));
+        assertThat((Double) theirs.json().get("nmse"))
+                .isCloseTo((Double) ours.json().get("nmse"), Offset.offset(1e-4));
+        assertThat((Double) theirs.json().get("l0"))
+                .isCloseTo((Double) ours.json().get("l0"), Offset.offset(2e-3));
 
-        Cli.Run init = Cli.run("train", "--data", data, "--init", saeLens, "--batch-size", 100, "--steps", 3,
-                "--out", tmp.resolve("continued"));
+        Cli.Run init = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--init",
+                saeLens,
+                "--batch-size",
+                100,
+                "--steps",
+                3,
+                "--out",
+                tmp.resolve("continued"));
         assertThat(init.code()).as("%s", init).isZero();
         assertThat(ourConfig(tmp.resolve("continued")).get("architecture")).isEqualTo("batchtopk");
         assertThat(ourConfig(tmp.resolve("continued")).get("k")).isEqualTo(4L);
 
-        Cli.Run asTopK = Cli.run("train", "--data", data, "--init", saeLens, "--arch", "topk", "--batch-size", 100,
-                "--steps", 3, "--out", tmp.resolve("topk"));
+        Cli.Run asTopK = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--init",
+                saeLens,
+                "--arch",
+                "topk",
+                "--batch-size",
+                100,
+                "--steps",
+                3,
+                "--out",
+                tmp.resolve("topk"));
         assertThat(asTopK.code()).as("%s", asTopK).isZero();
         try (Sae topK = SaeLens.load(tmp.resolve("topk"))) {
             assertThat(topK.config().architecture()).isEqualTo(Architecture.TOPK);
@@ -184,11 +294,25 @@ class InitFromOtherSaesTest {
         Cli.Run theirs = Cli.run("eval", "--sae", matryoshka, "--data", data);
         assertThat(theirs.code()).as("%s", theirs).isZero();
         // The same inference function as the BatchTopK SAE it was written from, plus a prefix NMSE per width.
-        assertThat((Double) theirs.json().get("nmse")).isCloseTo((Double) ours.json().get("nmse"), Offset.offset(1e-4));
-        assertThat((List<?>) theirs.json().get("prefix_nmse")).hasSize(2).last().isEqualTo(theirs.json().get("nmse"));
+        assertThat((Double) theirs.json().get("nmse"))
+                .isCloseTo((Double) ours.json().get("nmse"), Offset.offset(1e-4));
+        assertThat((List<?>) theirs.json().get("prefix_nmse"))
+                .hasSize(2)
+                .last()
+                .isEqualTo(theirs.json().get("nmse"));
 
-        Cli.Run init = Cli.run("train", "--data", data, "--init", matryoshka, "--batch-size", 100, "--steps", 3,
-                "--out", tmp.resolve("continued"));
+        Cli.Run init = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--init",
+                matryoshka,
+                "--batch-size",
+                100,
+                "--steps",
+                3,
+                "--out",
+                tmp.resolve("continued"));
         assertThat(init.code()).as("%s", init).isZero();
         assertThat(ourConfig(tmp.resolve("continued")).get("architecture")).isEqualTo("matryoshka-batchtopk");
         assertThat(ourConfig(tmp.resolve("continued")).get("matryoshka_widths")).isEqualTo(List.of(16L, 64L));

@@ -34,17 +34,22 @@ class LegacyCheckpointTest {
 
     @Test
     void resumesARunKilledBeforeTheMove() throws IOException, URISyntaxException {
-        Path legacy = Path.of(LegacyCheckpointTest.class.getResource("/legacy-run").toURI());
+        Path legacy =
+                Path.of(LegacyCheckpointTest.class.getResource("/legacy-run").toURI());
         copy(legacy, tmp);
         Path run = tmp.resolve("run");
         String here = tmp.toAbsolutePath() + "/";
-        Files.writeString(run.resolve(RunFile.FILE), Files.readString(run.resolve(RunFile.FILE)).replace(WRITTEN_IN, here));
-        assertThat(Files.readAllLines(run.resolve(MetricsLog.FILE))).hasSize(10);  // two lines past the checkpoint
+        Files.writeString(
+                run.resolve(RunFile.FILE),
+                Files.readString(run.resolve(RunFile.FILE)).replace(WRITTEN_IN, here));
+        assertThat(Files.readAllLines(run.resolve(MetricsLog.FILE))).hasSize(10); // two lines past the checkpoint
 
         // The data files are copies at another path: the fingerprints say so, the rows are the same.
         Cli.Run resumed = Cli.run("train", "--resume", run, "--allow-changed-data");
         assertThat(resumed.code()).as("%s", resumed).isZero();
-        assertThat(resumed.err()).contains("the data changed since the checkpoint").contains(here + "train.npy");
+        assertThat(resumed.err())
+                .contains("the data changed since the checkpoint")
+                .contains(here + "train.npy");
         assertThat(resumed.json()).containsEntry("step", 16L);
 
         List<String> args = new ArrayList<>(RunFile.readArgs(run));
@@ -54,13 +59,16 @@ class LegacyCheckpointTest {
         assertThat(whole.code()).as("%s", whole).isZero();
 
         assertThat(sameTensors(tmp.resolve("whole"), run)).isTrue();
-        assertThat(steps(run.resolve(MetricsLog.FILE))).isEqualTo(steps(tmp.resolve("whole").resolve(MetricsLog.FILE)));
+        assertThat(steps(run.resolve(MetricsLog.FILE)))
+                .isEqualTo(steps(tmp.resolve("whole").resolve(MetricsLog.FILE)));
         assertThat(Files.readAllLines(run.resolve(EvalLog.FILE)))
                 .isEqualTo(Files.readAllLines(tmp.resolve("whole").resolve(EvalLog.FILE)));
     }
 
     private static List<String> steps(Path metrics) throws IOException {
-        return Files.readAllLines(metrics).stream().map(line -> line.replaceAll("\"tokens_per_s\":[^,]*,", "")).toList();
+        return Files.readAllLines(metrics).stream()
+                .map(line -> line.replaceAll("\"tokens_per_s\":[^,]*,", ""))
+                .toList();
     }
 
     private static boolean sameTensors(Path a, Path b) throws IOException {

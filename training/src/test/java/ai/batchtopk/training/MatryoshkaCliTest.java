@@ -36,8 +36,23 @@ class MatryoshkaCliTest {
     }
 
     private static Object[] train(Object... more) {
-        Object[] common = {"train", "--data", data, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,24,64",
-                "--d-sae", 64, "--k", 4, "--batch-size", 100, "--seed", 3};
+        Object[] common = {
+            "train",
+            "--data",
+            data,
+            "--arch",
+            "matryoshka-batchtopk",
+            "--matryoshka-widths",
+            "8,24,64",
+            "--d-sae",
+            64,
+            "--k",
+            4,
+            "--batch-size",
+            100,
+            "--seed",
+            3
+        };
         Object[] all = new Object[common.length + more.length];
         System.arraycopy(common, 0, all, 0, common.length);
         System.arraycopy(more, 0, all, common.length, more.length);
@@ -58,7 +73,8 @@ class MatryoshkaCliTest {
     @Test
     void trainsEvaluatesEachPrefixAndExportsAsJumpRelu() throws IOException {
         Path out = tmp.resolve("sae");
-        Cli.Run run = Cli.run(train("--steps", 60, "--lr", 5e-3, "--eval-data", data, "--eval-every", 30, "--out", out));
+        Cli.Run run =
+                Cli.run(train("--steps", 60, "--lr", 5e-3, "--eval-data", data, "--eval-every", 30, "--out", out));
         assertThat(run.code()).as("%s", run).isZero();
 
         Cli.Run eval = Cli.run("eval", "--sae", out, "--data", data);
@@ -69,7 +85,8 @@ class MatryoshkaCliTest {
         assertThat((Double) prefix.get(1)).isGreaterThan((Double) prefix.get(2));
         assertThat(prefix.get(2)).isEqualTo(eval.json().get("nmse"));
         List<String> evalLines = Files.readAllLines(out.resolve("eval.jsonl"));
-        assertThat(((Map<?, ?>) JsonCodec.parse(evalLines.getLast())).get("prefix_nmse")).isEqualTo(prefix);
+        assertThat(((Map<?, ?>) JsonCodec.parse(evalLines.getLast())).get("prefix_nmse"))
+                .isEqualTo(prefix);
 
         Map<?, ?> cfg = cfg(out);
         assertThat(cfg.get("architecture")).isEqualTo("jumprelu");
@@ -90,23 +107,52 @@ class MatryoshkaCliTest {
         Path resumed = tmp.resolve("resumed");
         assertThat(Cli.run(train("--steps", 12, "--out", straight)).code()).isZero();
         assertThat(Cli.run(train("--steps", 6, "--out", half)).code()).isZero();
-        Cli.Run resume = Cli.run("train", "--data", data, "--init", half, "--batch-size", 100, "--seed", 3, "--steps", 6,
-                "--out", resumed);
+        Cli.Run resume = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--init",
+                half,
+                "--batch-size",
+                100,
+                "--seed",
+                3,
+                "--steps",
+                6,
+                "--out",
+                resumed);
         assertThat(resume.code()).as("%s", resume).isZero();
         assertThat(resume.json().get("step")).isEqualTo(12L);
         assertThat(Files.readAllBytes(resumed.resolve(SaeLens.WEIGHTS_FILE)))
                 .isEqualTo(Files.readAllBytes(straight.resolve(SaeLens.WEIGHTS_FILE)));
         assertThat(cfg(resumed).get(SaeLens.OUR_KEY)).isEqualTo(cfg(straight).get(SaeLens.OUR_KEY));
 
-        assertError(Cli.run("train", "--data", data, "--init", half, "--matryoshka-widths", "16,64", "--batch-size", 100,
-                "--steps", 1, "--out", tmp.resolve("other")), Main.USAGE, "--matryoshka-widths 16,64 conflicts with the"
-                + " --init SAE", "matryoshka widths 8,24,64");
+        assertError(
+                Cli.run(
+                        "train",
+                        "--data",
+                        data,
+                        "--init",
+                        half,
+                        "--matryoshka-widths",
+                        "16,64",
+                        "--batch-size",
+                        100,
+                        "--steps",
+                        1,
+                        "--out",
+                        tmp.resolve("other")),
+                Main.USAGE,
+                "--matryoshka-widths 16,64 conflicts with the" + " --init SAE",
+                "matryoshka widths 8,24,64");
     }
 
     @Test
     void resumeAfterAFailedCheckpointEndsAsAnUninterruptedRun() throws IOException {
         Path straight = tmp.resolve("straight");
-        assertThat(Cli.run(train("--steps", 12, "--checkpoint-every", 5, "--out", straight)).code()).isZero();
+        assertThat(Cli.run(train("--steps", 12, "--checkpoint-every", 5, "--out", straight))
+                        .code())
+                .isZero();
         Path out = tmp.resolve("failed");
         int[] saves = {0};
         OutputDirectory.beforeSave = dir -> {
@@ -115,7 +161,9 @@ class MatryoshkaCliTest {
             }
         };
         try {
-            assertThat(Cli.run(train("--steps", 12, "--checkpoint-every", 5, "--out", out)).code()).isEqualTo(Main.FAILURE);
+            assertThat(Cli.run(train("--steps", 12, "--checkpoint-every", 5, "--out", out))
+                            .code())
+                    .isEqualTo(Main.FAILURE);
         } finally {
             OutputDirectory.beforeSave = dir -> {};
         }
@@ -127,13 +175,55 @@ class MatryoshkaCliTest {
     @Test
     void aBatchTopKSaeStartsAMatryoshkaRun() throws IOException {
         Path batchTopK = tmp.resolve("batchtopk");
-        assertThat(Cli.run("train", "--data", data, "--d-sae", 64, "--k", 4, "--batch-size", 100, "--steps", 5,
-                "--out", batchTopK).code()).isZero();
-        assertError(Cli.run("train", "--data", data, "--init", batchTopK, "--arch", "matryoshka-batchtopk",
-                "--batch-size", 100, "--steps", 3, "--out", tmp.resolve("m")), Main.FAILURE,
+        assertThat(Cli.run(
+                                "train",
+                                "--data",
+                                data,
+                                "--d-sae",
+                                64,
+                                "--k",
+                                4,
+                                "--batch-size",
+                                100,
+                                "--steps",
+                                5,
+                                "--out",
+                                batchTopK)
+                        .code())
+                .isZero();
+        assertError(
+                Cli.run(
+                        "train",
+                        "--data",
+                        data,
+                        "--init",
+                        batchTopK,
+                        "--arch",
+                        "matryoshka-batchtopk",
+                        "--batch-size",
+                        100,
+                        "--steps",
+                        3,
+                        "--out",
+                        tmp.resolve("m")),
+                Main.FAILURE,
                 "--matryoshka-widths is required");
-        Cli.Run run = Cli.run("train", "--data", data, "--init", batchTopK, "--arch", "matryoshka-batchtopk",
-                "--matryoshka-widths", "16,64", "--batch-size", 100, "--steps", 3, "--out", tmp.resolve("m"));
+        Cli.Run run = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--init",
+                batchTopK,
+                "--arch",
+                "matryoshka-batchtopk",
+                "--matryoshka-widths",
+                "16,64",
+                "--batch-size",
+                100,
+                "--steps",
+                3,
+                "--out",
+                tmp.resolve("m"));
         assertThat(run.code()).as("%s", run).isZero();
         Map<?, ?> ours = (Map<?, ?>) cfg(tmp.resolve("m")).get(SaeLens.OUR_KEY);
         assertThat(ours.get("matryoshka_widths")).isEqualTo(List.of(16L, 64L));
@@ -143,8 +233,24 @@ class MatryoshkaCliTest {
     @Test
     void sweepsTrainOneSaePerK() {
         Path out = tmp.resolve("sweep");
-        Cli.Run run = Cli.run("train", "--data", data, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,24,64",
-                "--d-sae", 64, "--sweep", "k=2,4", "--batch-size", 100, "--steps", 5, "--out", out);
+        Cli.Run run = Cli.run(
+                "train",
+                "--data",
+                data,
+                "--arch",
+                "matryoshka-batchtopk",
+                "--matryoshka-widths",
+                "8,24,64",
+                "--d-sae",
+                64,
+                "--sweep",
+                "k=2,4",
+                "--batch-size",
+                100,
+                "--steps",
+                5,
+                "--out",
+                out);
         assertThat(run.code()).as("%s", run).isZero();
         for (String name : List.of("matryoshka-batchtopk-dsae64-k2", "matryoshka-batchtopk-dsae64-k4")) {
             Cli.Run eval = Cli.run("eval", "--sae", out.resolve(name), "--data", data);
@@ -156,22 +262,39 @@ class MatryoshkaCliTest {
     @Test
     void badWidthsAreUsageErrorsThatSayWhatIsWrong() {
         Object[] base = {"train", "--data", data, "--d-sae", 64, "--k", 4, "--batch-size", 100, "--steps", 1};
-        assertError(run(base, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,8,64"), Main.USAGE,
+        assertError(
+                run(base, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,8,64"),
+                Main.USAGE,
                 "matryoshka widths must be positive and strictly increasing, but width 2 is 8 after 8");
-        assertError(run(base, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "24,8,64"), Main.USAGE,
+        assertError(
+                run(base, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "24,8,64"),
+                Main.USAGE,
                 "strictly increasing, but width 2 is 8 after 24");
-        assertError(run(base, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,32"), Main.USAGE,
+        assertError(
+                run(base, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,32"),
+                Main.USAGE,
                 "the last matryoshka width must equal d_sae = 64, got 32");
-        assertError(run(base, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,128"), Main.USAGE,
+        assertError(
+                run(base, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,128"),
+                Main.USAGE,
                 "the last matryoshka width must equal d_sae = 64, got 128");
-        assertError(run(base, "--arch", "matryoshka-batchtopk"), Main.USAGE,
+        assertError(
+                run(base, "--arch", "matryoshka-batchtopk"),
+                Main.USAGE,
                 "--matryoshka-widths is required for --arch matryoshka-batchtopk");
-        assertError(run(base, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,x"), Main.USAGE,
-                "--matryoshka-widths", "'x'");
-        assertError(run(base, "--matryoshka-widths", "8,64"), Main.USAGE,
+        assertError(
+                run(base, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,x"),
+                Main.USAGE,
+                "--matryoshka-widths",
+                "'x'");
+        assertError(
+                run(base, "--matryoshka-widths", "8,64"),
+                Main.USAGE,
                 "--matryoshka-widths applies to --arch matryoshka-batchtopk only, not batchtopk");
-        assertError(run(base, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,64", "--sweep", "d-sae=64,128"),
-                Main.USAGE, "the last matryoshka width must equal d_sae = 128, got 64");
+        assertError(
+                run(base, "--arch", "matryoshka-batchtopk", "--matryoshka-widths", "8,64", "--sweep", "d-sae=64,128"),
+                Main.USAGE,
+                "the last matryoshka width must equal d_sae = 128, got 64");
     }
 
     private Cli.Run run(Object[] base, Object... more) {

@@ -40,7 +40,8 @@ class OutputDirectoryTest {
     }
 
     private static Cli.Run train(Path out, Object... more) {
-        List<Object> args = new ArrayList<>(List.of("train", "--data", data, "--d-sae", 32, "--batch-size", 50, "--out", out));
+        List<Object> args =
+                new ArrayList<>(List.of("train", "--data", data, "--d-sae", 32, "--batch-size", 50, "--out", out));
         if (!List.of(more).contains("--steps")) {
             args.addAll(List.of("--steps", 6));
         }
@@ -75,8 +76,10 @@ class OutputDirectoryTest {
         Map<String, String> before = snapshot(out);
         Cli.Run again = train(out, "--lr", 1e-3);
         assertThat(again.code()).isEqualTo(Main.FAILURE);
-        assertThat(again.err()).startsWith("error: --out " + out + " already holds a training run (")
-                .contains("--resume " + out).contains("--overwrite");
+        assertThat(again.err())
+                .startsWith("error: --out " + out + " already holds a training run (")
+                .contains("--resume " + out)
+                .contains("--overwrite");
         assertThat(snapshot(out)).isEqualTo(before);
     }
 
@@ -88,11 +91,16 @@ class OutputDirectoryTest {
         Files.writeString(out.resolve("batchtopk-dsae32-k2").resolve("report.html"), "<html></html>");
         Cli.Run replaced = train(out, "--steps", 4, "--overwrite");
         assertThat(replaced.code()).as("%s", replaced).isZero();
-        assertThat(entries(out)).containsExactlyInAnyOrder(SaeLens.CONFIG_FILE, SaeLens.WEIGHTS_FILE,
-                Checkpoint.STATE_FILE, MetricsLog.FILE, RunFile.FILE);
+        assertThat(entries(out))
+                .containsExactlyInAnyOrder(
+                        SaeLens.CONFIG_FILE,
+                        SaeLens.WEIGHTS_FILE,
+                        Checkpoint.STATE_FILE,
+                        MetricsLog.FILE,
+                        RunFile.FILE);
         assertThat(Files.readAllLines(out.resolve(MetricsLog.FILE))).hasSize(4);
         assertThat(Files.readString(out.resolve(RunFile.FILE))).doesNotContain("--overwrite");
-        assertThat(entries(tmp)).containsExactly("run");  // nothing left beside it
+        assertThat(entries(tmp)).containsExactly("run"); // nothing left beside it
         // The new run goes on as any other: --overwrite is not saved with its arguments.
         Cli.Run done = Cli.run("train", "--resume", out);
         assertThat(done.err()).contains("already complete");
@@ -106,7 +114,8 @@ class OutputDirectoryTest {
         Map<String, String> before = snapshot(out);
         Cli.Run refused = train(out, "--overwrite");
         assertThat(refused.code()).isEqualTo(Main.FAILURE);
-        assertThat(refused.err()).contains("holds files a training run does not write (notes.txt)")
+        assertThat(refused.err())
+                .contains("holds files a training run does not write (notes.txt)")
                 .contains("--overwrite only replaces a previous run");
         assertThat(snapshot(out)).isEqualTo(before);
 
@@ -126,8 +135,8 @@ class OutputDirectoryTest {
     void overwriteCannotDeleteTheInitSae() {
         Path out = tmp.resolve("run");
         assertThat(train(out).code()).isZero();
-        Cli.Run run = Cli.run("train", "--data", data, "--init", out, "--batch-size", 50, "--steps", 2, "--out", out,
-                "--overwrite");
+        Cli.Run run = Cli.run(
+                "train", "--data", data, "--init", out, "--batch-size", 50, "--steps", 2, "--out", out, "--overwrite");
         assertThat(run.code()).isEqualTo(Main.USAGE);
         assertThat(run.err()).contains("--overwrite would delete the --init SAE");
         assertThat(out.resolve(Checkpoint.STATE_FILE)).exists();
@@ -139,8 +148,8 @@ class OutputDirectoryTest {
         assertThat(train(empty).code()).isZero();
         // A run refused for its options writes nothing (no run.json that would block the next try).
         Path out = tmp.resolve("new");
-        Cli.Run refused = Cli.run("train", "--data", data, "--init", empty, "--k", 8, "--batch-size", 50, "--steps", 2,
-                "--out", out);
+        Cli.Run refused = Cli.run(
+                "train", "--data", data, "--init", empty, "--k", 8, "--batch-size", 50, "--steps", 2, "--out", out);
         assertThat(refused.code()).isEqualTo(Main.USAGE);
         assertThat(out).doesNotExist();
     }
@@ -153,7 +162,9 @@ class OutputDirectoryTest {
         Path incoming = tmp.resolve("run.incoming");
         Files.move(out, incoming);
         Files.createDirectories(tmp.resolve("run.previous"));
-        Files.copy(incoming.resolve(SaeLens.CONFIG_FILE), tmp.resolve("run.previous").resolve(SaeLens.CONFIG_FILE));
+        Files.copy(
+                incoming.resolve(SaeLens.CONFIG_FILE),
+                tmp.resolve("run.previous").resolve(SaeLens.CONFIG_FILE));
         Cli.Run refused = train(out);
         assertThat(refused.code()).isEqualTo(Main.FAILURE);
         assertThat(refused.err()).contains("already holds a training run (run.incoming, run.previous)");
@@ -175,6 +186,7 @@ class OutputDirectoryTest {
         Files.createDirectories(tmp.resolve("other" + OutputDirectory.REPLACED));
         Files.writeString(tmp.resolve("other" + OutputDirectory.REPLACED).resolve("notes.txt"), "keep me");
         assertThat(train(other).code()).isZero();
-        assertThat(tmp.resolve("other" + OutputDirectory.REPLACED).resolve("notes.txt")).exists();
+        assertThat(tmp.resolve("other" + OutputDirectory.REPLACED).resolve("notes.txt"))
+                .exists();
     }
 }

@@ -76,18 +76,22 @@ class TextTrainingTest {
     @Test
     void batchesAreTheExtractedRowsInOrderAcrossBlocksBatchesAndEpochs() {
         // Short windows and small model batches: many blocks, batches spanning blocks and epochs.
-        ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 1, Site.RESID).withMaxLength(12).withBatchSize(2);
-        try (Extractor x = Extractor.open(config); Arena arena = Arena.ofShared()) {
+        ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 1, Site.RESID)
+                .withMaxLength(12)
+                .withBatchSize(2);
+        try (Extractor x = Extractor.open(config);
+                Arena arena = Arena.ofShared()) {
             List<float[]> pass = extractedRows(x);
             int n = pass.size();
             long batch = 7;
-            int batches = (int) (2.5 * n / batch) + 1;   // more than two epochs
+            int batches = (int) (2.5 * n / batch) + 1; // more than two epochs
             ExtractedBatches direct = new ExtractedBatches(x, TextSource.of(DOCS), batch, DataPosition.START, arena);
             List<float[]> got = draw(direct, batches, batch, 384);
             for (int i = 0; i < got.size(); i++) {
                 assertThat(got.get(i)).as("row %d (pass row %d)", i, i % n).containsExactly(pass.get(i % n));
             }
-            assertThat(direct.position()).isEqualTo(new DataPosition((batches * batch - 1) / n, (batches * batch - 1) % n + 1));
+            assertThat(direct.position())
+                    .isEqualTo(new DataPosition((batches * batch - 1) / n, (batches * batch - 1) % n + 1));
 
             // Resuming at a saved position re-extracts, skips, and goes on with the same rows.
             ExtractedBatches first = new ExtractedBatches(x, TextSource.of(DOCS), batch, DataPosition.START, arena);
@@ -116,7 +120,8 @@ class TextTrainingTest {
 
     @Test
     void mlpRowsAreWide() throws IOException {
-        try (Extractor x = Extractor.open(ExtractorConfig.of(Model.MINILM, 0, Site.MLP).withMaxLength(16));
+        try (Extractor x = Extractor.open(
+                        ExtractorConfig.of(Model.MINILM, 0, Site.MLP).withMaxLength(16));
                 Arena arena = Arena.ofShared()) {
             ExtractedBatches batches = new ExtractedBatches(x, TextSource.of(DOCS), 5, DataPosition.START, arena);
             assertThat(batches.width()).isEqualTo(1536);
@@ -126,9 +131,12 @@ class TextTrainingTest {
 
     @Test
     void textWithoutTokensIsRefused() throws IOException {
-        try (Extractor x = Extractor.open(ExtractorConfig.of(Model.MINILM, 0, Site.RESID)); Arena arena = Arena.ofShared()) {
-            assertThatThrownBy(() -> new ExtractedBatches(x, TextSource.of(List.of("\u0000\u0001")), 4, DataPosition.START, arena))
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no tokens");
+        try (Extractor x = Extractor.open(ExtractorConfig.of(Model.MINILM, 0, Site.RESID));
+                Arena arena = Arena.ofShared()) {
+            assertThatThrownBy(() -> new ExtractedBatches(
+                            x, TextSource.of(List.of("\u0000\u0001")), 4, DataPosition.START, arena))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("no tokens");
         }
     }
 
@@ -137,21 +145,51 @@ class TextTrainingTest {
     void trainTextWritesAnSaeOfTheModelsWidthWithMetrics() throws IOException {
         Path text = Files.writeString(tmp.resolve("corpus.txt"), TEXT.repeat(3));
         Path out = tmp.resolve("sae");
-        Cli.Run run = Cli.run("train", "--text", text, "--model", "minilm", "--layer", 2, "--site", "resid",
-                "--max-length", 32, "--extract-batch-size", 4, "--d-sae", 256, "--k", 8, "--batch-size", 64,
-                "--steps", 4, "--checkpoint-every", 2, "--threads", 1, "--out", out);
+        Cli.Run run = Cli.run(
+                "train",
+                "--text",
+                text,
+                "--model",
+                "minilm",
+                "--layer",
+                2,
+                "--site",
+                "resid",
+                "--max-length",
+                32,
+                "--extract-batch-size",
+                4,
+                "--d-sae",
+                256,
+                "--k",
+                8,
+                "--batch-size",
+                64,
+                "--steps",
+                4,
+                "--checkpoint-every",
+                2,
+                "--threads",
+                1,
+                "--out",
+                out);
         assertThat(run.code()).as(run.toString()).isZero();
         assertThat(run.json().get("step")).isEqualTo(4L);
         Map<String, Object> cfg = (Map<String, Object>) JsonCodec.parse(Files.readString(out.resolve("cfg.json")));
         assertThat(cfg.get("d_in")).isEqualTo(384L);
         Map<String, Object> meta = (Map<String, Object>) cfg.get("metadata");
-        assertThat(meta).containsEntry("model_name", "all-MiniLM-L6-v2")
+        assertThat(meta)
+                .containsEntry("model_name", "all-MiniLM-L6-v2")
                 .containsEntry("hook_name", Model.MINILM.hookName(2, Site.RESID))
-                .containsEntry("hook_layer", 2L).containsEntry("hook_site", "resid");
+                .containsEntry("hook_layer", 2L)
+                .containsEntry("hook_site", "resid");
         assertThat(Files.readAllLines(out.resolve("metrics.jsonl"))).hasSize(4);
-        Map<String, Object> runFile = (Map<String, Object>) JsonCodec.parse(Files.readString(out.resolve(RunFile.FILE)));
-        assertThat((Map<String, Object>) runFile.get("extraction")).containsEntry("layer", 2L)
-                .containsEntry("site", "resid").containsEntry("model_name", "all-MiniLM-L6-v2");
+        Map<String, Object> runFile =
+                (Map<String, Object>) JsonCodec.parse(Files.readString(out.resolve(RunFile.FILE)));
+        assertThat((Map<String, Object>) runFile.get("extraction"))
+                .containsEntry("layer", 2L)
+                .containsEntry("site", "resid")
+                .containsEntry("model_name", "all-MiniLM-L6-v2");
 
         Cli.Run done = Cli.run("train", "--resume", out);
         assertThat(done.code()).as(done.toString()).isEqualTo(Main.FAILURE);
@@ -161,8 +199,26 @@ class TextTrainingTest {
     @Test
     void aTextSweepResumedAfterItsFirstCheckpointEndsAsAnUninterruptedOne() throws IOException {
         Path text = Files.writeString(tmp.resolve("corpus.txt"), TEXT.repeat(2));
-        Object[] common = {"--text", text, "--layer", 1, "--site", "mlp", "--max-length", 24, "--d-sae", 64,
-                "--sweep", "k=4,8", "--batch-size", 32, "--checkpoint-every", 2, "--threads", 1};
+        Object[] common = {
+            "--text",
+            text,
+            "--layer",
+            1,
+            "--site",
+            "mlp",
+            "--max-length",
+            24,
+            "--d-sae",
+            64,
+            "--sweep",
+            "k=4,8",
+            "--batch-size",
+            32,
+            "--checkpoint-every",
+            2,
+            "--threads",
+            1
+        };
         Path whole = tmp.resolve("whole");
         Cli.Run full = Cli.run(concat(common, "--steps", 4, "--out", whole));
         assertThat(full.code()).as(full.toString()).isZero();
@@ -170,7 +226,8 @@ class TextTrainingTest {
         Path part = tmp.resolve("part");
         Cli.Run half = Cli.run(concat(common, "--steps", 2, "--out", part));
         assertThat(half.code()).as(half.toString()).isZero();
-        String runJson = Files.readString(part.resolve(RunFile.FILE)).replace("\"--steps\", \"2\"", "\"--steps\", \"4\"");
+        String runJson =
+                Files.readString(part.resolve(RunFile.FILE)).replace("\"--steps\", \"2\"", "\"--steps\", \"4\"");
         assertThat(runJson).contains("\"--steps\", \"4\"");
         Files.writeString(part.resolve(RunFile.FILE), runJson);
         Cli.Run resumed = Cli.run("train", "--resume", part);
@@ -188,7 +245,9 @@ class TextTrainingTest {
         Files.writeString(a, DOCS.get(0) + "\n\n" + DOCS.get(1) + "\n");
         Files.writeString(b, DOCS.get(2) + "\n\n" + DOCS.get(3) + "\n");
         TextCorpus documents = TextCorpus.open(List.of(a, b), java.nio.charset.StandardCharsets.UTF_8);
-        ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 1, Site.RESID).withMaxLength(12).withBatchSize(2);
+        ExtractorConfig config = ExtractorConfig.of(Model.MINILM, 1, Site.RESID)
+                .withMaxLength(12)
+                .withBatchSize(2);
         List<String> expected = new ArrayList<>();
         try (Extractor x = Extractor.open(config)) {
             Iterator<ActivationBlock> it = x.extract(DOCS);
@@ -196,8 +255,8 @@ class TextTrainingTest {
                 ActivationBlock block = it.next();
                 for (int r = 0; r < block.rows(); r++) {
                     int doc = block.documents()[r];
-                    expected.add("token '" + block.tokens().get(r) + "' (position " + block.positions()[r] + ") of document "
-                            + (doc % 2) + " of " + (doc < 2 ? a : b) + " ");
+                    expected.add("token '" + block.tokens().get(r) + "' (position " + block.positions()[r]
+                            + ") of document " + (doc % 2) + " of " + (doc < 2 ? a : b) + " ");
                 }
             }
         } catch (IOException e) {
@@ -218,19 +277,43 @@ class TextTrainingTest {
         Path first = Files.writeString(dir.resolve("a.txt"), TEXT);
         Path second = Files.writeString(dir.resolve("b.txt"), TEXT.repeat(2));
         Path out = tmp.resolve("sae");
-        Cli.Run run = Cli.run(concat(new Object[] {"--text", dir, "--layer", 0, "--max-length", 16, "--d-sae", 64, "--k", 4,
-                "--batch-size", 16, "--threads", 1}, "--steps", 2, "--out", out));
+        Cli.Run run = Cli.run(concat(
+                new Object[] {
+                    "--text",
+                    dir,
+                    "--layer",
+                    0,
+                    "--max-length",
+                    16,
+                    "--d-sae",
+                    64,
+                    "--k",
+                    4,
+                    "--batch-size",
+                    16,
+                    "--threads",
+                    1
+                },
+                "--steps",
+                2,
+                "--out",
+                out));
         assertThat(run.code()).as(run.toString()).isZero();
-        Files.writeString(out.resolve(RunFile.FILE),
+        Files.writeString(
+                out.resolve(RunFile.FILE),
                 Files.readString(out.resolve(RunFile.FILE)).replace("\"--steps\", \"2\"", "\"--steps\", \"3\""));
         Files.writeString(second, "One more paragraph.\n", java.nio.file.StandardOpenOption.APPEND);
         Cli.Run refused = Cli.run("train", "--resume", out);
         assertThat(refused.code()).as(refused.toString()).isEqualTo(Main.FAILURE);
-        assertThat(refused.err()).contains("the data changed since the checkpoint: " + second + ": size ")
+        assertThat(refused.err())
+                .contains("the data changed since the checkpoint: " + second + ": size ")
                 .doesNotContain(first.toString());
         Cli.Run allowed = Cli.run("train", "--resume", out, "--allow-changed-data");
         assertThat(allowed.code()).as(allowed.toString()).isZero();
-        assertThat(allowed.err()).contains("warning: ").contains(second.toString()).contains("read from its start");
+        assertThat(allowed.err())
+                .contains("warning: ")
+                .contains(second.toString())
+                .contains("read from its start");
     }
 
     private static Object[] concat(Object[] a, Object... b) {
@@ -244,8 +327,24 @@ class TextTrainingTest {
     @Test
     void textAndDataTogetherIsAUsageError() throws IOException {
         Path text = Files.writeString(tmp.resolve("corpus.txt"), TEXT);
-        Cli.Run run = Cli.run("train", "--text", text, "--data", tmp.resolve("x.npy"), "--layer", 0, "--d-sae", 64,
-                "--k", 4, "--batch-size", 8, "--steps", 1, "--out", tmp.resolve("o"));
+        Cli.Run run = Cli.run(
+                "train",
+                "--text",
+                text,
+                "--data",
+                tmp.resolve("x.npy"),
+                "--layer",
+                0,
+                "--d-sae",
+                64,
+                "--k",
+                4,
+                "--batch-size",
+                8,
+                "--steps",
+                1,
+                "--out",
+                tmp.resolve("o"));
         assertThat(run.code()).as(run.toString()).isEqualTo(Main.USAGE);
         assertThat(run.err()).contains("--data and --text are alternatives");
     }
@@ -253,8 +352,9 @@ class TextTrainingTest {
     @Test
     void textOptionsAreChecked() throws IOException {
         Path text = Files.writeString(tmp.resolve("corpus.txt"), TEXT);
-        Object[] base = {"train", "--text", text, "--d-sae", 64, "--k", 4, "--batch-size", 8, "--steps", 1,
-                "--out", tmp.resolve("o")};
+        Object[] base = {
+            "train", "--text", text, "--d-sae", 64, "--k", 4, "--batch-size", 8, "--steps", 1, "--out", tmp.resolve("o")
+        };
         Cli.Run noLayer = Cli.run(base);
         assertThat(noLayer.code()).isEqualTo(Main.USAGE);
         assertThat(noLayer.err()).contains("--text needs --layer");
@@ -264,8 +364,22 @@ class TextTrainingTest {
         Cli.Run badLayer = Cli.run(concatRaw(base, "--layer", 6));
         assertThat(badLayer.code()).isEqualTo(Main.USAGE);
         assertThat(badLayer.err()).contains("layer 6 does not exist");
-        Cli.Run layerWithData = Cli.run("train", "--data", tmp.resolve("x.npy"), "--layer", 0, "--d-sae", 64, "--k", 4,
-                "--batch-size", 8, "--steps", 1, "--out", tmp.resolve("o"));
+        Cli.Run layerWithData = Cli.run(
+                "train",
+                "--data",
+                tmp.resolve("x.npy"),
+                "--layer",
+                0,
+                "--d-sae",
+                64,
+                "--k",
+                4,
+                "--batch-size",
+                8,
+                "--steps",
+                1,
+                "--out",
+                tmp.resolve("o"));
         assertThat(layerWithData.code()).isEqualTo(Main.USAGE);
         assertThat(layerWithData.err()).contains("--layer only applies with --text");
     }
@@ -280,8 +394,22 @@ class TextTrainingTest {
     @Test
     void emptyTextIsAClearError() throws IOException {
         Path empty = Files.writeString(tmp.resolve("empty.txt"), "  \n\n \t\n");
-        Cli.Run run = Cli.run("train", "--text", empty, "--layer", 0, "--d-sae", 64, "--k", 4, "--batch-size", 8,
-                "--steps", 1, "--out", tmp.resolve("o"));
+        Cli.Run run = Cli.run(
+                "train",
+                "--text",
+                empty,
+                "--layer",
+                0,
+                "--d-sae",
+                64,
+                "--k",
+                4,
+                "--batch-size",
+                8,
+                "--steps",
+                1,
+                "--out",
+                tmp.resolve("o"));
         assertThat(run.code()).as(run.toString()).isEqualTo(Main.FAILURE);
         assertThat(run.err()).contains("--text " + empty).contains("no text in");
     }

@@ -41,12 +41,12 @@ class TrainingRunTest {
 
     @BeforeAll
     static void data() {
-        Cli.Run synth = Cli.run("synth", "--out", shared.resolve("toy"), "--d-in", 16, "--features", 24, "--tokens", 3000,
-                "--seed", 5);
+        Cli.Run synth = Cli.run(
+                "synth", "--out", shared.resolve("toy"), "--d-in", 16, "--features", 24, "--tokens", 3000, "--seed", 5);
         assertThat(synth.code()).as("%s", synth).isZero();
         train = shared.resolve("toy").resolve(SynthCommand.ACTIVATIONS);
-        Cli.Run heldOut = Cli.run("synth", "--out", shared.resolve("held"), "--d-in", 16, "--features", 24, "--tokens",
-                700, "--seed", 6);
+        Cli.Run heldOut = Cli.run(
+                "synth", "--out", shared.resolve("held"), "--d-in", 16, "--features", 24, "--tokens", 700, "--seed", 6);
         assertThat(heldOut.code()).as("%s", heldOut).isZero();
         held = shared.resolve("held").resolve(SynthCommand.ACTIVATIONS);
     }
@@ -58,10 +58,40 @@ class TrainingRunTest {
 
     /** A sweep of two SAEs with every stateful feature on: windowed shuffle, prefetch, warm-up, cosine, eval. */
     private static List<Object> runArgs(Path out, int steps) {
-        return new ArrayList<>(List.of("train", "--data", train, "--d-sae", 32, "--sweep", "k=2,4", "--batch-size", 64,
-                "--steps", steps, "--seed", 9, "--shuffle-buffer", 500, "--prefetch", 2, "--lr-warmup-steps", 5,
-                "--lr-decay", "cosine", "--lr-end-fraction", 0.1, "--checkpoint-every", 10, "--eval-data", held,
-                "--eval-every", 10, "--eval-tokens", 300, "--out", out));
+        return new ArrayList<>(List.of(
+                "train",
+                "--data",
+                train,
+                "--d-sae",
+                32,
+                "--sweep",
+                "k=2,4",
+                "--batch-size",
+                64,
+                "--steps",
+                steps,
+                "--seed",
+                9,
+                "--shuffle-buffer",
+                500,
+                "--prefetch",
+                2,
+                "--lr-warmup-steps",
+                5,
+                "--lr-decay",
+                "cosine",
+                "--lr-end-fraction",
+                0.1,
+                "--checkpoint-every",
+                10,
+                "--eval-data",
+                held,
+                "--eval-every",
+                10,
+                "--eval-tokens",
+                300,
+                "--out",
+                out));
     }
 
     @Test
@@ -72,24 +102,30 @@ class TrainingRunTest {
         assertThat(uninterrupted.code()).as("%s", uninterrupted).isZero();
 
         Path killed = tmp.resolve("killed");
-        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=ALL-UNNAMED", "-Dbatchtopk.test.step-delay-ms=40",
-                "-cp", System.getProperty("java.class.path")));
+        List<String> command = new ArrayList<>(List.of(
+                ProcessHandle.current().info().command().orElseThrow(),
+                "--enable-native-access=ALL-UNNAMED",
+                "-Dbatchtopk.test.step-delay-ms=40",
+                "-cp",
+                System.getProperty("java.class.path")));
         String library = System.getProperty("batchtopk.library");
         if (library != null && !library.isBlank()) {
             command.add("-Dbatchtopk.library=" + library);
         }
         command.add(Main.class.getName());
         runArgs(killed, steps).forEach(a -> command.add(String.valueOf(a)));
-        Process process = new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(tmp.resolve("child.log").toFile()).start();
+        Process process = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(tmp.resolve("child.log").toFile())
+                .start();
         Path member = killed.resolve("batchtopk-dsae32-k4");
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         int loggedSteps = 0;
         while (System.nanoTime() < deadline && process.isAlive()) {
             try {
                 if (Files.exists(member.resolve(Checkpoint.STATE_FILE))) {
-                    loggedSteps = Files.readAllLines(member.resolve(MetricsLog.FILE)).size();
+                    loggedSteps =
+                            Files.readAllLines(member.resolve(MetricsLog.FILE)).size();
                     if (loggedSteps >= 25) {
                         break;
                     }
@@ -99,12 +135,16 @@ class TrainingRunTest {
             }
             Thread.sleep(10);
         }
-        assertThat(process.isAlive()).as("the child is still running (log: %s)",
-                Files.exists(tmp.resolve("child.log")) ? Files.readString(tmp.resolve("child.log")) : "").isTrue();
-        process.destroyForcibly();  // SIGKILL: no shutdown hooks, no final save
+        assertThat(process.isAlive())
+                .as(
+                        "the child is still running (log: %s)",
+                        Files.exists(tmp.resolve("child.log")) ? Files.readString(tmp.resolve("child.log")) : "")
+                .isTrue();
+        process.destroyForcibly(); // SIGKILL: no shutdown hooks, no final save
         assertThat(process.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(loggedSteps).isBetween(25, steps - 1);
-        Map<String, String> saved = Safetensors.open(member.resolve(Checkpoint.STATE_FILE), Arena.global()).metadata();
+        Map<String, String> saved = Safetensors.open(member.resolve(Checkpoint.STATE_FILE), Arena.global())
+                .metadata();
         long checkpointStep = Long.parseLong(saved.get("batchtopk.run.steps"));
         assertThat(checkpointStep).isBetween(10L, (long) steps - 10);
 
@@ -126,17 +166,35 @@ class TrainingRunTest {
 
     @Test
     void aSweepTrainsEachSaeAsASeparateRunWould() throws IOException {
-        Object[] common = {"--data", train, "--d-sae", 32, "--batch-size", 64, "--steps", 15, "--seed", 2,
-                "--lr-warmup-steps", 3, "--lr-decay", "linear"};
+        Object[] common = {
+            "--data",
+            train,
+            "--d-sae",
+            32,
+            "--batch-size",
+            64,
+            "--steps",
+            15,
+            "--seed",
+            2,
+            "--lr-warmup-steps",
+            3,
+            "--lr-decay",
+            "linear"
+        };
         Path sweep = tmp.resolve("sweep");
-        Cli.Run run = Cli.run(concat(new Object[] {"train", "--sweep", "k=2,3", "--sweep", "d-sae=32,48", "--out", sweep},
-                common));
+        Cli.Run run = Cli.run(
+                concat(new Object[] {"train", "--sweep", "k=2,3", "--sweep", "d-sae=32,48", "--out", sweep}, common));
         assertThat(run.code()).as("%s", run).isZero();
         assertThat((List<?>) run.json().get("saes")).hasSize(4);
         try (var entries = Files.list(sweep)) {
-            assertThat(entries.map(p -> p.getFileName().toString()).sorted().toList()).containsExactly(
-                    "batchtopk-dsae32-k2", "batchtopk-dsae32-k3", "batchtopk-dsae48-k2", "batchtopk-dsae48-k3",
-                    RunFile.FILE);
+            assertThat(entries.map(p -> p.getFileName().toString()).sorted().toList())
+                    .containsExactly(
+                            "batchtopk-dsae32-k2",
+                            "batchtopk-dsae32-k3",
+                            "batchtopk-dsae48-k2",
+                            "batchtopk-dsae48-k3",
+                            RunFile.FILE);
         }
         Path single = tmp.resolve("single");
         Cli.Run one = Cli.run(concat(new Object[] {"train", "--k", 3, "--out", single}, common));
@@ -152,25 +210,57 @@ class TrainingRunTest {
     @Test
     void evaluationLinesGoToEvalJsonl() throws IOException {
         Path out = tmp.resolve("sae");
-        Cli.Run run = Cli.run("train", "--data", train, "--d-sae", 32, "--k", 4, "--batch-size", 100, "--steps", 20,
-                "--eval-data", held, "--eval-every", 8, "--out", out);
+        Cli.Run run = Cli.run(
+                "train",
+                "--data",
+                train,
+                "--d-sae",
+                32,
+                "--k",
+                4,
+                "--batch-size",
+                100,
+                "--steps",
+                20,
+                "--eval-data",
+                held,
+                "--eval-every",
+                8,
+                "--out",
+                out);
         assertThat(run.code()).as("%s", run).isZero();
         List<String> lines = Files.readAllLines(out.resolve(EvalLog.FILE));
-        assertThat(lines).hasSize(3);  // steps 8, 16 and the last
+        assertThat(lines).hasSize(3); // steps 8, 16 and the last
         Map<?, ?> last = (Map<?, ?>) JsonCodec.parse(lines.getLast());
-        assertThat(last.keySet().stream().map(String::valueOf).toList()).contains("step", "nmse", "explained_variance", "l0", "dead_fraction");
+        assertThat(last.keySet().stream().map(String::valueOf).toList())
+                .contains("step", "nmse", "explained_variance", "l0", "dead_fraction");
         assertThat(last.get("step")).isEqualTo(20L);
-        assertThat(last.get("eval_tokens")).isEqualTo(700L);  // fewer rows than --eval-tokens' default
+        assertThat(last.get("eval_tokens")).isEqualTo(700L); // fewer rows than --eval-tokens' default
         assertThat(((Number) last.get("explained_variance")).doubleValue())
                 .isCloseTo(1 - ((Number) last.get("nmse")).doubleValue(), org.assertj.core.data.Offset.offset(1e-9));
     }
 
     @Test
     void evalDataOfAnotherWidthIsRefused() {
-        Cli.Run narrow = Cli.run("synth", "--out", tmp.resolve("narrow"), "--d-in", 8, "--features", 8, "--tokens", 100);
+        Cli.Run narrow =
+                Cli.run("synth", "--out", tmp.resolve("narrow"), "--d-in", 8, "--features", 8, "--tokens", 100);
         assertThat(narrow.code()).isZero();
-        Cli.Run run = Cli.run("train", "--data", train, "--d-sae", 32, "--k", 4, "--batch-size", 100, "--steps", 2,
-                "--eval-data", tmp.resolve("narrow").resolve(SynthCommand.ACTIVATIONS), "--out", tmp.resolve("sae"));
+        Cli.Run run = Cli.run(
+                "train",
+                "--data",
+                train,
+                "--d-sae",
+                32,
+                "--k",
+                4,
+                "--batch-size",
+                100,
+                "--steps",
+                2,
+                "--eval-data",
+                tmp.resolve("narrow").resolve(SynthCommand.ACTIVATIONS),
+                "--out",
+                tmp.resolve("sae"));
         assertThat(run.code()).isEqualTo(Main.FAILURE);
         assertThat(run.err()).startsWith("error: --eval-data has width d = 8").contains("--data has d = 16");
     }
@@ -195,15 +285,31 @@ class TrainingRunTest {
                 Path incoming = dir.resolveSibling(dir.getFileName() + ".incoming");
                 Files.createDirectories(incoming);
                 Files.writeString(incoming.resolve("cfg.json"), "{\"trunc");
-                throw new java.nio.file.FileSystemException(incoming.resolve("sae_weights.safetensors").toString(), null,
-                        "No space left on device");
+                throw new java.nio.file.FileSystemException(
+                        incoming.resolve("sae_weights.safetensors").toString(), null, "No space left on device");
             }
         };
-        Cli.Run run = Cli.run("train", "--data", train, "--d-sae", 32, "--k", 4, "--batch-size", 100, "--steps", 30,
-                "--checkpoint-every", 10, "--out", out);
+        Cli.Run run = Cli.run(
+                "train",
+                "--data",
+                train,
+                "--d-sae",
+                32,
+                "--k",
+                4,
+                "--batch-size",
+                100,
+                "--steps",
+                30,
+                "--checkpoint-every",
+                10,
+                "--out",
+                out);
         assertThat(run.code()).isEqualTo(Main.FAILURE);
-        assertThat(run.err()).startsWith("error: could not write the checkpoint of step 20 to ")
-                .contains("No space left on device").contains("the previous checkpoint there is intact");
+        assertThat(run.err())
+                .startsWith("error: could not write the checkpoint of step 20 to ")
+                .contains("No space left on device")
+                .contains("the previous checkpoint there is intact");
         assertThat(tmp.resolve("sae.incoming")).doesNotExist();
         try (Checkpoint.Loaded loaded = Checkpoint.resume(out)) {
             assertThat(loaded.extra().get("batchtopk.run.steps")).isEqualTo("10");
@@ -212,23 +318,44 @@ class TrainingRunTest {
 
     @Test
     void aRunThatDiedBeforeItsFirstCheckpointResumesFromTheStart() throws IOException {
-        Object[] args = {"train", "--data", train, "--d-sae", 32, "--k", 4, "--batch-size", 100, "--steps", 12,
-                "--checkpoint-every", 5, "--lr-decay", "linear", "--shuffle-buffer", 700};
+        Object[] args = {
+            "train",
+            "--data",
+            train,
+            "--d-sae",
+            32,
+            "--k",
+            4,
+            "--batch-size",
+            100,
+            "--steps",
+            12,
+            "--checkpoint-every",
+            5,
+            "--lr-decay",
+            "linear",
+            "--shuffle-buffer",
+            700
+        };
         Path straight = tmp.resolve("straight");
-        assertThat(Cli.run(concat(args, new Object[] {"--out", straight})).code()).isZero();
+        assertThat(Cli.run(concat(args, new Object[] {"--out", straight})).code())
+                .isZero();
         Path out = tmp.resolve("died");
         OutputDirectory.beforeSave = dir -> {
             throw new java.nio.file.FileSystemException(dir.toString(), null, "Read-only file system");
         };
         Cli.Run died = Cli.run(concat(args, new Object[] {"--out", out}));
         assertThat(died.code()).isEqualTo(Main.FAILURE);
-        assertThat(died.err()).contains("could not write the checkpoint of step 5").contains("Read-only file system")
+        assertThat(died.err())
+                .contains("could not write the checkpoint of step 5")
+                .contains("Read-only file system")
                 .doesNotContain("intact");
         OutputDirectory.beforeSave = dir -> {};
         Cli.Run resumed = Cli.run("train", "--resume", out);
         assertThat(resumed.code()).as("%s", resumed).isZero();
         assertSameState(out, straight);
-        assertThat(column(out.resolve(MetricsLog.FILE), "step")).isEqualTo(column(straight.resolve(MetricsLog.FILE), "step"));
+        assertThat(column(out.resolve(MetricsLog.FILE), "step"))
+                .isEqualTo(column(straight.resolve(MetricsLog.FILE), "step"));
         Cli.Run again = Cli.run("train", "--resume", out);
         assertThat(again.code()).isEqualTo(Main.FAILURE);
         assertThat(again.err()).contains("already complete");
@@ -237,10 +364,24 @@ class TrainingRunTest {
     /** A kill between the two renames of a checkpoint save leaves the run in DIR.incoming; --resume finds it. */
     @Test
     void aRunKilledBetweenTheRenamesOfASaveResumes() throws IOException {
-        Object[] args = {"train", "--data", train, "--d-sae", 32, "--k", 4, "--batch-size", 100, "--steps", 12,
-                "--checkpoint-every", 5};
+        Object[] args = {
+            "train",
+            "--data",
+            train,
+            "--d-sae",
+            32,
+            "--k",
+            4,
+            "--batch-size",
+            100,
+            "--steps",
+            12,
+            "--checkpoint-every",
+            5
+        };
         Path straight = tmp.resolve("straight");
-        assertThat(Cli.run(concat(args, new Object[] {"--out", straight})).code()).isZero();
+        assertThat(Cli.run(concat(args, new Object[] {"--out", straight})).code())
+                .isZero();
         Path out = tmp.resolve("swapped");
         OutputDirectory.beforeSave = dir -> {
             if (Files.exists(dir.resolve(RunFile.FILE)) && Files.exists(dir.resolve("cfg.json"))) {
@@ -274,15 +415,30 @@ class TrainingRunTest {
     void aFullDiskDuringACheckpointLeavesThePreviousOneIntact() throws Exception {
         Path mount = Files.createDirectories(tmp.resolve("tiny"));
         Process mounting = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", mount.toString())
-                .redirectErrorStream(true).start();
+                .redirectErrorStream(true)
+                .start();
         boolean mounted = mounting.waitFor(10, TimeUnit.SECONDS) && mounting.exitValue() == 0;
         Assumptions.assumeTrue(mounted, "cannot mount a tmpfs here (not root?)");
         try {
             Path out = mount.resolve("sae");
             // d = 16, d_sae = 160: one checkpoint (weights, then parameters and Adam moments again in the
             // state file) takes about 90 KiB; the second save must hold both at once and cannot.
-            Cli.Run run = Cli.run("train", "--data", train, "--d-sae", 160, "--k", 4, "--batch-size", 100, "--steps", 4,
-                    "--checkpoint-every", 2, "--out", out);
+            Cli.Run run = Cli.run(
+                    "train",
+                    "--data",
+                    train,
+                    "--d-sae",
+                    160,
+                    "--k",
+                    4,
+                    "--batch-size",
+                    100,
+                    "--steps",
+                    4,
+                    "--checkpoint-every",
+                    2,
+                    "--out",
+                    out);
             assertThat(run.code()).as("%s", run).isEqualTo(Main.FAILURE);
             assertThat(run.err()).contains("could not write the checkpoint").contains("No space left on device");
             try (Checkpoint.Loaded loaded = Checkpoint.resume(out)) {
@@ -307,7 +463,9 @@ class TrainingRunTest {
                 assertThat(ta.shape()).as(name).isEqualTo(te.shape());
                 byte[] ba = ta.data().toArray(ValueLayout.JAVA_BYTE);
                 byte[] be = te.data().toArray(ValueLayout.JAVA_BYTE);
-                assertThat(Arrays.mismatch(ba, be)).as("%s: first differing byte of %s", actual, name).isEqualTo(-1);
+                assertThat(Arrays.mismatch(ba, be))
+                        .as("%s: first differing byte of %s", actual, name)
+                        .isEqualTo(-1);
             }
             // The same tokens, data position, steps and lr; only the run ids differ (two runs).
             Map<String, String> ma = new java.util.HashMap<>(a.metadata());
