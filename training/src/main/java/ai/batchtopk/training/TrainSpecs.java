@@ -112,7 +112,8 @@ final class TrainSpecs {
 
     /** The settings this run sets over a saved config (and over the library's defaults for a new one). */
     private ConfigOverrides overrides() {
-        return new ConfigOverrides(c.lr, c.device, c.path, c.kAux, c.auxCoeff, c.deadAfterTokens, c.seed);
+        return new ConfigOverrides(
+                c.lr, c.device, c.path, c.kAux, c.auxCoeff, c.l0Coeff, c.l1Coeff, c.deadAfterTokens, c.seed);
     }
 
     /** The config of a new SAE: what was given, library defaults for the rest. */
