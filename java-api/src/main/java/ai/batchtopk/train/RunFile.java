@@ -108,8 +108,9 @@ public final class RunFile {
         Path file = dir.resolve(FILE);
         if (!Files.isRegularFile(file)) {
             throw new TrainingException(
-                    "--resume " + dir + ": no " + FILE + " there (not the --out directory of a train run"
-                            + " started by this version; to go on from a checkpoint with new options use --init)");
+                    "TrainingRun.resume " + dir + ": no " + FILE + " there (not the RunSpec.out directory of a run"
+                            + " started by this version; to go on from a checkpoint with new options start a run with"
+                            + " SaeSpec.init)");
         }
         Content content;
         try {
