@@ -22,25 +22,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-if [[ -z "${JAVA_HOME:-}" && -d /usr/lib/jvm/temurin-25-jdk-amd64 ]]; then
-    export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
-fi
-if [[ -n "${JAVA_HOME:-}" ]]; then
-    export PATH="$JAVA_HOME/bin:$PATH"
-fi
 
 D_SAE="${D_SAE:-8192}" K="${K:-32}" BATCH="${BATCH:-2048}" STEPS="${STEPS:-40}" WARMUP="${WARMUP:-10}"
 PREFETCH="${PREFETCH:-2}" ROUNDS="${ROUNDS:-3}" CLI_ARGS="${CLI_ARGS:-}"
-JAR="$ROOT/benchmarks/target/benchmarks.jar"
-LIB="${BATCHTOPK_LIBRARY:-$ROOT/native/build/libbatchtopk.so}"
-if [[ ! -f "$JAR" || ! -f "$LIB" || ! -f "$ROOT/training/target/batchtopk-cli.jar" ]]; then
-    echo "# building (mvn -q -B -DskipTests verify) ..." >&2
-    mvn -q -B -DskipTests verify
-fi
-LIB="$(readlink -f "$LIB")"
-STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-RESULTS_DIR="${RESULTS_DIR:-$ROOT/benchmarks/results}"
-mkdir -p "$RESULTS_DIR"
+NEEDS_BUILT="$ROOT/training/target/batchtopk-cli.jar" source benchmarks/preamble.sh
 SUMMARY="$RESULTS_DIR/cli-vs-step-$STAMP.txt"
 # The runs' output directories (an SAE each): scratch, removed at the end.
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cli-vs-step.XXXXXX")"
@@ -52,12 +37,12 @@ if [[ -z "$DATA" ]]; then
         "$ROOT/batchtopk" synth --out "$(dirname "$DATA")" --d-in 512 --features 4096 --tokens 65536 --seed 0 > /dev/null
     fi
 fi
-JAVA=(java --enable-native-access=ALL-UNNAMED "-Dbatchtopk.library=$LIB" -cp "$JAR" ai.batchtopk.benchmarks.CliVsStep)
+JAVA=(java "${JVM_FLAGS[@]}" -cp "$JAR" ai.batchtopk.benchmarks.CliVsStep)
 
 exec > >(tee "$SUMMARY")
 echo "# date (UTC):   $(date -u '+%Y-%m-%d %H:%M:%S')"
 echo "# host:         $(uname -srm); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), nproc $(nproc)"
-java -cp "$JAR" "-Dbatchtopk.library=$LIB" --enable-native-access=ALL-UNNAMED ai.batchtopk.benchmarks.MachineInfo | sed 's/^/# /'
+java "${JVM_FLAGS[@]}" -cp "$JAR" ai.batchtopk.benchmarks.MachineInfo | sed 's/^/# /'
 echo "# git:          $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "# shape:        d=512 F=$D_SAE B=$BATCH k=$K; $STEPS steps per contender, steady state after $WARMUP; data $DATA"
 echo "# cli:          ./batchtopk train --data $DATA --d-sae $D_SAE --k $K --batch-size $BATCH --steps $STEPS --no-shuffle --log-every 1 --prefetch $PREFETCH $CLI_ARGS --out OUT --overwrite"

@@ -16,29 +16,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-if [[ -z "${JAVA_HOME:-}" && -d /usr/lib/jvm/temurin-25-jdk-amd64 ]]; then
-    export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
-fi
-if [[ -n "${JAVA_HOME:-}" ]]; then
-    export PATH="$JAVA_HOME/bin:$PATH"
-fi
+source benchmarks/preamble.sh
 
-JAR="$ROOT/benchmarks/target/benchmarks.jar"
-LIB="${BATCHTOPK_LIBRARY:-$ROOT/native/build/libbatchtopk.so}"
-if [[ ! -f "$JAR" || ! -f "$LIB" ]]; then
-    echo "# building (mvn -q -B -DskipTests install) ..." >&2
-    mvn -q -B -DskipTests install
-fi
-LIB="$(readlink -f "$LIB")"
-
-STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-RESULTS_DIR="${RESULTS_DIR:-$ROOT/benchmarks/results}"
-mkdir -p "$RESULTS_DIR"
 JSON="$RESULTS_DIR/cpu-$STAMP.json"
 LOG="$RESULTS_DIR/cpu-$STAMP.log"
 SUMMARY="$RESULTS_DIR/cpu-$STAMP.txt"
 
-JVM_FLAGS=(--enable-native-access=ALL-UNNAMED "-Dbatchtopk.library=$LIB")
 # The forked benchmark JVM inherits these flags from this one (JMH copies the host's JVM options
 # when no -jvmArgs is given).
 CMD=(java "${JVM_FLAGS[@]}" -jar "$JAR" TrainingStepBenchmark -rf json -rff "$JSON" "$@")

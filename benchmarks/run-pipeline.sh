@@ -17,12 +17,6 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-if [[ -z "${JAVA_HOME:-}" && -d /usr/lib/jvm/temurin-25-jdk-amd64 ]]; then
-    export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
-fi
-if [[ -n "${JAVA_HOME:-}" ]]; then
-    export PATH="$JAVA_HOME/bin:$PATH"
-fi
 
 WHICH=all
 if [[ $# -gt 0 && ( "$1" == streaming || "$1" == sweep ) ]]; then
@@ -30,17 +24,7 @@ if [[ $# -gt 0 && ( "$1" == streaming || "$1" == sweep ) ]]; then
     shift
 fi
 
-JAR="${JAR:-$ROOT/benchmarks/target/benchmarks.jar}"
-LIB="${BATCHTOPK_LIBRARY:-$ROOT/native/build/libbatchtopk.so}"
-if [[ ! -f "$JAR" || ! -f "$LIB" ]]; then
-    echo "# building (mvn -q -B -DskipTests install) ..." >&2
-    mvn -q -B -DskipTests install
-fi
-LIB="$(readlink -f "$LIB")"
-STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-RESULTS_DIR="${RESULTS_DIR:-$ROOT/benchmarks/results}"
-mkdir -p "$RESULTS_DIR"
-JVM_FLAGS=(--enable-native-access=ALL-UNNAMED "-Dbatchtopk.library=$LIB")
+source benchmarks/preamble.sh
 
 echo "# date (UTC):   $(date -u '+%Y-%m-%d %H:%M:%S')"
 echo "# host:         $(uname -srm)"

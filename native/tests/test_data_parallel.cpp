@@ -1,6 +1,7 @@
 // Data-parallel training through the C interface: 2 and 3 ranks (threads of this process, each
 // with its own btk_sae, joined by c10d/Gloo on 127.0.0.1) train the same SAE as one process on
-// the same global batches; and the group's failures are clear errors, never a hang.
+// the same global batches, and as the naive step (the reference's way) does; and the group's failures
+// are clear errors, never a hang.
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -50,8 +51,10 @@ Run record(Sae& sae, std::vector<btk_metrics> metrics) {
 }
 
 template <typename T>
-Run one_process(int32_t arch, int32_t dtype) {
-  Sae sae(job_config(arch, dtype));
+Run one_process(int32_t arch, int32_t dtype, int32_t path) {
+  auto cfg = job_config(arch, dtype);
+  cfg.path = path;
+  Sae sae(cfg);
   std::vector<btk_metrics> metrics;
   for (int step = 0; step < kSteps; step++) {
     auto x = global_batch<T>(step);
@@ -105,41 +108,53 @@ std::vector<Run> data_parallel(int world, int32_t arch, int32_t dtype) {
   return runs;
 }
 
+// The same selections (every step's L0 and dead count, and the counters they leave behind), losses and
+// parameters as the reference run, within tolerance.
+void expect_same_run(const Run& run, const Run& reference, double tolerance, const std::string& where) {
+  for (int step = 0; step < kSteps; step++) {
+    EXPECT_TRUE(run.metrics[step].l0 == reference.metrics[step].l0)
+        << where + ": l0 differs at step " + std::to_string(step);
+    EXPECT_TRUE(run.metrics[step].dead == reference.metrics[step].dead)
+        << where + ": dead differs at step " + std::to_string(step);
+    EXPECT_TRUE(std::abs(run.metrics[step].loss - reference.metrics[step].loss) <=
+                tolerance * reference.metrics[step].loss)
+        << where + ": loss differs at step " + std::to_string(step);
+    EXPECT_TRUE(std::abs(run.metrics[step].aux_loss - reference.metrics[step].aux_loss) <=
+                tolerance * (1e-12 + reference.metrics[step].aux_loss))
+        << where + ": aux loss differs at step " + std::to_string(step);
+    EXPECT_TRUE(std::abs(run.metrics[step].nmse - reference.metrics[step].nmse) <=
+                tolerance * reference.metrics[step].nmse)
+        << where + ": nmse differs at step " + std::to_string(step);
+  }
+  EXPECT_TRUE(run.state.at("tokens_since_fired") == reference.state.at("tokens_since_fired"))
+      << where + ": dead-latent counters differ";
+  EXPECT_TRUE(std::abs(run.state.at("theta")[0] - reference.state.at("theta")[0]) <=
+              tolerance * reference.state.at("theta")[0])
+      << where + ": theta differs";
+  for (const char* name : kParams) {
+    double diff = relative_difference(run.state.at(name), reference.state.at(name));
+    EXPECT_TRUE(diff <= tolerance) << where + ": " + name + " differs by " + std::to_string(diff);
+  }
+}
+
+// tolerance: against one process's fused step; naive_tolerance: against its naive step, which rounds
+// differently (float32 Adam magnifies that where a gradient is as small as eps, see test_fused_vs_naive).
 template <typename T>
-void check_equal_to_one_process(int world, int32_t arch, int32_t dtype, double tolerance) {
+void check_equal_to_one_process(int world, int32_t arch, int32_t dtype, double tolerance, double naive_tolerance) {
   const std::string where =
       std::to_string(world) + " ranks, " + arch_name(arch) + (dtype == BTK_DTYPE_F64 ? " f64" : " f32");
-  Run single = one_process<T>(arch, dtype);
+  Run single = one_process<T>(arch, dtype, BTK_PATH_FUSED);
+  Run naive = one_process<T>(arch, dtype, BTK_PATH_NAIVE);
   auto ranks = data_parallel<T>(world, arch, dtype);
   for (int rank = 0; rank < world; rank++) {
-    const Run& run = ranks[rank];
-    // Identical selections: every step's L0 and dead count, and the counters they leave behind.
-    for (int step = 0; step < kSteps; step++) {
-      EXPECT_TRUE(run.metrics[step].l0 == single.metrics[step].l0)
-          << where + ": l0 differs at step " + std::to_string(step);
-      EXPECT_TRUE(run.metrics[step].dead == single.metrics[step].dead)
-          << where + ": dead differs at step " + std::to_string(step);
-      EXPECT_TRUE(std::abs(run.metrics[step].loss - single.metrics[step].loss) <= tolerance * single.metrics[step].loss)
-          << where + ": loss differs at step " + std::to_string(step);
-      EXPECT_TRUE(std::abs(run.metrics[step].aux_loss - single.metrics[step].aux_loss) <=
-                  tolerance * (1e-12 + single.metrics[step].aux_loss))
-          << where + ": aux loss differs at step " + std::to_string(step);
-      EXPECT_TRUE(std::abs(run.metrics[step].nmse - single.metrics[step].nmse) <= tolerance * single.metrics[step].nmse)
-          << where + ": nmse differs at step " + std::to_string(step);
-    }
-    EXPECT_TRUE(run.state.at("tokens_since_fired") == single.state.at("tokens_since_fired"))
-        << where + ": dead-latent counters differ";
-    EXPECT_TRUE(std::abs(run.state.at("theta")[0] - single.state.at("theta")[0]) <=
-                tolerance * single.state.at("theta")[0])
-        << where + ": theta differs";
+    expect_same_run(ranks[rank], single, tolerance, where + ", rank " + std::to_string(rank) + " vs one process");
+    // Every rank holds the very same parameters.
     for (const char* name : kParams) {
-      double diff = relative_difference(run.state.at(name), single.state.at(name));
-      EXPECT_TRUE(diff <= tolerance) << where + ": " + name + " differs from one process's by " + std::to_string(diff);
-      // Every rank holds the very same parameters.
-      EXPECT_TRUE(run.state.at(name) == ranks[0].state.at(name))
+      EXPECT_TRUE(ranks[rank].state.at(name) == ranks[0].state.at(name))
           << where + ": rank " + std::to_string(rank) + "'s " + name + " differs from rank 0's";
     }
   }
+  expect_same_run(ranks[0], naive, naive_tolerance, where + " vs one process's naive step");
   EXPECT_TRUE(ranks[0].metrics[kSteps - 1].dead > 0 || ranks[0].metrics[3].aux_loss > 0) << where + ": AuxK never ran";
 }
 
@@ -150,20 +165,20 @@ int32_t create_alone(int rank, int world, int port, int64_t timeout_ms, btk_dist
 }  // namespace
 
 TEST(data_parallel, two_ranks_equal_one_process_f64) {
-  check_equal_to_one_process<double>(2, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F64, 1e-10);
+  check_equal_to_one_process<double>(2, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F64, 1e-10, 1e-10);
 }
 
 TEST(data_parallel, three_ranks_equal_one_process_f64) {
-  check_equal_to_one_process<double>(3, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F64, 1e-10);
+  check_equal_to_one_process<double>(3, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F64, 1e-10, 1e-10);
 }
 
 TEST(data_parallel, two_and_three_ranks_equal_one_process_f32) {
-  check_equal_to_one_process<float>(2, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F32, 2e-5);
-  check_equal_to_one_process<float>(3, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F32, 2e-5);
+  check_equal_to_one_process<float>(2, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F32, 2e-5, 2e-3);
+  check_equal_to_one_process<float>(3, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F32, 2e-5, 2e-3);
 }
 
 TEST(data_parallel, topk_three_ranks_equal_one_process) {
-  check_equal_to_one_process<double>(3, BTK_ARCH_TOPK, BTK_DTYPE_F64, 1e-10);
+  check_equal_to_one_process<double>(3, BTK_ARCH_TOPK, BTK_DTYPE_F64, 1e-10, 1e-10);
 }
 
 TEST(data_parallel, bad_rank_and_world_size) {

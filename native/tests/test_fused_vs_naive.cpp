@@ -11,6 +11,7 @@ struct Case {
   int32_t k;
   float bias;  // added to every b_enc: strongly negative leaves fewer positives than k*B
   int32_t normalize = BTK_NORMALIZE_PER_TOKEN;
+  int steps = 20;
 };
 
 btk_config case_config(const Case& c, int32_t arch, int32_t path, int32_t dtype) {
@@ -73,7 +74,7 @@ void run_case(const Case& c, int32_t arch) {
   }
 
   bool aux_seen = false;
-  for (int step = 1; step <= 20; step++) {
+  for (int step = 1; step <= c.steps; step++) {
     auto x = random_normal<T>(c.B * c.d, 100 + step, 0.3, 1.0);
     auto v = view_of(x, c.B, c.d);
     REQUIRE_OK(btk_sae_train_step(fused.get(), &v, &mf));
@@ -82,7 +83,7 @@ void run_case(const Case& c, int32_t arch) {
         << where + " step " + std::to_string(step) + ": loss " + std::to_string(mf.loss) + " vs " +
                std::to_string(mn.loss);
     aux_seen |= mf.aux_loss > 0;
-    if (step == 1 || step == 20)
+    if (step == 1 || step == c.steps)
       compare_states(fused, naive, parameter_tolerance, where + " after step " + std::to_string(step));
   }
   if (arch != BTK_ARCH_JUMPRELU && arch != BTK_ARCH_RELU) EXPECT_TRUE(aux_seen) << where + ": AuxK never ran";
@@ -121,5 +122,14 @@ TEST(fused_vs_naive, batches_of_one_two_and_three_rows) {
         run_case<float>({B, 19, 53, 3, 0.0f, normalize}, arch);
       }
     }
+  }
+}
+
+// A realistic size in float32, where the fused path's blocking and the rounding of long sums matter
+// (d = 768, F = 24576, B = 4096 is too slow for a test on two cores): a few steps of each architecture
+// that selects k latents.
+TEST(fused_vs_naive, realistic_size_f32) {
+  for (int32_t arch : {BTK_ARCH_BATCHTOPK, BTK_ARCH_TOPK}) {
+    run_case<float>({1024, 256, 8192, 32, 0.0f, BTK_NORMALIZE_PER_TOKEN, 3}, arch);
   }
 }

@@ -1,6 +1,8 @@
 package ai.batchtopk;
 
 import ai.batchtopk.io.JsonCodec;
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonValue;
@@ -15,13 +17,14 @@ import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializerProvider;
 import com.fasterxml.jackson.databind.annotation.JsonDeserialize;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
+import com.fasterxml.jackson.databind.annotation.JsonPOJOBuilder;
 import com.fasterxml.jackson.databind.annotation.JsonSerialize;
 import com.fasterxml.jackson.databind.cfg.EnumFeature;
 import com.fasterxml.jackson.databind.deser.std.StdDeserializer;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.ser.std.StdSerializer;
 import java.io.IOException;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -29,7 +32,9 @@ import java.util.List;
  * for cfg.json files and run logs. The keys are the record's components, named by Jackson's
  * snake_case strategy: the mix-in below only spells the few that differ. Written in full, in the
  * record's order; read leniently: unknown keys are ignored and a missing optional key takes the native
- * default for the file's shape, architecture and k, so files written by older versions still load.
+ * default for the file's shape, architecture and k, so files written by older versions still load. Reading
+ * fills a {@link SaeConfig.Builder} (the mix-in below spells its keys as the record's), so the defaults are
+ * taken unchecked and the final config is validated once, as every config built is.
  */
 public final class ConfigJson {
     /** Bumped when a key changes meaning. */
@@ -40,6 +45,7 @@ public final class ConfigJson {
 
     /** Where the JSON names differ from the components' snake_case names, or the values from Java's. */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    @JsonDeserialize(builder = SaeConfig.Builder.class)
     private interface SaeConfigMixIn {
         @JsonProperty("jumprelu_bandwidth")
         double jumpReluBandwidth();
@@ -57,6 +63,25 @@ public final class ConfigJson {
         List<Long> matryoshkaWidths();
     }
 
+    /** The builder's setters by the same keys: what a file leaves out keeps the native default. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    @JsonPOJOBuilder(withPrefix = "")
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    private abstract static class BuilderMixIn {
+        @JsonCreator
+        BuilderMixIn(@JsonProperty("d_in") long dIn, @JsonProperty("d_sae") long dSae) {}
+
+        @JsonProperty("jumprelu_bandwidth")
+        abstract SaeConfig.Builder jumpReluBandwidth(double value);
+
+        @JsonProperty("jumprelu_init_threshold")
+        abstract SaeConfig.Builder jumpReluInitThreshold(double value);
+
+        @JsonProperty("dtype")
+        @JsonDeserialize(using = DtypeReader.class)
+        abstract SaeConfig.Builder doublePrecision(boolean value);
+    }
+
     /** Architectures and normalizations by their command-line names; devices and paths in lower case. */
     private interface CliNameMixIn {
         @JsonValue
@@ -65,6 +90,7 @@ public final class ConfigJson {
 
     private static final ObjectMapper MAPPER = JsonCodec.mapperBuilder()
             .addMixIn(SaeConfig.class, SaeConfigMixIn.class)
+            .addMixIn(SaeConfig.Builder.class, BuilderMixIn.class)
             .addMixIn(Architecture.class, CliNameMixIn.class)
             .addMixIn(Normalization.class, CliNameMixIn.class)
             .enable(EnumFeature.WRITE_ENUMS_TO_LOWERCASE)
@@ -109,24 +135,14 @@ public final class ConfigJson {
                 throw new IllegalArgumentException("missing key '" + key + "'");
             }
         }
-        SaeConfig.Builder defaults = SaeConfig.builder(
-                        value(given, "d_in", long.class), value(given, "d_sae", long.class))
-                .architecture(value(given, "architecture", Architecture.class));
-        if (given.has("k")) {
-            defaults.k(value(given, "k", int.class));
-        }
-        if (given.has("matryoshka_widths")) {
-            // The defaults of a Matryoshka BatchTopK config are only valid with its widths.
-            Long[] widths = value(given, "matryoshka_widths", Long[].class);
-            if (Arrays.asList(widths).contains(null)) {
-                throw new IllegalArgumentException("'matryoshka_widths' must hold integers, got null");
+        if (given.get("matryoshka_widths") instanceof ArrayNode widths) {
+            for (JsonNode width : widths) {
+                if (width.isNull()) {
+                    throw new IllegalArgumentException("'matryoshka_widths' must hold integers, got null");
+                }
             }
-            defaults.matryoshkaWidths(List.of(widths));
         }
-        ObjectNode merged = toJson(defaults.build());
-        merged.putArray("matryoshka_widths"); // none unless given
-        merged.setAll(given);
-        return JsonCodec.convert(MAPPER, merged, SaeConfig.class);
+        return JsonCodec.convert(MAPPER, given, SaeConfig.class);
     }
 
     /** One key's value, read as the record reads it; errors name the key. */

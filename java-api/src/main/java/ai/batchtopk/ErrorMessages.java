@@ -27,7 +27,9 @@ public final class ErrorMessages {
             case NotDirectoryException f -> "not a directory: " + f.getFile() + detail;
             case FileNotFoundException f -> "file not found: " + message;
             case OutOfMemoryError o ->
-                "out of memory (" + message + "); raise -Xmx via BATCHTOPK_JAVA_OPTS or use a smaller --batch-size";
+                "out of memory (" + message
+                        + "); raise -Xmx (the batchtopk command takes it from BATCHTOPK_JAVA_OPTS) or use a"
+                        + " smaller RunSpec.batchSize";
             // The JVM's word for a SIGBUS in a read of a mapping, where no reader of ours named the file.
             case InternalError i
             when message != null && message.contains("unsafe memory access") ->
@@ -35,7 +37,7 @@ public final class ErrorMessages {
             // Where a reader did not name the file: still better than the JDK's bare "Input length = 1".
             case CharacterCodingException c ->
                 "a text file is not valid UTF-8 (" + c.getClass().getSimpleName()
-                        + (message == null ? "" : ": " + message) + "; --debug shows which read)";
+                        + (message == null ? "" : ": " + message) + "; the stack trace shows which read)";
             default -> message == null || message.isBlank() ? e.getClass().getSimpleName() : message;
         };
         return oneLine(text);

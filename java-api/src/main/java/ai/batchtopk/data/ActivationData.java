@@ -110,11 +110,13 @@ public final class ActivationData {
                 Part previous = parts.getFirst();
                 if (rows.dim(1) != previous.rows().dim(1)) {
                     throw new DataException(source.label() + " has width d = " + rows.dim(1) + " but " + previous.path()
-                            + " has d = " + previous.rows().dim(1) + "; all --data files must have the same width");
+                            + " has d = " + previous.rows().dim(1)
+                            + "; all the files read together must have the same width");
                 }
                 if (rows.dtype() != previous.rows().dtype()) {
                     throw new DataException(source.label() + " holds " + rows.dtype() + " but " + previous.path()
-                            + " holds " + previous.rows().dtype() + "; all --data files must have the same dtype");
+                            + " holds " + previous.rows().dtype()
+                            + "; all the files read together must have the same dtype");
                 }
             }
             parts.add(new Part(file, rows, first, snapshot));
@@ -149,7 +151,7 @@ public final class ActivationData {
                 throw new DataException(file + " holds " + (candidates.isEmpty() ? "no" : candidates.size())
                         + " 2-D float tensors"
                         + (candidates.isEmpty() ? "" : " (" + String.join(", ", candidates) + ")")
-                        + "; name the one to train on: --data " + file + ":NAME");
+                        + "; name the one to read: " + file + ":NAME");
             }
             return st.tensors().get(candidates.getFirst());
         }

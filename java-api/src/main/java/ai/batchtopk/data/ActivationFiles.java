@@ -42,7 +42,8 @@ public record ActivationFiles(List<Path> files, RowOrder order) implements DataS
     public TrainingData open(long batchSize, Arena arena, Consumer<String> warnings) throws IOException {
         ActivationData data = ActivationData.open(files, arena);
         if (batchSize > data.rows()) {
-            throw new DataException("--batch-size " + batchSize + " is larger than the data (" + data.describe() + ")");
+            throw new DataException(
+                    "RunSpec.batchSize " + batchSize + " is larger than the data (" + data.describe() + ")");
         }
         DataFingerprint fingerprint = DataFingerprint.ofActivations(LABEL, data);
         return new TrainingData() {

@@ -1,6 +1,5 @@
 package ai.batchtopk.data;
 
-import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -14,20 +13,9 @@ import java.lang.foreign.MemorySegment;
  * one copy per contiguous run of rows) into a buffer of the source's own. {@link #fill} (a prefetch
  * thread) always copies, in Java, so a file truncated meanwhile is an error naming it, never a crash.
  */
-public final class SequentialBatches implements BatchSource, RowStream {
-    private final ActivationData data;
-    private final long batchSize;
-    private final Tensor buffer;
-    private long epoch;
-    private long next;
-
+public final class SequentialBatches extends FileBatches {
     public SequentialBatches(ActivationData data, long batchSize, DataPosition start, Arena arena) {
-        if (batchSize <= 0 || batchSize > data.rows()) {
-            throw new IllegalArgumentException("batch size " + batchSize + " must be in 1.." + data.rows());
-        }
-        this.data = data;
-        this.batchSize = batchSize;
-        this.buffer = Tensor.allocate(data.dtype(), new long[] {batchSize, data.width()}, arena);
+        super(data, batchSize, arena);
         this.epoch = start.epoch();
         this.next = start.row() % data.rows();
     }
@@ -52,21 +40,6 @@ public final class SequentialBatches implements BatchSource, RowStream {
         copyInto(out);
     }
 
-    @Override
-    public long batchSize() {
-        return batchSize;
-    }
-
-    @Override
-    public DType dtype() {
-        return data.dtype();
-    }
-
-    @Override
-    public long width() {
-        return data.width();
-    }
-
     /** Copies the next batch, run by run, wrapping around at the end of the data. */
     private void copyInto(MemorySegment out) {
         long rowBytes = data.rowBytes();
@@ -87,20 +60,5 @@ public final class SequentialBatches implements BatchSource, RowStream {
             next = 0;
             epoch++;
         }
-    }
-
-    @Override
-    public DataPosition position() {
-        return new DataPosition(epoch, next);
-    }
-
-    @Override
-    public long epoch() {
-        return epoch;
-    }
-
-    @Override
-    public long nextRow() {
-        return next;
     }
 }

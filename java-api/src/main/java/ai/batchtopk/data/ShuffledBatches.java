@@ -1,6 +1,5 @@
 package ai.batchtopk.data;
 
-import ai.batchtopk.io.DType;
 import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -25,16 +24,11 @@ import java.lang.foreign.MemorySegment;
  * seed alone, and a batch may straddle two epochs. (In the windowed order {@code i} runs over
  * {@code windows x ROWS} slots; the slots past the end of the short last window are skipped.)
  */
-public final class ShuffledBatches implements BatchSource, RowStream {
-    private final ActivationData data;
-    private final long batchSize;
+public final class ShuffledBatches extends FileBatches {
     private final long seed;
     private final long window;
     private final long windows;
     private final long slots;
-    private final Tensor buffer;
-    private long epoch;
-    private long next;
     private RowPermutation order;
     private long currentWindow = -1;
     private RowPermutation windowOrder;
@@ -46,19 +40,14 @@ public final class ShuffledBatches implements BatchSource, RowStream {
     /** @param window rows per shuffle window; 0 for one permutation of all rows */
     public ShuffledBatches(
             ActivationData data, long batchSize, long seed, long window, DataPosition start, Arena arena) {
-        if (batchSize <= 0 || batchSize > data.rows()) {
-            throw new IllegalArgumentException("batch size " + batchSize + " must be in 1.." + data.rows());
-        }
+        super(data, batchSize, arena);
         if (window < 0) {
             throw new IllegalArgumentException("window must not be negative, got " + window);
         }
-        this.data = data;
-        this.batchSize = batchSize;
         this.seed = seed;
         this.window = window >= data.rows() ? 0 : window;
         this.windows = this.window == 0 ? 1 : Math.ceilDiv(data.rows(), this.window);
         this.slots = this.window == 0 ? data.rows() : windows * this.window;
-        this.buffer = arena == null ? null : Tensor.allocate(data.dtype(), new long[] {batchSize, data.width()}, arena);
         this.epoch = start.epoch();
         this.next = start.row() % slots;
         this.order = permutationOf(epoch);
@@ -148,35 +137,5 @@ public final class ShuffledBatches implements BatchSource, RowStream {
         long z = epoch * 0x9e3779b97f4a7c15L + w * 0xc2b2ae3d27d4eb4fL + 0x165667b19e3779f9L;
         z = (z ^ (z >>> 33)) * 0xff51afd7ed558ccdL;
         return z ^ (z >>> 29);
-    }
-
-    @Override
-    public DataPosition position() {
-        return new DataPosition(epoch, next);
-    }
-
-    @Override
-    public long epoch() {
-        return epoch;
-    }
-
-    @Override
-    public long nextRow() {
-        return next;
-    }
-
-    @Override
-    public long batchSize() {
-        return batchSize;
-    }
-
-    @Override
-    public DType dtype() {
-        return data.dtype();
-    }
-
-    @Override
-    public long width() {
-        return data.width();
     }
 }

@@ -12,8 +12,17 @@ import java.util.Map;
  * changes the shuffle order.
  */
 public record ConfigOverrides(
-        Double lr, Device device, StepPath path, Integer kAux, Double auxCoeff, Long deadAfterTokens, Long seed) {
-    public static final ConfigOverrides NONE = new ConfigOverrides(null, null, null, null, null, null, null);
+        Double lr,
+        Device device,
+        StepPath path,
+        Integer kAux,
+        Double auxCoeff,
+        Double l0Coeff,
+        Double l1Coeff,
+        Long deadAfterTokens,
+        Long seed) {
+    public static final ConfigOverrides NONE =
+            new ConfigOverrides(null, null, null, null, null, null, null, null, null);
 
     /** The builder with these settings applied. */
     public SaeConfig.Builder apply(SaeConfig.Builder builder) {
@@ -22,6 +31,8 @@ public record ConfigOverrides(
         if (path != null) builder.path(path);
         if (kAux != null) builder.kAux(kAux);
         if (auxCoeff != null) builder.auxCoeff(auxCoeff);
+        if (l0Coeff != null) builder.l0Coeff(l0Coeff);
+        if (l1Coeff != null) builder.l1Coeff(l1Coeff);
         if (deadAfterTokens != null) builder.deadAfterTokens(deadAfterTokens);
         if (seed != null) builder.seed(seed);
         return builder;
@@ -34,6 +45,8 @@ public record ConfigOverrides(
         json.put("path", path == null ? null : path.name());
         json.put("k_aux", kAux);
         json.put("aux_coeff", auxCoeff);
+        json.put("l0_coeff", l0Coeff);
+        json.put("l1_coeff", l1Coeff);
         json.put("dead_after_tokens", deadAfterTokens);
         json.put("seed", seed);
         return json;
@@ -46,6 +59,8 @@ public record ConfigOverrides(
                 json.get("path") instanceof String s ? StepPath.valueOf(s) : null,
                 json.get("k_aux") instanceof Number n ? n.intValue() : null,
                 json.get("aux_coeff") instanceof Number n ? n.doubleValue() : null,
+                json.get("l0_coeff") instanceof Number n ? n.doubleValue() : null,
+                json.get("l1_coeff") instanceof Number n ? n.doubleValue() : null,
                 json.get("dead_after_tokens") instanceof Number n ? n.longValue() : null,
                 json.get("seed") instanceof Number n ? n.longValue() : null);
     }

@@ -1,13 +1,8 @@
 package ai.batchtopk.train;
 
 import ai.batchtopk.EvalResult;
-import ai.batchtopk.io.JsonCodec;
-import java.io.BufferedWriter;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 
 /**
  * {@code eval.jsonl}: one JSON object per evaluation on the held-out data ({@code --eval-data}):
@@ -17,23 +12,18 @@ import java.nio.file.StandardOpenOption;
 public final class EvalLog implements AutoCloseable {
     public static final String FILE = "eval.jsonl";
 
-    private final BufferedWriter writer;
+    private final JsonLines lines;
 
-    private EvalLog(BufferedWriter writer) {
-        this.writer = writer;
+    private EvalLog(JsonLines lines) {
+        this.lines = lines;
     }
 
     static EvalLog open(Path file, boolean append) throws IOException {
-        return new EvalLog(Files.newBufferedWriter(
-                file,
-                StandardCharsets.UTF_8,
-                StandardOpenOption.CREATE,
-                StandardOpenOption.WRITE,
-                append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING));
+        return new EvalLog(JsonLines.open(file, append));
     }
 
     void write(long step, long tokens, EvalResult r) throws IOException {
-        writer.write(JsonCodec.write(new EvalLine(
+        lines.write(new EvalLine(
                 step,
                 tokens,
                 MetricsLog.finite(r.nmse()),
@@ -41,13 +31,11 @@ public final class EvalLog implements AutoCloseable {
                 MetricsLog.finite(r.explainedVariance()),
                 MetricsLog.finite(r.l0()),
                 MetricsLog.finite(r.deadFraction()),
-                r.tokens())));
-        writer.newLine();
-        writer.flush();
+                r.tokens()));
     }
 
     @Override
     public void close() throws IOException {
-        writer.close();
+        lines.close();
     }
 }

@@ -74,7 +74,7 @@ public final class EvalSet implements AutoCloseable {
             }
             variance.add(chunk);
         });
-        String rows = "the first " + tokens + " rows of --eval-data (" + data.describe() + ")";
+        String rows = "the first " + tokens + " rows of RunSpec.evalData (" + data.describe() + ")";
         if (!Double.isFinite(variance.value())) {
             throw new TrainingException(rows + " have a variance that is not finite (largest |x| = "
                     + variance.largestMagnitude() + "): their values are too large to square in double precision");
@@ -83,7 +83,7 @@ public final class EvalSet implements AutoCloseable {
             throw new TrainingException(
                     rows + " have no variance (" + (tokens == 1 ? "a single row" : "every column is constant")
                             + "): NMSE, the squared error over the variance, is undefined; evaluate on varied rows"
-                            + (tokens < data.rows() ? " or more of them (--eval-tokens)" : ""));
+                            + (tokens < data.rows() ? " or more of them (RunSpec.evalTokens)" : ""));
         }
     }
 
@@ -94,7 +94,7 @@ public final class EvalSet implements AutoCloseable {
     private RuntimeException nonFinite(Tensor chunk, long firstRow, RuntimeException cause) {
         return NonFiniteValue.firstIn(chunk)
                 .<RuntimeException>map(bad -> new TrainingException(
-                        "--eval-data: "
+                        "RunSpec.evalData: "
                                 + RowOrigin.of(data, firstRow + bad.row()) + " holds " + bad.describe()
                                 + "; evaluation needs finite activations",
                         cause))

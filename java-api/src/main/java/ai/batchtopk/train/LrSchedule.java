@@ -21,7 +21,8 @@ public record LrSchedule(double lr, long steps, long warmupSteps, Decay decay, d
                 case "none" -> NONE;
                 case "linear" -> LINEAR;
                 case "cosine" -> COSINE;
-                default -> throw new IllegalArgumentException("--lr-decay must be none, linear or cosine, got " + text);
+                default ->
+                    throw new IllegalArgumentException("LrSchedule.Decay must be none, linear or cosine, got " + text);
             };
         }
     }

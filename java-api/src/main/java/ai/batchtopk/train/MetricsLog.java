@@ -3,18 +3,14 @@ package ai.batchtopk.train;
 import ai.batchtopk.EvalResult;
 import ai.batchtopk.StepMetrics;
 import ai.batchtopk.io.JsonCodec;
-import java.io.BufferedWriter;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Map;
 
 /**
- * {@code metrics.jsonl}: one JSON object per logged step. Each line is flushed as it is written, so the
- * file can be followed ({@code tail -f}) and a killed run keeps every line it logged.
+ * {@code metrics.jsonl}: one JSON object per logged step, flushed line by line ({@link JsonLines}).
  *
  * <p>Keys: those of {@link MetricsLine}. A value that is not finite (a diverged loss) is written as
  * null, since JSON has no NaN.
@@ -22,20 +18,15 @@ import java.util.Map;
 public final class MetricsLog implements AutoCloseable {
     public static final String FILE = "metrics.jsonl";
 
-    private final BufferedWriter writer;
+    private final JsonLines lines;
 
-    private MetricsLog(BufferedWriter writer) {
-        this.writer = writer;
+    private MetricsLog(JsonLines lines) {
+        this.lines = lines;
     }
 
     /** Opens the log, appending to it (a run resumed in place) or starting it afresh. */
     static MetricsLog open(Path file, boolean append) throws IOException {
-        return new MetricsLog(Files.newBufferedWriter(
-                file,
-                StandardCharsets.UTF_8,
-                StandardOpenOption.CREATE,
-                StandardOpenOption.WRITE,
-                append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING));
+        return new MetricsLog(JsonLines.open(file, append));
     }
 
     /**
@@ -77,7 +68,7 @@ public final class MetricsLog implements AutoCloseable {
      * @param lr the learning rate of the step
      */
     void write(StepMetrics m, long tokens, double tokensPerSecond, double lr) throws IOException {
-        writer.write(JsonCodec.write(new MetricsLine(
+        lines.write(new MetricsLine(
                 m.step(),
                 tokens,
                 finite(m.loss()),
@@ -90,16 +81,13 @@ public final class MetricsLog implements AutoCloseable {
                 finite(m.nmse()),
                 finite(m.sparsityLoss()),
                 finite(m.gradNorm()),
-                finite(lr))));
-        writer.newLine();
-        writer.flush();
+                finite(lr)));
     }
 
     public static Double finite(double value) {
         return Double.isFinite(value) ? value : null;
     }
 
-    /** Matryoshka BatchTopK: {@code prefix_nmse}, one NMSE per width; nothing for other architectures. */
     /** Adds {@code prefix_nmse} to an evaluation line when the SAE has prefixes (Matryoshka BatchTopK). */
     public static void putPrefixNmse(Map<String, Object> line, EvalResult r) {
         List<Double> prefixes = prefixNmse(r);
@@ -117,6 +105,6 @@ public final class MetricsLog implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        writer.close();
+        lines.close();
     }
 }

@@ -72,7 +72,7 @@ public final class OutputDirectory {
     static OutputDirectory prepare(Path dir, Set<String> subdirs) throws IOException {
         Path abs = dir.toAbsolutePath().normalize();
         if (Files.exists(abs) && !Files.isDirectory(abs)) {
-            throw new TrainingException("--out " + dir + " exists and is not a directory");
+            throw new TrainingException("RunSpec.out " + dir + " exists and is not a directory");
         }
         if (Files.isDirectory(abs)) {
             List<String> foreign;
@@ -84,7 +84,7 @@ public final class OutputDirectory {
                         .toList();
             }
             if (!foreign.isEmpty()) {
-                throw new TrainingException("--out " + dir + " holds files a training run does not write ("
+                throw new TrainingException("RunSpec.out " + dir + " holds files a training run does not write ("
                         + String.join(", ", foreign.subList(0, Math.min(5, foreign.size())))
                         + (foreign.size() > 5 ? ", ..." : "")
                         + ") and saving replaces the whole directory; use a new or empty directory");
@@ -106,7 +106,7 @@ public final class OutputDirectory {
     static void clearForNewRun(Path dir, boolean overwrite) throws IOException {
         Path abs = dir.toAbsolutePath().normalize();
         if (Files.exists(abs) && !Files.isDirectory(abs)) {
-            throw new TrainingException("--out " + dir + " exists and is not a directory");
+            throw new TrainingException("RunSpec.out " + dir + " exists and is not a directory");
         }
         Path replaced = sibling(abs, REPLACED);
         if (Files.isDirectory(replaced) && foreignIn(replaced, true).isEmpty()) {
@@ -130,23 +130,25 @@ public final class OutputDirectory {
         String shown = String.join(", ", present.subList(0, Math.min(5, present.size())))
                 + (present.size() > 5 ? ", ..." : "");
         if (!foreign.isEmpty()) {
-            throw new TrainingException("--out " + dir + " is not empty and holds files a training run does not write ("
+            throw new TrainingException("RunSpec.out " + dir
+                    + " is not empty and holds files a training run does not write ("
                     + String.join(", ", foreign.subList(0, Math.min(5, foreign.size())))
                     + (foreign.size() > 5 ? ", ..." : "")
                     + "); use a new or empty directory"
-                    + (overwrite ? " (--overwrite only replaces a previous run)" : ""));
+                    + (overwrite ? " (RunSpec.overwrite only replaces a previous run)" : ""));
         }
         if (!overwrite) {
-            throw new TrainingException(
-                    "--out " + dir + " already holds a training run (" + shown + "); continue it with" + " --resume "
-                            + dir + ", replace it with --overwrite, or use a new or empty directory");
+            throw new TrainingException("RunSpec.out " + dir + " already holds a training run (" + shown
+                    + "); continue it with"
+                    + " TrainingRun.resume " + dir + ", replace it with RunSpec.overwrite, or use a new or empty"
+                    + " directory");
         }
         if (Files.isDirectory(abs)) {
             try {
                 Files.move(abs, replaced, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException e) {
                 throw new TrainingException(
-                        "--overwrite: cannot move the previous run in " + dir + " aside to replace it: "
+                        "RunSpec.overwrite: cannot move the previous run in " + dir + " aside to replace it: "
                                 + ErrorMessages.describe(e),
                         e);
             }

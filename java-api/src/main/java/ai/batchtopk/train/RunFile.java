@@ -3,7 +3,6 @@ package ai.batchtopk.train;
 import ai.batchtopk.io.AtomicFiles;
 import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.MalformedFileException;
-import ai.batchtopk.io.TextFiles;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -49,7 +48,8 @@ public final class RunFile {
      * @throws TrainingException if there is none (not a run directory, or a run started by the command line)
      */
     static RunSpec readSpec(Path dir) throws IOException {
-        if (!(parse(dir).get("spec") instanceof Map<?, ?> spec)) {
+        Map<String, Object> spec = read(dir).spec();
+        if (spec == null) {
             throw new TrainingException(dir.resolve(FILE) + " holds no run specification: the run was started by the"
                     + " command line (go on with 'train --resume " + dir + "') or with data that cannot be found again"
                     + " from a file (resume it with TrainingRun.resume(spec, false))");
@@ -64,7 +64,8 @@ public final class RunFile {
 
     /** The run id saved in {@code dir}'s run.json ("" if none). */
     static String id(Path dir) throws IOException {
-        return parse(dir).get("id") instanceof String id ? id : "";
+        String id = read(dir).id();
+        return id != null ? id : "";
     }
 
     /**
@@ -88,40 +89,40 @@ public final class RunFile {
      * @throws TrainingException if there is no readable run.json
      */
     public static List<String> readArgs(Path dir) throws IOException {
-        Map<?, ?> map = parse(dir);
-        if (map.get("spec") instanceof Map<?, ?> && !map.containsKey("args")) {
+        Content content = read(dir);
+        if (content.spec() != null && content.args() == null) {
             return null;
         }
-        if (!(map.get("args") instanceof List<?> list)) {
+        if (content.args() == null) {
             throw new TrainingException(dir.resolve(FILE) + " has no \"args\" list");
         }
         List<String> args = new ArrayList<>();
-        for (Object o : list) {
-            args.add(String.valueOf(o));
+        for (String arg : content.args()) { // a null element as "null", which then fails to parse as an option
+            args.add(String.valueOf(arg));
         }
         return args;
     }
 
-    private static Map<?, ?> parse(Path dir) throws IOException {
+    /** run.json, read once into its typed keys: a hostile file is refused here, naming the key and the file. */
+    private static Content read(Path dir) throws IOException {
         Path file = dir.resolve(FILE);
         if (!Files.isRegularFile(file)) {
             throw new TrainingException(
-                    "--resume " + dir + ": no " + FILE + " there (not the --out directory of a train run"
-                            + " started by this version; to go on from a checkpoint with new options use --init)");
+                    "TrainingRun.resume " + dir + ": no " + FILE + " there (not the RunSpec.out directory of a run"
+                            + " started by this version; to go on from a checkpoint with new options start a run with"
+                            + " SaeSpec.init)");
         }
-        Object parsed;
+        Content content;
         try {
-            // First as typed keys: a hostile file is refused here, naming the key and the file.
-            JsonCodec.readFile(file, Content.class);
-            parsed = JsonCodec.parse(TextFiles.readString(file));
+            content = JsonCodec.readFile(file, Content.class);
         } catch (MalformedFileException e) {
             throw new TrainingException(e.getMessage(), e);
         } catch (IllegalArgumentException e) {
             throw new TrainingException(file + ": not valid JSON: " + e.getMessage(), e);
         }
-        if (!(parsed instanceof Map<?, ?> map)) {
+        if (content == null) { // the file is the JSON literal null
             throw new TrainingException(file + " has no \"args\" list");
         }
-        return map;
+        return content;
     }
 }

@@ -69,20 +69,22 @@ record SaeStart(Sae sae, ResumeState state, boolean resumed) {
         } else if (matryoshkaWidths != null) {
             target.matryoshkaWidths(matryoshkaWidths);
         } else if (saved.matryoshkaWidths().isEmpty()) {
-            throw new TrainingException("--matryoshka-widths is required to start a " + architecture.cliName()
-                    + " run from the " + saved.architecture().cliName() + " SAE in " + dir);
+            throw new TrainingException(
+                    "SaeSpec.init(matryoshkaWidths) is required to start a " + architecture.cliName() + " run from the "
+                            + saved.architecture().cliName() + " SAE in " + dir);
         }
         if (k != null) {
             target.k(k);
         } else if (architecture.usesK() && !saved.architecture().usesK()) {
-            throw new TrainingException("--k is required to start a " + architecture.cliName() + " run from the "
-                    + saved.architecture().cliName() + " SAE in " + dir + " (it has no k)");
+            throw new TrainingException("SaeSpec.init(k) is required to start a " + architecture.cliName()
+                    + " run from the " + saved.architecture().cliName() + " SAE in " + dir + " (it has no k)");
         }
         SaeConfig config;
         try {
             config = adjust.apply(target).build();
         } catch (IllegalArgumentException e) {
-            throw new TrainingException("--init " + dir + " as " + architecture.cliName() + ": " + e.getMessage(), e);
+            throw new TrainingException(
+                    "SaeSpec.init " + dir + " as " + architecture.cliName() + ": " + e.getMessage(), e);
         }
         try (Sae source = SaeLens.load(dir)) {
             return new SaeStart(WarmStart.of(source, config), ResumeState.fresh(), false);
@@ -92,7 +94,7 @@ record SaeStart(Sae sae, ResumeState state, boolean resumed) {
     private static void requireDirectory(Path dir) {
         if (!Files.isDirectory(dir)) {
             throw new TrainingException(
-                    "--init " + dir + ": " + (Files.exists(dir) ? "not a directory" : "no such directory"));
+                    "SaeSpec.init " + dir + ": " + (Files.exists(dir) ? "not a directory" : "no such directory"));
         }
     }
 }

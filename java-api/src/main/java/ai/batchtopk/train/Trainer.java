@@ -205,7 +205,8 @@ final class Trainer {
                     listener.onEnd();
                     throw new TrainingException("training diverged at step " + m.step()
                             + (members.size() > 1 ? " of " + member.name : "") + ": the loss is " + m.loss()
-                            + " (mse " + m.mse() + ", aux " + m.auxLoss() + "); try a smaller --lr");
+                            + " (mse " + m.mse() + ", aux " + m.auxLoss()
+                            + "); try a smaller learning rate (SaeConfig.lr)");
                 }
             }
             tokensThisRun += rows;
@@ -290,15 +291,15 @@ final class Trainer {
         }
         return new TrainingException(
                 problem + ". Saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step "
-                        + (step - 1) + " in " + plan.out() + ": fix that row, then go on with 'train --resume "
-                        + plan.out()
-                        + " --allow-changed-data'",
+                        + (step - 1) + " in " + plan.out() + ": fix that row, then go on with TrainingRun.resume "
+                        + plan.out() + " and allowChangedData",
                 cause);
     }
 
     private TrainingException stopOnFailedEvaluation(long step, RuntimeException cause) {
         listener.onEnd();
-        String problem = "evaluating on --eval-data after step " + step + " failed: " + ErrorMessages.describe(cause);
+        String problem =
+                "evaluating on RunSpec.evalData after step " + step + " failed: " + ErrorMessages.describe(cause);
         try {
             saveAll();
         } catch (TrainingException saveFailed) {
@@ -307,7 +308,7 @@ final class Trainer {
         }
         return new TrainingException(
                 problem + "; saved the SAE" + (members.size() > 1 ? "s" : "") + " as of step " + step + " in "
-                        + plan.out() + " (go on with 'train --resume " + plan.out() + "')",
+                        + plan.out() + " (go on with TrainingRun.resume " + plan.out() + ")",
                 cause);
     }
 

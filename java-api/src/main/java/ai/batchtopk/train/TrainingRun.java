@@ -84,7 +84,7 @@ public final class TrainingRun implements AutoCloseable {
         // A kill between the two renames of a checkpoint save leaves the run in DIR.incoming: move it back.
         Checkpoint.recover(spec.out());
         if (!Files.isDirectory(spec.out())) {
-            throw new TrainingException("--resume " + spec.out() + ": no such directory");
+            throw new TrainingException("TrainingRun.resume " + spec.out() + ": no such directory");
         }
         return new TrainingRun(spec, true, allowChangedData);
     }
@@ -96,8 +96,8 @@ public final class TrainingRun implements AutoCloseable {
         if (evalActivations != null && evalActivations.width() != data.width()) {
             boolean files = data.fingerprint().sources().stream()
                     .allMatch(s -> s.option().equals("--data"));
-            throw new TrainingException("--eval-data has width d = " + evalActivations.width() + " ("
-                    + evalActivations.describe() + ") but " + (files ? "--data" : "--text") + " has d = " + data.width()
+            throw new TrainingException("RunSpec.evalData has width d = " + evalActivations.width() + " ("
+                    + evalActivations.describe() + ") but the training data has d = " + data.width()
                     + (files ? "" : " (" + data.describe() + ")"));
         }
         Path out = spec.out();
@@ -141,7 +141,7 @@ public final class TrainingRun implements AutoCloseable {
             starts.add(start);
             continuedRuns.add(continued);
             if (continued && start.state().runSteps() > steps) {
-                throw new TrainingException("--resume " + dir + ": its checkpoint is at step "
+                throw new TrainingException("TrainingRun.resume " + dir + ": its checkpoint is at step "
                         + start.state().runSteps() + ", past the run's " + steps + " steps");
             }
             if (continued) {
@@ -149,7 +149,9 @@ public final class TrainingRun implements AutoCloseable {
             }
             if (start.sae().dIn() != data.width()) {
                 throw new TrainingException("the data has width d = " + data.width() + " (" + data.describe() + ") but "
-                        + (sae.init() != null && !continued ? "the --init SAE " + sae.init() : "the SAE in " + dir)
+                        + (sae.init() != null && !continued
+                                ? "the SaeSpec.init SAE " + sae.init()
+                                : "the SAE in " + dir)
                         + " has d_in = " + start.sae().dIn());
             }
             long done = continued ? start.state().runSteps() : 0;
@@ -169,8 +171,8 @@ public final class TrainingRun implements AutoCloseable {
             }
         }
         if (fewestSteps >= steps) {
-            throw new TrainingException(
-                    "--resume " + out + ": the run is already complete (" + steps + " of " + steps + " steps)");
+            throw new TrainingException("TrainingRun.resume " + out + ": the run is already complete (" + steps + " of "
+                    + steps + " steps)");
         }
 
         Path startsInPlace = spec.saes().size() == 1 && spec.saes().getFirst().init() != null
@@ -247,34 +249,40 @@ public final class TrainingRun implements AutoCloseable {
     private void checkSameData(Path dir, ResumeState saved, DataFingerprint now, TrainingData data, String order) {
         Path out = spec.out();
         if (saved.data() == null) {
-            warnOnce("--resume " + out + ": the checkpoint keeps no fingerprint of its data (saved by an earlier"
+            warnOnce("TrainingRun.resume " + out
+                    + ": the checkpoint keeps no fingerprint of its data (saved by an earlier"
                     + " version), so changed data files cannot be detected");
         } else {
             List<String> changes = now.changesSince(saved.data());
             if (!changes.isEmpty()) {
                 String what = String.join("; ", changes);
                 if (!allowChangedData) {
-                    throw new TrainingException("--resume " + dir + ": the data changed since the checkpoint: " + what
-                            + ". Put the data back, or pass --allow-changed-data to train on it as it is now (the run then"
-                            + " no longer matches an uninterrupted one)");
+                    throw new TrainingException(
+                            "TrainingRun.resume " + dir + ": the data changed since the checkpoint: "
+                                    + what
+                                    + ". Put the data back, or resume with allowChangedData to train on it as it is now (the run then"
+                                    + " no longer matches an uninterrupted one)");
                 }
-                warnOnce("--resume " + out + ": the data changed since the checkpoint (" + what
-                        + "); going on, as --allow-changed-data asks");
+                warnOnce("TrainingRun.resume " + out + ": the data changed since the checkpoint (" + what
+                        + "); going on, as allowChangedData asks");
             }
         }
         if (saved.dataRows() == data.rows() && saved.order().equals(order)) {
             return;
         }
         if (allowChangedData) {
-            warnOnce("--resume " + out + ": the data is not the length or order the checkpoint's position refers"
+            warnOnce("TrainingRun.resume " + out
+                    + ": the data is not the length or order the checkpoint's position refers"
                     + " to; it is read from its start");
         } else if (order.startsWith("text")) {
-            throw new TrainingException("--resume " + dir + ": the checkpoint was taken over other text or another"
-                    + " extraction than " + data.describe() + "; the text changed, so the run cannot go on exactly");
+            throw new TrainingException("TrainingRun.resume " + dir
+                    + ": the checkpoint was taken over other text or another" + " extraction than " + data.describe()
+                    + "; the text changed, so the run cannot go on exactly");
         } else {
-            throw new TrainingException("--resume " + dir + ": the checkpoint was taken over " + saved.dataRows()
-                    + " rows read " + saved.order() + ", but the data is now " + data.describe()
-                    + " read " + order + "; the data files changed, so the run cannot go on exactly");
+            throw new TrainingException(
+                    "TrainingRun.resume " + dir + ": the checkpoint was taken over " + saved.dataRows()
+                            + " rows read " + saved.order() + ", but the data is now " + data.describe()
+                            + " read " + order + "; the data files changed, so the run cannot go on exactly");
         }
     }
 

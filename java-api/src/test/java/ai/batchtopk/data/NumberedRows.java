@@ -8,13 +8,16 @@ import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Test data whose rows say where they came from: row r of a block holds first + r in every column. */
-final class NumberedRows {
-    static final int D = 3;
+/**
+ * Test data whose rows say where they came from: row r of a block holds first + r in every column. Public
+ * for the training module's tests (this module's test-jar).
+ */
+public final class NumberedRows {
+    public static final int D = 3;
 
     private NumberedRows() {}
 
-    static Tensor numbered(int first, int rows, Arena arena) {
+    public static Tensor numbered(int first, int rows, Arena arena) {
         Tensor t = Tensor.allocate(DType.F32, new long[] {rows, D}, arena);
         for (int r = 0; r < rows; r++) {
             for (int j = 0; j < D; j++) {
@@ -25,7 +28,7 @@ final class NumberedRows {
     }
 
     /** The row numbers of a batch, checking each row is one whole row. */
-    static List<Integer> rowsOf(Tensor batch) {
+    public static List<Integer> rowsOf(Tensor batch) {
         List<Integer> rows = new ArrayList<>();
         for (long r = 0; r < batch.dim(0); r++) {
             float v = batch.data().getAtIndex(Tensor.F32_LE, r * D);

@@ -35,6 +35,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -62,15 +63,22 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--sae", required = true, paramLabel = "DIR", description = "An SAELens directory.")
     Path saeDir;
 
-    @Option(names = "--data", paramLabel = "FILE.npy", description = "Activations; repeatable.")
-    List<Path> data;
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Input input;
 
-    @Option(
-            names = "--text",
-            paramLabel = "FILE|DIR",
-            description = "Instead of --data: text run through the model, the SAE spliced in at its hook; adds the"
-                    + " downstream_* figures. Repeatable.")
-    List<Path> text;
+    /** What to evaluate on: activation files or text, exactly one (picocli says so otherwise). */
+    static final class Input {
+        @Option(names = "--data", required = true, paramLabel = "FILE.npy", description = "Activations; repeatable.")
+        List<Path> data;
+
+        @Option(
+                names = "--text",
+                required = true,
+                paramLabel = "FILE|DIR",
+                description = "Instead of --data: text run through the model, the SAE spliced in at its hook; adds the"
+                        + " downstream_* figures. Repeatable.")
+        List<Path> text;
+    }
 
     @Option(
             names = "--layer",
@@ -111,20 +119,17 @@ final class EvalCommand implements Callable<Integer> {
         if (threads != null && threads <= 0) {
             throw new ParameterException(spec.commandLine(), "--threads must be positive, got " + threads);
         }
-        if ((data == null) == (text == null)) {
-            throw new ParameterException(spec.commandLine(), "give either --data FILE.npy or --text FILE|DIR");
-        }
-        if (text == null && (layer != null || site != null)) {
+        if (input.text == null && (layer != null || site != null)) {
             throw new ParameterException(spec.commandLine(), "--layer and --site go with --text");
         }
         ResourceLimits.checkThreads(spec.commandLine(), threads);
         NativeLibrary.setNumThreads(
                 threads != null ? threads : Runtime.getRuntime().availableProcessors());
-        if (text != null) {
+        if (input.text != null) {
             return evaluateText();
         }
         try (Arena arena = Arena.ofConfined()) {
-            ActivationData activations = ActivationData.open(data, arena);
+            ActivationData activations = ActivationData.open(input.data, arena);
             checkSaeDir();
             try (Sae sae = SaeLens.load(saeDir)) {
                 if (sae.dIn() != activations.width()) {
@@ -144,7 +149,7 @@ final class EvalCommand implements Callable<Integer> {
     /** {@code --text}: the SAE spliced into the model at its hook ({@link DownstreamFidelity}). */
     private int evaluateText() throws IOException {
         checkSaeDir();
-        List<String> documents = documentsOf(text);
+        List<String> documents = documentsOf(input.text);
         try (Sae sae = SaeLens.load(saeDir);
                 Arena arena = Arena.ofConfined()) {
             ExtractorConfig config = SaeHook.resolve(saeDir, layer, site);

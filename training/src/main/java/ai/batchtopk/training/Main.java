@@ -68,7 +68,7 @@ public final class Main implements Runnable {
                 .setParameterExceptionHandler((e, ignored) -> {
                     String command = e.getCommandLine().getCommandSpec().qualifiedName();
                     // picocli starts some messages with its own "Error: "; ours already says it.
-                    String message = ErrorMessages.describe(e).replaceFirst("^Error: ", "");
+                    String message = FlagNames.of(ErrorMessages.describe(e)).replaceFirst("^Error: ", "");
                     errWriter.println("error: " + message + " (see '" + command + " --help')");
                     if (debug) {
                         e.printStackTrace(errWriter);
@@ -76,7 +76,7 @@ public final class Main implements Runnable {
                     return USAGE;
                 })
                 .setExecutionExceptionHandler((e, command, parseResult) -> {
-                    errWriter.println("error: " + ErrorMessages.describe(e));
+                    errWriter.println("error: " + FlagNames.of(ErrorMessages.describe(e)));
                     if (debug) {
                         e.printStackTrace(errWriter);
                     }
@@ -87,7 +87,7 @@ public final class Main implements Runnable {
         } catch (OutOfMemoryError | InternalError e) {
             // picocli hands only Exceptions to the handler; these Errors (the JVM reports a fault in a read of
             // a memory-mapped file as an InternalError) still deserve one clear line.
-            errWriter.println("error: " + ErrorMessages.describe(e));
+            errWriter.println("error: " + FlagNames.of(ErrorMessages.describe(e)));
             if (debug) {
                 e.printStackTrace(errWriter);
             }

@@ -56,21 +56,33 @@ final class TrainCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(
-            names = "--data",
-            paramLabel = "FILE|DIR",
-            description = "Activations: a .npy file, a .safetensors file (its one 2-D float tensor, or FILE:NAME),"
-                    + " or a directory of such shards (sorted by name); repeat to concatenate (same width and dtype)."
-                    + " This or --text is required.")
-    List<Path> data;
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
+    Input input;
 
-    @Option(
-            names = "--text",
-            paramLabel = "FILE|DIR",
-            description = "Instead of --data: text files (a directory is read recursively; documents split at blank"
-                    + " lines) run through --model as training goes, its --layer/--site activations streamed into"
-                    + " the SAEs (in document order, no shuffle; over and over if the budget is longer). Repeatable.")
-    List<Path> text;
+    /**
+     * What to train on: activation files or text (one of them; required unless --resume, which keeps the
+     * run's own, so picocli checks only that not both are given).
+     */
+    static final class Input {
+        @Option(
+                names = "--data",
+                required = true,
+                paramLabel = "FILE|DIR",
+                description = "Activations: a .npy file, a .safetensors file (its one 2-D float tensor, or FILE:NAME),"
+                        + " or a directory of such shards (sorted by name); repeat to concatenate (same width and"
+                        + " dtype). This or --text is required.")
+        List<Path> data;
+
+        @Option(
+                names = "--text",
+                required = true,
+                paramLabel = "FILE|DIR",
+                description = "Instead of --data: text files (a directory is read recursively; documents split at"
+                        + " blank lines) run through --model as training goes, its --layer/--site activations"
+                        + " streamed into the SAEs (in document order, no shuffle; over and over if the budget is"
+                        + " longer). Repeatable.")
+        List<Path> text;
+    }
 
     @Option(
             names = "--model",

@@ -28,7 +28,7 @@ final class TrainListener implements RunListener {
 
     @Override
     public void onWarning(String message) {
-        stderr.println("warning: " + message);
+        stderr.println("warning: " + FlagNames.of(message));
     }
 
     @Override

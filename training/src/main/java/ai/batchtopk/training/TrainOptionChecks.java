@@ -22,17 +22,12 @@ final class TrainOptionChecks {
     }
 
     private void checkOptions() {
-        boolean hasData = c.data != null && !c.data.isEmpty();
-        boolean hasText = c.text != null && !c.text.isEmpty();
-        if (hasData && hasText) {
-            throw usage("--data and --text are alternatives: give activation files (--data) or text to run through a"
-                    + " model (--text), not both");
-        }
-        if (!hasData && !hasText) {
-            throw usage("Missing required option: '--data=FILE|DIR' (or '--text=FILE|DIR' with --layer)");
+        // picocli refuses both (the group is exclusive); none is refused here, since --resume needs neither.
+        if (c.input == null) {
+            throw usage("Missing required argument (specify one of these): " + inputSynopsis());
         }
         ParseResult given = c.spec.commandLine().getParseResult();
-        if (hasText) {
+        if (c.input.text != null) {
             if (c.layer == null) {
                 throw usage("--text needs --layer L (the model layer whose activations to train on, 0-based)");
             }
@@ -165,6 +160,20 @@ final class TrainOptionChecks {
             throw usage("--matryoshka-widths applies to --arch " + Architecture.MATRYOSHKA_BATCHTOPK.cliName()
                     + " only, not " + architecture().cliName());
         }
+    }
+
+    /**
+     * The group's synopsis as picocli writes it for a required group, (--data=FILE|DIR ... | --text=...): the
+     * group is declared optional, for --resume, so its own synopsis is in brackets.
+     */
+    private String inputSynopsis() {
+        String optional = c.spec.argGroups().stream()
+                .filter(group ->
+                        group.options().stream().anyMatch(o -> o.longestName().equals("--data")))
+                .findFirst()
+                .orElseThrow()
+                .synopsis();
+        return "(" + optional.substring(1, optional.length() - 1) + ")";
     }
 
     private void positive(String option, long value) {

@@ -49,16 +49,16 @@ final class TrainSpecs {
         List<SweepGrid.Variant> variants = Sweep.variants(c);
         DataSource source;
         long width;
-        if (c.text != null) {
+        if (c.input.text != null) {
             ExtractorConfig config = extractorConfig(c);
             width = config.width();
             ResourceLimits.checkTrain(c.spec.commandLine(), c.prefetch, c.batchSize, width, DType.F32, dSaes(variants));
-            source = new TextData(c.text, textEncoding(), config);
+            source = new TextData(c.input.text, textEncoding(), config);
         } else {
             // A first look at the files (headers only) for their width; the run maps them again.
             DType dtype;
             try (Arena arena = Arena.ofConfined()) {
-                ActivationData files = ActivationData.open(c.data, arena);
+                ActivationData files = ActivationData.open(c.input.data, arena);
                 if (c.batchSize > files.rows()) {
                     throw new CommandFailure(
                             "--batch-size " + c.batchSize + " is larger than the data (" + files.describe() + ")");
@@ -67,7 +67,8 @@ final class TrainSpecs {
                 dtype = files.dtype();
             }
             ResourceLimits.checkTrain(c.spec.commandLine(), c.prefetch, c.batchSize, width, dtype, dSaes(variants));
-            source = new ActivationFiles(c.data, c.shuffle ? new RowOrder(true, c.shuffleBuffer) : RowOrder.SEQUENTIAL);
+            source = new ActivationFiles(
+                    c.input.data, c.shuffle ? new RowOrder(true, c.shuffleBuffer) : RowOrder.SEQUENTIAL);
         }
         RunSpec.Builder run = RunSpec.builder(source, c.out).sweep(c.sweeping());
         for (SweepGrid.Variant variant : variants) {
@@ -111,7 +112,8 @@ final class TrainSpecs {
 
     /** The settings this run sets over a saved config (and over the library's defaults for a new one). */
     private ConfigOverrides overrides() {
-        return new ConfigOverrides(c.lr, c.device, c.path, c.kAux, c.auxCoeff, c.deadAfterTokens, c.seed);
+        return new ConfigOverrides(
+                c.lr, c.device, c.path, c.kAux, c.auxCoeff, c.l0Coeff, c.l1Coeff, c.deadAfterTokens, c.seed);
     }
 
     /** The config of a new SAE: what was given, library defaults for the rest. */
@@ -214,13 +216,13 @@ final class TrainSpecs {
     /** SAELens's metadata in cfg.json: where the activations came from. */
     private Map<String, Object> metadata() {
         Map<String, Object> metadata = new LinkedHashMap<>();
-        List<Path> sources = c.text != null ? c.text : c.data;
+        List<Path> sources = c.input.text != null ? c.input.text : c.input.data;
         metadata.put(
                 "dataset_path",
                 sources.stream()
                         .map(p -> p.toAbsolutePath().normalize().toString())
                         .collect(Collectors.joining(",")));
-        if (c.text != null) {
+        if (c.input.text != null) {
             ExtractorConfig config = extractorConfig(c);
             metadata.put("model_name", config.model().modelName());
             metadata.put("hook_name", config.hookName());
@@ -236,12 +238,12 @@ final class TrainSpecs {
     private Map<String, Object> provenance() {
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("args", savedArgs());
-        if (c.text != null) {
+        if (c.input.text != null) {
             ExtractorConfig config = extractorConfig(c);
             Map<String, Object> source = new LinkedHashMap<>();
             source.put(
                     "text",
-                    c.text.stream()
+                    c.input.text.stream()
                             .map(p -> p.toAbsolutePath().normalize().toString())
                             .toList());
             source.put("model", config.model().label());

@@ -109,7 +109,7 @@ class BadDataTest {
         assertThat(failed.err())
                 .startsWith("error: row 150 (0-based) of " + b + " holds NaN in column 3 (in the batch of step ")
                 .contains("Saved the SAE as of step")
-                .contains("--resume " + out + " --allow-changed-data");
+                .contains("--resume " + out + " and --allow-changed-data");
         Matcher m = Pattern.compile("in the batch of step (\\d+)\\)").matcher(failed.err());
         assertThat(m.find()).isTrue();
         long step = Long.parseLong(m.group(1));

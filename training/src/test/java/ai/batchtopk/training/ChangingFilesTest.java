@@ -1,6 +1,6 @@
 package ai.batchtopk.training;
 
-import static ai.batchtopk.training.NumberedRows.numbered;
+import static ai.batchtopk.data.NumberedRows.numbered;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -8,6 +8,7 @@ import ai.batchtopk.Sae;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.data.ActivationData;
 import ai.batchtopk.data.DataPosition;
+import ai.batchtopk.data.NumberedRows;
 import ai.batchtopk.data.RowStream;
 import ai.batchtopk.data.SequentialBatches;
 import ai.batchtopk.data.ShuffledBatches;

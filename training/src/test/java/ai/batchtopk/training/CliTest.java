@@ -770,6 +770,36 @@ class CliTest {
     }
 
     @Test
+    void dataOrTextIsOneChoiceOfTrainAndEval() {
+        Path text = tmp.resolve("corpus.txt");
+        Object[] rest = {"--d-sae", 64, "--k", 4, "--batch-size", 10, "--steps", 1, "--out", tmp.resolve("sae")};
+        assertError(
+                Cli.run(concat(new Object[] {"train", "--data", small, "--text", text, "--layer", 0}, rest)),
+                Main.USAGE,
+                "--data=FILE|DIR, --text=FILE|DIR are mutually exclusive (specify only one)");
+        assertError(
+                Cli.run(concat(new Object[] {"train"}, rest)),
+                Main.USAGE,
+                "Missing required argument (specify one of these): (--data=FILE|DIR [--data=FILE|DIR]... |"
+                        + " --text=FILE|DIR [--text=FILE|DIR]...)");
+        // Repeating one of them is still one choice.
+        assertThat(Cli.run(concat(new Object[] {"train", "--data", small, "--data", small}, rest))
+                        .code())
+                .isZero();
+
+        Path sae = tmp.resolve("sae");
+        assertError(
+                Cli.run("eval", "--sae", sae, "--data", small, "--text", text),
+                Main.USAGE,
+                "--data=FILE.npy, --text=FILE|DIR are mutually exclusive (specify only one)");
+        assertError(
+                Cli.run("eval", "--sae", sae),
+                Main.USAGE,
+                "Missing required argument (specify one of these): (--data=FILE.npy [--data=FILE.npy]... |"
+                        + " --text=FILE|DIR [--text=FILE|DIR]...)");
+    }
+
+    @Test
     void debugAddsTheStackTrace() {
         Cli.Run run = Cli.run(
                 "train",

@@ -78,6 +78,33 @@ class InitFromOtherSaesTest {
     }
 
     @Test
+    void theLossWeightsApplyOverTheInitSaeAsTheOtherSettingsDo() throws IOException {
+        Path jumpRelu = tmp.resolve("jumprelu");
+        Cli.Run run = trainFrom(batchTopK, jumpRelu, "--arch", "jumprelu", "--l0-coeff", 0.05, "--lr", 2e-3);
+        assertThat(run.code()).as("%s", run).isZero();
+        assertThat(ourConfig(jumpRelu).get("l0_coeff")).isEqualTo(0.05);
+        assertThat(ourConfig(jumpRelu).get("lr")).isEqualTo(2e-3);
+
+        // Going on from that checkpoint (same architecture) with another weight.
+        Path again = tmp.resolve("again");
+        run = trainFrom(jumpRelu, again, "--l0-coeff", 0.02);
+        assertThat(run.code()).as("%s", run).isZero();
+        assertThat(ourConfig(again).get("l0_coeff")).isEqualTo(0.02);
+
+        Path relu = tmp.resolve("relu");
+        run = trainFrom(batchTopK, relu, "--arch", "relu", "--l1-coeff", 0.004);
+        assertThat(run.code()).as("%s", run).isZero();
+        assertThat(ourConfig(relu).get("l1_coeff")).isEqualTo(0.004);
+    }
+
+    /** Four steps of 100 rows of {@link #data} from {@code init} into {@code out}, with more options. */
+    private static Cli.Run trainFrom(Path init, Path out, Object... options) {
+        Object[] common = {"train", "--data", data, "--init", init, "--batch-size", 100, "--steps", 4, "--out", out};
+        return Cli.run(java.util.stream.Stream.concat(java.util.Arrays.stream(common), java.util.Arrays.stream(options))
+                .toArray());
+    }
+
+    @Test
     void anotherArchitectureStartsANewRunFromTheParameters() throws IOException {
         Path jumpRelu = tmp.resolve("jumprelu");
         Cli.Run run = Cli.run(

@@ -1,6 +1,6 @@
 package ai.batchtopk.training;
 
-import static ai.batchtopk.training.NumberedRows.numbered;
+import static ai.batchtopk.data.NumberedRows.numbered;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

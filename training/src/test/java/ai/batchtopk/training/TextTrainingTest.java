@@ -346,7 +346,7 @@ class TextTrainingTest {
                 "--out",
                 tmp.resolve("o"));
         assertThat(run.code()).as(run.toString()).isEqualTo(Main.USAGE);
-        assertThat(run.err()).contains("--data and --text are alternatives");
+        assertThat(run.err()).contains("--data=FILE|DIR, --text=FILE|DIR are mutually exclusive (specify only one)");
     }
 
     @Test

@@ -262,7 +262,7 @@ class TrainingRunTest {
                 "--out",
                 tmp.resolve("sae"));
         assertThat(run.code()).isEqualTo(Main.FAILURE);
-        assertThat(run.err()).startsWith("error: --eval-data has width d = 8").contains("--data has d = 16");
+        assertThat(run.err()).startsWith("error: --eval-data has width d = 8").contains("the training data has d = 16");
     }
 
     @Test
