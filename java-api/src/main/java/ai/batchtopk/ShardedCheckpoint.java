@@ -1,0 +1,220 @@
+package ai.batchtopk;
+
+import ai.batchtopk.io.AtomicFiles;
+import ai.batchtopk.io.JsonCodec;
+import ai.batchtopk.io.MalformedFileException;
+import ai.batchtopk.io.Safetensors;
+import ai.batchtopk.io.SafetensorsFile;
+import ai.batchtopk.io.Tensor;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+
+/**
+ * Checkpoints of a {@link ShardedSae}: one file per shard plus a manifest, so that no rank ever holds
+ * more than its own shard (for an SAELens directory of the whole SAE, {@link ShardedSae#gather} and
+ * {@link Checkpoint#save} on rank 0).
+ *
+ * <pre>
+ * dir/shards.json                                  manifest: format, world_size, generation, step, config
+ * dir/shards-&lt;generation&gt;/shard-&lt;rank&gt;-of-&lt;N&gt;.safetensors   every state tensor of that shard but
+ *                                                  the gradients; the caller's strings in __metadata__
+ * </pre>
+ *
+ * <p>Each save writes a new generation's directory; every rank writes its file (atomically), and once
+ * all have, rank 0 replaces the manifest (atomically), which is what makes the new generation the
+ * checkpoint, and deletes the older ones. A crash at any point leaves the last complete checkpoint
+ * readable. The ranks share the file system the checkpoint is on.
+ *
+ * <p>A checkpoint resumes with the world size that wrote it; another is refused, naming both.
+ */
+public final class ShardedCheckpoint {
+    public static final String MANIFEST = "shards.json";
+    private static final String FORMAT = "batchtopk latent shards";
+    private static final String GENERATION_PREFIX = "shards-";
+
+    private ShardedCheckpoint() {}
+
+    /** A resumed shard and the strings saved with it. Closing this closes the shard (not the group). */
+    public record Loaded(ShardedSae sae, Map<String, String> extra) implements AutoCloseable {
+        public Loaded {
+            Objects.requireNonNull(sae, "sae");
+            extra = Map.copyOf(extra);
+        }
+
+        @Override
+        public void close() {
+            sae.close();
+        }
+    }
+
+    /**
+     * Saves every rank's shard into {@code dir}, replacing any checkpoint there. Every rank of the
+     * shard's group calls it with the same {@code dir}.
+     *
+     * @param extra strings restored by {@link #resume}, e.g. the data position (the same on every rank)
+     */
+    public static void save(ShardedSae sae, Path dir, Map<String, String> extra) throws IOException {
+        Objects.requireNonNull(sae, "sae");
+        Objects.requireNonNull(extra, "extra");
+        Path target = dir.toAbsolutePath().normalize();
+        ProcessGroup group = sae.group();
+        ShardedSae.Shard place = sae.shard();
+        Files.createDirectories(target);
+        long generation =
+                Files.exists(target.resolve(MANIFEST)) ? manifest(target).generation() + 1 : 1;
+        group.barrier(); // every rank has read the old manifest before rank 0 replaces it
+
+        Path files = target.resolve(GENERATION_PREFIX + generation);
+        Files.createDirectories(files);
+        Map<String, String> metadata = new LinkedHashMap<>(extra);
+        metadata.put("shard", place.rank() + " of " + place.worldSize());
+        metadata.put("first_latent", Long.toString(place.firstLatent()));
+        metadata.put("latents", Long.toString(place.latents()));
+        try (Arena arena = Arena.ofConfined()) {
+            Map<String, Tensor> state = new LinkedHashMap<>();
+            for (String name : sae.stateNames()) {
+                if (!name.startsWith("grad.")) {
+                    state.put(name, sae.state(name, arena));
+                }
+            }
+            Safetensors.write(files.resolve(shardFile(place.rank(), place.worldSize())), state, metadata);
+        }
+        group.barrier(); // every shard is written
+
+        if (place.rank() == 0) {
+            long step = sae.state("step", Arena.ofAuto()).data().get(Tensor.I64_LE, 0);
+            Map<String, Object> manifest = new LinkedHashMap<>();
+            manifest.put("format", FORMAT);
+            manifest.put("world_size", place.worldSize());
+            manifest.put("generation", generation);
+            manifest.put("step", step);
+            manifest.put("config", ConfigJson.toJson(sae.config()));
+            AtomicFiles.writeString(target.resolve(MANIFEST), JsonCodec.writePretty(manifest) + "\n");
+            deleteOtherGenerations(target, files);
+        }
+        group.barrier(); // the checkpoint is complete on every rank's return
+        NativeMemory.releaseFreed();
+    }
+
+    /**
+     * This rank's shard from the checkpoint in {@code dir}, every saved state tensor restored exactly.
+     *
+     * @throws IllegalArgumentException when the checkpoint was written by another world size
+     * @throws MalformedFileException when a shard's file does not match the manifest
+     */
+    public static Loaded resume(Path dir, ProcessGroup group) throws IOException {
+        Objects.requireNonNull(group, "group");
+        Path target = dir.toAbsolutePath().normalize();
+        if (!Files.exists(target.resolve(MANIFEST))) {
+            throw new NoSuchFileException(
+                    target.resolve(MANIFEST).toString(), null, "not a latent-sharded checkpoint (no " + MANIFEST + ")");
+        }
+        Manifest manifest = manifest(target);
+        if (manifest.worldSize() != group.worldSize()) {
+            throw new IllegalArgumentException("the latent-sharded checkpoint in " + target + " was written by "
+                    + manifest.worldSize() + " ranks, but this group has " + group.worldSize()
+                    + ": a sharded checkpoint resumes with the same world size (" + manifest.worldSize()
+                    + " ranks); to change it, gather the SAE with " + manifest.worldSize()
+                    + " ranks and start from the whole SAE");
+        }
+        Path file = target.resolve(GENERATION_PREFIX + manifest.generation())
+                .resolve(shardFile(group.rank(), group.worldSize()));
+        ShardedSae sae = ShardedSae.create(manifest.config(), group);
+        try (Arena arena = Arena.ofConfined()) {
+            SafetensorsFile state = Safetensors.open(file, arena);
+            String expected = group.rank() + " of " + group.worldSize();
+            if (!expected.equals(state.metadata().get("shard"))
+                    || !Long.toString(sae.shard().latents())
+                            .equals(state.metadata().get("latents"))) {
+                throw new MalformedFileException(
+                        file,
+                        "holds shard " + state.metadata().get("shard") + " with "
+                                + state.metadata().get("latents") + " latents; expected shard " + expected + " with "
+                                + sae.shard().latents());
+            }
+            TreeSet<String> names = new TreeSet<>();
+            for (String name : sae.stateNames()) {
+                if (!name.startsWith("grad.")) {
+                    names.add(name);
+                }
+            }
+            if (!names.equals(new TreeSet<>(state.tensors().keySet()))) {
+                throw new MalformedFileException(
+                        file, "holds " + state.tensors().keySet() + " but the shard has " + names);
+            }
+            for (String name : names) {
+                sae.setState(name, state.get(name));
+            }
+            Map<String, String> extra = new LinkedHashMap<>(state.metadata());
+            extra.keySet().removeAll(List.of("shard", "first_latent", "latents"));
+            return new Loaded(sae, extra);
+        } catch (IOException | RuntimeException e) {
+            sae.close();
+            throw e;
+        }
+    }
+
+    private record Manifest(int worldSize, long generation, SaeConfig config) {}
+
+    private static Manifest manifest(Path target) throws IOException {
+        Path file = target.resolve(MANIFEST);
+        JsonNode json;
+        try {
+            json = JsonCodec.parseTree(Files.readString(file));
+        } catch (IllegalArgumentException e) {
+            throw new MalformedFileException(file, e.getMessage(), e);
+        }
+        if (!FORMAT.equals(json.path("format").asText())) {
+            throw new MalformedFileException(
+                    file, "is not a manifest of latent shards (format is not \"" + FORMAT + "\")");
+        }
+        JsonNode world = json.path("world_size");
+        JsonNode generation = json.path("generation");
+        if (!world.canConvertToInt()
+                || world.asInt() < 1
+                || !generation.canConvertToLong()
+                || generation.asLong() < 1) {
+            throw new MalformedFileException(file, "needs a positive world_size and generation");
+        }
+        try {
+            return new Manifest(world.asInt(), generation.asLong(), ConfigJson.fromJson(json.path("config")));
+        } catch (IllegalArgumentException e) {
+            throw new MalformedFileException(file, "config: " + e.getMessage(), e);
+        }
+    }
+
+    static String shardFile(int rank, int worldSize) {
+        return String.format("shard-%05d-of-%05d.safetensors", rank, worldSize);
+    }
+
+    /** What earlier or interrupted saves left: generations other than the committed one. */
+    private static void deleteOtherGenerations(Path target, Path committed) throws IOException {
+        List<Path> stale;
+        try (Stream<Path> entries = Files.list(target)) {
+            stale = entries.filter(
+                            p -> p.getFileName().toString().startsWith(GENERATION_PREFIX) && !p.equals(committed))
+                    .toList();
+        }
+        for (Path dir : stale) {
+            try (Stream<Path> walk = Files.walk(dir)) {
+                for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.delete(p);
+                }
+            } catch (UncheckedIOException e) {
+                throw e.getCause();
+            }
+        }
+    }
+}
