@@ -29,6 +29,9 @@ import java.util.concurrent.Future;
  *
  * <pre>java --enable-native-access=ALL-UNNAMED -Dbatchtopk.library=... -cp benchmarks.jar \
  *     ai.batchtopk.benchmarks.LatentShardedBytes D D_SAE BATCH K WORLD STEPS [topk]</pre>
+ *
+ * <p>With {@code -Drank=R -Dport=P}, this JVM runs rank R only, meeting the others at 127.0.0.1:P:
+ * one process per rank, so that each rank's resident memory can be measured on its own.
  */
 public final class LatentShardedBytes {
     private LatentShardedBytes() {}
@@ -50,13 +53,20 @@ public final class LatentShardedBytes {
                 .k(k)
                 .seed(1)
                 .build();
+        String onlyRank = System.getProperty("rank");
         int port;
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = socket.getLocalPort();
+        if (onlyRank != null) {
+            port = Integer.parseInt(System.getProperty("port"));
+        } else {
+            try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+                port = socket.getLocalPort();
+            }
         }
-        ExecutorService pool = Executors.newFixedThreadPool(world);
+        int first = onlyRank == null ? 0 : Integer.parseInt(onlyRank);
+        int last = onlyRank == null ? world - 1 : first;
+        ExecutorService pool = Executors.newFixedThreadPool(last - first + 1);
         List<Future<Rank>> ranks = new ArrayList<>();
-        for (int rank = 0; rank < world; rank++) {
+        for (int rank = first; rank <= last; rank++) {
             int r = rank;
             ranks.add(pool.submit(() -> {
                 long[] perStep = new long[steps];
@@ -99,8 +109,8 @@ public final class LatentShardedBytes {
                     "step %d: %,d bytes all-reduced by each rank (%.2f MB)%n",
                     step + 1, rank0[step], rank0[step] / 1e6);
         }
-        for (int rank = 0; rank < world; rank++) {
-            Rank r = results.get(rank);
+        for (int rank = first; rank <= last; rank++) {
+            Rank r = results.get(rank - first);
             System.out.printf(
                     "rank %d: %,d latents, state %,d bytes (parameters, moments, counters)%n",
                     rank, r.latents(), r.stateBytes());
