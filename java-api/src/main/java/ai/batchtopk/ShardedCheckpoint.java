@@ -10,14 +10,17 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Stream;
 
@@ -37,7 +40,8 @@ import java.util.stream.Stream;
  * checkpoint, and deletes the older ones. A crash at any point leaves the last complete checkpoint
  * readable. The ranks share the file system the checkpoint is on.
  *
- * <p>A checkpoint resumes with the world size that wrote it; another is refused, naming both.
+ * <p>A checkpoint resumes with the world size that wrote it or with another (each rank re-slices its
+ * latents from the files that hold them).
  */
 public final class ShardedCheckpoint {
     public static final String MANIFEST = "shards.json";
@@ -110,8 +114,11 @@ public final class ShardedCheckpoint {
 
     /**
      * This rank's shard from the checkpoint in {@code dir}, every saved state tensor restored exactly.
+     * The group may have another world size than the one that saved: each rank then takes its latents'
+     * slices from the files of the shards that held them (re-slicing), and the shards together are the
+     * same SAE.
      *
-     * @throws IllegalArgumentException when the checkpoint was written by another world size
+     * @throws IllegalArgumentException when the SAE has fewer latents than the group has ranks
      * @throws MalformedFileException when a shard's file does not match the manifest
      */
     public static Loaded resume(Path dir, ProcessGroup group) throws IOException {
@@ -122,48 +129,151 @@ public final class ShardedCheckpoint {
                     target.resolve(MANIFEST).toString(), null, "not a latent-sharded checkpoint (no " + MANIFEST + ")");
         }
         Manifest manifest = manifest(target);
-        if (manifest.worldSize() != group.worldSize()) {
-            throw new IllegalArgumentException("the latent-sharded checkpoint in " + target + " was written by "
-                    + manifest.worldSize() + " ranks, but this group has " + group.worldSize()
-                    + ": a sharded checkpoint resumes with the same world size (" + manifest.worldSize()
-                    + " ranks); to change it, gather the SAE with " + manifest.worldSize()
-                    + " ranks and start from the whole SAE");
+        if (manifest.config().dSae() < group.worldSize()) {
+            throw new IllegalArgumentException("the latent-sharded checkpoint in " + target + " has d_sae = "
+                    + manifest.config().dSae() + " latents, which cannot be sharded over " + group.worldSize()
+                    + " ranks (it was written by " + manifest.worldSize() + ")");
         }
-        Path file = target.resolve(GENERATION_PREFIX + manifest.generation())
-                .resolve(shardFile(group.rank(), group.worldSize()));
+        Path files = target.resolve(GENERATION_PREFIX + manifest.generation());
         ShardedSae sae = ShardedSae.create(manifest.config(), group);
         try (Arena arena = Arena.ofConfined()) {
-            SafetensorsFile state = Safetensors.open(file, arena);
-            String expected = group.rank() + " of " + group.worldSize();
-            if (!expected.equals(state.metadata().get("shard"))
-                    || !Long.toString(sae.shard().latents())
-                            .equals(state.metadata().get("latents"))) {
-                throw new MalformedFileException(
-                        file,
-                        "holds shard " + state.metadata().get("shard") + " with "
-                                + state.metadata().get("latents") + " latents; expected shard " + expected + " with "
-                                + sae.shard().latents());
-            }
-            TreeSet<String> names = new TreeSet<>();
+            ShardedSae.Shard mine = sae.shard();
+            Map<String, Tensor> state = new LinkedHashMap<>();
             for (String name : sae.stateNames()) {
                 if (!name.startsWith("grad.")) {
-                    names.add(name);
+                    Sae.StateInfo info = sae.stateInfo(name);
+                    state.put(name, Tensor.allocate(info.dtype(), info.shape(), arena));
                 }
             }
-            if (!names.equals(new TreeSet<>(state.tensors().keySet()))) {
-                throw new MalformedFileException(
-                        file, "holds " + state.tensors().keySet() + " but the shard has " + names);
+            Map<String, String> extra = null;
+            for (int rank = 0; rank < manifest.worldSize(); rank++) {
+                ShardedSae.Shard saved = place(mine.dSae(), rank, manifest.worldSize());
+                long from = Math.max(mine.firstLatent(), saved.firstLatent());
+                long to = Math.min(mine.firstLatent() + mine.latents(), saved.firstLatent() + saved.latents());
+                if (from >= to) {
+                    continue;
+                }
+                try (Arena file = Arena.ofConfined()) {
+                    Path path = files.resolve(shardFile(rank, manifest.worldSize()));
+                    SafetensorsFile shard = Safetensors.open(path, file);
+                    requireShard(path, shard, saved, state.keySet());
+                    for (Map.Entry<String, Tensor> entry : state.entrySet()) {
+                        copySlice(
+                                path,
+                                entry.getKey(),
+                                shard.get(entry.getKey()),
+                                saved,
+                                entry.getValue(),
+                                mine,
+                                from,
+                                to,
+                                extra == null);
+                    }
+                    if (extra == null) {
+                        extra = new LinkedHashMap<>(shard.metadata());
+                        extra.keySet().removeAll(List.of("shard", "first_latent", "latents"));
+                    }
+                }
             }
-            for (String name : names) {
-                sae.setState(name, state.get(name));
+            for (Map.Entry<String, Tensor> entry : state.entrySet()) {
+                sae.setState(entry.getKey(), entry.getValue());
             }
-            Map<String, String> extra = new LinkedHashMap<>(state.metadata());
-            extra.keySet().removeAll(List.of("shard", "first_latent", "latents"));
             return new Loaded(sae, extra);
         } catch (IOException | RuntimeException e) {
             sae.close();
             throw e;
+        } finally {
+            NativeMemory.releaseFreed();
         }
+    }
+
+    /** The latents rank r of a world of n owns, by the native rule (see {@link ShardedSae}). */
+    static ShardedSae.Shard place(long dSae, int rank, int worldSize) {
+        long each = dSae / worldSize;
+        long extra = dSae % worldSize;
+        return new ShardedSae.Shard(
+                rank, worldSize, rank * each + Math.min(rank, extra), each + (rank < extra ? 1 : 0), dSae);
+    }
+
+    private static void requireShard(Path path, SafetensorsFile file, ShardedSae.Shard saved, Set<String> names)
+            throws MalformedFileException {
+        String expected = saved.rank() + " of " + saved.worldSize();
+        if (!expected.equals(file.metadata().get("shard"))
+                || !Long.toString(saved.firstLatent()).equals(file.metadata().get("first_latent"))
+                || !Long.toString(saved.latents()).equals(file.metadata().get("latents"))) {
+            throw new MalformedFileException(
+                    path,
+                    "holds shard " + file.metadata().get("shard") + " with "
+                            + file.metadata().get("latents")
+                            + " latents from " + file.metadata().get("first_latent") + "; expected shard " + expected
+                            + " with " + saved.latents() + " from " + saved.firstLatent());
+        }
+        if (!new TreeSet<>(names).equals(new TreeSet<>(file.tensors().keySet()))) {
+            throw new MalformedFileException(
+                    path,
+                    "holds " + new TreeSet<>(file.tensors().keySet()) + " but a shard has " + new TreeSet<>(names));
+        }
+    }
+
+    /**
+     * Copies latents [from, to) of a saved shard's tensor into this shard's; a tensor every shard holds
+     * whole (b_dec, step, theta) is copied when {@code whole} is set.
+     */
+    private static void copySlice(
+            Path path,
+            String name,
+            Tensor source,
+            ShardedSae.Shard saved,
+            Tensor target,
+            ShardedSae.Shard mine,
+            long from,
+            long to,
+            boolean whole)
+            throws MalformedFileException {
+        int axis = latentAxis(name);
+        long[] expected = target.shape();
+        if (axis >= 0) {
+            expected[axis] = saved.latents();
+        }
+        if (source.dtype() != target.dtype() || !Arrays.equals(source.shape(), expected)) {
+            throw new MalformedFileException(
+                    path,
+                    "'" + name + "' is " + source.dtype() + " " + Arrays.toString(source.shape()) + "; expected "
+                            + target.dtype() + " " + Arrays.toString(expected));
+        }
+        long element = target.dtype().byteSize();
+        if (axis < 0) {
+            if (whole) {
+                MemorySegment.copy(source.data(), 0, target.data(), 0, target.byteSize());
+            }
+        } else if (axis == 0) {
+            long row = target.shape().length > 1 ? target.shape()[1] * element : element;
+            MemorySegment.copy(
+                    source.data(),
+                    (from - saved.firstLatent()) * row,
+                    target.data(),
+                    (from - mine.firstLatent()) * row,
+                    (to - from) * row);
+        } else {
+            for (long i = 0; i < target.shape()[0]; i++) {
+                MemorySegment.copy(
+                        source.data(),
+                        (i * saved.latents() + from - saved.firstLatent()) * element,
+                        target.data(),
+                        (i * mine.latents() + from - mine.firstLatent()) * element,
+                        (to - from) * element);
+            }
+        }
+    }
+
+    /** Which dimension of a state tensor indexes the latents: 1 for W_enc [d_in, latents]; -1 for none. */
+    private static int latentAxis(String name) {
+        String base = name.startsWith("adam.m.") || name.startsWith("adam.v.") ? name.substring(7) : name;
+        return switch (base) {
+            case "W_enc" -> 1;
+            case "W_dec", "b_enc", "tokens_since_fired" -> 0;
+            default -> -1;
+        };
     }
 
     private record Manifest(int worldSize, long generation, SaeConfig config) {}

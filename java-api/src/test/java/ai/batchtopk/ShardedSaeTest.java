@@ -25,7 +25,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * Latent sharding from Java: 2 and 3 ranks (threads, each holding its shard, joined by c10d/Gloo on
  * 127.0.0.1) train the same SAE as one process on the same batches; checkpoints of the shards resume
- * the same run, with the same world size only.
+ * the same run, with the same world size or re-sliced for another.
  */
 class ShardedSaeTest {
     private static final int STEPS = 20;
@@ -137,10 +137,10 @@ class ShardedSaeTest {
     }
 
     @Test
-    void aCheckpointResumesTheSameRunWithTheSameWorldSize() throws Exception {
+    void aCheckpointResumesTheSameRunWithTheSameOrAnotherWorldSize() throws Exception {
         Path checkpoint = dir.resolve("shards");
         int world = 2;
-        // Uninterrupted: 8 steps. Interrupted: 4 steps, saved, resumed in a new group, 4 more.
+        // Uninterrupted: 8 steps. Interrupted: 5 steps, saved, resumed in a new group, 3 more.
         List<Map<String, byte[]>> uninterrupted = onRanks(world, group -> {
             try (Arena arena = Arena.ofShared();
                     ShardedSae shard = ShardedSae.create(config(Architecture.BATCHTOPK), group)) {
@@ -150,7 +150,7 @@ class ShardedSaeTest {
                 return stateBytes(shard);
             }
         });
-        onRanks(world, group -> {
+        List<Optional<Map<String, Tensor>>> saved = onRanks(world, group -> {
             try (Arena arena = Arena.ofShared();
                     ShardedSae shard = ShardedSae.create(config(Architecture.BATCHTOPK), group)) {
                 for (int step = 0; step < 4; step++) {
@@ -160,7 +160,7 @@ class ShardedSaeTest {
                 ShardedCheckpoint.save(shard, checkpoint, Map.of("position", "3"));
                 shard.trainStep(batch(arena, 4));
                 ShardedCheckpoint.save(shard, checkpoint, Map.of("position", "4"));
-                return null;
+                return wholeState(shard);
             }
         });
         assertThat(checkpoint.resolve(ShardedCheckpoint.MANIFEST)).exists();
@@ -186,19 +186,40 @@ class ShardedSaeTest {
             }
         }
 
-        // Another world size is refused, naming both.
-        List<String> refusals = onRanks(3, group -> {
-            try {
-                ShardedCheckpoint.resume(checkpoint, group).close();
-                return "resumed";
-            } catch (IllegalArgumentException e) {
-                return e.getMessage();
+        // With 3 ranks, each re-slices its latents from the 2 files: the same SAE, byte for byte.
+        List<Optional<Map<String, Tensor>>> resliced = onRanks(3, group -> {
+            try (ShardedCheckpoint.Loaded loaded = ShardedCheckpoint.resume(checkpoint, group)) {
+                assertThat(loaded.extra()).containsEntry("position", "4");
+                assertThat(loaded.sae().shard().latents()).isEqualTo(group.rank() < 2 ? 44 : 43);
+                return wholeState(loaded.sae());
             }
         });
-        assertThat(refusals)
-                .allSatisfy(message -> assertThat(message)
-                        .contains("was written by 2 ranks, but this group has 3")
-                        .contains("resumes with the same world size"));
+        Map<String, Tensor> before = saved.get(0).orElseThrow();
+        Map<String, Tensor> after = resliced.get(0).orElseThrow();
+        assertThat(after.keySet()).isEqualTo(before.keySet());
+        for (String name : before.keySet()) {
+            assertThat(after.get(name).shape())
+                    .as(name)
+                    .isEqualTo(before.get(name).shape());
+            assertThat(after.get(name).data().mismatch(before.get(name).data()))
+                    .as("%s after re-slicing 2 shards into 3", name)
+                    .isEqualTo(-1L);
+        }
+    }
+
+    /** Every state tensor of the gathered SAE, on rank 0. */
+    private static Optional<Map<String, Tensor>> wholeState(ShardedSae shard) {
+        return shard.gather().map(whole -> {
+            try (whole) {
+                Map<String, Tensor> state = new java.util.TreeMap<>();
+                for (String name : whole.stateNames()) {
+                    if (!name.startsWith("grad.")) {
+                        state.put(name, whole.state(name));
+                    }
+                }
+                return state;
+            }
+        });
     }
 
     private static Map<String, byte[]> stateBytes(ShardedSae shard) {
