@@ -235,6 +235,32 @@ class ShardedSaeTest {
     }
 
     @Test
+    void resumingOverMoreRanksThanLatentsIsAClearError() throws Exception {
+        Path checkpoint = dir.resolve("tiny");
+        SaeConfig tiny = SaeConfig.builder(D, 2)
+                .architecture(Architecture.BATCHTOPK)
+                .k(1)
+                .build();
+        onRanks(2, group -> {
+            try (ShardedSae shard = ShardedSae.create(tiny, group)) {
+                ShardedCheckpoint.save(shard, checkpoint, Map.of());
+                return null;
+            }
+        });
+        List<String> messages = onRanks(3, group -> {
+            try {
+                ShardedCheckpoint.resume(checkpoint, group).close();
+                return "resumed";
+            } catch (IllegalArgumentException e) {
+                return e.getMessage();
+            }
+        });
+        assertThat(messages)
+                .allSatisfy(message -> assertThat(message)
+                        .contains("has d_sae = 2 latents, which cannot be sharded over 3 ranks (it was written by 2)"));
+    }
+
+    @Test
     void fewerLatentsThanRanksIsAClearError() throws Exception {
         SaeConfig tiny = SaeConfig.builder(D, 2)
                 .architecture(Architecture.BATCHTOPK)
