@@ -241,6 +241,49 @@ int32_t btk_dist_sum(btk_dist *dist, double *values, int64_t count);
 int32_t btk_sae_train_step_data_parallel(btk_sae *sae, btk_dist *dist, const btk_tensor_view *batch,
                                          btk_metrics *out);
 
+/*
+ * Latent sharding: for dictionaries larger than one worker holds. Each of the world_size ranks of a
+ * btk_dist group holds a shard: a block of the latents (their rows of W_enc, b_enc, W_dec, their Adam
+ * moments and dead-latent counters) and a copy of b_dec, theta and the step count. Rank r owns
+ * d_sae / world_size latents, the first d_sae % world_size ranks one more, in rank order. Every rank
+ * trains on the whole batch; the selection, the reconstruction and the gradient norm are the whole
+ * SAE's, so the shards together train the same SAE as one process.
+ *
+ * A shard answers btk_sae_config (with the whole SAE's d_sae), the state calls (its own slices, in
+ * the public layouts: "W_enc" is [d_in, latents]), set_lr, set_path and destroy; every other call
+ * that needs the whole dictionary (train_step, encode, evaluate...) refuses it with
+ * BTK_ERR_INVALID_ARGUMENT. Gather the shards for those.
+ */
+typedef struct btk_shard {
+    int32_t rank;
+    int32_t world_size;
+    int64_t first_latent; /* the shard holds latents first_latent .. first_latent + latents - 1 */
+    int64_t latents;
+    int64_t d_sae;        /* latents of the whole SAE */
+} btk_shard;
+
+/*
+ * Rank `rank`'s shard of the SAE cfg describes (cfg->d_sae is the whole dictionary's), initialised
+ * to exactly its slice of what btk_sae_create draws from cfg->seed. BatchTopK or TopK, fused path.
+ * Needs no group: nothing is communicated. Fails when d_sae < world_size.
+ */
+int32_t btk_sae_create_shard(const btk_config *cfg, int32_t rank, int32_t world_size, btk_sae **out);
+/* Where a shard lies; an ordinary SAE is rank 0 of 1, holding every latent. */
+int32_t btk_sae_shard(const btk_sae *sae, btk_shard *out);
+/*
+ * One optimizer step of the latent-sharded SAE: every rank of dist (the group the shards were made
+ * for) calls it with its shard and the same whole batch. Every rank ends with the same metrics,
+ * b_dec and theta.
+ */
+int32_t btk_sae_train_step_latent_sharded(btk_sae *shard, btk_dist *dist, const btk_tensor_view *batch,
+                                          btk_metrics *out);
+/*
+ * Gathers the shards into the whole SAE (parameters, moments, counters, theta, step): every rank
+ * calls it; rank 0 gets an ordinary btk_sae in *out (the caller destroys it), the others NULL. Only
+ * rank 0 holds the whole SAE; the others send theirs in blocks.
+ */
+int32_t btk_sae_gather_shards(const btk_sae *shard, btk_dist *dist, btk_sae **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@
 #include "dist.h"
 #include "errors.h"
 #include "inference.h"
+#include "latent_shards.h"
 #include "state.h"
 #include "step.h"
 
@@ -97,6 +98,31 @@ btk_sae* checked(btk_sae* sae) {
 const btk_sae* checked(const btk_sae* sae) {
   require_not_null(sae, "sae");
   return sae;
+}
+
+// An SAE that holds its whole dictionary, for the calls that need every latent.
+btk_sae* whole(btk_sae* sae) {
+  checked(sae);
+  if (sae->shard) {
+    const ShardPlace& p = *sae->shard;
+    fail(BTK_ERR_INVALID_ARGUMENT, "this SAE is shard " + std::to_string(p.rank) + " of " + std::to_string(p.world) +
+                                       " of a latent-sharded SAE (latents " + std::to_string(p.first) + ".." +
+                                       std::to_string(p.first + p.latents - 1) + " of " + std::to_string(p.d_sae) +
+                                       "): it trains with btk_sae_train_step_latent_sharded; gather the shards "
+                                       "(btk_sae_gather_shards) for anything that needs every latent");
+  }
+  return sae;
+}
+
+// Where a shard lies, for the calls that take one.
+const ShardPlace& place_of(const btk_sae* sae) {
+  checked(sae);
+  if (!sae->shard) {
+    fail(BTK_ERR_INVALID_ARGUMENT,
+         "this SAE holds its whole dictionary, not a shard: create shards with "
+         "btk_sae_create_shard");
+  }
+  return *sae->shard;
 }
 
 void fill_metrics(const btk_sae& sae, const StepResult& r, double grad_norm, btk_metrics* out) {
@@ -201,6 +227,7 @@ BTK_EXPORT int32_t btk_sae_config(const btk_sae* sae, btk_config* out) {
   return guard([&] {
     require_not_null(out, "out");
     *out = checked(sae)->cfg;
+    if (sae->shard) out->d_sae = sae->shard->d_sae;  // the whole SAE's config
   });
 }
 
@@ -223,7 +250,7 @@ BTK_EXPORT int32_t btk_sae_set_lr(btk_sae* sae, double lr) {
 BTK_EXPORT int32_t btk_sae_train_step(btk_sae* sae, const btk_tensor_view* batch, btk_metrics* out) {
   return guard([&] {
     require_not_null(out, "out");
-    auto& s = *checked(sae);
+    auto& s = *whole(sae);
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
     StepResult r = forward_backward(s, x, true);
     double norm = s.cfg.path == BTK_PATH_FUSED ? fused_update(s, r.gradients) : naive_update(s, r.gradients);
@@ -238,7 +265,7 @@ BTK_EXPORT int32_t btk_sae_train_step_data_parallel(btk_sae* sae, btk_dist* dist
   return guard([&] {
     require_not_null(out, "out");
     require_not_null(dist, "dist");
-    auto& s = *checked(sae);
+    auto& s = *whole(sae);
     if (s.cfg.path != BTK_PATH_FUSED) fail(BTK_ERR_INVALID_ARGUMENT, "data-parallel training runs the fused path only");
     // Matryoshka's prefix losses are not yet reduced across ranks: refused rather than trained differently.
     if (s.cfg.architecture == BTK_ARCH_MATRYOSHKA_BATCHTOPK) {
@@ -258,11 +285,71 @@ BTK_EXPORT int32_t btk_sae_train_step_data_parallel(btk_sae* sae, btk_dist* dist
   });
 }
 
+BTK_EXPORT int32_t btk_sae_create_shard(const btk_config* cfg, int32_t rank, int32_t world_size, btk_sae** out) {
+  return guard([&] {
+    require_not_null(cfg, "cfg");
+    require_not_null(out, "out");
+    *out = nullptr;
+    validate_config(*cfg);
+    require_device_available(*cfg);
+    if (cfg->architecture != BTK_ARCH_BATCHTOPK && cfg->architecture != BTK_ARCH_TOPK) {
+      fail(BTK_ERR_INVALID_ARGUMENT, "latent sharding supports the batchtopk and topk architectures only");
+    }
+    if (cfg->path != BTK_PATH_FUSED) fail(BTK_ERR_INVALID_ARGUMENT, "latent sharding runs the fused path only");
+    auto sae = std::make_unique<btk_sae>();
+    sae->shard = shard_place(cfg->d_sae, rank, world_size);
+    sae->cfg = *cfg;
+    sae->cfg.d_sae = sae->shard->latents;  // inside, a shard is an SAE of its own latents
+    sae->options = torch::TensorOptions().dtype(scalar_type_of(cfg->dtype));
+    init_parameters(*sae);
+    sae->state_names = state_names_of(*sae);
+    *out = sae.release();
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_shard(const btk_sae* sae, btk_shard* out) {
+  return guard([&] {
+    require_not_null(out, "out");
+    const auto& s = *checked(sae);
+    const ShardPlace p = s.shard ? *s.shard : ShardPlace{0, 1, 0, s.cfg.d_sae, s.cfg.d_sae};
+    *out = btk_shard{p.rank, p.world, p.first, p.latents, p.d_sae};
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_train_step_latent_sharded(btk_sae* shard, btk_dist* dist, const btk_tensor_view* batch,
+                                                     btk_metrics* out) {
+  return guard([&] {
+    require_not_null(out, "out");
+    require_not_null(dist, "dist");
+    require_shard_group(place_of(shard), *dist->group);
+    auto& s = *shard;
+    if (s.cfg.path != BTK_PATH_FUSED) fail(BTK_ERR_INVALID_ARGUMENT, "latent sharding runs the fused path only");
+    auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
+    const LatentShards shards{*dist->group};
+    StepResult r = fused_forward_backward(s, x, true, nullptr, &shards);
+    double norm = fused_update(s, r.gradients, &shards);
+    finish_step(s, r);
+    s.has_gradients = false;
+    fill_metrics(s, r, norm, out);
+    out->dead = shards.sum(out->dead);  // each shard counts its own latents
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_gather_shards(const btk_sae* shard, btk_dist* dist, btk_sae** out) {
+  return guard([&] {
+    require_not_null(out, "out");
+    *out = nullptr;
+    require_not_null(dist, "dist");
+    place_of(shard);
+    *out = gather_shards(*shard, *dist->group);
+  });
+}
+
 BTK_EXPORT int32_t btk_sae_loss_and_gradients(btk_sae* sae, const btk_tensor_view* batch, int32_t want_gradients,
                                               btk_metrics* out) {
   return guard([&] {
     require_not_null(out, "out");
-    auto& s = *checked(sae);
+    auto& s = *whole(sae);
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
     StepResult r = forward_backward(s, x, want_gradients != 0);
     if (want_gradients) {
@@ -280,7 +367,7 @@ BTK_EXPORT int32_t btk_sae_loss_and_gradients(btk_sae* sae, const btk_tensor_vie
 
 BTK_EXPORT int32_t btk_sae_encode(btk_sae* sae, const btk_tensor_view* batch, int32_t select, btk_tensor_view* codes) {
   return guard([&] {
-    auto& s = *checked(sae);
+    auto& s = *whole(sae);
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
     check_view(codes, "codes", x.size(0), s.cfg.d_sae);
     write_output(encode(s, normalize_input(s.cfg, x).x, select), codes);
@@ -289,7 +376,7 @@ BTK_EXPORT int32_t btk_sae_encode(btk_sae* sae, const btk_tensor_view* batch, in
 
 BTK_EXPORT int32_t btk_sae_decode(btk_sae* sae, const btk_tensor_view* codes, btk_tensor_view* out) {
   return guard([&] {
-    auto& s = *checked(sae);
+    auto& s = *whole(sae);
     auto z = input_tensor(s, codes, "codes", s.cfg.d_sae);
     check_view(out, "out", z.size(0), s.cfg.d_in);
     write_output(decode(s, z), out);
@@ -299,7 +386,7 @@ BTK_EXPORT int32_t btk_sae_decode(btk_sae* sae, const btk_tensor_view* codes, bt
 BTK_EXPORT int32_t btk_sae_reconstruct(btk_sae* sae, const btk_tensor_view* batch, int32_t select,
                                        btk_tensor_view* out) {
   return guard([&] {
-    auto& s = *checked(sae);
+    auto& s = *whole(sae);
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
     check_view(out, "out", x.size(0), s.cfg.d_in);
     auto normalized = normalize_input(s.cfg, x);
@@ -310,7 +397,7 @@ BTK_EXPORT int32_t btk_sae_reconstruct(btk_sae* sae, const btk_tensor_view* batc
 BTK_EXPORT int32_t btk_sae_evaluate(btk_sae* sae, const btk_tensor_view* batch, btk_eval_sums* sums,
                                     double* column_sums, int64_t* fire_counts) {
   return guard([&] {
-    auto& s = *checked(sae);
+    auto& s = *whole(sae);
     require_not_null(sums, "sums");
     require_not_null(column_sums, "column_sums");
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);

@@ -66,7 +66,7 @@ struct Candidate {
 
 template <typename scalar_t>
 SparseRows<scalar_t> select_batch_topk_across(const scalar_t* values, int64_t rows, int64_t cols, int64_t count,
-                                              Collective& group) {
+                                              Collective& group, Split split) {
   using key = key_t<scalar_t>;
   constexpr int bits = kKeyBits<scalar_t>;
   const auto bounds = row_chunks(rows);
@@ -106,8 +106,9 @@ SparseRows<scalar_t> select_batch_topk_across(const scalar_t* values, int64_t ro
   std::vector<Candidate<scalar_t>> kept;
   for (auto& f : found) kept.insert(kept.end(), f.begin(), f.end());
 
-  key threshold = lowest_kept;  // the smallest key selected
-  int64_t ties_wanted = -1;     // how many entries with key == threshold the batch keeps; -1: all
+  key threshold = lowest_kept;    // the smallest key selected
+  int64_t ties_wanted = -1;       // how many entries with key == threshold the batch keeps; -1: all
+  std::vector<int64_t> row_ties;  // Split::kColumns: how many of them each row keeps; empty: all
   if (cut.digit >= 0) {
     // 3. The next digits of the keys in the cut digit only (few), until the key is exact.
     key prefix = static_cast<key>(cut.digit);
@@ -133,13 +134,35 @@ SparseRows<scalar_t> select_batch_topk_across(const scalar_t* values, int64_t ro
       inside.swap(narrower);
     }
     threshold = prefix;
-    // 4. Ties at the threshold: the ranks before this one hold the lower global indices.
+    // 4. Ties at the threshold.
     auto ties = torch::zeros({group.size()}, torch::kInt64);
     ties.data_ptr<int64_t>()[group.rank()] = static_cast<int64_t>(inside.size());
     group.all_reduce(ties, Reduction::kSum);
-    int64_t before = 0;
-    for (int r = 0; r < group.rank(); r++) before += ties.data_ptr<int64_t>()[r];
-    ties_wanted = std::clamp<int64_t>(wanted - before, 0, static_cast<int64_t>(inside.size()));
+    if (split == Split::kRows) {
+      // The ranks before this one hold the lower global indices.
+      int64_t before = 0;
+      for (int r = 0; r < group.rank(); r++) before += ties.data_ptr<int64_t>()[r];
+      ties_wanted = std::clamp<int64_t>(wanted - before, 0, static_cast<int64_t>(inside.size()));
+    } else if (ties.sum().item<int64_t>() > wanted) {
+      // Global row-major order runs row by row, and within a row through the ranks in order: every
+      // rank's tie count per row decides which ties each row keeps (rows * ranks counts, only when
+      // the ties at the boundary cannot all be kept, which real activations almost never need).
+      auto per_row = torch::zeros({rows, group.size()}, torch::kInt64);
+      int64_t* counts = per_row.data_ptr<int64_t>();
+      for (const auto& c : kept) {
+        if (key_of(c.value) == threshold) counts[(c.index / cols) * group.size() + group.rank()]++;
+      }
+      group.all_reduce(per_row, Reduction::kSum);
+      row_ties.assign(rows, 0);
+      int64_t left = wanted;
+      for (int64_t r = 0; r < rows; r++) {
+        for (int g = 0; g < group.size(); g++) {
+          const int64_t take = std::min(left, counts[r * group.size() + g]);
+          if (g == group.rank()) row_ties[r] = take;
+          left -= take;
+        }
+      }
+    }
   }
 
   SparseRows<scalar_t> out;
@@ -149,6 +172,7 @@ SparseRows<scalar_t> select_batch_topk_across(const scalar_t* values, int64_t ro
     const key k = key_of(c.value);
     if (k < threshold) continue;
     if (k == threshold && ties_wanted >= 0 && ties_taken++ >= ties_wanted) continue;
+    if (k == threshold && !row_ties.empty() && row_ties[c.index / cols]-- <= 0) continue;
     out.row_ptr[c.index / cols + 1]++;
     out.col.push_back(c.index % cols);
     out.val.push_back(c.value);
@@ -157,7 +181,61 @@ SparseRows<scalar_t> select_batch_topk_across(const scalar_t* values, int64_t ro
   return out;
 }
 
-template SparseRows<float> select_batch_topk_across(const float*, int64_t, int64_t, int64_t, Collective&);
-template SparseRows<double> select_batch_topk_across(const double*, int64_t, int64_t, int64_t, Collective&);
+template <typename scalar_t>
+SparseRows<scalar_t> select_row_topk_across(const scalar_t* values, int64_t rows, int64_t cols, int64_t k,
+                                            Collective& group) {
+  const SparseRows<scalar_t> mine = select_row_topk(values, rows, cols, k);
+  const int world = group.size(), me = group.rank();
+  // Slot j of row r of rank g: that rank's j-th candidate of the row (columns ascending); zero marks
+  // an empty slot, and no selected value is zero.
+  torch::Tensor gathered = torch::zeros({world, rows, k}, c10::CppTypeToScalarType<scalar_t>::value);
+  scalar_t* all = gathered.data_ptr<scalar_t>();
+  for (int64_t r = 0; r < rows; r++) {
+    for (int64_t p = mine.row_ptr[r]; p < mine.row_ptr[r + 1]; p++)
+      all[(me * rows + r) * k + (p - mine.row_ptr[r])] = mine.val[p];
+  }
+  group.all_reduce(gathered, Reduction::kSum);
+
+  // Per row, the k best of every rank's candidates: larger value first, then the lower global column,
+  // which is the lower rank, then the lower slot.
+  std::vector<char> keep(static_cast<size_t>(mine.nnz()), 0);
+  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+    std::vector<std::pair<scalar_t, int64_t>> row;  // (value, rank * k + slot)
+    for (int64_t r = begin; r < end; r++) {
+      row.clear();
+      for (int g = 0; g < world; g++) {
+        for (int64_t j = 0; j < k; j++) {
+          const scalar_t v = all[(g * rows + r) * k + j];
+          if (v > scalar_t(0)) row.emplace_back(v, g * k + j);
+        }
+      }
+      const auto before = [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+      };
+      const size_t taken = std::min<size_t>(row.size(), static_cast<size_t>(k));
+      std::partial_sort(row.begin(), row.begin() + taken, row.end(), before);
+      for (size_t i = 0; i < taken; i++) {
+        if (row[i].second / k == me) keep[mine.row_ptr[r] + row[i].second % k] = 1;
+      }
+    }
+  });
+  SparseRows<scalar_t> out;
+  out.row_ptr.assign(rows + 1, 0);
+  for (int64_t r = 0; r < rows; r++) {
+    for (int64_t p = mine.row_ptr[r]; p < mine.row_ptr[r + 1]; p++) {
+      if (!keep[p]) continue;
+      out.row_ptr[r + 1]++;
+      out.col.push_back(mine.col[p]);
+      out.val.push_back(mine.val[p]);
+    }
+    out.row_ptr[r + 1] += out.row_ptr[r];
+  }
+  return out;
+}
+
+template SparseRows<float> select_batch_topk_across(const float*, int64_t, int64_t, int64_t, Collective&, Split);
+template SparseRows<double> select_batch_topk_across(const double*, int64_t, int64_t, int64_t, Collective&, Split);
+template SparseRows<float> select_row_topk_across(const float*, int64_t, int64_t, int64_t, Collective&);
+template SparseRows<double> select_row_topk_across(const double*, int64_t, int64_t, int64_t, Collective&);
 
 }  // namespace btk

@@ -3,6 +3,7 @@
 
 #include "data_parallel.h"
 #include "distributed_selection.h"
+#include "latent_shards.h"
 #include "normalize.h"
 #include "selection.h"
 #include "step.h"
@@ -129,7 +130,7 @@ void append_prefix_pairs(const SparseRows<T>& codes, const std::vector<int64_t>&
 
 template <typename T>
 Gradients sparse_backward(const btk_sae& sae, std::vector<Pair<T>>& pairs, const torch::Tensor& xc,
-                          const torch::Tensor& grad_out) {
+                          const torch::Tensor& grad_out, const LatentShards* shards) {
   const int64_t d = sae.cfg.d_in, F = sae.cfg.d_sae;
   const T* W_dec = sae.W_dec.data_ptr<T>();
   const T* x = xc.data_ptr<T>();
@@ -178,8 +179,10 @@ Gradients sparse_backward(const btk_sae& sae, std::vector<Pair<T>>& pairs, const
     }
   });
   // b_dec: directly through the decoder, and through the encoder's input x - b_dec: a matrix-vector
-  // product over the active latents only.
-  g.b_dec = grad_out.sum(0) - torch::matmul(g.b_enc, sae.W_encT.index_select(0, g.rows));
+  // product over the active latents only (of every shard).
+  auto through_encoder = torch::matmul(g.b_enc, sae.W_encT.index_select(0, g.rows));
+  if (shards) shards->sum(through_encoder);
+  g.b_dec = grad_out.sum(0) - through_encoder;
   return g;
 }
 
@@ -195,10 +198,26 @@ torch::Tensor fired_latents(const SparseRows<T>& codes, int64_t F) {
   return fired;
 }
 
-// BatchTopK and TopK: the sparse path. With `dp`, the batch is this rank's rows of a global batch
-// (B_all rows): selection, sums and gradients are taken over the global batch.
+// The step's selection, over the batch (BatchTopK) or per row (TopK); across the ranks with `dp` (rows
+// spread) or `shards` (latents spread).
 template <typename T>
-StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients, const DataParallel* dp) {
+SparseRows<T> select_codes(const btk_config& c, const T* pre, int64_t B, int64_t F, const DataParallel* dp,
+                           const LatentShards* shards) {
+  const int64_t k = c.k;
+  if (shards) {
+    return selects_over_batch(c) ? select_batch_topk_across(pre, B, F, k * B, shards->group, Split::kColumns)
+                                 : select_row_topk_across(pre, B, F, k, shards->group);
+  }
+  if (!selects_over_batch(c)) return select_row_topk(pre, B, F, k);
+  return dp ? select_batch_topk_across(pre, B, F, k * dp->global_rows, dp->group) : select_batch_topk(pre, B, F, k * B);
+}
+
+// BatchTopK and TopK: the sparse path. With `dp`, the batch is this rank's rows of a global batch
+// (B_all rows): selection, sums and gradients are taken over the global batch. With `shards`, the
+// SAE is this rank's latents: selection, reconstruction and sums are taken over every shard's.
+template <typename T>
+StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients, const DataParallel* dp,
+                       const LatentShards* shards) {
   const auto& c = sae.cfg;
   const int64_t B = batch.size(0), d = c.d_in, F = c.d_sae;
   const int64_t B_all = dp ? dp->global_rows : B;
@@ -210,10 +229,9 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
   torch::addmm_out(pre, sae.b_enc, xc, sae.W_encT.t());
   const T* pre_data = pre.data_ptr<T>();
 
-  // Matryoshka never gets here with `dp`: btk_sae_train_step_data_parallel refuses it.
-  SparseRows<T> codes = !selects_over_batch(c) ? select_row_topk(pre_data, B, F, int64_t(c.k))
-                        : dp ? select_batch_topk_across(pre_data, B, F, int64_t(c.k) * B_all, dp->group)
-                             : select_batch_topk(pre_data, B, F, int64_t(c.k) * B);
+  // Matryoshka never gets here with `dp` or `shards`: btk_sae_train_step_data_parallel and
+  // btk_sae_create_shard refuse it.
+  SparseRows<T> codes = select_codes(c, pre_data, B, F, dp, shards);
   StepResult r;
   double squared_error = 0, reconstruction_loss = 0;
   torch::Tensor error, grad_out, prefix_grads;
@@ -237,8 +255,17 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
   } else {
     // repeat, not expand().contiguous(): at B = 1 the latter is b_dec itself, and the decode below
     // would write into the parameter.
-    auto x_hat = sae.b_dec.repeat({B, 1});
-    sparse_decode(codes, sae.W_dec.data_ptr<T>(), d, x_hat.data_ptr<T>());
+    torch::Tensor x_hat;
+    if (shards) {
+      // Each shard decodes its own latents; the reconstruction is their sum, plus b_dec.
+      x_hat = torch::zeros({B, d}, sae.options);
+      sparse_decode(codes, sae.W_dec.data_ptr<T>(), d, x_hat.data_ptr<T>());
+      shards->sum(x_hat);
+      x_hat += sae.b_dec;
+    } else {
+      x_hat = sae.b_dec.repeat({B, 1});
+      sparse_decode(codes, sae.W_dec.data_ptr<T>(), d, x_hat.data_ptr<T>());
+    }
     error = x_hat - xn;
     squared_error = error.pow(2).sum().item<double>();
     if (dp) squared_error = dp->sum(squared_error);
@@ -248,9 +275,12 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
   if (!dp) {
     r.mse = squared_error / double(B * d);
     r.nmse = squared_error / total_variance(xn).item<double>();
-    r.l0 = static_cast<double>(codes.nnz()) / static_cast<double>(B);
-    if (codes.nnz() > 0)
-      r.smallest_selected = static_cast<double>(*std::min_element(codes.val.begin(), codes.val.end()));
+    r.l0 = static_cast<double>(shards ? shards->sum(codes.nnz()) : codes.nnz()) / static_cast<double>(B);
+    double smallest = codes.nnz() > 0 ? static_cast<double>(*std::min_element(codes.val.begin(), codes.val.end()))
+                                      : std::numeric_limits<double>::infinity();
+    if (shards) smallest = shards->min(smallest);
+    if (std::isfinite(smallest)) r.smallest_selected = smallest;
+    // A shard counts for its own latents only.
     r.tokens_since_fired = updated_counters(sae, fired_latents(codes, F), B);
   } else {
     r.mse = squared_error / double(B_all * d);
@@ -269,14 +299,18 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
   if (uses_aux_loss(c)) {
     auto dead_mask = r.tokens_since_fired >= c.dead_after_tokens;
     auto dead_index = dead_mask.nonzero().flatten().contiguous();
-    if (dead_index.numel() > 0) {
+    // With shards, every rank takes part in AuxK when any shard has a dead latent.
+    const int64_t dead_count = shards ? shards->sum(dead_index.numel()) : dead_index.numel();
+    if (dead_count > 0) {
       const int64_t* dead = dead_index.data_ptr<int64_t>();
-      int64_t k_aux = std::min<int64_t>(c.k_aux, dead_index.numel());
+      int64_t k_aux = std::min<int64_t>(c.k_aux, dead_count);
       auto pre_dead = pre.index_select(1, dead_index).contiguous();
-      aux_codes = select_row_topk(pre_dead.data_ptr<T>(), B, dead_index.numel(), k_aux);
+      aux_codes = shards ? select_row_topk_across(pre_dead.data_ptr<T>(), B, dead_index.numel(), k_aux, shards->group)
+                         : select_row_topk(pre_dead.data_ptr<T>(), B, dead_index.numel(), k_aux);
       for (auto& col : aux_codes.col) col = dead[col];
       auto x_hat_aux = torch::zeros({B, d}, sae.options);
       sparse_decode(aux_codes, sae.W_dec.data_ptr<T>(), d, x_hat_aux.data_ptr<T>());
+      if (shards) shards->sum(x_hat_aux);
       // The residual x - x_hat is a constant target, so x_hat_aux - residual = x_hat_aux + error.
       auto aux_error = x_hat_aux + error;
       r.aux_loss = c.aux_coeff * (dp ? dp->sum(aux_error.pow(2).sum().item<double>()) / double(B_all * d)
@@ -296,7 +330,7 @@ StepResult sparse_step(const btk_sae& sae, const torch::Tensor& batch, bool want
       append_pairs(codes, grad_out.data_ptr<T>(), d, pairs);
     }
     if (aux_grad_out.defined()) append_pairs(aux_codes, aux_grad_out.data_ptr<T>(), d, pairs);
-    r.gradients = sparse_backward(sae, pairs, xc, grad_out);
+    r.gradients = sparse_backward(sae, pairs, xc, grad_out, shards);
     if (dp) dp->sum_gradients(r.gradients, F);
   }
   return r;
@@ -358,13 +392,13 @@ StepResult dense_step(const btk_sae& sae, const torch::Tensor& batch, bool want_
 }  // namespace
 
 StepResult fused_forward_backward(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients,
-                                  const DataParallel* dp) {
+                                  const DataParallel* dp, const LatentShards* shards) {
   if (sae.cfg.architecture == BTK_ARCH_JUMPRELU || sae.cfg.architecture == BTK_ARCH_RELU) {
     return dense_step(sae, batch, want_gradients);
   }
   StepResult result;
   AT_DISPATCH_FLOATING_TYPES(batch.scalar_type(), "fused_forward_backward",
-                             [&] { result = sparse_step<scalar_t>(sae, batch, want_gradients, dp); });
+                             [&] { result = sparse_step<scalar_t>(sae, batch, want_gradients, dp, shards); });
   return result;
 }
 

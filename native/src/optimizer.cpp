@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "latent_shards.h"
 #include "step.h"
 
 namespace btk {
@@ -61,7 +62,7 @@ double clip_factor(const btk_config& c, double norm) {
 }
 
 template <typename T>
-double fused_update_impl(btk_sae& sae, Gradients& g) {
+double fused_update_impl(btk_sae& sae, Gradients& g, const LatentShards* shards) {
   const auto& c = sae.cfg;
   const int64_t d = c.d_in, F = c.d_sae;
   const bool sparse = g.rows.defined();
@@ -96,6 +97,7 @@ double fused_update_impl(btk_sae& sae, Gradients& g) {
   });
   double squared = 0;
   for (double p : partial) squared += p;
+  if (shards) squared = shards->sum(squared);  // every shard's latents; b_dec, the same on all, once
   squared += g.b_dec.pow(2).sum().item<double>();
   if (g.log_threshold.defined()) squared += g.log_threshold.pow(2).sum().item<double>();
   const double norm = std::sqrt(squared);
@@ -135,10 +137,10 @@ double fused_update_impl(btk_sae& sae, Gradients& g) {
 
 }  // namespace
 
-double fused_update(btk_sae& sae, Gradients& gradients) {
+double fused_update(btk_sae& sae, Gradients& gradients, const LatentShards* shards) {
   double norm = 0;
   AT_DISPATCH_FLOATING_TYPES(sae.W_dec.scalar_type(), "fused_update",
-                             [&] { norm = fused_update_impl<scalar_t>(sae, gradients); });
+                             [&] { norm = fused_update_impl<scalar_t>(sae, gradients, shards); });
   return norm;
 }
 

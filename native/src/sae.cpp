@@ -158,9 +158,20 @@ void init_parameters(btk_sae& sae) {
   // the very values torch::manual_seed(seed) + kaiming_uniform_ give; W_dec = W_enc^T with unit rows.
   // The small encoder scale matters: unit-norm encoder columns train measurably worse.
   const double gain = std::sqrt(2.0);  // calculate_gain("leaky_relu", a = 0)
-  const double bound = std::sqrt(3.0) * (gain / std::sqrt(static_cast<double>(c.d_sae)));
+  const int64_t whole = sae.shard ? sae.shard->d_sae : c.d_sae;
+  const double bound = std::sqrt(3.0) * (gain / std::sqrt(static_cast<double>(whole)));
   auto W_enc = torch::empty({c.d_in, c.d_sae}, sae.options);
-  W_enc.uniform_(-bound, bound, gen);
+  if (!sae.shard) {
+    W_enc.uniform_(-bound, bound, gen);
+  } else {
+    // The whole matrix's numbers, drawn row by row in the same order (the generator is serial), of
+    // which a shard keeps its own columns: one process's values, without ever holding its matrix.
+    auto row = torch::empty({whole}, sae.options);
+    for (int64_t i = 0; i < c.d_in; i++) {
+      row.uniform_(-bound, bound, gen);
+      W_enc[i].copy_(row.narrow(0, sae.shard->first, c.d_sae));
+    }
+  }
   sae.W_encT = W_enc.t().contiguous();
   sae.W_dec = sae.W_encT / sae.W_encT.norm(2, {1}, true);
   sae.b_enc = torch::zeros({c.d_sae}, sae.options);

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,16 @@ struct Workspace {
   torch::Tensor prefixes;     // Matryoshka: [(G + 1) * B, d_in], each prefix's error, then its gradient
 };
 
+// A latent-sharded SAE's slice: rank `rank` of `world` owns latents [first, first + latents) of the
+// d_sae the whole dictionary has (the slice's cfg.d_sae is `latents`).
+struct ShardPlace {
+  int32_t rank = 0;
+  int32_t world = 1;
+  int64_t first = 0;
+  int64_t latents = 0;
+  int64_t d_sae = 0;
+};
+
 }  // namespace btk
 
 struct btk_sae {
@@ -42,6 +53,8 @@ struct btk_sae {
   // Adam moments, same layouts as their parameters.
   torch::Tensor m_W_encT, v_W_encT, m_b_enc, v_b_enc, m_W_dec, v_W_dec, m_b_dec, v_b_dec;
   torch::Tensor m_log_threshold, v_log_threshold;
+
+  std::optional<btk::ShardPlace> shard;  // set when this is one rank's slice of a latent-sharded SAE
 
   torch::Tensor tokens_since_fired;  // int64 [d_sae]: tokens since each latent was last selected
   double theta = 0.0;                // BatchTopK inference threshold (EMA)
@@ -82,6 +95,7 @@ torch::ScalarType scalar_type_of(int32_t btk_dtype);
 // can run on the device asked for, which require_device_available tells (BTK_ERR_DEVICE).
 void validate_config(const btk_config& cfg);
 void require_device_available(const btk_config& cfg);
+// Draws the parameters from cfg.seed; a shard draws exactly its slice of what the whole SAE draws.
 void init_parameters(btk_sae& sae);
 
 }  // namespace btk

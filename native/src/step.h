@@ -17,17 +17,22 @@ struct StepResult {
 };
 
 struct DataParallel;
+struct LatentShards;
 
 // Explicit forward and backward over the active (token, latent) pairs only. With `dp` (BatchTopK
 // and TopK), the batch is one rank's part of a global batch and the result is the global batch's.
+// With `shards` (BatchTopK and TopK), the SAE is one rank's slice of the latents, every rank has the
+// whole batch, and the selection, reconstruction and metrics are the whole SAE's; the gradients are
+// this slice's (and the whole b_dec's).
 StepResult fused_forward_backward(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients,
-                                  const DataParallel* dp = nullptr);
+                                  const DataParallel* dp = nullptr, const LatentShards* shards = nullptr);
 // Dense tensors, topk over the flattened batch, scatter and autograd, as the reference code does.
 StepResult naive_forward_backward(const btk_sae& sae, const torch::Tensor& batch, bool want_gradients);
 
 // Decoder-gradient projection, global-norm clipping, Adam and decoder renormalisation.
-// Both return the gradient norm before clipping and leave the step counter alone.
-double fused_update(btk_sae& sae, Gradients& gradients);
+// Both return the gradient norm before clipping and leave the step counter alone. With `shards`, the
+// norm is the whole SAE's.
+double fused_update(btk_sae& sae, Gradients& gradients, const LatentShards* shards = nullptr);
 double naive_update(btk_sae& sae, Gradients& gradients);
 
 // Counters, theta and the step count after an update.

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "free_port.h"
+#include "run_ranks.h"
 #include "test_util.h"
 
 namespace {
@@ -64,23 +65,6 @@ Run one_process(int32_t arch, int32_t dtype, int32_t path) {
     metrics.push_back(m);
   }
   return record(sae, metrics);
-}
-
-// Runs each rank's body on its own thread and rethrows the first failure.
-void run_ranks(int world, const std::function<void(int)>& body) {
-  std::vector<std::string> failures(world);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; r++) {
-    threads.emplace_back([&, r] {
-      try {
-        body(r);
-      } catch (const std::exception& e) {
-        failures[r] = "rank " + std::to_string(r) + ": " + e.what();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (const auto& f : failures) EXPECT_TRUE(f.empty()) << f;
 }
 
 template <typename T>

@@ -32,6 +32,8 @@
 class Sae {
  public:
   explicit Sae(const btk_config& cfg) { REQUIRE_OK(btk_sae_create(&cfg, &handle_)); }
+  // Takes a handle made otherwise (a shard, a gathered SAE).
+  explicit Sae(btk_sae* adopted) : handle_(adopted) {}
   ~Sae() { btk_sae_destroy(handle_); }
   Sae(const Sae&) = delete;
   Sae& operator=(const Sae&) = delete;

@@ -97,6 +97,28 @@ public final class MemoryBudget {
         }
     }
 
+    /**
+     * Refuses a latent-sharded SAE whose largest shard (ceil(d_sae / worldSize) latents, see
+     * {@link ShardedSae}) does not fit in the available memory: what one rank needs is 1/worldSize of
+     * the whole SAE.
+     *
+     * @throws IllegalArgumentException naming the shape, the world size, the need and what is available
+     */
+    public static void requireShardFits(SaeConfig config, int worldSize) {
+        if (worldSize < 1) {
+            throw new IllegalArgumentException("world size must be at least 1, got " + worldSize);
+        }
+        long latents = (config.dSae() + worldSize - 1) / worldSize;
+        long need = saeBytes(config.dIn(), latents, config.doublePrecision());
+        Available available = available();
+        if (!available.fits(need)) {
+            throw new IllegalArgumentException("a shard of " + latents + " latents (d_sae = " + config.dSae()
+                    + " over " + worldSize + " ranks, d_in = " + config.dIn() + ") needs at least " + format(need)
+                    + " for its weights and Adam moments but only " + available
+                    + " is available; use more ranks or a smaller d_sae");
+        }
+    }
+
     /** The product, or {@link Long#MAX_VALUE} when it overflows (more than any machine has anyway). */
     public static long multiply(long... factors) {
         long product = 1;

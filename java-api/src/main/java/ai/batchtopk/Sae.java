@@ -5,6 +5,7 @@ import static ai.batchtopk.BatchTopKException.check;
 import ai.batchtopk.bindings.batchtopk_h;
 import ai.batchtopk.bindings.btk_config;
 import ai.batchtopk.bindings.btk_metrics;
+import ai.batchtopk.bindings.btk_shard;
 import ai.batchtopk.bindings.btk_tensor_info;
 import ai.batchtopk.bindings.btk_tensor_view;
 import ai.batchtopk.io.DType;
@@ -17,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
@@ -78,6 +80,23 @@ public final class Sae implements AutoCloseable {
             check(batchtopk_h.btk_sae_create(config.toNative(scratch), out), "btk_sae_create");
             return new Sae(arena, out.get(ValueLayout.ADDRESS, 0), config);
         } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Takes ownership of a handle native code made otherwise (a shard, a gathered SAE); destroys it if
+     * it cannot.
+     */
+    static Sae adopt(MemorySegment handle) {
+        Arena arena = Arena.ofShared();
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment c = btk_config.allocate(scratch);
+            check(batchtopk_h.btk_sae_config(handle, c), "btk_sae_config");
+            return new Sae(arena, handle, SaeConfig.fromNative(c));
+        } catch (RuntimeException | Error e) {
+            batchtopk_h.btk_sae_destroy(handle);
             arena.close();
             throw e;
         }
@@ -159,6 +178,52 @@ public final class Sae implements AutoCloseable {
             return StepMetrics.fromNative(metrics);
         } finally {
             Reference.reachabilityFence(batch);
+            held.unlock();
+        }
+    }
+
+    /** One step of a latent-sharded SAE, this being the shard of {@code group}'s rank; see {@link ShardedSae}. */
+    StepMetrics trainStepLatentSharded(Tensor batch, ProcessGroup group) {
+        Lock held = acquire(lock.writeLock());
+        try {
+            NativeTensors.batch(input, batch, "btk_sae_train_step_latent_sharded");
+            check(
+                    batchtopk_h.btk_sae_train_step_latent_sharded(handle, group.handle(), input, metrics),
+                    "btk_sae_train_step_latent_sharded");
+            return StepMetrics.fromNative(metrics);
+        } finally {
+            Reference.reachabilityFence(batch);
+            held.unlock();
+        }
+    }
+
+    /** The whole SAE this shard and the others of {@code group} make up, on rank 0; see {@link ShardedSae}. */
+    Optional<Sae> gatherShards(ProcessGroup group) {
+        MemorySegment whole;
+        Lock held = acquire(lock.readLock());
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment out = scratch.allocate(ValueLayout.ADDRESS);
+            check(batchtopk_h.btk_sae_gather_shards(handle, group.handle(), out), "btk_sae_gather_shards");
+            whole = out.get(ValueLayout.ADDRESS, 0);
+        } finally {
+            held.unlock();
+        }
+        return whole.equals(MemorySegment.NULL) ? Optional.empty() : Optional.of(adopt(whole));
+    }
+
+    /** Where this SAE's latents lie among those of a latent-sharded SAE (rank 0 of 1 for an ordinary one). */
+    ShardedSae.Shard shard() {
+        Lock held = acquire(lock.readLock());
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment place = btk_shard.allocate(scratch);
+            check(batchtopk_h.btk_sae_shard(handle, place), "btk_sae_shard");
+            return new ShardedSae.Shard(
+                    btk_shard.rank(place),
+                    btk_shard.world_size(place),
+                    btk_shard.first_latent(place),
+                    btk_shard.latents(place),
+                    btk_shard.d_sae(place));
+        } finally {
             held.unlock();
         }
     }

@@ -2056,5 +2056,254 @@ public class batchtopk_h extends batchtopk_h$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class btk_sae_create_shard {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_INT,
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_sae_create_shard").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_sae_create_shard (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_create_shard(const btk_config *cfg, int32_t rank, int32_t world_size, btk_sae **out)
+     * }
+     */
+    public static FunctionDescriptor btk_sae_create_shard$descriptor() {
+        return btk_sae_create_shard.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_create_shard(const btk_config *cfg, int32_t rank, int32_t world_size, btk_sae **out)
+     * }
+     */
+    public static MethodHandle btk_sae_create_shard$handle() {
+        return btk_sae_create_shard.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_create_shard(const btk_config *cfg, int32_t rank, int32_t world_size, btk_sae **out)
+     * }
+     */
+    public static MemorySegment btk_sae_create_shard$address() {
+        return btk_sae_create_shard.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_sae_create_shard(const btk_config *cfg, int32_t rank, int32_t world_size, btk_sae **out)
+     * }
+     */
+    public static int btk_sae_create_shard(MemorySegment cfg, int rank, int world_size, MemorySegment out) {
+        var mh$ = btk_sae_create_shard.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_sae_create_shard", cfg, rank, world_size, out);
+            }
+            return (int)mh$.invokeExact(cfg, rank, world_size, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_sae_shard {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_sae_shard").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_sae_shard (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_shard(const btk_sae *sae, btk_shard *out)
+     * }
+     */
+    public static FunctionDescriptor btk_sae_shard$descriptor() {
+        return btk_sae_shard.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_shard(const btk_sae *sae, btk_shard *out)
+     * }
+     */
+    public static MethodHandle btk_sae_shard$handle() {
+        return btk_sae_shard.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_shard(const btk_sae *sae, btk_shard *out)
+     * }
+     */
+    public static MemorySegment btk_sae_shard$address() {
+        return btk_sae_shard.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_sae_shard(const btk_sae *sae, btk_shard *out)
+     * }
+     */
+    public static int btk_sae_shard(MemorySegment sae, MemorySegment out) {
+        var mh$ = btk_sae_shard.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_sae_shard", sae, out);
+            }
+            return (int)mh$.invokeExact(sae, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_sae_train_step_latent_sharded {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_sae_train_step_latent_sharded").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_sae_train_step_latent_sharded (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_train_step_latent_sharded(btk_sae *shard, btk_dist *dist, const btk_tensor_view *batch, btk_metrics *out)
+     * }
+     */
+    public static FunctionDescriptor btk_sae_train_step_latent_sharded$descriptor() {
+        return btk_sae_train_step_latent_sharded.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_train_step_latent_sharded(btk_sae *shard, btk_dist *dist, const btk_tensor_view *batch, btk_metrics *out)
+     * }
+     */
+    public static MethodHandle btk_sae_train_step_latent_sharded$handle() {
+        return btk_sae_train_step_latent_sharded.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_train_step_latent_sharded(btk_sae *shard, btk_dist *dist, const btk_tensor_view *batch, btk_metrics *out)
+     * }
+     */
+    public static MemorySegment btk_sae_train_step_latent_sharded$address() {
+        return btk_sae_train_step_latent_sharded.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_sae_train_step_latent_sharded(btk_sae *shard, btk_dist *dist, const btk_tensor_view *batch, btk_metrics *out)
+     * }
+     */
+    public static int btk_sae_train_step_latent_sharded(MemorySegment shard, MemorySegment dist, MemorySegment batch, MemorySegment out) {
+        var mh$ = btk_sae_train_step_latent_sharded.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_sae_train_step_latent_sharded", shard, dist, batch, out);
+            }
+            return (int)mh$.invokeExact(shard, dist, batch, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_sae_gather_shards {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_sae_gather_shards").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_sae_gather_shards (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_gather_shards(const btk_sae *shard, btk_dist *dist, btk_sae **out)
+     * }
+     */
+    public static FunctionDescriptor btk_sae_gather_shards$descriptor() {
+        return btk_sae_gather_shards.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_gather_shards(const btk_sae *shard, btk_dist *dist, btk_sae **out)
+     * }
+     */
+    public static MethodHandle btk_sae_gather_shards$handle() {
+        return btk_sae_gather_shards.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_gather_shards(const btk_sae *shard, btk_dist *dist, btk_sae **out)
+     * }
+     */
+    public static MemorySegment btk_sae_gather_shards$address() {
+        return btk_sae_gather_shards.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_sae_gather_shards(const btk_sae *shard, btk_dist *dist, btk_sae **out)
+     * }
+     */
+    public static int btk_sae_gather_shards(MemorySegment shard, MemorySegment dist, MemorySegment out) {
+        var mh$ = btk_sae_gather_shards.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_sae_gather_shards", shard, dist, out);
+            }
+            return (int)mh$.invokeExact(shard, dist, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }
 
