@@ -52,6 +52,14 @@ public final class SequentialBatches implements BatchSource, RowStream {
         copyInto(out);
     }
 
+    /** Skips to the rows asked for (one rank's block), copies them, and skips the rest of the batch. */
+    @Override
+    public void fillRows(MemorySegment out, long from, long count) {
+        skip(from);
+        copyInto(out, count);
+        skip(batchSize - from - count);
+    }
+
     @Override
     public long batchSize() {
         return batchSize;
@@ -69,15 +77,28 @@ public final class SequentialBatches implements BatchSource, RowStream {
 
     /** Copies the next batch, run by run, wrapping around at the end of the data. */
     private void copyInto(MemorySegment out) {
+        copyInto(out, batchSize);
+    }
+
+    /** Copies the next {@code rows} rows, run by run, wrapping around at the end of the data. */
+    private void copyInto(MemorySegment out, long rows) {
         long rowBytes = data.rowBytes();
         long filled = 0;
-        while (filled < batchSize) {
+        while (filled < rows) {
             ActivationData.Part part = data.partOf(next);
             long inPart = next - part.firstRow();
-            long run = Math.min(batchSize - filled, part.rowCount() - inPart);
+            long run = Math.min(rows - filled, part.rowCount() - inPart);
             part.copyRows(inPart, run, out, filled * rowBytes);
             filled += run;
             advance(run);
+        }
+    }
+
+    private void skip(long rows) {
+        for (long left = rows; left > 0; ) {
+            long run = Math.min(left, data.rows() - next);
+            advance(run);
+            left -= run;
         }
     }
 
