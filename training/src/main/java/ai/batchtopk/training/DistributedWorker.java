@@ -2,8 +2,10 @@ package ai.batchtopk.training;
 
 import ai.batchtopk.BatchTopKException;
 import ai.batchtopk.Checkpoint;
+import ai.batchtopk.ErrorMessages;
 import ai.batchtopk.NativeLibrary;
 import ai.batchtopk.ProcessGroup;
+import ai.batchtopk.Status;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -33,6 +35,12 @@ final class DistributedWorker {
 
     static final Duration HEARTBEAT_PERIOD = Duration.ofSeconds(1);
 
+    /**
+     * The exit code of a worker that failed because another rank did (its group was lost): its launcher
+     * then names the rank that failed first on its own, whatever order the processes ended in.
+     */
+    static final int LOST_GROUP = 3;
+
     private DistributedWorker() {}
 
     /** The training a command does, run once this process has joined its group. */
@@ -45,12 +53,28 @@ final class DistributedWorker {
     static int run(TrainCommand c, WorkerEnvironment env, Training training) throws IOException {
         keepInTouch(System.getenv());
         NativeLibrary.setNumThreads(c.threads != null ? c.threads : defaultThreads(env));
-        try (ProcessGroup joined = join(env, c.spec.commandLine().getErr())) {
+        PrintWriter err = c.spec.commandLine().getErr();
+        try (ProcessGroup joined = join(env, err)) {
             c.group = joined;
             return training.run();
+        } catch (RuntimeException e) {
+            if (!lostGroup(e)) {
+                throw e;
+            }
+            err.println("error: " + ErrorMessages.describe(e));
+            return LOST_GROUP;
         } finally {
             c.group = null;
         }
+    }
+
+    private static boolean lostGroup(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof BatchTopKException b && b.status() == Status.COMMUNICATION) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

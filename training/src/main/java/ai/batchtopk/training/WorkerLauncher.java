@@ -30,7 +30,8 @@ import java.util.stream.Stream;
  * <p>A worker that fails, is killed or stops responding (no heartbeat for {@link #hungAfter()}) ends the
  * job: the others are stopped and the error names the lost rank, never a silent hang. When several fail
  * (a dead rank's peers lose their connections too), the cause is named: a rank killed by a signal before
- * one that failed on its own, and that before the ones that failed after it. A worker whose launcher is
+ * one that failed on its own, and that before the ones that only lost their group
+ * ({@link DistributedWorker#LOST_GROUP}). A worker whose launcher is
  * gone (kill -9) stops by itself ({@link DistributedWorker#keepInTouch}).
  */
 final class WorkerLauncher {
@@ -172,13 +173,19 @@ final class WorkerLauncher {
         }
     }
 
-    /** The failure that ended the job: a rank killed by a signal first, else the first to fail. */
+    /**
+     * The failure that ended the job: a rank killed by a signal first, else the first to fail on its own
+     * (not because it lost the group), else the first to fail.
+     */
     private String cause() {
         List<Integer> failed =
                 ended.stream().filter(rank -> exitCode(rank) != 0).toList();
         int rank = failed.stream()
                 .filter(r -> killedBySignal(exitCode(r)))
                 .findFirst()
+                .or(() -> failed.stream()
+                        .filter(r -> exitCode(r) != DistributedWorker.LOST_GROUP)
+                        .findFirst())
                 .orElse(failed.getFirst());
         int code = exitCode(rank);
         return workers.get(rank).describe(nproc)

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ai.batchtopk.Checkpoint;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.JsonCodec;
+import ai.batchtopk.io.Npy;
 import ai.batchtopk.io.Safetensors;
 import ai.batchtopk.io.SafetensorsFile;
 import ai.batchtopk.io.Tensor;
@@ -200,6 +201,45 @@ class DistributedTrainingTest {
                 .contains("error: rank 1 of 2 (pid " + victim.pid() + ") stopped responding: no heartbeat for");
         assertThat(seconds).isLessThan(60);
         victim.onExit().get(30, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aBadRowEndsTheJobNamingTheRankThatReadIt() throws Exception {
+        Path bad = tmp.resolve("bad.npy");
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor rows = Tensor.allocate(DType.F32, new long[] {600, 16}, arena);
+            for (long i = 0; i < 600 * 16; i++) {
+                rows.data().setAtIndex(ValueLayout.JAVA_FLOAT, i, (i * 7919 % 13) / 13f);
+            }
+            // Row 100 is in the batch of step 2 (rows 60-119), in rank 1's half of it (90-119).
+            rows.data().setAtIndex(ValueLayout.JAVA_FLOAT, 100 * 16 + 3, Float.NaN);
+            Npy.write(bad, rows);
+        }
+        Cli.Run run = Cli.run(
+                "train",
+                "--data",
+                bad,
+                "--no-shuffle",
+                "--d-sae",
+                48,
+                "--k",
+                3,
+                "--batch-size",
+                60,
+                "--steps",
+                5,
+                "--threads",
+                1,
+                "--out",
+                tmp.resolve("bad"),
+                "--nproc",
+                2);
+        assertThat(run.code()).as("%s", run).isEqualTo(Main.FAILURE);
+        assertThat(run.err())
+                .contains("rank 1: error: row 100 (0-based) of " + bad
+                        + " holds NaN in column 3 (in the batch of step 2)")
+                .contains("error: rank 1 of 2 (pid ");
+        assertThat(run.err()).doesNotContain("error: rank 0 of 2");
     }
 
     @Test
