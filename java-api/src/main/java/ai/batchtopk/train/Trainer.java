@@ -340,8 +340,8 @@ final class Trainer {
         if (rank != null) {
             // Only this rank saw the value, and rank 0 writes the checkpoints: the run stops where its last one is.
             return new TrainingException(
-                    problem + ". Fix that row, then go on from the last checkpoint with" + " 'train --resume "
-                            + plan.out() + " --allow-changed-data'",
+                    problem + ". Fix that row, then go on from the last checkpoint with 'train --resume " + plan.out()
+                            + " --allow-changed-data'",
                     cause);
         }
         List<Member> behind = members.stream().filter(m -> m.stepsDone < step).toList();
