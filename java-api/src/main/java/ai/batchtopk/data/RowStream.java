@@ -1,6 +1,7 @@
 package ai.batchtopk.data;
 
 import ai.batchtopk.io.DType;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -11,6 +12,20 @@ import java.lang.foreign.MemorySegment;
 public interface RowStream {
     /** Copies the next {@link #batchSize()} rows into {@code out} (off-heap to off-heap) and advances. */
     void fill(MemorySegment out);
+
+    /**
+     * Copies rows {@code [from, from + count)} of the next batch into {@code out} and advances past the
+     * whole batch: one rank's block of a global batch ({@link RankRows}). This default assembles the whole
+     * batch in scratch memory first; sources that can skip the other rows override it.
+     */
+    default void fillRows(MemorySegment out, long from, long count) {
+        long rowBytes = width() * dtype().byteSize();
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment whole = scratch.allocate(batchSize() * rowBytes, 64);
+            fill(whole);
+            MemorySegment.copy(whole, from * rowBytes, out, 0, count * rowBytes);
+        }
+    }
 
     /** Where the next batch starts. */
     DataPosition position();

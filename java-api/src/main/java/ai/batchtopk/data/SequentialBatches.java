@@ -40,17 +40,38 @@ public final class SequentialBatches extends FileBatches {
         copyInto(out);
     }
 
+    /** Skips to the rows asked for (one rank's block), copies them, and skips the rest of the batch. */
+    @Override
+    public void fillRows(MemorySegment out, long from, long count) {
+        skip(from);
+        copyInto(out, count);
+        skip(batchSize - from - count);
+    }
+
     /** Copies the next batch, run by run, wrapping around at the end of the data. */
     private void copyInto(MemorySegment out) {
+        copyInto(out, batchSize);
+    }
+
+    /** Copies the next {@code rows} rows, run by run, wrapping around at the end of the data. */
+    private void copyInto(MemorySegment out, long rows) {
         long rowBytes = data.rowBytes();
         long filled = 0;
-        while (filled < batchSize) {
+        while (filled < rows) {
             ActivationData.Part part = data.partOf(next);
             long inPart = next - part.firstRow();
-            long run = Math.min(batchSize - filled, part.rowCount() - inPart);
+            long run = Math.min(rows - filled, part.rowCount() - inPart);
             part.copyRows(inPart, run, out, filled * rowBytes);
             filled += run;
             advance(run);
+        }
+    }
+
+    private void skip(long rows) {
+        for (long left = rows; left > 0; ) {
+            long run = Math.min(left, data.rows() - next);
+            advance(run);
+            left -= run;
         }
     }
 

@@ -66,6 +66,12 @@ public final class ShuffledBatches extends FileBatches {
 
     @Override
     public void fill(MemorySegment out) {
+        fillRows(out, 0, batchSize);
+    }
+
+    /** Walks the whole batch's order but copies only the rows asked for (one rank's block). */
+    @Override
+    public void fillRows(MemorySegment out, long from, long count) {
         long rowBytes = data.rowBytes();
         long b = 0;
         ActivationData.Part part = null;
@@ -73,9 +79,15 @@ public final class ShuffledBatches extends FileBatches {
             while (b < batchSize) {
                 long row = rowAt(next);
                 if (row >= 0) {
-                    part = data.partOf(row);
-                    MemorySegment.copy(
-                            part.rows().data(), (row - part.firstRow()) * rowBytes, out, b * rowBytes, rowBytes);
+                    if (b >= from && b < from + count) {
+                        part = data.partOf(row);
+                        MemorySegment.copy(
+                                part.rows().data(),
+                                (row - part.firstRow()) * rowBytes,
+                                out,
+                                (b - from) * rowBytes,
+                                rowBytes);
+                    }
                     b++;
                 }
                 nextSlot();

@@ -57,6 +57,14 @@ public final class OutputDirectory {
     }
 
     /**
+     * A run's directory that this process names but never writes or checks: a rank other than 0 of a
+     * data-parallel run (rank 0 writes it).
+     */
+    static OutputDirectory notWrittenHere(Path dir) {
+        return new OutputDirectory(dir.toAbsolutePath().normalize());
+    }
+
+    /**
      * Checks the directory may be written to and creates it.
      *
      * @throws TrainingException if it is a file, or holds files a run does not write

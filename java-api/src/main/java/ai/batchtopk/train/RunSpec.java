@@ -1,5 +1,6 @@
 package ai.batchtopk.train;
 
+import ai.batchtopk.ProcessGroup;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.data.DataSource;
 import java.nio.file.Path;
@@ -32,6 +33,8 @@ import java.util.Objects;
  * @param provenance what run.json keeps besides the run's id (null: this specification, so that
  *     {@link TrainingRun#resume(Path)} can find it again)
  * @param listener told of each step, evaluation and warning
+ * @param group null for a run of one process; else this process is one rank of a data-parallel run over
+ *     the group ({@link Builder#dataParallel}). Not saved: a run may go on with another number of ranks.
  */
 public record RunSpec(
         DataSource data,
@@ -51,7 +54,8 @@ public record RunSpec(
         boolean overwrite,
         Map<String, Object> metadata,
         Map<String, Object> provenance,
-        RunListener listener) {
+        RunListener listener,
+        ProcessGroup group) {
     public static final long DEFAULT_EVAL_TOKENS = 16384;
     public static final int DEFAULT_PREFETCH = 2;
 
@@ -98,6 +102,15 @@ public record RunSpec(
             throw new IllegalArgumentException("a warm-up of " + lrShape.warmupSteps()
                     + " steps leaves no steps to decay" + " over (the run has " + steps + ")");
         }
+        if (group != null && batchSize < group.worldSize()) {
+            throw new IllegalArgumentException("batch size " + batchSize + " is smaller than the " + group.worldSize()
+                    + " ranks: each needs at least one row of every batch");
+        }
+    }
+
+    /** Whether this process writes the run's files: the only process of its run, or rank 0 of a group. */
+    public boolean writes() {
+        return group == null || group.rank() == 0;
     }
 
     private static void positive(String what, long value) {
@@ -131,7 +144,8 @@ public record RunSpec(
                 overwrite,
                 metadata,
                 provenance,
-                listener);
+                listener,
+                group);
     }
 
     /** The same run in another directory (a run resumed where its files are now). */
@@ -154,7 +168,35 @@ public record RunSpec(
                 overwrite,
                 metadata,
                 provenance,
-                listener);
+                listener,
+                group);
+    }
+
+    /**
+     * The same run as one rank of a data-parallel run over {@code group} (null: one process), e.g. a run
+     * read back from its directory to go on with another number of ranks.
+     */
+    public RunSpec withGroup(ProcessGroup group) {
+        return new RunSpec(
+                data,
+                saes,
+                sweep,
+                out,
+                batchSize,
+                steps,
+                lrShape,
+                overrides,
+                evalData,
+                evalTokens,
+                evalEvery,
+                checkpointEvery,
+                logEvery,
+                prefetch,
+                overwrite,
+                metadata,
+                provenance,
+                listener,
+                group);
     }
 
     public static final class Builder {
@@ -177,6 +219,7 @@ public record RunSpec(
         private Map<String, Object> metadata = Map.of();
         private Map<String, Object> provenance;
         private RunListener listener = RunListener.NONE;
+        private ProcessGroup group;
 
         private Builder(DataSource data, Path out) {
             this.data = data;
@@ -283,6 +326,18 @@ public record RunSpec(
             return listener(onStep);
         }
 
+        /**
+         * This process as one rank of a data-parallel run over {@code group} (every rank builds the same
+         * specification): {@link #batchSize} stays the global batch, of which each rank reads and trains
+         * on its consecutive block of rows ({@link ai.batchtopk.Sae#trainStep(ai.batchtopk.io.Tensor, ProcessGroup)}),
+         * in the order one process would read them; every rank ends each step with the same SAEs, and only
+         * rank 0 writes the run's directory. BatchTopK and TopK, fused path.
+         */
+        public Builder dataParallel(ProcessGroup group) {
+            this.group = group;
+            return this;
+        }
+
         /** @throws IllegalArgumentException naming what does not fit */
         public RunSpec build() {
             if (batchSize <= 0) {
@@ -307,7 +362,8 @@ public record RunSpec(
                     overwrite,
                     metadata,
                     provenance,
-                    listener);
+                    listener,
+                    group);
         }
     }
 }

@@ -3,6 +3,7 @@ package ai.batchtopk.train;
 import ai.batchtopk.BatchTopKException;
 import ai.batchtopk.ErrorMessages;
 import ai.batchtopk.EvalResult;
+import ai.batchtopk.ProcessGroup;
 import ai.batchtopk.Sae;
 import ai.batchtopk.Status;
 import ai.batchtopk.StepMetrics;
@@ -34,6 +35,9 @@ import java.util.function.LongSupplier;
  * <p>A batch holding a NaN or an infinity stops the run, but not before every SAE is saved as it was
  * before that batch (so {@code --resume} can go on once the data is fixed), and the message names the
  * file and row the value came from. A failed evaluation saves the SAEs too.
+ *
+ * <p>In a data-parallel run ({@link Rank}) each rank's batches are its block of the global ones, every
+ * rank steps with the same SAEs, and only rank 0 writes metrics, evaluations and checkpoints.
  */
 final class Trainer {
     /** One SAE of the run, with its output directory and logs. */
@@ -51,7 +55,10 @@ final class Trainer {
         private long loggedAt;
         private long loggedTokens;
 
-        /** @param evalLog null without --eval-data */
+        /**
+         * @param log null when this process writes no logs (a rank other than 0)
+         * @param evalLog null without --eval-data, or when this process writes no logs
+         */
         Member(
                 String name,
                 Sae sae,
@@ -64,7 +71,7 @@ final class Trainer {
             this.name = name;
             this.sae = Objects.requireNonNull(sae, "sae");
             this.output = Objects.requireNonNull(output, "output");
-            this.log = Objects.requireNonNull(log, "log");
+            this.log = log;
             this.evalLog = evalLog;
             this.metadata = metadata;
             this.stepsDone = stepsDone;
@@ -98,6 +105,16 @@ final class Trainer {
             DataFingerprint data,
             Path out) {}
 
+    /**
+     * This process's part in a data-parallel run: its group, the global batch size, and where its block of
+     * rows starts in each global batch.
+     */
+    record Rank(ProcessGroup group, long batchSize, long firstRow) {
+        boolean writes() {
+            return group.rank() == 0;
+        }
+    }
+
     /** Test hook: slows each step down (ms) so that a test can kill a run in the middle. */
     private static final long STEP_DELAY_MS = Long.getLong("batchtopk.test.step-delay-ms", 0);
 
@@ -108,6 +125,7 @@ final class Trainer {
     private final EvalSet evalSet;
     private final RunListener listener;
     private final LongSupplier clock;
+    private final Rank rank;
 
     /**
      * @param origin where the rows of {@code batches} come from, for messages
@@ -121,7 +139,19 @@ final class Trainer {
             Plan plan,
             EvalSet evalSet,
             RunListener listener) {
-        this(members, batches, origin, plan, evalSet, listener, System::nanoTime);
+        this(members, batches, origin, plan, evalSet, listener, System::nanoTime, null);
+    }
+
+    /** @param rank this process's part in a data-parallel run; null for a run of one process */
+    Trainer(
+            List<Member> members,
+            BatchSource batches,
+            RowOrigin origin,
+            Plan plan,
+            EvalSet evalSet,
+            RunListener listener,
+            Rank rank) {
+        this(members, batches, origin, plan, evalSet, listener, System::nanoTime, rank);
     }
 
     /** @param clock nanoseconds, for the tokens/s of the metrics lines and the result (a test gives its own) */
@@ -133,6 +163,18 @@ final class Trainer {
             EvalSet evalSet,
             RunListener listener,
             LongSupplier clock) {
+        this(members, batches, origin, plan, evalSet, listener, clock, null);
+    }
+
+    private Trainer(
+            List<Member> members,
+            BatchSource batches,
+            RowOrigin origin,
+            Plan plan,
+            EvalSet evalSet,
+            RunListener listener,
+            LongSupplier clock,
+            Rank rank) {
         if (members.isEmpty()) {
             throw new IllegalArgumentException("no SAE to train");
         }
@@ -143,6 +185,12 @@ final class Trainer {
         this.evalSet = evalSet;
         this.listener = Objects.requireNonNull(listener, "listener");
         this.clock = Objects.requireNonNull(clock, "clock");
+        this.rank = rank;
+    }
+
+    /** Whether this process writes logs and checkpoints: the only one of its run, or rank 0. */
+    private boolean writes() {
+        return rank == null || rank.writes();
     }
 
     /**
@@ -164,7 +212,8 @@ final class Trainer {
         for (long s = first; s <= plan.steps(); s++) {
             DataPosition batchStart = batches.position();
             Tensor batch = batches.next();
-            long rows = batch.dim(0);
+            // Tokens count the global batch: every rank's logs and checkpoints tell the run's tokens.
+            long rows = rank == null ? batch.dim(0) : rank.batchSize();
             double lr = plan.lr().at(s);
             boolean logs = plan.logs().logs(s);
             for (Member member : members) {
@@ -176,7 +225,7 @@ final class Trainer {
                 }
                 StepMetrics m;
                 try {
-                    m = member.sae.trainStep(batch);
+                    m = rank == null ? member.sae.trainStep(batch) : member.sae.trainStep(batch, rank.group());
                 } catch (BatchTopKException e) {
                     Optional<NonFiniteValue> bad =
                             e.status() == Status.NON_FINITE ? NonFiniteValue.firstIn(batch) : Optional.empty();
@@ -189,7 +238,7 @@ final class Trainer {
                 member.tokens += rows;
                 member.last = m;
                 boolean diverged = !Double.isFinite(m.loss());
-                if (logs || diverged) {
+                if ((logs || diverged) && member.log != null) {
                     // Tokens/s since this SAE's previous line: its tokens since then over the time from the end of
                     // that line's step to the end of this one, so the window holds every step it counts (in a
                     // sweep, a whole round of the others' steps too). Reading the clock before the step left the
@@ -218,7 +267,10 @@ final class Trainer {
                     tokensThisRun,
                     (clock.getAsLong() - start) / 1e9,
                     members.getFirst().last));
-            if (evalSet != null && plan.evalEvery() > 0 && (s % plan.evalEvery() == 0 || s == plan.steps())) {
+            if (writes()
+                    && evalSet != null
+                    && plan.evalEvery() > 0
+                    && (s % plan.evalEvery() == 0 || s == plan.steps())) {
                 try {
                     evaluate();
                 } catch (RuntimeException e) {
@@ -259,6 +311,9 @@ final class Trainer {
 
     /** The checkpoints of {@code which}, at {@code position}. */
     private void saveAll(DataPosition position, List<Member> which) {
+        if (!writes()) {
+            return;
+        }
         for (Member member : which) {
             ResumeState state = new ResumeState(
                     member.tokens,
@@ -280,8 +335,16 @@ final class Trainer {
      */
     private TrainingException stopOnBadData(long step, DataPosition batchStart, NonFiniteValue bad, Exception cause) {
         listener.onEnd();
-        String problem = origin.describe(batchStart, bad.row()) + " holds " + bad.describe() + " (in the batch of step "
+        long row = rank == null ? bad.row() : rank.firstRow() + bad.row();
+        String problem = origin.describe(batchStart, row) + " holds " + bad.describe() + " (in the batch of step "
                 + step + "); training needs finite activations";
+        if (rank != null) {
+            // Only this rank saw the value, and rank 0 writes the checkpoints: the run stops where its last one is.
+            return new TrainingException(
+                    problem + ". Fix that row, then go on from the last checkpoint with 'train --resume " + plan.out()
+                            + " --allow-changed-data'",
+                    cause);
+        }
         List<Member> behind = members.stream().filter(m -> m.stepsDone < step).toList();
         try {
             saveAll(batchStart, behind);

@@ -1,11 +1,16 @@
 package ai.batchtopk.train;
 
+import ai.batchtopk.Architecture;
 import ai.batchtopk.Checkpoint;
+import ai.batchtopk.ProcessGroup;
+import ai.batchtopk.SaeConfig;
+import ai.batchtopk.StepPath;
 import ai.batchtopk.data.ActivationData;
 import ai.batchtopk.data.BatchSource;
 import ai.batchtopk.data.DataFingerprint;
 import ai.batchtopk.data.DataPosition;
 import ai.batchtopk.data.PrefetchingBatches;
+import ai.batchtopk.data.RankRows;
 import ai.batchtopk.data.RowStream;
 import ai.batchtopk.data.TrainingData;
 import java.io.IOException;
@@ -30,6 +35,10 @@ import java.util.TreeSet;
  *
  * <p>A run refused for its data or its SAEs leaves its directory as it was: everything is checked
  * before anything there changes.
+ *
+ * <p>A data-parallel run ({@link RunSpec.Builder#dataParallel}) is started or resumed by every rank with
+ * the same specification; the ranks agree that each is ready before the first step (a rank that is not
+ * makes the others fail naming it), and only rank 0 changes the directory.
  */
 public final class TrainingRun implements AutoCloseable {
     // Shared: the prefetch thread reads the mappings and fills the buffers the trainer reads.
@@ -48,12 +57,41 @@ public final class TrainingRun implements AutoCloseable {
             prepare(resuming);
         } catch (IOException | RuntimeException | Error e) {
             try {
+                if (spec.group() != null) {
+                    ranksNotReady(false);
+                }
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            try {
                 close();
             } catch (Exception suppressed) {
                 e.addSuppressed(suppressed);
             }
             throw e;
         }
+        List<Integer> notReady = spec.group() == null ? List.of() : ranksNotReady(true);
+        if (!notReady.isEmpty()) {
+            close();
+            throw new TrainingException("rank" + (notReady.size() > 1 ? "s " : " ") + notReady + " of "
+                    + spec.group().worldSize() + " could not start the run (see "
+                    + (notReady.size() > 1 ? "their errors" : "its error") + "); this rank stops too");
+        }
+    }
+
+    /** One collective over the ranks: the ranks that are not ready (every rank calls it once, ready or not). */
+    private List<Integer> ranksNotReady(boolean ready) {
+        ProcessGroup group = spec.group();
+        double[] failed = new double[group.worldSize()];
+        failed[group.rank()] = ready ? 0 : 1;
+        group.sum(failed);
+        List<Integer> ranks = new ArrayList<>();
+        for (int r = 0; r < failed.length; r++) {
+            if (failed[r] != 0) {
+                ranks.add(r);
+            }
+        }
+        return ranks;
     }
 
     /**
@@ -71,8 +109,16 @@ public final class TrainingRun implements AutoCloseable {
 
     /** As {@link #resume(Path)}, telling {@code listener} how it goes. */
     public static TrainingRun resume(Path dir, RunListener listener) throws IOException {
-        Checkpoint.recover(dir);
-        return resume(RunFile.readSpec(dir).withOut(dir).withListener(listener), false);
+        return resume(dir, listener, null);
+    }
+
+    /**
+     * As {@link #resume(Path, RunListener)}, as one rank of a data-parallel run over {@code group} (null:
+     * one process); the number of ranks may differ from the one the run had before.
+     */
+    public static TrainingRun resume(Path dir, RunListener listener, ProcessGroup group) throws IOException {
+        recoverOnce(dir, group);
+        return resume(RunFile.readSpec(dir).withOut(dir).withListener(listener).withGroup(group), false);
     }
 
     /**
@@ -81,12 +127,24 @@ public final class TrainingRun implements AutoCloseable {
      * @param allowChangedData go on even if the data files changed since the checkpoint (with a warning)
      */
     public static TrainingRun resume(RunSpec spec, boolean allowChangedData) throws IOException {
-        // A kill between the two renames of a checkpoint save leaves the run in DIR.incoming: move it back.
-        Checkpoint.recover(spec.out());
+        recoverOnce(spec.out(), spec.group());
         if (!Files.isDirectory(spec.out())) {
             throw new TrainingException("TrainingRun.resume " + spec.out() + ": no such directory");
         }
         return new TrainingRun(spec, true, allowChangedData);
+    }
+
+    /**
+     * A kill between the two renames of a checkpoint save leaves the run in DIR.incoming: moves it back.
+     * In a data-parallel run rank 0 does, and the others wait for it before they read the checkpoint.
+     */
+    private static void recoverOnce(Path dir, ProcessGroup group) throws IOException {
+        if (group == null || group.rank() == 0) {
+            Checkpoint.recover(dir);
+        }
+        if (group != null) {
+            group.barrier();
+        }
     }
 
     private void prepare(boolean resuming) throws IOException {
@@ -102,9 +160,10 @@ public final class TrainingRun implements AutoCloseable {
         }
         Path out = spec.out();
         Path top = out.toAbsolutePath().normalize();
-        // Checked before anything in the directory changes: held-out rows that cannot be evaluated on.
+        // Checked before anything in the directory changes: held-out rows that cannot be evaluated on. Only the
+        // rank that writes evaluates.
         EvalSet evalSet = null;
-        if (evalActivations != null) {
+        if (evalActivations != null && spec.writes()) {
             evalSet = new EvalSet(evalActivations, spec.evalTokens());
             toClose.add(evalSet);
         }
@@ -147,6 +206,9 @@ public final class TrainingRun implements AutoCloseable {
             if (continued) {
                 checkSameData(dir, start.state(), fingerprint, data, order);
             }
+            if (spec.group() != null) {
+                checkDataParallel(sae.name(), start.sae().config());
+            }
             if (start.sae().dIn() != data.width()) {
                 throw new TrainingException("the data has width d = " + data.width() + " (" + data.describe() + ") but "
                         + (sae.init() != null && !continued
@@ -178,13 +240,18 @@ public final class TrainingRun implements AutoCloseable {
         Path startsInPlace = spec.saes().size() == 1 && spec.saes().getFirst().init() != null
                 ? spec.saes().getFirst().init()
                 : null;
-        if (!resuming && !(startsInPlace != null && Files.isDirectory(top) && Files.isSameFile(top, startsInPlace))) {
+        boolean writes = spec.writes();
+        if (writes
+                && !resuming
+                && !(startsInPlace != null && Files.isDirectory(top) && Files.isSameFile(top, startsInPlace))) {
             OutputDirectory.clearForNewRun(out, spec.overwrite());
         }
         Set<String> names =
                 new TreeSet<>(spec.saes().stream().map(SaeSpec::name).toList());
-        OutputDirectory topOutput = OutputDirectory.prepare(out, spec.sweep() ? names : Set.of());
-        if (!resuming) {
+        OutputDirectory topOutput = writes
+                ? OutputDirectory.prepare(out, spec.sweep() ? names : Set.of())
+                : OutputDirectory.notWrittenHere(top);
+        if (writes && !resuming) {
             runId = RunFile.write(top, spec.provenance() != null ? spec.provenance() : RunSpecJson.provenance(spec));
         }
         List<Trainer.Member> members = new ArrayList<>();
@@ -192,6 +259,18 @@ public final class TrainingRun implements AutoCloseable {
             SaeSpec sae = spec.saes().get(i);
             SaeStart start = starts.get(i);
             boolean continued = continuedRuns.get(i);
+            if (!writes) {
+                members.add(new Trainer.Member(
+                        sae.name(),
+                        start.sae(),
+                        spec.sweep() ? OutputDirectory.notWrittenHere(top.resolve(sae.name())) : topOutput,
+                        null,
+                        null,
+                        spec.metadata(),
+                        continued ? start.state().runSteps() : 0,
+                        start.state().tokens()));
+                continue;
+            }
             OutputDirectory output = spec.sweep() ? OutputDirectory.prepare(top.resolve(sae.name())) : topOutput;
             boolean append = continued || (!resuming && sae.init() != null && output.isSameAs(sae.init()));
             if (continued) {
@@ -218,6 +297,13 @@ public final class TrainingRun implements AutoCloseable {
         }
 
         RowStream stream = data.stream(position, seed);
+        Trainer.Rank rank = null;
+        if (spec.group() != null) {
+            RankRows share = new RankRows(
+                    stream, spec.group().rank(), spec.group().worldSize(), spec.prefetch() > 0 ? null : arena);
+            rank = new Trainer.Rank(spec.group(), spec.batchSize(), share.firstRow());
+            stream = share;
+        }
         BatchSource batches = (BatchSource) stream;
         if (spec.prefetch() > 0) {
             PrefetchingBatches prefetching = new PrefetchingBatches(stream, spec.prefetch(), arena);
@@ -237,7 +323,19 @@ public final class TrainingRun implements AutoCloseable {
                 runId,
                 fingerprint,
                 out);
-        trainer = new Trainer(members, batches, data.origin(seed), plan, evalSet, spec.listener());
+        trainer = new Trainer(members, batches, data.origin(seed), plan, evalSet, spec.listener(), rank);
+    }
+
+    /** What the data-parallel step trains, checked before anything in the directory changes. */
+    private static void checkDataParallel(String name, SaeConfig config) {
+        if (config.architecture() != Architecture.BATCHTOPK && config.architecture() != Architecture.TOPK) {
+            throw new TrainingException("data-parallel training supports the batchtopk and topk architectures, not "
+                    + config.architecture().cliName() + " (" + name + ")");
+        }
+        if (config.path() != StepPath.FUSED) {
+            throw new TrainingException("data-parallel training runs the fused path only, not "
+                    + config.path().name().toLowerCase(java.util.Locale.ROOT) + " (" + name + ")");
+        }
     }
 
     /**

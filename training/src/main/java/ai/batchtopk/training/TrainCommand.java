@@ -1,10 +1,10 @@
 package ai.batchtopk.training;
 
 import ai.batchtopk.Architecture;
-import ai.batchtopk.Checkpoint;
 import ai.batchtopk.Device;
 import ai.batchtopk.NativeLibrary;
 import ai.batchtopk.Normalization;
+import ai.batchtopk.ProcessGroup;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.StepPath;
 import ai.batchtopk.extract.Site;
@@ -18,6 +18,7 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -342,6 +343,29 @@ final class TrainCommand implements Callable<Integer> {
                     "With --resume: go on even though the data files changed since the checkpoint (a warning says how).")
     boolean allowChangedData;
 
+    @Option(
+            names = "--nproc",
+            paramLabel = "N",
+            description = "Train with N worker processes on this machine (a launcher starts and supervises them;"
+                    + " --batch-size stays the global batch). Workers read torchrun's WORLD_SIZE, RANK, LOCAL_RANK,"
+                    + " MASTER_ADDR, MASTER_PORT, so torchrun, Slurm or Kubernetes can start them instead.")
+    Integer nproc;
+
+    @Option(
+            names = "--master-port",
+            paramLabel = "PORT",
+            description = "With --nproc: the port the workers meet on (default: a free one).")
+    Integer masterPort;
+
+    @Option(
+            names = "--parallel",
+            paramLabel = "MODE",
+            description = "How several workers share the work: data (each its rows of every batch; the default).")
+    String parallel;
+
+    /** This process's rank of a distributed run; null for a run of its own. */
+    ProcessGroup group;
+
     @Override
     public Integer call() throws IOException {
         PrintWriter stdout = spec.commandLine().getOut();
@@ -349,27 +373,46 @@ final class TrainCommand implements Callable<Integer> {
         if (allowChangedData && resume == null) {
             throw usage("--allow-changed-data only applies with --resume");
         }
+        Optional<WorkerEnvironment> worker = DistributedOptions.check(this, System.getenv());
+        if (nproc != null && nproc > 1) {
+            return WorkerLauncher.run(this, stdout, stderr);
+        }
+        if (worker.isPresent()) {
+            return DistributedWorker.run(this, worker.get(), () -> train(stdout, stderr));
+        }
+        return train(stdout, stderr);
+    }
+
+    private int train(PrintWriter stdout, PrintWriter stderr) throws IOException {
         if (resume == null) {
             return execute(false, stdout, stderr);
         }
         checkResumeOptions();
         // A kill between the two renames of a checkpoint save leaves the run in DIR.incoming: move it back.
-        Checkpoint.recover(resume);
+        DistributedWorker.recover(resume, group);
         if (!Files.isDirectory(resume)) {
             throw new CommandFailure("--resume " + resume + ": no such directory");
         }
         List<String> args = RunFile.readArgs(resume);
         if (args == null) { // a run started from Java: it saved its specification
-            return report(TrainingRun.resume(resume, new TrainListener(stderr, ProgressBar.terminal())), stdout);
+            return report(TrainingRun.resume(resume, new TrainListener(stderr, ProgressBar.terminal()), group), stdout);
         }
         return savedRun(args).execute(true, stdout, stderr);
     }
 
     /** --resume DIR: only the options that do not change the run may come with it. */
-    private void checkResumeOptions() {
+    void checkResumeOptions() {
         for (OptionSpec option : spec.commandLine().getParseResult().matchedOptions()) {
             String name = option.longestName();
-            if (!Set.of("--resume", "--threads", "--prefetch", "--debug", "--allow-changed-data")
+            if (!Set.of(
+                            "--resume",
+                            "--threads",
+                            "--prefetch",
+                            "--debug",
+                            "--allow-changed-data",
+                            "--nproc",
+                            "--master-port",
+                            "--parallel")
                     .contains(name)) {
                 throw usage(name + " cannot be given with --resume: the run goes on with the options it was started"
                         + " with (" + RunFile.FILE + "); use --init to start a new run from a checkpoint");
@@ -389,6 +432,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainCommand run = saved.getCommand();
         run.out = resume;
         run.allowChangedData = allowChangedData;
+        run.group = group;
         ParseResult given = spec.commandLine().getParseResult();
         if (given.hasMatchedOption("--threads")) {
             run.threads = threads;
@@ -413,7 +457,13 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandFailure(
                     "--device cuda: no CUDA device is usable by this build (" + NativeLibrary.buildInfo() + ")");
         }
-        RunSpec run = new TrainSpecs(this, resuming).build(new TrainListener(stderr, ProgressBar.terminal()));
+        if (device == Device.CUDA && group != null) {
+            throw new CommandFailure("--device cuda: distributed training runs on the CPU (Gloo) in this build;"
+                    + " NCCL for CUDA is not available yet");
+        }
+        RunSpec run = new TrainSpecs(this, resuming)
+                .build(new TrainListener(stderr, ProgressBar.terminal()))
+                .withGroup(group);
         return report(resuming ? TrainingRun.resume(run, allowChangedData) : TrainingRun.start(run), stdout);
     }
 
@@ -421,7 +471,9 @@ final class TrainCommand implements Callable<Integer> {
     private static int report(TrainingRun opened, PrintWriter stdout) throws IOException {
         try (TrainingRun run = opened) {
             RunResult result = run.train();
-            stdout.println(JsonCodec.write(TrainSummary.of(result, run.spec())));
+            if (run.spec().writes()) { // one summary line for a distributed run: rank 0's
+                stdout.println(JsonCodec.write(TrainSummary.of(result, run.spec())));
+            }
         }
         return Main.OK;
     }
