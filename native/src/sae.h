@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct Workspace {
   torch::Tensor prefixes;     // Matryoshka: [(G + 1) * B, d_in], each prefix's error, then its gradient
 };
 
+struct CudaState;  // cuda_state.h: only in builds with CUDA
+
 }  // namespace btk
 
 struct btk_sae {
@@ -50,6 +53,10 @@ struct btk_sae {
   mutable btk::Workspace workspace;  // scratch, not state
   btk::Gradients last_gradients;     // from btk_sae_loss_and_gradients, for inspection
   bool has_gradients = false;
+
+  btk_metrics last_metrics{};  // of the latest step (CPU; on CUDA the device step keeps its own)
+  bool has_last_metrics = false;
+  std::shared_ptr<btk::CudaState> cuda;  // device = CUDA: streams, buffers, device-side theta and metrics
 
   std::vector<std::string> state_names;
 };
@@ -83,5 +90,8 @@ torch::ScalarType scalar_type_of(int32_t btk_dtype);
 void validate_config(const btk_config& cfg);
 void require_device_available(const btk_config& cfg);
 void init_parameters(btk_sae& sae);
+// BatchTopK's theta wherever it lives (the CUDA step keeps it on the device), and its replacement.
+double theta_of(const btk_sae& sae);
+void set_theta(btk_sae& sae, double theta);
 
 }  // namespace btk
