@@ -150,7 +150,12 @@ void train_step(btk_sae& s, const btk_tensor_view* batch) {
     x = x.to(s.options.dtype());
     s.has_gradients = false;
     s.has_last_metrics = false;
-    cuda_train_step(s, x);
+    try {
+      cuda_train_step(s, x);
+    } catch (...) {
+      release_batch(s);  // what was enqueued still reads the slot: the next copy into it waits for that
+      throw;
+    }
     release_batch(s);
     return;
   }

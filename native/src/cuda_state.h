@@ -33,6 +33,10 @@ enum MetricSlot { kStep, kLoss, kMse, kAux, kSparsity, kNmse, kL0, kDead, kTheta
 
 struct CudaState {
   explicit CudaState(c10::cuda::CUDAStream stream) : copy_stream(stream) {}
+  // A copy may still be writing a slot that the caching allocator is about to hand out again.
+  ~CudaState() { cudaStreamSynchronize(copy_stream.stream()); }
+  CudaState(const CudaState&) = delete;
+  CudaState& operator=(const CudaState&) = delete;
 
   int32_t precision = BTK_GPU_PRECISION_BF16;
 

@@ -277,15 +277,16 @@ void publish(btk_sae& sae, CudaState& s, const DeviceResult& r) {
   auto dead = (sae.tokens_since_fired >= sae.cfg.dead_after_tokens).sum().to(torch::kFloat64);
   auto values = torch::stack({torch::full({}, double(sae.step), f64), r.loss, r.mse, r.aux_loss, torch::zeros({}, f64),
                               r.nmse, r.l0, dead, s.theta, s.grad_norm[0]});
-  // The host buffer may still be read for the previous step's metrics: wait for that copy, not the step.
-  s.metrics_ready.synchronize();
+  // No host wait: the copy is ordered after the previous step's on the same stream, and the host reads
+  // the buffer only after waiting for the latest copy (read_metrics).
   s.metrics.copy_(values);
   s.metrics_host.copy_(s.metrics, /*non_blocking=*/true);
   s.metrics_ready.record(c10::cuda::getCurrentCUDAStream());
   s.has_metrics = true;
 }
 
-// Host metrics of a libtorch step (naive path, JumpReLU, ReLU) into the same buffer.
+// Host metrics of a libtorch step (naive path, JumpReLU, ReLU) into the same buffer, once an earlier
+// fused step's copy into it has landed.
 void publish_host(btk_sae& sae, CudaState& s, const StepResult& r, double grad_norm) {
   s.metrics_ready.synchronize();
   double* m = s.metrics_host.data_ptr<double>();

@@ -3,6 +3,7 @@ package ai.batchtopk.training;
 import ai.batchtopk.Architecture;
 import ai.batchtopk.Checkpoint;
 import ai.batchtopk.Device;
+import ai.batchtopk.GpuPrecision;
 import ai.batchtopk.NativeLibrary;
 import ai.batchtopk.Normalization;
 import ai.batchtopk.SaeConfig;
@@ -281,6 +282,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--device", paramLabel = "DEVICE", description = "cpu or cuda (default: cpu).")
     Device device;
 
+    @Option(
+            names = "--gpu-precision",
+            paramLabel = "P",
+            description = "With --device cuda: bf16 (encoder GEMM on bf16 inputs, fp32 accumulation; default) or fp32.")
+    GpuPrecision gpuPrecision;
+
     @Option(names = "--path", paramLabel = "PATH", description = "fused or naive step implementation (default: fused).")
     StepPath path;
 
@@ -348,7 +355,10 @@ final class TrainCommand implements Callable<Integer> {
         }
         List<String> args = RunFile.readArgs(resume);
         if (args == null) { // a run started from Java: it saved its specification
-            return report(TrainingRun.resume(resume, new TrainListener(stderr, ProgressBar.terminal())), stdout);
+            return report(
+                    TrainingRun.resume(resume, new TrainListener(stderr, ProgressBar.terminal())),
+                    gpuPrecision,
+                    stdout);
         }
         return savedRun(args).execute(true, stdout, stderr);
     }
@@ -398,16 +408,22 @@ final class TrainCommand implements Callable<Integer> {
             NativeLibrary.setNumThreads(threads);
         }
         if (device == Device.CUDA && !NativeLibrary.cudaAvailable()) {
-            throw new CommandFailure(
-                    "--device cuda: no CUDA device is usable by this build (" + NativeLibrary.buildInfo() + ")");
+            // A CUDA build names itself "(libtorch X, cuda)": then the machine lacks the device, not the build.
+            String why = NativeLibrary.buildInfo().endsWith(", cuda)") ? "no CUDA device" : "this build has no CUDA";
+            throw new CommandFailure("--device cuda: " + why + " (" + NativeLibrary.buildInfo() + ")");
+        }
+        if (gpuPrecision != null && device != Device.CUDA) {
+            throw new CommandFailure("--gpu-precision applies to --device cuda only");
         }
         RunSpec run = new TrainSpecs(this, resuming).build(new TrainListener(stderr, ProgressBar.terminal()));
-        return report(resuming ? TrainingRun.resume(run, allowChangedData) : TrainingRun.start(run), stdout);
+        return report(
+                resuming ? TrainingRun.resume(run, allowChangedData) : TrainingRun.start(run), gpuPrecision, stdout);
     }
 
     /** Trains the run and prints its summary line. */
-    private static int report(TrainingRun opened, PrintWriter stdout) throws IOException {
+    private static int report(TrainingRun opened, GpuPrecision gpuPrecision, PrintWriter stdout) throws IOException {
         try (TrainingRun run = opened) {
+            if (gpuPrecision != null) run.setGpuPrecision(gpuPrecision);
             RunResult result = run.train();
             stdout.println(JsonCodec.write(TrainSummary.of(result, run.spec())));
         }
