@@ -61,7 +61,8 @@ void selection(const Shape& s, int runs) {
   auto row_ptr = torch::empty({s.B + 1}, device.dtype(torch::kInt32));
   auto col = torch::empty({count}, device.dtype(torch::kInt32));
   auto val = torch::empty({count}, device.dtype(torch::kFloat32));
-  auto ws = torch::empty({int64_t(btk_cuda::batch_topk_workspace_bytes(int(s.B), int(s.F)))}, device.dtype(torch::kUInt8));
+  auto ws =
+      torch::empty({int64_t(btk_cuda::batch_topk_workspace_bytes(int(s.B), int(s.F)))}, device.dtype(torch::kUInt8));
   auto stream = c10::cuda::getCurrentCUDAStream().stream();
   auto kernel = [&] {
     btk_cuda::batch_topk(values.data_ptr<float>(), int(s.B), int(s.F), count, row_ptr.data_ptr<int>(),
@@ -123,9 +124,10 @@ void training(const Shape& s, const Mode& mode, int steps) {
   }
   check(btk_sae_last_metrics(sae, &m), "btk_sae_last_metrics");
   double elapsed = seconds_since(start);
-  std::printf("BENCH step config=%s d=%ld F=%ld B=%ld k=%d mode=%s steps=%d ms_per_step=%.3f tokens_per_s=%.0f loss=%.6g\n",
-              s.name, long(s.d), long(s.F), long(s.B), s.k, mode.name, steps, 1e3 * elapsed / steps,
-              double(s.B) * steps / elapsed, m.loss);
+  std::printf(
+      "BENCH step config=%s d=%ld F=%ld B=%ld k=%d mode=%s steps=%d ms_per_step=%.3f tokens_per_s=%.0f loss=%.6g\n",
+      s.name, long(s.d), long(s.F), long(s.B), s.k, mode.name, steps, 1e3 * elapsed / steps,
+      double(s.B) * steps / elapsed, m.loss);
   for (auto& buffer : ring) check(btk_host_unregister(buffer.data()), "btk_host_unregister");
   btk_sae_destroy(sae);
   std::fflush(stdout);

@@ -14,7 +14,7 @@
 #   benchmarks/gpu/run.sh --dry-run   what runs without a GPU: both builds, the self-test and the test
 #                                     binaries (which skip their GPU cases); says what was skipped
 # Environment: BUILD_DIR (default ${TMPDIR:-/tmp}/batchtopk-gpu), NVCC, CUDA_ARCH (e.g. 90), JOBS,
-# PYTHON (a python3 with torch; default python3, then /work/venv-cuda/bin/python), CARRY.
+# PYTHON (a python3 with torch; default python3), LIBTORCH_HOME (instead of asking PYTHON), CARRY.
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -62,13 +62,18 @@ mkdir -p "$build"
 # 1. The shim against this machine's PyTorch (the kernels and cuda_selftest are part of it); a pip
 # torch's CUDA libraries come from its nvidia-* wheels, which scripts/cuda-toolkit-tree.sh joins to
 # nvcc's toolkit for libtorch's CMake.
-python="${PYTHON:-python3}"
-if ! "$python" -c 'import torch' 2>/dev/null && [[ -x /work/venv-cuda/bin/python ]]; then python=/work/venv-cuda/bin/python; fi
-prefix="$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)" ||
-  { echo "run.sh: no python3 with torch (set PYTHON)" >&2; exit 1; }
-torch_home="$(dirname "$(dirname "$prefix")")"
+# LIBTORCH_HOME (a torch package directory) wins: a CPU machine's wheel install may not import.
+if [[ -n "${LIBTORCH_HOME:-}" ]]; then
+  torch_home="$LIBTORCH_HOME"
+else
+  prefix="$("${PYTHON:-python3}" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)" ||
+    { echo "run.sh: no python3 with torch (set PYTHON, or LIBTORCH_HOME)" >&2; exit 1; }
+  torch_home="$(dirname "$(dirname "$prefix")")"
+fi
 site="$(dirname "$torch_home")"
-toolkit="$(dirname "$(dirname "$(readlink -f "$nvcc")")")"
+# The toolkit nvcc belongs to, as nvcc itself reports it (nvcc on PATH may be a wrapper script).
+toolkit="${CUDA_HOME:-$("$nvcc" -dryrun -c -x cu /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n1)}"
+toolkit="$(cd "${toolkit:-$(dirname "$(dirname "$(readlink -f "$nvcc")")")}" && pwd -P)"
 if [[ -d "$site/nvidia" ]]; then
   toolkit="$("$root/scripts/cuda-toolkit-tree.sh" "$site" "$build/cuda-toolkit" "$toolkit")"
 fi
@@ -111,7 +116,7 @@ if [[ -x "$carry/jdk/bin/java" ]]; then
     run_step "JUnit on the carry (CPU)" "${junit[@]}" --select-class ai.batchtopk.DeferredStepTest
     note "JUnit tag gpu" "SKIPPED: no GPU"
   else
-    run_step "JUnit tag gpu" "${junit[@]}" --scan-class-path --include-tag gpu
+    run_step "JUnit tag gpu" "${junit[@]}" --scan-class-path "$carry/classes" --include-tag gpu
   fi
 else
   note "JUnit tag gpu" "SKIPPED: no carried Java runtime in $carry (benchmarks/gpu/prepare-carry.sh)"

@@ -49,6 +49,7 @@ void expect_close_states(const Sae& a, const Sae& b, double tolerance, const std
 }
 
 TEST(CudaBuild, BuildInfoAndAvailabilityAgree) {
+  std::printf("build: %s; btk_cuda_available() = %d\n", btk_build_info(), btk_cuda_available());
   if (!cuda_build()) EXPECT_EQ(btk_cuda_available(), 0) << btk_build_info();
   EXPECT_TRUE(btk_cuda_available() == 0 || btk_cuda_available() == 1);
 }
