@@ -101,7 +101,9 @@ fi
 note "shim build" "PASS ($(grep -o 'libtorch [0-9.]*' "$build/shim-configure.log" | head -n1), arch $arch)"
 
 # 2. The kernels' self-test (host references of native/src's semantics).
-run_step "cuda_selftest" "$shim/cuda/cuda_selftest"
+nothing=""
+[[ $dry_run -eq 1 ]] && nothing=" (no GPU: it says so and runs no kernel)"
+run_step "cuda_selftest$nothing" "$shim/cuda/cuda_selftest"
 
 # 3. The GPU ctest cases (they skip without a device: the dry run shows they are there).
 run_step "ctest CudaBuild/Gpu" ctest --test-dir "$shim" -R '^(CudaBuild|Gpu)' --output-on-failure
@@ -144,7 +146,7 @@ fi
 
 # 6. Benchmarks.
 if [[ $dry_run -eq 1 ]]; then
-  run_step "gpu_bench" "$shim/gpu_bench" --quick
+  run_step "gpu_bench$nothing" "$shim/gpu_bench" --quick
   note "  (benchmarks)" "SKIPPED: no GPU"
 else
   echo "== gpu_bench"
