@@ -284,6 +284,32 @@ int32_t btk_sae_train_step_latent_sharded(btk_sae *shard, btk_dist *dist, const 
  */
 int32_t btk_sae_gather_shards(const btk_sae *shard, btk_dist *dist, btk_sae **out);
 
+/*
+ * CUDA (cfg.device = BTK_DEVICE_CUDA; btk_sae_create fails with BTK_ERR_DEVICE when this build has no
+ * CUDA or no device is present). Parameters, Adam moments, counters and workspaces live on the
+ * device; batches, codes and named state still cross as host memory, so every call above works
+ * unchanged, and a state saved from one device loads on the other. The training step of a CUDA SAE
+ * (btk_sae_train_step, btk_sae_train_step_deferred) also takes a batch already in device memory: a
+ * view with device = BTK_DEVICE_CUDA.
+ */
+#define BTK_GPU_PRECISION_BF16 0 /* encoder GEMM: bf16 inputs, fp32 accumulation, fp32 pre-activations (default) */
+#define BTK_GPU_PRECISION_FP32 1 /* fp32 throughout; the naive path without bf16 autocast */
+
+/* The precision of a CUDA SAE's step (BTK_ERR_DEVICE for a CPU SAE). */
+int32_t btk_sae_set_gpu_precision(btk_sae *sae, int32_t precision);
+/*
+ * btk_sae_train_step without reading the metrics: on CUDA the step is enqueued and the call returns
+ * once the batch has been copied to the device (the caller may then reuse it), without waiting for
+ * the step; read the metrics when they are logged with btk_sae_last_metrics.
+ */
+int32_t btk_sae_train_step_deferred(btk_sae *sae, const btk_tensor_view *batch);
+/* The metrics of the latest training step (on CUDA: waits for that step). */
+int32_t btk_sae_last_metrics(btk_sae *sae, btk_metrics *out);
+/* Page-locks a host block once (cudaHostRegister), so that batches in it are copied by DMA while the
+   device computes; BTK_ERR_DEVICE without CUDA. Unregister before freeing the block. */
+int32_t btk_host_register(void *data, int64_t bytes);
+int32_t btk_host_unregister(void *data);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,9 @@
 #include "latent_shards.h"
 #include "state.h"
 #include "step.h"
+#ifdef BTK_HAVE_CUDA
+#include "cuda_support.h"
+#endif
 
 #define BTK_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -34,10 +37,11 @@ const char* dtype_name(int32_t dtype) {
 }
 
 // Checks a view's pointer, shape, type and device, the same way for inputs and outputs.
-void check_view(const btk_tensor_view* view, const char* what, int64_t rows, int64_t cols) {
+// A CUDA SAE's training batch may also be device memory (device_ok): data already on the GPU.
+void check_view(const btk_tensor_view* view, const char* what, int64_t rows, int64_t cols, bool device_ok = false) {
   require_not_null(view, what);
   require_not_null(view->data, (std::string(what) + ".data").c_str());
-  if (view->device != BTK_DEVICE_CPU) {
+  if (view->device != BTK_DEVICE_CPU && !(device_ok && view->device == BTK_DEVICE_CUDA)) {
     fail(BTK_ERR_DEVICE, std::string(what) + " is on device " + std::to_string(view->device) +
                              ", but this build of batchtopk runs on the CPU only");
   }
@@ -64,8 +68,8 @@ size_t view_bytes(const btk_tensor_view* view) {
          c10::elementSize(scalar_type_of(view->dtype));
 }
 
-// The caller's block as a tensor of the SAE's dtype, borrowed when it needs no conversion.
-torch::Tensor input_tensor(const btk_sae& sae, const btk_tensor_view* view, const char* what, int64_t cols) {
+// The caller's block as a host tensor of its own dtype, borrowed when it is aligned, checked finite.
+torch::Tensor host_input(const btk_tensor_view* view, const char* what, int64_t cols) {
   check_view(view, what, -1, cols);
   auto type = scalar_type_of(view->dtype);
   auto shape = std::vector<int64_t>{view->rows, view->cols};
@@ -83,11 +87,16 @@ torch::Tensor input_tensor(const btk_sae& sae, const btk_tensor_view* view, cons
     fail(BTK_ERR_NON_FINITE,
          std::string(what) + " contains NaN or infinity (first in row " + std::to_string(row) + ")");
   }
-  return t.to(sae.options.dtype()).contiguous();
+  return t;
+}
+
+// The caller's block as a tensor of the SAE's dtype on the SAE's device.
+torch::Tensor input_tensor(const btk_sae& sae, const btk_tensor_view* view, const char* what, int64_t cols) {
+  return host_input(view, what, cols).to(sae.options.device(), sae.options.dtype()).contiguous();
 }
 
 void write_output(const torch::Tensor& result, btk_tensor_view* view) {
-  auto converted = result.to(scalar_type_of(view->dtype)).contiguous();
+  auto converted = result.to(torch::kCPU, scalar_type_of(view->dtype)).contiguous();
   std::memcpy(view->data, converted.data_ptr(), view_bytes(view));
 }
 
@@ -134,7 +143,7 @@ void fill_metrics(const btk_sae& sae, const StepResult& r, double grad_norm, btk
   out->nmse = r.nmse;
   out->l0 = r.l0;
   out->dead = (r.tokens_since_fired >= sae.cfg.dead_after_tokens).sum().item<int64_t>();
-  out->theta = sae.theta;
+  out->theta = theta_of(sae);
   out->grad_norm = grad_norm;
 }
 
@@ -146,8 +155,52 @@ StepResult forward_backward(const btk_sae& sae, const torch::Tensor& x, bool wan
 const std::string& build_info_text() {
   static const std::string text = std::string("batchtopk ") + BTK_VERSION + " (libtorch " +
                                   std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
-                                  "." + std::to_string(TORCH_VERSION_PATCH) + ", cpu)";
+                                  "." + std::to_string(TORCH_VERSION_PATCH) +
+#ifdef BTK_HAVE_CUDA
+                                  ", cuda)";
+#else
+                                  ", cpu)";
+#endif
   return text;
+}
+
+// One optimizer step; its metrics are kept for btk_sae_last_metrics. On CUDA the step is enqueued
+// behind the batch's copy and its metrics stay on the device until they are read.
+void train_step(btk_sae& s, const btk_tensor_view* batch) {
+#ifdef BTK_HAVE_CUDA
+  if (s.cuda) {
+    check_view(batch, "batch", -1, s.cfg.d_in, /*device_ok=*/true);
+    auto x = batch->device == BTK_DEVICE_CUDA
+                 ? resident_batch(s, batch->data, batch->rows, batch->cols, scalar_type_of(batch->dtype))
+                 : upload_batch(s, host_input(batch, "batch", s.cfg.d_in));
+    x = x.to(s.options.dtype());
+    s.has_gradients = false;
+    s.has_last_metrics = false;
+    try {
+      cuda_train_step(s, x);
+    } catch (...) {
+      release_batch(s);  // what was enqueued still reads the slot: the next copy into it waits for that
+      throw;
+    }
+    release_batch(s);
+    return;
+  }
+#endif
+  auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
+  StepResult r = forward_backward(s, x, true);
+  double norm = s.cfg.path == BTK_PATH_FUSED ? fused_update(s, r.gradients) : naive_update(s, r.gradients);
+  finish_step(s, r);
+  s.has_gradients = false;
+  fill_metrics(s, r, norm, &s.last_metrics);
+  s.has_last_metrics = true;
+}
+
+void last_metrics(const btk_sae& s, btk_metrics* out) {
+#ifdef BTK_HAVE_CUDA
+  if (s.cuda) return read_metrics(s, out);
+#endif
+  if (!s.has_last_metrics) fail(BTK_ERR_INVALID_ARGUMENT, "no training step has run yet: there are no metrics to read");
+  *out = s.last_metrics;
 }
 
 }  // namespace
@@ -159,8 +212,15 @@ BTK_EXPORT int32_t btk_abi_version(void) { return BTK_ABI_VERSION; }
 
 BTK_EXPORT const char* btk_build_info(void) { return build_info_text().c_str(); }
 
-// The CUDA code paths are not part of this build yet.
-BTK_EXPORT int32_t btk_cuda_available(void) { return 0; }
+BTK_EXPORT int32_t btk_cuda_available(void) {
+#ifdef BTK_HAVE_CUDA
+  int32_t available = 0;
+  guard([&] { available = cuda_device_present() ? 1 : 0; });
+  return available;
+#else
+  return 0;
+#endif
+}
 
 BTK_EXPORT const char* btk_last_error(void) { return last_error(); }
 
@@ -215,7 +275,11 @@ BTK_EXPORT int32_t btk_sae_create(const btk_config* cfg, btk_sae** out) {
     auto sae = std::make_unique<btk_sae>();
     sae->cfg = *cfg;
     sae->options = torch::TensorOptions().dtype(scalar_type_of(cfg->dtype));
+    if (cfg->device == BTK_DEVICE_CUDA) sae->options = sae->options.device(torch::kCUDA);
     init_parameters(*sae);
+#ifdef BTK_HAVE_CUDA
+    if (cfg->device == BTK_DEVICE_CUDA) attach_cuda(*sae);
+#endif
     sae->state_names = state_names_of(*sae);
     *out = sae.release();
   });
@@ -251,12 +315,8 @@ BTK_EXPORT int32_t btk_sae_train_step(btk_sae* sae, const btk_tensor_view* batch
   return guard([&] {
     require_not_null(out, "out");
     auto& s = *whole(sae);
-    auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
-    StepResult r = forward_backward(s, x, true);
-    double norm = s.cfg.path == BTK_PATH_FUSED ? fused_update(s, r.gradients) : naive_update(s, r.gradients);
-    finish_step(s, r);
-    s.has_gradients = false;
-    fill_metrics(s, r, norm, out);
+    train_step(s, batch);
+    last_metrics(s, out);
   });
 }
 
@@ -267,6 +327,7 @@ BTK_EXPORT int32_t btk_sae_train_step_data_parallel(btk_sae* sae, btk_dist* dist
     require_not_null(dist, "dist");
     auto& s = *whole(sae);
     if (s.cfg.path != BTK_PATH_FUSED) fail(BTK_ERR_INVALID_ARGUMENT, "data-parallel training runs the fused path only");
+    if (s.cfg.device != BTK_DEVICE_CPU) fail(BTK_ERR_DEVICE, "data-parallel training runs on the CPU only");
     // Matryoshka's prefix losses are not yet reduced across ranks: refused rather than trained differently.
     if (s.cfg.architecture == BTK_ARCH_MATRYOSHKA_BATCHTOPK) {
       fail(BTK_ERR_INVALID_ARGUMENT,
@@ -296,6 +357,8 @@ BTK_EXPORT int32_t btk_sae_create_shard(const btk_config* cfg, int32_t rank, int
       fail(BTK_ERR_INVALID_ARGUMENT, "latent sharding supports the batchtopk and topk architectures only");
     }
     if (cfg->path != BTK_PATH_FUSED) fail(BTK_ERR_INVALID_ARGUMENT, "latent sharding runs the fused path only");
+    // The sharded step's collectives are Gloo's, over host tensors.
+    if (cfg->device != BTK_DEVICE_CPU) fail(BTK_ERR_DEVICE, "latent sharding runs on the CPU only");
     auto sae = std::make_unique<btk_sae>();
     sae->shard = shard_place(cfg->d_sae, rank, world_size);
     sae->cfg = *cfg;
@@ -351,6 +414,9 @@ BTK_EXPORT int32_t btk_sae_loss_and_gradients(btk_sae* sae, const btk_tensor_vie
     require_not_null(out, "out");
     auto& s = *whole(sae);
     auto x = input_tensor(s, batch, "batch", s.cfg.d_in);
+#ifdef BTK_HAVE_CUDA
+    if (s.cuda) return cuda_loss_and_gradients(s, x, want_gradients != 0, out);
+#endif
     StepResult r = forward_backward(s, x, want_gradients != 0);
     if (want_gradients) {
       // The fused step's gradients live in the workspace, which the next step overwrites.
@@ -408,10 +474,12 @@ BTK_EXPORT int32_t btk_sae_evaluate(btk_sae* sae, const btk_tensor_view* batch, 
     sums->squared_sum += e.squared_sum;
     for (size_t i = 0; i < e.prefix_squared_error.size(); i++)
       sums->prefix_squared_error[i] += e.prefix_squared_error[i];
-    const double* col = e.column_sums.data_ptr<double>();
+    const auto column = e.column_sums.cpu();
+    const double* col = column.data_ptr<double>();
     for (int64_t j = 0; j < s.cfg.d_in; j++) column_sums[j] += col[j];
     if (fire_counts != nullptr) {
-      const int64_t* fired = e.fire_counts.data_ptr<int64_t>();
+      const auto counts = e.fire_counts.cpu();
+      const int64_t* fired = counts.data_ptr<int64_t>();
       for (int64_t f = 0; f < s.cfg.d_sae; f++) fire_counts[f] += fired[f];
     }
   });
@@ -443,7 +511,7 @@ BTK_EXPORT int32_t btk_sae_state_get(const btk_sae* sae, const char* name, void*
   return guard([&] {
     require_not_null(name, "name");
     require_not_null(dst, "dst");
-    auto t = read_state(*checked(sae), name).contiguous();
+    auto t = read_state(*checked(sae), name).to(torch::kCPU).contiguous();
     int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
     if (dst_bytes != bytes) {
       fail(BTK_ERR_SHAPE, std::string("'") + name + "' holds " + std::to_string(bytes) + " bytes; the buffer has " +
@@ -457,5 +525,49 @@ BTK_EXPORT int32_t btk_sae_state_set(btk_sae* sae, const char* name, const void*
   return guard([&] {
     require_not_null(name, "name");
     write_state(*checked(sae), name, src, src_bytes);
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_set_gpu_precision(btk_sae* sae, int32_t precision) {
+  return guard([&] {
+    auto& s = *checked(sae);
+    if (!s.cuda) fail(BTK_ERR_DEVICE, "the GPU precision applies to an SAE on a CUDA device; this one is on the CPU");
+#ifdef BTK_HAVE_CUDA
+    set_gpu_precision(s, precision);
+#endif
+  });
+}
+
+BTK_EXPORT int32_t btk_sae_train_step_deferred(btk_sae* sae, const btk_tensor_view* batch) {
+  return guard([&] { train_step(*whole(sae), batch); });
+}
+
+BTK_EXPORT int32_t btk_sae_last_metrics(btk_sae* sae, btk_metrics* out) {
+  return guard([&] {
+    require_not_null(out, "out");
+    last_metrics(*whole(sae), out);
+  });
+}
+
+BTK_EXPORT int32_t btk_host_register(void* data, int64_t bytes) {
+  return guard([&] {
+    require_not_null(data, "data");
+    if (bytes <= 0) fail(BTK_ERR_INVALID_ARGUMENT, "bytes must be positive, got " + std::to_string(bytes));
+#ifdef BTK_HAVE_CUDA
+    host_register(data, bytes);
+#else
+    fail(BTK_ERR_DEVICE, "this build of batchtopk has no CUDA: there is nothing to page-lock host memory for");
+#endif
+  });
+}
+
+BTK_EXPORT int32_t btk_host_unregister(void* data) {
+  return guard([&] {
+    require_not_null(data, "data");
+#ifdef BTK_HAVE_CUDA
+    host_unregister(data);
+#else
+    fail(BTK_ERR_DEVICE, "this build of batchtopk has no CUDA: no host memory is page-locked");
+#endif
   });
 }

@@ -19,7 +19,9 @@ torch::Tensor densify(const SparseRows<T>& codes, int64_t cols, const torch::Ten
   return dense;
 }
 
-torch::Tensor select_top(const btk_sae& sae, const torch::Tensor& pre, bool whole_batch) {
+// Selected on the host (encode is not the training step's hot path), returned on pre's device.
+torch::Tensor select_top(const btk_sae& sae, const torch::Tensor& device_pre, bool whole_batch) {
+  const auto pre = device_pre.cpu().contiguous();
   const int64_t B = pre.size(0), F = pre.size(1);
   torch::Tensor out;
   AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "select_top", [&] {
@@ -28,7 +30,7 @@ torch::Tensor select_top(const btk_sae& sae, const torch::Tensor& pre, bool whol
                              : select_row_topk(data, B, F, int64_t(sae.cfg.k));
     out = densify(codes, F, pre.options());
   });
-  return out;
+  return out.to(device_pre.device());
 }
 
 }  // namespace
@@ -44,7 +46,7 @@ torch::Tensor encode(const btk_sae& sae, const torch::Tensor& x, int32_t select)
     case BTK_ARCH_MATRYOSHKA_BATCHTOPK:
       if (select == BTK_SELECT_TRAINING) return select_top(sae, pre, true);
       // At inference a global threshold replaces the batch: a JumpReLU with theta everywhere.
-      return acts * (acts > sae.theta);
+      return acts * (acts > theta_of(sae));
     case BTK_ARCH_TOPK: return select_top(sae, pre, false);
     case BTK_ARCH_JUMPRELU: return acts * (acts > sae.log_threshold.exp());
     default: return acts;

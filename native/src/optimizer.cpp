@@ -160,7 +160,7 @@ double naive_update(btk_sae& sae, Gradients& g) {
   auto& grad_W_dec = grads[2];
   grad_W_dec = grad_W_dec - (grad_W_dec * W_dec_unit).sum(-1, true) * W_dec_unit;
 
-  auto squared = torch::zeros({}, torch::kFloat64);
+  auto squared = torch::zeros({}, torch::TensorOptions(torch::kFloat64).device(sae.options.device()));
   for (const auto& grad : grads) squared += grad.to(torch::kFloat64).pow(2).sum();
   double norm = std::sqrt(squared.item<double>());
   double scale = clip_factor(c, norm);

@@ -6,6 +6,9 @@
 #include <limits>
 
 #include "errors.h"
+#ifdef BTK_HAVE_CUDA
+#include "cuda_support.h"
+#endif
 
 namespace btk {
 
@@ -144,14 +147,35 @@ void validate_config(const btk_config& c) {
 }
 
 void require_device_available(const btk_config& c) {
-  if (c.device == BTK_DEVICE_CUDA) {
-    fail(BTK_ERR_DEVICE, "device cuda was asked for, but this build of batchtopk has CPU code paths only");
-  }
+  if (c.device != BTK_DEVICE_CUDA) return;
+#ifdef BTK_HAVE_CUDA
+  if (!cuda_device_present()) fail(BTK_ERR_DEVICE, "device cuda was asked for, but there is no CUDA device");
+#else
+  fail(BTK_ERR_DEVICE,
+       "device cuda was asked for, but this build of batchtopk has CPU code paths only: it has no CUDA");
+#endif
+}
+
+double theta_of(const btk_sae& sae) {
+#ifdef BTK_HAVE_CUDA
+  if (sae.cuda) return cuda_theta(sae);
+#endif
+  return sae.theta;
+}
+
+void set_theta(btk_sae& sae, double theta) {
+  sae.theta = theta;
+#ifdef BTK_HAVE_CUDA
+  if (sae.cuda) cuda_set_theta(sae, theta);
+#endif
 }
 
 void init_parameters(btk_sae& sae) {
   const auto& c = sae.cfg;
   auto gen = at::detail::createCPUGenerator(c.seed);
+  // Drawn on the CPU whatever the device, so that a seed gives the same SAE everywhere.
+  const auto device = sae.options.device();
+  sae.options = sae.options.device(torch::kCPU);
   // The reference's initialisation: W_enc [d_in, d_sae] Kaiming-uniform as kaiming_uniform_ does it
   // for that shape (fan-in = d_sae, gain sqrt(2): bound sqrt(6 / d_sae)), drawn in W_enc's own
   // row-major order and with the bound rounded as kaiming_uniform_ computes it, so that a seed gives
@@ -186,6 +210,14 @@ void init_parameters(btk_sae& sae) {
   sae.tokens_since_fired = torch::zeros({c.d_sae}, torch::kInt64);
   sae.theta = 0.0;
   sae.step = 0;
+  if (device.is_cpu()) return;
+  sae.options = sae.options.device(device);
+  for (auto member : {&btk_sae::W_encT, &btk_sae::b_enc, &btk_sae::W_dec, &btk_sae::b_dec, &btk_sae::log_threshold,
+                      &btk_sae::m_W_encT, &btk_sae::v_W_encT, &btk_sae::m_b_enc, &btk_sae::v_b_enc, &btk_sae::m_W_dec,
+                      &btk_sae::v_W_dec, &btk_sae::m_b_dec, &btk_sae::v_b_dec, &btk_sae::m_log_threshold,
+                      &btk_sae::v_log_threshold, &btk_sae::tokens_since_fired}) {
+    if ((sae.*member).defined()) sae.*member = (sae.*member).to(device);
+  }
 }
 
 }  // namespace btk

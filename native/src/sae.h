@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,8 @@ struct ShardPlace {
   int64_t d_sae = 0;
 };
 
+struct CudaState;  // cuda_state.h: only in builds with CUDA
+
 }  // namespace btk
 
 struct btk_sae {
@@ -63,6 +66,10 @@ struct btk_sae {
   mutable btk::Workspace workspace;  // scratch, not state
   btk::Gradients last_gradients;     // from btk_sae_loss_and_gradients, for inspection
   bool has_gradients = false;
+
+  btk_metrics last_metrics{};  // of the latest step (CPU; on CUDA the device step keeps its own)
+  bool has_last_metrics = false;
+  std::shared_ptr<btk::CudaState> cuda;  // device = CUDA: streams, buffers, device-side theta and metrics
 
   std::vector<std::string> state_names;
 };
@@ -97,5 +104,8 @@ void validate_config(const btk_config& cfg);
 void require_device_available(const btk_config& cfg);
 // Draws the parameters from cfg.seed; a shard draws exactly its slice of what the whole SAE draws.
 void init_parameters(btk_sae& sae);
+// BatchTopK's theta wherever it lives (the CUDA step keeps it on the device), and its replacement.
+double theta_of(const btk_sae& sae);
+void set_theta(btk_sae& sae, double theta);
 
 }  // namespace btk

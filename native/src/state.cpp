@@ -84,7 +84,7 @@ torch::Tensor read_state(const btk_sae& sae, const std::string& name) {
     return to_public(*p, dense_gradient(sae, *p));
   }
   if (name == "step") return torch::tensor(sae.step, torch::kInt64);
-  if (name == "theta") return torch::tensor(sae.theta, torch::kFloat64);
+  if (name == "theta") return torch::tensor(theta_of(sae), torch::kFloat64);
   if (name == "tokens_since_fired") return sae.tokens_since_fired;
   unknown(name);
 }
@@ -112,7 +112,7 @@ void write_state(btk_sae& sae, const std::string& name, const void* src, int64_t
   } else if (name == "theta") {
     double theta = incoming.item<double>();
     if (theta < 0) fail(BTK_ERR_INVALID_ARGUMENT, "theta must not be negative");
-    sae.theta = theta;
+    set_theta(sae, theta);
   } else if (name == "tokens_since_fired") {
     if (incoming.lt(0).any().item<bool>()) fail(BTK_ERR_INVALID_ARGUMENT, "tokens_since_fired must not be negative");
     sae.tokens_since_fired.copy_(incoming);

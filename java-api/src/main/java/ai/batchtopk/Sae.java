@@ -159,6 +159,33 @@ public final class Sae implements AutoCloseable {
     }
 
     /**
+     * {@link #trainStep(Tensor)} without reading its metrics: on a CUDA device the step is only enqueued
+     * (this returns once the batch has been copied to the device, so its buffer may be reused) and the host
+     * never waits for the GPU. {@link #lastMetrics()} reads them when they are logged.
+     */
+    public void trainStepDeferred(Tensor batch) {
+        Lock held = acquire(lock.writeLock());
+        try {
+            NativeTensors.batch(input, batch, "btk_sae_train_step_deferred");
+            check(batchtopk_h.btk_sae_train_step_deferred(handle, input), "btk_sae_train_step_deferred");
+        } finally {
+            Reference.reachabilityFence(batch);
+            held.unlock();
+        }
+    }
+
+    /** The metrics of the latest training step (on a CUDA device: waits for that step). */
+    public StepMetrics lastMetrics() {
+        Lock held = acquire(lock.writeLock());
+        try {
+            check(batchtopk_h.btk_sae_last_metrics(handle, metrics), "btk_sae_last_metrics");
+            return StepMetrics.fromNative(metrics);
+        } finally {
+            held.unlock();
+        }
+    }
+
+    /**
      * One data-parallel optimizer step: {@code batch} is this rank's rows of a global batch that the
      * ranks of {@code group} hold in consecutive blocks in rank order. Every rank calls it with its
      * own SAE (all started equal) and ends with the same SAE and metrics as one process training on
@@ -306,6 +333,17 @@ public final class Sae implements AutoCloseable {
         Lock held = acquire(lock.writeLock());
         try {
             check(batchtopk_h.btk_sae_set_path(handle, path.code()), "btk_sae_set_path");
+        } finally {
+            held.unlock();
+        }
+    }
+
+    /** Sets the precision of the step of an SAE on a CUDA device (a CPU SAE refuses it). */
+    public void setGpuPrecision(GpuPrecision precision) {
+        Objects.requireNonNull(precision, "precision");
+        Lock held = acquire(lock.writeLock());
+        try {
+            check(batchtopk_h.btk_sae_set_gpu_precision(handle, precision.code()), "btk_sae_set_gpu_precision");
         } finally {
             held.unlock();
         }

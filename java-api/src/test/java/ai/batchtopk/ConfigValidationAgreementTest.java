@@ -242,7 +242,8 @@ class ConfigValidationAgreementTest {
             if (!NativeLibrary.cudaAvailable()) {
                 MemorySegment out = arena.allocate(ValueLayout.ADDRESS);
                 assertThat(batchtopk_h.btk_sae_create(c, out)).isEqualTo(batchtopk_h.BTK_ERR_DEVICE());
-                assertThat(lastError()).contains("CPU code paths only");
+                // A CPU-only build, or a CUDA build on a machine without a device.
+                assertThat(lastError()).containsAnyOf("CPU code paths only", "there is no CUDA device");
             }
         }
     }

@@ -284,6 +284,24 @@ public class batchtopk_h extends batchtopk_h$shared {
     public static int BTK_ERR_COMMUNICATION() {
         return BTK_ERR_COMMUNICATION;
     }
+    private static final int BTK_GPU_PRECISION_BF16 = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define BTK_GPU_PRECISION_BF16 0
+     * }
+     */
+    public static int BTK_GPU_PRECISION_BF16() {
+        return BTK_GPU_PRECISION_BF16;
+    }
+    private static final int BTK_GPU_PRECISION_FP32 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define BTK_GPU_PRECISION_FP32 1
+     * }
+     */
+    public static int BTK_GPU_PRECISION_FP32() {
+        return BTK_GPU_PRECISION_FP32;
+    }
 
     private static class btk_abi_version {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -2299,6 +2317,310 @@ public class batchtopk_h extends batchtopk_h$shared {
                 traceDowncall("btk_sae_gather_shards", shard, dist, out);
             }
             return (int)mh$.invokeExact(shard, dist, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_sae_set_gpu_precision {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_sae_set_gpu_precision").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_sae_set_gpu_precision (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_set_gpu_precision(btk_sae *sae, int32_t precision)
+     * }
+     */
+    public static FunctionDescriptor btk_sae_set_gpu_precision$descriptor() {
+        return btk_sae_set_gpu_precision.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_set_gpu_precision(btk_sae *sae, int32_t precision)
+     * }
+     */
+    public static MethodHandle btk_sae_set_gpu_precision$handle() {
+        return btk_sae_set_gpu_precision.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_set_gpu_precision(btk_sae *sae, int32_t precision)
+     * }
+     */
+    public static MemorySegment btk_sae_set_gpu_precision$address() {
+        return btk_sae_set_gpu_precision.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_sae_set_gpu_precision(btk_sae *sae, int32_t precision)
+     * }
+     */
+    public static int btk_sae_set_gpu_precision(MemorySegment sae, int precision) {
+        var mh$ = btk_sae_set_gpu_precision.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_sae_set_gpu_precision", sae, precision);
+            }
+            return (int)mh$.invokeExact(sae, precision);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_sae_train_step_deferred {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_sae_train_step_deferred").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_sae_train_step_deferred (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_train_step_deferred(btk_sae *sae, const btk_tensor_view *batch)
+     * }
+     */
+    public static FunctionDescriptor btk_sae_train_step_deferred$descriptor() {
+        return btk_sae_train_step_deferred.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_train_step_deferred(btk_sae *sae, const btk_tensor_view *batch)
+     * }
+     */
+    public static MethodHandle btk_sae_train_step_deferred$handle() {
+        return btk_sae_train_step_deferred.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_train_step_deferred(btk_sae *sae, const btk_tensor_view *batch)
+     * }
+     */
+    public static MemorySegment btk_sae_train_step_deferred$address() {
+        return btk_sae_train_step_deferred.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_sae_train_step_deferred(btk_sae *sae, const btk_tensor_view *batch)
+     * }
+     */
+    public static int btk_sae_train_step_deferred(MemorySegment sae, MemorySegment batch) {
+        var mh$ = btk_sae_train_step_deferred.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_sae_train_step_deferred", sae, batch);
+            }
+            return (int)mh$.invokeExact(sae, batch);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_sae_last_metrics {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_sae_last_metrics").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_sae_last_metrics (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_last_metrics(btk_sae *sae, btk_metrics *out)
+     * }
+     */
+    public static FunctionDescriptor btk_sae_last_metrics$descriptor() {
+        return btk_sae_last_metrics.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_last_metrics(btk_sae *sae, btk_metrics *out)
+     * }
+     */
+    public static MethodHandle btk_sae_last_metrics$handle() {
+        return btk_sae_last_metrics.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_sae_last_metrics(btk_sae *sae, btk_metrics *out)
+     * }
+     */
+    public static MemorySegment btk_sae_last_metrics$address() {
+        return btk_sae_last_metrics.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_sae_last_metrics(btk_sae *sae, btk_metrics *out)
+     * }
+     */
+    public static int btk_sae_last_metrics(MemorySegment sae, MemorySegment out) {
+        var mh$ = btk_sae_last_metrics.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_sae_last_metrics", sae, out);
+            }
+            return (int)mh$.invokeExact(sae, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_host_register {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER,
+            batchtopk_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_host_register").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_host_register (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_host_register(void *data, int64_t bytes)
+     * }
+     */
+    public static FunctionDescriptor btk_host_register$descriptor() {
+        return btk_host_register.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_host_register(void *data, int64_t bytes)
+     * }
+     */
+    public static MethodHandle btk_host_register$handle() {
+        return btk_host_register.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_host_register(void *data, int64_t bytes)
+     * }
+     */
+    public static MemorySegment btk_host_register$address() {
+        return btk_host_register.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_host_register(void *data, int64_t bytes)
+     * }
+     */
+    public static int btk_host_register(MemorySegment data, long bytes) {
+        var mh$ = btk_host_register.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_host_register", data, bytes);
+            }
+            return (int)mh$.invokeExact(data, bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class btk_host_unregister {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            batchtopk_h.C_INT,
+            batchtopk_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("btk_host_unregister").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: btk_host_unregister (load libbatchtopk.so first)"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t btk_host_unregister(void *data)
+     * }
+     */
+    public static FunctionDescriptor btk_host_unregister$descriptor() {
+        return btk_host_unregister.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t btk_host_unregister(void *data)
+     * }
+     */
+    public static MethodHandle btk_host_unregister$handle() {
+        return btk_host_unregister.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t btk_host_unregister(void *data)
+     * }
+     */
+    public static MemorySegment btk_host_unregister$address() {
+        return btk_host_unregister.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t btk_host_unregister(void *data)
+     * }
+     */
+    public static int btk_host_unregister(MemorySegment data) {
+        var mh$ = btk_host_unregister.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("btk_host_unregister", data);
+            }
+            return (int)mh$.invokeExact(data);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

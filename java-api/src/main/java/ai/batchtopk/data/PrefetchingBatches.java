@@ -2,8 +2,11 @@ package ai.batchtopk.data;
 
 import ai.batchtopk.ErrorMessages;
 import ai.batchtopk.MemoryBudget;
+import ai.batchtopk.PageLock;
 import ai.batchtopk.io.Tensor;
 import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 
@@ -17,6 +20,10 @@ import java.util.concurrent.BlockingQueue;
  * activation byte is on the Java heap. Each buffer carries the stream position after its rows, so
  * {@link #position()} is where the batches the trainer has <em>taken</em> end (not where the thread
  * has read to): a checkpoint taken between steps resumes exactly.
+ *
+ * <p>For a CUDA run the buffers are page-locked once ({@link PageLock}): the native step copies a batch
+ * from them to the GPU by DMA on its copy stream while the previous step computes, and returns once
+ * the copy is done, so the buffer can go back to the ring.
  *
  * <p>Not for use by more than one consumer thread. {@link #close()} stops the thread.
  */
@@ -37,6 +44,7 @@ public final class PrefetchingBatches implements BatchSource, AutoCloseable {
     private final BlockingQueue<Slot> free;
     private final BlockingQueue<Slot> ready;
     private final Thread thread;
+    private final List<Tensor> pageLocked = new ArrayList<>();
     private volatile Throwable failure;
     private Slot current;
     private long epoch;
@@ -51,6 +59,14 @@ public final class PrefetchingBatches implements BatchSource, AutoCloseable {
      *     available memory ({@link MemoryBudget})
      */
     public PrefetchingBatches(RowStream stream, int depth, Arena arena) {
+        this(stream, depth, arena, false);
+    }
+
+    /**
+     * Starts the thread; with {@code pageLock}, the ring's buffers are page-locked for a CUDA device first
+     * (and released by {@link #close()}).
+     */
+    public PrefetchingBatches(RowStream stream, int depth, Arena arena, boolean pageLock) {
         if (depth < 1) {
             throw new IllegalArgumentException("prefetch depth must be at least 1, got " + depth);
         }
@@ -66,7 +82,12 @@ public final class PrefetchingBatches implements BatchSource, AutoCloseable {
         this.free = new ArrayBlockingQueue<>(depth + 1);
         this.ready = new ArrayBlockingQueue<>(depth + 1);
         for (int i = 0; i <= depth; i++) {
-            free.add(new Slot(Tensor.allocate(stream.dtype(), new long[] {stream.batchSize(), stream.width()}, arena)));
+            Tensor buffer = Tensor.allocate(stream.dtype(), new long[] {stream.batchSize(), stream.width()}, arena);
+            if (pageLock) {
+                PageLock.lock(buffer.data());
+                pageLocked.add(buffer);
+            }
+            free.add(new Slot(buffer));
         }
         DataPosition start = stream.position();
         this.epoch = start.epoch();
@@ -131,5 +152,7 @@ public final class PrefetchingBatches implements BatchSource, AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        for (Tensor buffer : pageLocked) PageLock.unlock(buffer.data());
+        pageLocked.clear();
     }
 }

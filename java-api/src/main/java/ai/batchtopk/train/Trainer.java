@@ -1,9 +1,11 @@
 package ai.batchtopk.train;
 
 import ai.batchtopk.BatchTopKException;
+import ai.batchtopk.Device;
 import ai.batchtopk.ErrorMessages;
 import ai.batchtopk.EvalResult;
 import ai.batchtopk.ProcessGroup;
+import ai.batchtopk.GpuPrecision;
 import ai.batchtopk.Sae;
 import ai.batchtopk.Status;
 import ai.batchtopk.StepMetrics;
@@ -51,6 +53,8 @@ final class Trainer {
         long stepsDone;
         long tokens;
         StepMetrics last;
+        // A CUDA SAE's steps do not read their metrics except on logged steps.
+        final boolean deferMetrics;
         // When this SAE's last metrics line was written (the clock right after its step) and its tokens then.
         private long loggedAt;
         private long loggedTokens;
@@ -70,6 +74,7 @@ final class Trainer {
                 long tokens) {
             this.name = name;
             this.sae = Objects.requireNonNull(sae, "sae");
+            this.deferMetrics = sae.config().device() == Device.CUDA;
             this.output = Objects.requireNonNull(output, "output");
             this.log = log;
             this.evalLog = evalLog;
@@ -154,6 +159,13 @@ final class Trainer {
         this(members, batches, origin, plan, evalSet, listener, System::nanoTime, rank);
     }
 
+    /** Sets the GPU precision of the members on a CUDA device. */
+    void setGpuPrecision(GpuPrecision precision) {
+        for (Member member : members) {
+            if (member.deferMetrics) member.sae.setGpuPrecision(precision);
+        }
+    }
+
     /** @param clock nanoseconds, for the tokens/s of the metrics lines and the result (a test gives its own) */
     Trainer(
             List<Member> members,
@@ -225,7 +237,16 @@ final class Trainer {
                 }
                 StepMetrics m;
                 try {
-                    m = rank == null ? member.sae.trainStep(batch) : member.sae.trainStep(batch, rank.group());
+                    if (rank != null) {
+                        m = member.sae.trainStep(batch, rank.group());
+                    } else if (member.deferMetrics && member.last != null && !logs && s < plan.steps()) {
+                        // On the GPU the metrics are read only when logged, so that the host never waits
+                        // for a step; between lines, progress shows the last line's metrics.
+                        member.sae.trainStepDeferred(batch);
+                        m = member.last;
+                    } else {
+                        m = member.sae.trainStep(batch);
+                    }
                 } catch (BatchTopKException e) {
                     Optional<NonFiniteValue> bad =
                             e.status() == Status.NON_FINITE ? NonFiniteValue.firstIn(batch) : Optional.empty();

@@ -5,6 +5,8 @@ import ai.batchtopk.Checkpoint;
 import ai.batchtopk.ProcessGroup;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.StepPath;
+import ai.batchtopk.Device;
+import ai.batchtopk.GpuPrecision;
 import ai.batchtopk.data.ActivationData;
 import ai.batchtopk.data.BatchSource;
 import ai.batchtopk.data.DataFingerprint;
@@ -306,7 +308,9 @@ public final class TrainingRun implements AutoCloseable {
         }
         BatchSource batches = (BatchSource) stream;
         if (spec.prefetch() > 0) {
-            PrefetchingBatches prefetching = new PrefetchingBatches(stream, spec.prefetch(), arena);
+            // A CUDA SAE copies its batches from page-locked buffers by DMA, behind the previous step.
+            boolean onGpu = members.stream().anyMatch(m -> m.sae.config().device() == Device.CUDA);
+            PrefetchingBatches prefetching = new PrefetchingBatches(stream, spec.prefetch(), arena, onGpu);
             toClose.add(prefetching);
             batches = prefetching;
         }
@@ -393,6 +397,14 @@ public final class TrainingRun implements AutoCloseable {
     /** The run as it was specified (for a resumed one: as saved). */
     public RunSpec spec() {
         return spec;
+    }
+
+    /**
+     * Sets the GPU precision of every SAE of the run on a CUDA device (a run setting, not saved with the
+     * SAEs: a resumed run takes it again). SAEs on the CPU are left alone.
+     */
+    public void setGpuPrecision(GpuPrecision precision) {
+        trainer.setGpuPrecision(precision);
     }
 
     /**

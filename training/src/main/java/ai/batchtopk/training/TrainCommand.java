@@ -2,6 +2,7 @@ package ai.batchtopk.training;
 
 import ai.batchtopk.Architecture;
 import ai.batchtopk.Device;
+import ai.batchtopk.GpuPrecision;
 import ai.batchtopk.NativeLibrary;
 import ai.batchtopk.Normalization;
 import ai.batchtopk.ProcessGroup;
@@ -294,6 +295,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--device", paramLabel = "DEVICE", description = "cpu or cuda (default: cpu).")
     Device device;
 
+    @Option(
+            names = "--gpu-precision",
+            paramLabel = "P",
+            description = "With --device cuda: bf16 (encoder GEMM on bf16 inputs, fp32 accumulation; default) or fp32.")
+    GpuPrecision gpuPrecision;
+
     @Option(names = "--path", paramLabel = "PATH", description = "fused or naive step implementation (default: fused).")
     StepPath path;
 
@@ -395,7 +402,10 @@ final class TrainCommand implements Callable<Integer> {
         }
         List<String> args = RunFile.readArgs(resume);
         if (args == null) { // a run started from Java: it saved its specification
-            return report(TrainingRun.resume(resume, new TrainListener(stderr, ProgressBar.terminal()), group), stdout);
+            return report(
+                    TrainingRun.resume(resume, new TrainListener(stderr, ProgressBar.terminal()), group),
+                    gpuPrecision,
+                    stdout);
         }
         return savedRun(args).execute(true, stdout, stderr);
     }
@@ -454,8 +464,12 @@ final class TrainCommand implements Callable<Integer> {
             NativeLibrary.setNumThreads(threads);
         }
         if (device == Device.CUDA && !NativeLibrary.cudaAvailable()) {
-            throw new CommandFailure(
-                    "--device cuda: no CUDA device is usable by this build (" + NativeLibrary.buildInfo() + ")");
+            // A CUDA build names itself "(libtorch X, cuda)": then the machine lacks the device, not the build.
+            String why = NativeLibrary.buildInfo().endsWith(", cuda)") ? "no CUDA device" : "this build has no CUDA";
+            throw new CommandFailure("--device cuda: " + why + " (" + NativeLibrary.buildInfo() + ")");
+        }
+        if (gpuPrecision != null && device != Device.CUDA) {
+            throw new CommandFailure("--gpu-precision applies to --device cuda only");
         }
         if (device == Device.CUDA && group != null) {
             throw new CommandFailure("--device cuda: distributed training runs on the CPU (Gloo) in this build;"
@@ -464,12 +478,14 @@ final class TrainCommand implements Callable<Integer> {
         RunSpec run = new TrainSpecs(this, resuming)
                 .build(new TrainListener(stderr, ProgressBar.terminal()))
                 .withGroup(group);
-        return report(resuming ? TrainingRun.resume(run, allowChangedData) : TrainingRun.start(run), stdout);
+        return report(
+                resuming ? TrainingRun.resume(run, allowChangedData) : TrainingRun.start(run), gpuPrecision, stdout);
     }
 
     /** Trains the run and prints its summary line. */
-    private static int report(TrainingRun opened, PrintWriter stdout) throws IOException {
+    private static int report(TrainingRun opened, GpuPrecision gpuPrecision, PrintWriter stdout) throws IOException {
         try (TrainingRun run = opened) {
+            if (gpuPrecision != null) run.setGpuPrecision(gpuPrecision);
             RunResult result = run.train();
             if (run.spec().writes()) { // one summary line for a distributed run: rank 0's
                 stdout.println(JsonCodec.write(TrainSummary.of(result, run.spec())));

@@ -46,6 +46,24 @@ class ClearMessagesTest {
     }
 
     @Test
+    void cudaOptionsSayWhatIsMissing() {
+        Object[] base = {"train", "--data", data, "--d-sae", 32, "--k", 4, "--batch-size", 64, "--steps", 2};
+        Cli.Run precision = Cli.run(java.util.stream.Stream.concat(
+                        java.util.Arrays.stream(base),
+                        java.util.stream.Stream.of("--out", tmp.resolve("a"), "--gpu-precision", "fp32"))
+                .toArray());
+        assertError(precision, Main.FAILURE, "--gpu-precision applies to --device cuda only");
+        if (!ai.batchtopk.NativeLibrary.cudaAvailable()) {
+            Cli.Run cuda = Cli.run(java.util.stream.Stream.concat(
+                            java.util.Arrays.stream(base),
+                            java.util.stream.Stream.of("--out", tmp.resolve("b"), "--device", "cuda"))
+                    .toArray());
+            assertThat(cuda.err()).containsAnyOf("this build has no CUDA", "no CUDA device");
+            assertError(cuda, Main.FAILURE, "--device cuda: ");
+        }
+    }
+
+    @Test
     void perTokenNormalisationOfOneValuePerRowIsRefusedUpFront() throws IOException {
         Path narrow = tmp.resolve("narrow.npy");
         try (Arena arena = Arena.ofConfined()) {
