@@ -2,11 +2,11 @@ package ai.batchtopk.train;
 
 import ai.batchtopk.Architecture;
 import ai.batchtopk.Checkpoint;
+import ai.batchtopk.Device;
+import ai.batchtopk.GpuPrecision;
 import ai.batchtopk.ProcessGroup;
 import ai.batchtopk.SaeConfig;
 import ai.batchtopk.StepPath;
-import ai.batchtopk.Device;
-import ai.batchtopk.GpuPrecision;
 import ai.batchtopk.data.ActivationData;
 import ai.batchtopk.data.BatchSource;
 import ai.batchtopk.data.DataFingerprint;

@@ -3,7 +3,6 @@ package ai.batchtopk.training;
 import ai.batchtopk.EvalResult;
 import ai.batchtopk.NativeLibrary;
 import ai.batchtopk.Sae;
-import ai.batchtopk.SaeConfig;
 import ai.batchtopk.SaeLens;
 import ai.batchtopk.data.ActivationData;
 import ai.batchtopk.extract.ExtractorConfig;
@@ -11,13 +10,10 @@ import ai.batchtopk.extract.Site;
 import ai.batchtopk.extract.SplicedModel;
 import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.report.ComparisonPage;
-import ai.batchtopk.report.Report;
-import ai.batchtopk.train.EvalLog;
 import ai.batchtopk.train.EvalSet;
 import ai.batchtopk.train.MetricsLog;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -25,7 +21,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -98,9 +93,6 @@ final class CompareCommand implements Callable<Integer> {
             description = "Native intra-op threads (default: the number of cores).")
     Integer threads;
 
-    /** One SAE directory and what its training logs say. */
-    private record Member(Path dir, SaeConfig config, Map<String, Object> lastMetrics, Map<String, Object> lastEval) {}
-
     @Override
     public Integer call() throws IOException {
         if (evalTokens <= 0) {
@@ -112,18 +104,18 @@ final class CompareCommand implements Callable<Integer> {
         ResourceLimits.checkThreads(spec.commandLine(), threads);
         NativeLibrary.setNumThreads(
                 threads != null ? threads : Runtime.getRuntime().availableProcessors());
-        List<Member> members = members();
+        List<SweepMember> members = SweepMember.of(run);
         List<String> documents = text == null ? null : EvalCommand.documentsOf(text);
         List<Sae> saes = new ArrayList<>();
         try (Arena arena = Arena.ofShared()) {
-            for (Member m : members) {
+            for (SweepMember m : members) {
                 saes.add(SaeLens.load(m.dir()));
             }
             List<EvalResult> heldOut = heldOut(members, saes, arena);
             List<Map<String, Object>> downstream = documents == null ? null : downstream(members, saes, documents);
             List<ComparisonPage.Entry> entries = new ArrayList<>();
             for (int i = 0; i < members.size(); i++) {
-                entries.add(entry(members.get(i), heldOut.get(i), downstream == null ? null : downstream.get(i)));
+                entries.add(members.get(i).entry(heldOut.get(i), downstream == null ? null : downstream.get(i)));
             }
             String heldOutFrom = evalData != null
                     ? "the first " + heldOut.getFirst().tokens() + " rows of "
@@ -142,58 +134,8 @@ final class CompareCommand implements Callable<Integer> {
         }
     }
 
-    /** The SAEs in RUN_DIR: its subdirectories holding one (sorted by name), or RUN_DIR itself. */
-    private List<Member> members() throws IOException {
-        if (!Files.isDirectory(run)) {
-            throw new CommandFailure(
-                    "RUN_DIR " + run + ": " + (Files.exists(run) ? "not a directory" : "no such directory"));
-        }
-        List<Path> dirs;
-        try (Stream<Path> children = Files.list(run)) {
-            // A checkpoint save's swap siblings (NAME.incoming, NAME.previous) hold an SAE too, but not another one.
-            dirs = children.filter(p -> Files.isRegularFile(p.resolve(SaeLens.CONFIG_FILE)))
-                    .filter(p -> !p.getFileName().toString().matches(".*\\.(incoming|previous)"))
-                    .sorted()
-                    .toList();
-        }
-        if (dirs.isEmpty() && Files.isRegularFile(run.resolve(SaeLens.CONFIG_FILE))) {
-            dirs = List.of(run);
-        }
-        if (dirs.isEmpty()) {
-            throw new CommandFailure("RUN_DIR " + run + " holds no SAE (no " + SaeLens.CONFIG_FILE + " in it or its"
-                    + " subdirectories): give the --out of a 'train' run, e.g. one with --sweep arch=batchtopk,topk");
-        }
-        List<Member> members = new ArrayList<>();
-        for (Path dir : dirs) {
-            members.add(new Member(
-                    dir,
-                    SaeLens.config(dir),
-                    lastLine(dir.resolve(MetricsLog.FILE)),
-                    lastLine(dir.resolve(EvalLog.FILE))));
-        }
-        return members;
-    }
-
-    @SuppressWarnings("unchecked")
-    private static Map<String, Object> lastLine(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) {
-            return null;
-        }
-        List<Map<String, Object>> lines = (List<Map<String, Object>>) (List<?>) Report.readJsonLines(file, Map.class);
-        return lines.isEmpty() ? null : lines.getLast();
-    }
-
-    /** A Matryoshka SAE's prefix NMSE from its eval.jsonl line (none for the others). */
-    private static List<Double> prefixNmse(Map<String, Object> line) {
-        return line.get("prefix_nmse") instanceof List<?> values
-                ? values.stream()
-                        .map(v -> v instanceof Number n ? n.doubleValue() : Double.NaN)
-                        .toList()
-                : List.of();
-    }
-
     /** Each SAE on --eval-data (the same rows for all), or its last eval.jsonl line. */
-    private List<EvalResult> heldOut(List<Member> members, List<Sae> saes, Arena arena) throws IOException {
+    private List<EvalResult> heldOut(List<SweepMember> members, List<Sae> saes, Arena arena) throws IOException {
         List<EvalResult> results = new ArrayList<>();
         if (evalData != null) {
             ActivationData data = ActivationData.open(evalData, arena);
@@ -210,32 +152,21 @@ final class CompareCommand implements Callable<Integer> {
             return results;
         }
         List<String> without = members.stream()
-                .filter(m -> m.lastEval() == null || !(m.lastEval().get("nmse") instanceof Number))
+                .filter(m -> !m.evaluated())
                 .map(m -> m.dir().getFileName().toString())
                 .toList();
         if (!without.isEmpty()) {
             throw new CommandFailure("no held-out evaluation (eval.jsonl) for " + String.join(", ", without)
                     + ": give --eval-data FILE|DIR (or train with --eval-data)");
         }
-        for (Member m : members) {
-            Map<String, Object> e = m.lastEval();
-            results.add(new EvalResult(
-                    number(e, "eval_tokens", 1).longValue(),
-                    number(e, "nmse", Double.NaN).doubleValue(),
-                    number(e, "explained_variance", Double.NaN).doubleValue(),
-                    number(e, "l0", Double.NaN).doubleValue(),
-                    number(e, "dead_fraction", 0).doubleValue(),
-                    prefixNmse(e)));
+        for (SweepMember m : members) {
+            results.add(m.lastEvalResult());
         }
         return results;
     }
 
-    private static Number number(Map<String, Object> line, String key, Number absent) {
-        return line.get(key) instanceof Number n ? n : absent;
-    }
-
     /** Every SAE spliced into the model on the same text; they must read the same hook. */
-    private List<Map<String, Object>> downstream(List<Member> members, List<Sae> saes, List<String> documents)
+    private List<Map<String, Object>> downstream(List<SweepMember> members, List<Sae> saes, List<String> documents)
             throws IOException {
         ExtractorConfig config = null;
         for (int i = 0; i < members.size(); i++) {
@@ -259,27 +190,6 @@ final class CompareCommand implements Callable<Integer> {
         try (SplicedModel model = SplicedModel.open(config)) {
             return DownstreamFidelity.measureAll(saes, model, documents);
         }
-    }
-
-    private static ComparisonPage.Entry entry(Member m, EvalResult r, Map<String, Object> downstream) {
-        SaeConfig c = m.config();
-        Double trainDead = m.lastMetrics() != null && m.lastMetrics().get("dead") instanceof Number n
-                ? n.doubleValue() / c.dSae()
-                : null;
-        return new ComparisonPage.Entry(
-                m.dir().getFileName().toString(),
-                c.architecture().cliName(),
-                c.dSae(),
-                SweepGrid.usesK(c.architecture()) ? c.k() : null,
-                SweepGrid.usesL0Coeff(c.architecture()) ? c.l0Coeff() : null,
-                SweepGrid.usesL1Coeff(c.architecture()) ? c.l1Coeff() : null,
-                r.l0(),
-                r.nmse(),
-                r.explainedVariance(),
-                r.deadFraction(),
-                trainDead,
-                downstream == null ? null : (Double) downstream.get("downstream_score"),
-                downstream == null ? null : (Double) downstream.get("downstream_cosine"));
     }
 
     private static Map<String, Object> summary(Path page, List<ComparisonPage.Entry> entries) {

@@ -14,12 +14,12 @@ final class Sweep {
     static List<SweepGrid.Variant> variants(TrainCommand c) {
         try {
             return SweepGrid.of(
-                    c.sweep,
-                    c.architecture != null ? c.architecture : initArchitecture(c),
-                    c.dSae,
-                    c.k,
-                    c.l0Coeff,
-                    c.l1Coeff);
+                    c.sae.sweep,
+                    c.sae.architecture != null ? c.sae.architecture : initArchitecture(c),
+                    c.sae.dSae,
+                    c.sae.k,
+                    c.sae.l0Coeff,
+                    c.sae.l1Coeff);
         } catch (IllegalArgumentException e) {
             throw c.usage(e.getMessage());
         }
@@ -27,11 +27,11 @@ final class Sweep {
 
     /** The --init SAE's architecture, which the run keeps without --arch; null when it cannot be read (yet). */
     private static Architecture initArchitecture(TrainCommand c) {
-        if (c.init == null || !Files.isDirectory(c.init)) {
+        if (c.sae.init == null || !Files.isDirectory(c.sae.init)) {
             return null;
         }
         try {
-            return SaeLens.config(c.init).architecture();
+            return SaeLens.config(c.sae.init).architecture();
         } catch (IOException | RuntimeException e) {
             return null; // the run reports it when it loads the --init SAE
         }

@@ -1,14 +1,10 @@
 package ai.batchtopk.training;
 
-import ai.batchtopk.Architecture;
 import ai.batchtopk.Device;
 import ai.batchtopk.GpuPrecision;
 import ai.batchtopk.NativeLibrary;
-import ai.batchtopk.Normalization;
 import ai.batchtopk.ProcessGroup;
 import ai.batchtopk.SaeConfig;
-import ai.batchtopk.StepPath;
-import ai.batchtopk.extract.Site;
 import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.train.RunFile;
 import ai.batchtopk.train.RunResult;
@@ -40,10 +36,11 @@ import picocli.CommandLine.Spec;
  * {@code run.json}: the arguments, so that {@code --resume DIR} continues a killed run exactly
  * ({@code --init} starts a new run from a checkpoint instead).
  *
- * <p>This class declares the options and hands them on: {@link TrainSpecs} turns them into the library's
- * {@link RunSpec}, {@link TrainingRun} runs it. Options left out take the library's defaults
- * ({@link SaeConfig#builder}); with {@code --init} they keep the saved SAE's values instead. Nullable
- * fields are how "given" is told from "left out".
+ * <p>This class gathers the options, declared by concern in its input group and mixins ({@link SaeOptions},
+ * {@link ScheduleOptions}, ...), with those of resuming and of running over several processes, and hands them
+ * on: {@link TrainSpecs} turns them into the library's {@link RunSpec}, {@link TrainingRun} runs it. Options
+ * left out take the library's defaults ({@link SaeConfig#builder}); with {@code --init} they keep the saved
+ * SAE's values instead. Nullable fields are how "given" is told from "left out".
  */
 @Command(
         name = "train",
@@ -59,194 +56,28 @@ final class TrainCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @ArgGroup(exclusive = true, multiplicity = "0..1")
-    Input input;
+    InputOptions input;
 
-    /**
-     * What to train on: activation files or text (one of them; required unless --resume, which keeps the
-     * run's own, so picocli checks only that not both are given).
-     */
-    static final class Input {
-        @Option(
-                names = "--data",
-                required = true,
-                paramLabel = "FILE|DIR",
-                description = "Activations: a .npy file, a .safetensors file (its one 2-D float tensor, or FILE:NAME),"
-                        + " or a directory of such shards (sorted by name); repeat to concatenate (same width and"
-                        + " dtype). This or --text is required.")
-        List<Path> data;
+    @Mixin
+    ExtractionOptions extraction;
 
-        @Option(
-                names = "--text",
-                required = true,
-                paramLabel = "FILE|DIR",
-                description = "Instead of --data: text files (a directory is read recursively; documents split at"
-                        + " blank lines) run through --model as training goes, its --layer/--site activations"
-                        + " streamed into the SAEs (in document order, no shuffle; over and over if the budget is"
-                        + " longer). Repeatable.")
-        List<Path> text;
-    }
-
-    @Option(
-            names = "--model",
-            paramLabel = "NAME",
-            description = "With --text: the model (default: minilm, all-MiniLM-L6-v2).")
-    String model;
-
-    @Option(
-            names = "--layer",
-            paramLabel = "L",
-            description = "With --text: the layer, 0-based (required with --text).")
-    Integer layer;
-
-    @Option(
-            names = "--site",
-            paramLabel = "resid|mlp",
-            description =
-                    "With --text: residual stream after the layer (d = 384) or MLP activations (d = 1536) (default: resid).")
-    Site site;
-
-    @Option(
-            names = "--max-length",
-            paramLabel = "T",
-            description = "With --text: tokens per model sequence, [CLS]/[SEP] included (default: 128).")
-    Integer maxLength;
-
-    @Option(
-            names = "--extract-batch-size",
-            paramLabel = "N",
-            description = "With --text: sequences per model run (default: 32).")
-    Integer extractBatchSize;
-
-    @Option(
-            names = "--encoding",
-            paramLabel = "CHARSET",
-            description = "With --text: encoding of the text files (default: UTF-8; e.g. latin-1).")
-    String encoding;
-
-    @Option(
-            names = "--arch",
-            paramLabel = "ARCH",
-            converter = Converters.ArchitectureConverter.class,
-            description =
-                    "batchtopk, topk, jumprelu, relu or matryoshka-batchtopk (default: batchtopk, or the --init SAE's; another one"
-                            + " starts a new run from the --init SAE's parameters).")
-    Architecture architecture;
-
-    @Option(names = "--d-sae", paramLabel = "N", description = "Number of latents (required without --init).")
-    Long dSae;
-
-    @Option(
-            names = "--k",
-            paramLabel = "K",
-            description = "Active latents per token (batchtopk, topk, matryoshka-batchtopk).")
-    Integer k;
-
-    @Option(
-            names = "--l0-coeff",
-            paramLabel = "X",
-            description = "jumprelu: weight of the L0 penalty (the library's default if left out).")
-    Double l0Coeff;
-
-    @Option(
-            names = "--l1-coeff",
-            paramLabel = "X",
-            description = "relu: weight of the L1 penalty (the library's default if left out).")
-    Double l1Coeff;
-
-    @Option(
-            names = "--matryoshka-widths",
-            paramLabel = "W1,W2,...",
-            split = ",",
-            description = "matryoshka-batchtopk: the cumulative prefix widths, strictly increasing, the last equal to"
-                    + " --d-sae (required by that architecture).")
-    List<Long> matryoshkaWidths;
-
-    @Option(names = "--batch-size", paramLabel = "B", description = "Tokens per step (required).")
-    Long batchSize;
+    @Mixin
+    SaeOptions sae;
 
     @ArgGroup(exclusive = true, multiplicity = "0..1")
-    Length length;
+    RunLength length;
 
-    /** How long to train: a step count or a token count. */
-    static final class Length {
-        @Option(
-                names = "--steps",
-                required = true,
-                paramLabel = "N",
-                description = "Optimizer steps to take (this or --tokens is required).")
-        Long steps;
+    @Mixin
+    ScheduleOptions schedule;
 
-        @Option(
-                names = "--tokens",
-                required = true,
-                paramLabel = "N",
-                description = "Tokens to train on: ceil(N / batch size) steps.")
-        Long tokens;
-    }
+    @Mixin
+    LoadingOptions loading;
 
-    @Option(names = "--lr", paramLabel = "LR", description = "Adam learning rate (default: 3e-4).")
-    Double lr;
+    @Mixin
+    EvalOptions eval;
 
-    @Option(names = "--seed", paramLabel = "S", description = "Seed of the initial parameters and of the shuffle.")
-    Long seed;
-
-    @Option(
-            names = "--normalize",
-            paramLabel = "MODE",
-            converter = Converters.NormalizationConverter.class,
-            description = "per-token or none (default: per-token).")
-    Normalization normalization;
-
-    @Option(
-            names = "--shuffle",
-            negatable = true,
-            defaultValue = "true",
-            fallbackValue = "true",
-            description = "Visit rows in a seeded random order, new each epoch (default), or in file order.")
-    boolean shuffle;
-
-    @Option(
-            names = "--shuffle-buffer",
-            paramLabel = "ROWS",
-            defaultValue = "0",
-            description = "Shuffle within windows of ROWS consecutive rows (windows in random order) instead of"
-                    + " over all rows: a working set of ROWS rows; 0 (default): one permutation of all rows.")
-    long shuffleBuffer;
-
-    @Option(
-            names = "--prefetch",
-            paramLabel = "N",
-            defaultValue = "2",
-            description = "Batches a background thread prepares ahead into off-heap buffers (default: 2; 0: none).")
-    int prefetch;
-
-    @Option(
-            names = "--lr-warmup-steps",
-            paramLabel = "N",
-            defaultValue = "0",
-            description = "Raise the learning rate linearly from 0 over the first N steps (default: 0).")
-    long lrWarmupSteps;
-
-    @Option(
-            names = "--lr-decay",
-            paramLabel = "SHAPE",
-            defaultValue = "none",
-            description = "none, linear or cosine: decay the learning rate after the warm-up (default: none).")
-    String lrDecay;
-
-    @Option(
-            names = "--lr-end-fraction",
-            paramLabel = "X",
-            defaultValue = "0",
-            description = "With --lr-decay, the rate falls towards X * lr at the end of the run (default: 0).")
-    double lrEndFraction;
-
-    @Option(
-            names = "--checkpoint-every",
-            paramLabel = "N",
-            defaultValue = "0",
-            description = "Save a checkpoint every N steps (atomically; default 0: only at the end).")
-    long checkpointEvery;
+    @Mixin
+    OutputOptions output;
 
     @Option(
             names = "--resume",
@@ -256,93 +87,11 @@ final class TrainCommand implements Callable<Integer> {
     Path resume;
 
     @Option(
-            names = "--eval-data",
-            paramLabel = "FILE|DIR",
-            description = "Held-out activations to evaluate on (same forms as --data); lines go to eval.jsonl.")
-    List<Path> evalData;
-
-    @Option(
-            names = "--eval-every",
-            paramLabel = "N",
-            description = "Evaluate every N steps and at the end (default: about 10 times per run).")
-    Long evalEvery;
-
-    @Option(
-            names = "--eval-tokens",
-            paramLabel = "N",
-            defaultValue = "16384",
-            description = "Rows of --eval-data to evaluate on: the first N (default: 16384).")
-    long evalTokens;
-
-    @Option(
-            names = "--sweep",
-            paramLabel = "NAME=V1,V2,...",
-            description =
-                    "Train several SAEs in one pass over the same batches: arch=batchtopk,topk,jumprelu, d-sae=2048,4096,"
-                            + " k=16,32,64 (architectures that select k latents), l0-coeff=... (jumprelu), l1-coeff=... (relu);"
-                            + " each architecture is crossed with d-sae and the values of its own parameter; each SAE goes to"
-                            + " DIR/<arch>-dsae<N>-k<K>/ (jumprelu: -l0c<X>, relu: -l1c<X>).")
-    List<String> sweep;
-
-    @Option(
-            names = "--init",
-            paramLabel = "SAE_DIR",
-            description =
-                    "Start from an SAELens directory (or a SAELens batchtopk training checkpoint); resume it if it"
-                            + " is a checkpoint of ours of the same architecture.")
-    Path init;
-
-    @Option(names = "--device", paramLabel = "DEVICE", description = "cpu or cuda (default: cpu).")
-    Device device;
-
-    @Option(
-            names = "--gpu-precision",
-            paramLabel = "P",
-            description = "With --device cuda: bf16 (encoder GEMM on bf16 inputs, fp32 accumulation; default) or fp32.")
-    GpuPrecision gpuPrecision;
-
-    @Option(names = "--path", paramLabel = "PATH", description = "fused or naive step implementation (default: fused).")
-    StepPath path;
-
-    @Option(
-            names = "--k-aux",
-            paramLabel = "N",
-            description = "Dead latents used by AuxK per token (default: 512; 0: off).")
-    Integer kAux;
-
-    @Option(names = "--aux-coeff", paramLabel = "X", description = "Weight of the AuxK loss (default: 1/32).")
-    Double auxCoeff;
-
-    @Option(
-            names = "--dead-after-tokens",
-            paramLabel = "N",
-            description = "A latent not selected for this many tokens is dead (default: 20480).")
-    Long deadAfterTokens;
-
-    @Option(
-            names = "--log-every",
-            paramLabel = "N",
-            description = "A metrics line every N steps (default: every step up to 200 steps, else ~200 lines).")
-    Long logEvery;
-
-    @Option(
             names = "--threads",
             paramLabel = "N",
             description =
                     "Native intra-op threads (default: the native library's own; OpenBLAS runs the matrix products on all cores either way).")
     Integer threads;
-
-    @Option(
-            names = "--out",
-            paramLabel = "DIR",
-            description = "Where the SAE and metrics go (required; with --sweep, one subdirectory per SAE)."
-                    + " It must be new or empty (or the --init directory, to go on in place).")
-    Path out;
-
-    @Option(
-            names = "--overwrite",
-            description = "Replace the training run already in --out (only if it holds nothing but a run's files).")
-    boolean overwrite;
 
     @Option(
             names = "--allow-changed-data",
@@ -404,7 +153,7 @@ final class TrainCommand implements Callable<Integer> {
         if (args == null) { // a run started from Java: it saved its specification
             return report(
                     TrainingRun.resume(resume, new TrainListener(stderr, ProgressBar.terminal()), group),
-                    gpuPrecision,
+                    sae.gpuPrecision,
                     stdout);
         }
         return savedRun(args).execute(true, stdout, stderr);
@@ -440,7 +189,7 @@ final class TrainCommand implements Callable<Integer> {
                     resume.resolve(RunFile.FILE) + ": the saved arguments no longer parse: " + e.getMessage(), e);
         }
         TrainCommand run = saved.getCommand();
-        run.out = resume;
+        run.output.out = resume;
         run.allowChangedData = allowChangedData;
         run.group = group;
         ParseResult given = spec.commandLine().getParseResult();
@@ -448,7 +197,7 @@ final class TrainCommand implements Callable<Integer> {
             run.threads = threads;
         }
         if (given.hasMatchedOption("--prefetch")) {
-            run.prefetch = prefetch;
+            run.loading.prefetch = loading.prefetch;
         }
         return run;
     }
@@ -463,15 +212,15 @@ final class TrainCommand implements Callable<Integer> {
         if (threads != null) {
             NativeLibrary.setNumThreads(threads);
         }
-        if (device == Device.CUDA && !NativeLibrary.cudaAvailable()) {
+        if (sae.device == Device.CUDA && !NativeLibrary.cudaAvailable()) {
             // A CUDA build names itself "(libtorch X, cuda)": then the machine lacks the device, not the build.
             String why = NativeLibrary.buildInfo().endsWith(", cuda)") ? "no CUDA device" : "this build has no CUDA";
             throw new CommandFailure("--device cuda: " + why + " (" + NativeLibrary.buildInfo() + ")");
         }
-        if (gpuPrecision != null && device != Device.CUDA) {
+        if (sae.gpuPrecision != null && sae.device != Device.CUDA) {
             throw new CommandFailure("--gpu-precision applies to --device cuda only");
         }
-        if (device == Device.CUDA && group != null) {
+        if (sae.device == Device.CUDA && group != null) {
             throw new CommandFailure("--device cuda: distributed training runs on the CPU (Gloo) in this build;"
                     + " NCCL for CUDA is not available yet");
         }
@@ -479,7 +228,9 @@ final class TrainCommand implements Callable<Integer> {
                 .build(new TrainListener(stderr, ProgressBar.terminal()))
                 .withGroup(group);
         return report(
-                resuming ? TrainingRun.resume(run, allowChangedData) : TrainingRun.start(run), gpuPrecision, stdout);
+                resuming ? TrainingRun.resume(run, allowChangedData) : TrainingRun.start(run),
+                sae.gpuPrecision,
+                stdout);
     }
 
     /** Trains the run and prints its summary line. */
@@ -498,15 +249,7 @@ final class TrainCommand implements Callable<Integer> {
         return new ParameterException(spec.commandLine(), message);
     }
 
-    Architecture architecture() {
-        return architecture != null ? architecture : Architecture.BATCHTOPK;
-    }
-
     long steps() {
-        return length.steps != null ? length.steps : Math.ceilDiv(length.tokens, batchSize);
-    }
-
-    boolean sweeping() {
-        return sweep != null && !sweep.isEmpty();
+        return length.steps(schedule.batchSize);
     }
 }

@@ -28,10 +28,10 @@ final class TrainOptionChecks {
         }
         ParseResult given = c.spec.commandLine().getParseResult();
         if (c.input.text != null) {
-            if (c.layer == null) {
+            if (c.extraction.layer == null) {
                 throw usage("--text needs --layer L (the model layer whose activations to train on, 0-based)");
             }
-            if (c.shuffle && given != null && given.hasMatchedOption("--shuffle")) {
+            if (c.loading.shuffle && given != null && given.hasMatchedOption("--shuffle")) {
                 throw usage("--shuffle cannot be used with --text: rows extracted from text come in document order"
                         + " (to shuffle, write them with 'extract' and train with --data)");
             }
@@ -39,9 +39,9 @@ final class TrainOptionChecks {
                 throw usage(
                         "--shuffle-buffer cannot be used with --text: rows extracted from text come in document order");
             }
-            c.shuffle = false;
-            if (c.extractBatchSize != null) {
-                positive("--extract-batch-size", c.extractBatchSize);
+            c.loading.shuffle = false;
+            if (c.extraction.extractBatchSize != null) {
+                positive("--extract-batch-size", c.extraction.extractBatchSize);
             }
             TrainSpecs.extractorConfig(c);
         } else {
@@ -51,56 +51,59 @@ final class TrainOptionChecks {
                 }
             }
         }
-        if (c.batchSize == null) {
+        if (c.schedule.batchSize == null) {
             throw usage("Missing required option: '--batch-size=B'");
         }
-        if (c.out == null) {
+        if (c.output.out == null) {
             throw usage("Missing required option: '--out=DIR'");
         }
         if (c.length == null) {
             throw usage("Missing required argument (specify one of these): (--steps=N | --tokens=N)");
         }
-        positive("--batch-size", c.batchSize);
-        if (c.shuffleBuffer < 0) {
-            throw usage("--shuffle-buffer must not be negative (0: shuffle over all rows), got " + c.shuffleBuffer);
+        positive("--batch-size", c.schedule.batchSize);
+        if (c.loading.shuffleBuffer < 0) {
+            throw usage(
+                    "--shuffle-buffer must not be negative (0: shuffle over all rows), got " + c.loading.shuffleBuffer);
         }
-        if (c.prefetch < 0) {
-            throw usage("--prefetch must not be negative (0: no prefetch thread), got " + c.prefetch);
+        if (c.loading.prefetch < 0) {
+            throw usage("--prefetch must not be negative (0: no prefetch thread), got " + c.loading.prefetch);
         }
-        if (c.lrWarmupSteps < 0) {
-            throw usage("--lr-warmup-steps must not be negative, got " + c.lrWarmupSteps);
+        if (c.schedule.lrWarmupSteps < 0) {
+            throw usage("--lr-warmup-steps must not be negative, got " + c.schedule.lrWarmupSteps);
         }
         try {
-            LrSchedule.Decay.parse(c.lrDecay);
+            LrSchedule.Decay.parse(c.schedule.lrDecay);
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
-        if (!(c.lrEndFraction >= 0 && c.lrEndFraction <= 1)) {
-            throw usage("--lr-end-fraction must be in [0, 1], got " + c.lrEndFraction);
+        if (!(c.schedule.lrEndFraction >= 0 && c.schedule.lrEndFraction <= 1)) {
+            throw usage("--lr-end-fraction must be in [0, 1], got " + c.schedule.lrEndFraction);
         }
-        if (c.lrWarmupSteps >= steps() && !c.lrDecay.equalsIgnoreCase("none")) {
-            throw usage("--lr-warmup-steps " + c.lrWarmupSteps + " leaves no steps to --lr-decay over (the run has "
-                    + steps() + ")");
+        if (c.schedule.lrWarmupSteps >= steps() && !c.schedule.lrDecay.equalsIgnoreCase("none")) {
+            throw usage("--lr-warmup-steps " + c.schedule.lrWarmupSteps
+                    + " leaves no steps to --lr-decay over (the run has " + steps() + ")");
         }
-        if (c.checkpointEvery < 0) {
-            throw usage("--checkpoint-every must not be negative (0: only at the end), got " + c.checkpointEvery);
+        if (c.output.checkpointEvery < 0) {
+            throw usage(
+                    "--checkpoint-every must not be negative (0: only at the end), got " + c.output.checkpointEvery);
         }
-        if (c.evalEvery != null) {
-            positive("--eval-every", c.evalEvery);
+        if (c.eval.evalEvery != null) {
+            positive("--eval-every", c.eval.evalEvery);
         }
-        positive("--eval-tokens", c.evalTokens);
-        if ((c.evalEvery != null) && c.evalData == null) {
+        positive("--eval-tokens", c.eval.evalTokens);
+        if ((c.eval.evalEvery != null) && c.eval.evalData == null) {
             throw usage("--eval-every needs --eval-data");
         }
-        if (c.sweep != null && !c.sweep.isEmpty() && c.init != null) {
+        if (c.sae.sweep != null && !c.sae.sweep.isEmpty() && c.sae.init != null) {
             throw usage("--sweep trains new SAEs; it cannot be combined with --init");
         }
-        if (c.overwrite
-                && c.init != null
-                && c.init.toAbsolutePath()
+        if (c.output.overwrite
+                && c.sae.init != null
+                && c.sae.init
+                        .toAbsolutePath()
                         .normalize()
-                        .startsWith(c.out.toAbsolutePath().normalize())) {
-            throw usage("--overwrite would delete the --init SAE " + c.init + ", which is in --out " + c.out
+                        .startsWith(c.output.out.toAbsolutePath().normalize())) {
+            throw usage("--overwrite would delete the --init SAE " + c.sae.init + ", which is in --out " + c.output.out
                     + " (to go on in place, leave --overwrite out)");
         }
         if (c.length.steps != null) {
@@ -108,42 +111,42 @@ final class TrainOptionChecks {
         } else {
             positive("--tokens", c.length.tokens);
         }
-        if (c.dSae != null) {
-            positive("--d-sae", c.dSae);
+        if (c.sae.dSae != null) {
+            positive("--d-sae", c.sae.dSae);
         }
-        if (c.k != null) {
-            positive("--k", c.k);
-            if (c.dSae != null && c.k > c.dSae) {
-                throw usage("--k " + c.k + " is larger than --d-sae " + c.dSae + " (k must be at most d_sae)");
+        if (c.sae.k != null) {
+            positive("--k", c.sae.k);
+            if (c.sae.dSae != null && c.sae.k > c.sae.dSae) {
+                throw usage("--k " + c.sae.k + " is larger than --d-sae " + c.sae.dSae + " (k must be at most d_sae)");
             }
         }
-        if (c.lr != null && !(Double.isFinite(c.lr) && c.lr > 0)) {
-            throw usage("--lr must be a finite positive number, got " + c.lr);
+        if (c.schedule.lr != null && !(Double.isFinite(c.schedule.lr) && c.schedule.lr > 0)) {
+            throw usage("--lr must be a finite positive number, got " + c.schedule.lr);
         }
-        if (c.kAux != null && c.kAux < 0) {
-            throw usage("--k-aux must not be negative (0 turns AuxK off), got " + c.kAux);
+        if (c.sae.kAux != null && c.sae.kAux < 0) {
+            throw usage("--k-aux must not be negative (0 turns AuxK off), got " + c.sae.kAux);
         }
-        if (c.auxCoeff != null && !(Double.isFinite(c.auxCoeff) && c.auxCoeff >= 0)) {
-            throw usage("--aux-coeff must be a finite number >= 0, got " + c.auxCoeff);
+        if (c.sae.auxCoeff != null && !(Double.isFinite(c.sae.auxCoeff) && c.sae.auxCoeff >= 0)) {
+            throw usage("--aux-coeff must be a finite number >= 0, got " + c.sae.auxCoeff);
         }
-        if (c.deadAfterTokens != null) {
-            positive("--dead-after-tokens", c.deadAfterTokens);
+        if (c.sae.deadAfterTokens != null) {
+            positive("--dead-after-tokens", c.sae.deadAfterTokens);
         }
-        if (c.logEvery != null) {
-            positive("--log-every", c.logEvery);
+        if (c.output.logEvery != null) {
+            positive("--log-every", c.output.logEvery);
         }
         if (c.threads != null) {
             positive("--threads", c.threads);
         }
-        if (c.l0Coeff != null && !(Double.isFinite(c.l0Coeff) && c.l0Coeff >= 0)) {
-            throw usage("--l0-coeff must be a finite number >= 0, got " + c.l0Coeff);
+        if (c.sae.l0Coeff != null && !(Double.isFinite(c.sae.l0Coeff) && c.sae.l0Coeff >= 0)) {
+            throw usage("--l0-coeff must be a finite number >= 0, got " + c.sae.l0Coeff);
         }
-        if (c.l1Coeff != null && !(Double.isFinite(c.l1Coeff) && c.l1Coeff >= 0)) {
-            throw usage("--l1-coeff must be a finite number >= 0, got " + c.l1Coeff);
+        if (c.sae.l1Coeff != null && !(Double.isFinite(c.sae.l1Coeff) && c.sae.l1Coeff >= 0)) {
+            throw usage("--l1-coeff must be a finite number >= 0, got " + c.sae.l1Coeff);
         }
         List<SweepGrid.Variant> variants = Sweep.variants(c);
         boolean matryoshka = variants.stream().anyMatch(v -> v.architecture() == Architecture.MATRYOSHKA_BATCHTOPK);
-        if (c.init == null) {
+        if (c.sae.init == null) {
             if (variants.stream().anyMatch(v -> v.dSae() == null)) {
                 throw usage("--d-sae is required (unless --init gives an SAE)");
             }
@@ -151,12 +154,12 @@ final class TrainOptionChecks {
             if (!needingK.isEmpty()) {
                 throw usage("--k is required for --arch " + needingK.getFirst().cliName());
             }
-            if (c.matryoshkaWidths == null && matryoshka) {
+            if (c.sae.matryoshkaWidths == null && matryoshka) {
                 throw usage("--matryoshka-widths is required for --arch " + Architecture.MATRYOSHKA_BATCHTOPK.cliName()
                         + " (cumulative prefix widths, e.g. 2304,4608,9216, the last equal to --d-sae)");
             }
         }
-        if (c.matryoshkaWidths != null && (c.init == null || c.architecture != null) && !matryoshka) {
+        if (c.sae.matryoshkaWidths != null && (c.sae.init == null || c.sae.architecture != null) && !matryoshka) {
             throw usage("--matryoshka-widths applies to --arch " + Architecture.MATRYOSHKA_BATCHTOPK.cliName()
                     + " only, not " + architecture().cliName());
         }
@@ -187,7 +190,7 @@ final class TrainOptionChecks {
     }
 
     private Architecture architecture() {
-        return c.architecture();
+        return c.sae.architecture();
     }
 
     private long steps() {

@@ -8,8 +8,6 @@ import ai.batchtopk.data.ActivationFiles;
 import ai.batchtopk.data.DataSource;
 import ai.batchtopk.data.RowOrder;
 import ai.batchtopk.extract.ExtractorConfig;
-import ai.batchtopk.extract.Model;
-import ai.batchtopk.extract.Site;
 import ai.batchtopk.extract.TextCorpus;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.train.ConfigOverrides;
@@ -52,51 +50,57 @@ final class TrainSpecs {
         if (c.input.text != null) {
             ExtractorConfig config = extractorConfig(c);
             width = config.width();
-            ResourceLimits.checkTrain(c.spec.commandLine(), c.prefetch, c.batchSize, width, DType.F32, dSaes(variants));
+            ResourceLimits.checkTrain(
+                    c.spec.commandLine(), c.loading.prefetch, c.schedule.batchSize, width, DType.F32, dSaes(variants));
             source = new TextData(c.input.text, textEncoding(), config);
         } else {
             // A first look at the files (headers only) for their width; the run maps them again.
             DType dtype;
             try (Arena arena = Arena.ofConfined()) {
                 ActivationData files = ActivationData.open(c.input.data, arena);
-                if (c.batchSize > files.rows()) {
-                    throw new CommandFailure(
-                            "--batch-size " + c.batchSize + " is larger than the data (" + files.describe() + ")");
+                if (c.schedule.batchSize > files.rows()) {
+                    throw new CommandFailure("--batch-size " + c.schedule.batchSize + " is larger than the data ("
+                            + files.describe() + ")");
                 }
                 width = files.width();
                 dtype = files.dtype();
             }
-            ResourceLimits.checkTrain(c.spec.commandLine(), c.prefetch, c.batchSize, width, dtype, dSaes(variants));
+            ResourceLimits.checkTrain(
+                    c.spec.commandLine(), c.loading.prefetch, c.schedule.batchSize, width, dtype, dSaes(variants));
             source = new ActivationFiles(
-                    c.input.data, c.shuffle ? new RowOrder(true, c.shuffleBuffer) : RowOrder.SEQUENTIAL);
+                    c.input.data,
+                    c.loading.shuffle ? new RowOrder(true, c.loading.shuffleBuffer) : RowOrder.SEQUENTIAL);
         }
-        RunSpec.Builder run = RunSpec.builder(source, c.out).sweep(c.sweeping());
+        RunSpec.Builder run = RunSpec.builder(source, c.output.out).sweep(c.sae.sweeping());
         for (SweepGrid.Variant variant : variants) {
             run.sae(
-                    c.init == null
+                    c.sae.init == null
                             ? SaeSpec.of(variant.name(), newConfig(width, variant))
-                            : SaeSpec.init(variant.name(), c.init, c.architecture, c.k, c.matryoshkaWidths));
+                            : SaeSpec.init(
+                                    variant.name(), c.sae.init, c.sae.architecture, c.sae.k, c.sae.matryoshkaWidths));
         }
-        if (c.init != null) {
+        if (c.sae.init != null) {
             checkAgainstInit();
         }
-        if (c.evalEvery != null) {
-            run.evalEvery(c.evalEvery);
+        if (c.eval.evalEvery != null) {
+            run.evalEvery(c.eval.evalEvery);
         }
-        if (c.logEvery != null) {
-            run.logEvery(c.logEvery);
+        if (c.output.logEvery != null) {
+            run.logEvery(c.output.logEvery);
         }
         try {
-            return run.batchSize(c.batchSize)
+            return run.batchSize(c.schedule.batchSize)
                     .steps(c.steps())
-                    .lrSchedule(
-                            new LrSchedule.Shape(c.lrWarmupSteps, LrSchedule.Decay.parse(c.lrDecay), c.lrEndFraction))
+                    .lrSchedule(new LrSchedule.Shape(
+                            c.schedule.lrWarmupSteps,
+                            LrSchedule.Decay.parse(c.schedule.lrDecay),
+                            c.schedule.lrEndFraction))
                     .overrides(overrides())
-                    .evalData(c.evalData == null ? List.of() : c.evalData)
-                    .evalTokens(c.evalTokens)
-                    .checkpointEvery(c.checkpointEvery)
-                    .prefetch(c.prefetch)
-                    .overwrite(c.overwrite)
+                    .evalData(c.eval.evalData == null ? List.of() : c.eval.evalData)
+                    .evalTokens(c.eval.evalTokens)
+                    .checkpointEvery(c.output.checkpointEvery)
+                    .prefetch(c.loading.prefetch)
+                    .overwrite(c.output.overwrite)
                     .metadata(metadata())
                     .provenance(resuming ? Map.of() : provenance())
                     .listener(listener)
@@ -112,8 +116,9 @@ final class TrainSpecs {
 
     /** The settings this run sets over a saved config (and over the library's defaults for a new one). */
     private ConfigOverrides overrides() {
+        SaeOptions s = c.sae;
         return new ConfigOverrides(
-                c.lr, c.device, c.path, c.kAux, c.auxCoeff, c.l0Coeff, c.l1Coeff, c.deadAfterTokens, c.seed);
+                c.schedule.lr, s.device, s.path, s.kAux, s.auxCoeff, s.l0Coeff, s.l1Coeff, s.deadAfterTokens, s.seed);
     }
 
     /** The config of a new SAE: what was given, library defaults for the rest. */
@@ -122,8 +127,8 @@ final class TrainSpecs {
         if (variant.k() != null) {
             builder.k(variant.k());
         }
-        if (c.matryoshkaWidths != null && variant.architecture() == Architecture.MATRYOSHKA_BATCHTOPK) {
-            builder.matryoshkaWidths(c.matryoshkaWidths);
+        if (c.sae.matryoshkaWidths != null && variant.architecture() == Architecture.MATRYOSHKA_BATCHTOPK) {
+            builder.matryoshkaWidths(c.sae.matryoshkaWidths);
         }
         if (variant.l0Coeff() != null) {
             builder.l0Coeff(variant.l0Coeff());
@@ -131,8 +136,8 @@ final class TrainSpecs {
         if (variant.l1Coeff() != null) {
             builder.l1Coeff(variant.l1Coeff());
         }
-        if (c.normalization != null) {
-            builder.normalization(c.normalization);
+        if (c.sae.normalization != null) {
+            builder.normalization(c.sae.normalization);
         }
         try {
             return overrides().apply(builder).build();
@@ -146,35 +151,36 @@ final class TrainSpecs {
      * another architecture in the same directory.
      */
     private void checkAgainstInit() throws IOException {
-        if (!Files.isDirectory(c.init)) {
+        if (!Files.isDirectory(c.sae.init)) {
             return; // the library names the missing directory
         }
-        SaeConfig saved = SaeLens.config(c.init);
+        SaeConfig saved = SaeLens.config(c.sae.init);
         if (!resuming
-                && c.architecture != null
-                && Files.exists(c.out)
-                && Files.isSameFile(c.out, c.init)
-                && saved.architecture() != c.architecture) {
-            throw c.usage("--out " + c.out + " is the --init directory: a run of another architecture would replace"
-                    + " the SAE it starts from; give another --out");
+                && c.sae.architecture != null
+                && Files.exists(c.output.out)
+                && Files.isSameFile(c.output.out, c.sae.init)
+                && saved.architecture() != c.sae.architecture) {
+            throw c.usage(
+                    "--out " + c.output.out + " is the --init directory: a run of another architecture would replace"
+                            + " the SAE it starts from; give another --out");
         }
-        if (c.dSae != null && c.dSae != saved.dSae()) {
-            throw conflict("--d-sae " + c.dSae, "d_sae = " + saved.dSae());
+        if (c.sae.dSae != null && c.sae.dSae != saved.dSae()) {
+            throw conflict("--d-sae " + c.sae.dSae, "d_sae = " + saved.dSae());
         }
-        boolean warmStart = c.architecture != null && c.architecture != saved.architecture();
-        if (c.k != null && saved.architecture().usesK() && !warmStart && c.k != saved.k()) {
-            throw conflict("--k " + c.k, "k = " + saved.k());
+        boolean warmStart = c.sae.architecture != null && c.sae.architecture != saved.architecture();
+        if (c.sae.k != null && saved.architecture().usesK() && !warmStart && c.sae.k != saved.k()) {
+            throw conflict("--k " + c.sae.k, "k = " + saved.k());
         }
-        if (c.matryoshkaWidths != null && !warmStart && !c.matryoshkaWidths.equals(saved.matryoshkaWidths())) {
+        if (c.sae.matryoshkaWidths != null && !warmStart && !c.sae.matryoshkaWidths.equals(saved.matryoshkaWidths())) {
             throw conflict(
-                    "--matryoshka-widths " + widthsText(c.matryoshkaWidths),
+                    "--matryoshka-widths " + widthsText(c.sae.matryoshkaWidths),
                     saved.matryoshkaWidths().isEmpty()
                             ? "architecture " + saved.architecture().cliName()
                             : "matryoshka widths " + widthsText(saved.matryoshkaWidths()));
         }
-        if (c.normalization != null && c.normalization != saved.normalization()) {
+        if (c.sae.normalization != null && c.sae.normalization != saved.normalization()) {
             throw conflict(
-                    "--normalize " + c.normalization.cliName(),
+                    "--normalize " + c.sae.normalization.cliName(),
                     "normalization " + saved.normalization().cliName());
         }
     }
@@ -184,14 +190,14 @@ final class TrainSpecs {
     }
 
     private RuntimeException conflict(String given, String saved) {
-        return c.usage(given + " conflicts with the --init SAE " + c.init + ", which has " + saved
+        return c.usage(given + " conflicts with the --init SAE " + c.sae.init + ", which has " + saved
                 + "; leave the option out or give the saved value");
     }
 
     /** The charset of --encoding (a usage error if unknown). */
     private Charset textEncoding() {
         try {
-            return c.encoding == null ? StandardCharsets.UTF_8 : TextCorpus.charset(c.encoding);
+            return c.extraction.encoding == null ? StandardCharsets.UTF_8 : TextCorpus.charset(c.extraction.encoding);
         } catch (IllegalArgumentException e) {
             throw c.usage(e.getMessage());
         }
@@ -200,14 +206,7 @@ final class TrainSpecs {
     /** The extraction --text asks for (usage errors for impossible values). */
     static ExtractorConfig extractorConfig(TrainCommand c) {
         try {
-            return new ExtractorConfig(
-                    Model.of(c.model != null ? c.model : "minilm"),
-                    c.layer,
-                    c.site != null ? c.site : Site.RESID,
-                    c.maxLength != null ? c.maxLength : ExtractorConfig.DEFAULT_MAX_LENGTH,
-                    c.extractBatchSize != null ? c.extractBatchSize : ExtractorConfig.DEFAULT_BATCH_SIZE,
-                    false,
-                    0);
+            return c.extraction.config();
         } catch (IllegalArgumentException e) {
             throw c.usage(e.getMessage());
         }
