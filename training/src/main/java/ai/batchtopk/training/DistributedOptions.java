@@ -20,7 +20,7 @@ final class DistributedOptions {
     /**
      * @return this process's place in a group when it is a worker (torchrun's variables are set), else empty
      * @throws picocli.CommandLine.ParameterException for options that contradict each other
-     * @throws CommandFailure for incomplete variables, or a mode this build lacks
+     * @throws CommandFailure for incomplete variables
      */
     static Optional<WorkerEnvironment> check(TrainCommand c, Map<String, String> env) {
         if (c.nproc != null && c.nproc < 1) {
@@ -45,11 +45,6 @@ final class DistributedOptions {
             if ((c.nproc == null || c.nproc < 2) && worker.isEmpty()) {
                 throw c.usage("--parallel only applies to a run of several workers (--nproc N, or torchrun's "
                         + WorkerEnvironment.WORLD_SIZE + ")");
-            }
-            // The hook for latent sharding (each rank its slice of the latents): refused until the library has it.
-            if (c.parallel.equals("latents")) {
-                throw new CommandFailure("--parallel latents (latent sharding) is not available in this build yet;"
-                        + " use --parallel data (the default)");
             }
         }
         return worker;

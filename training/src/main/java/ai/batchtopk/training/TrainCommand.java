@@ -440,6 +440,9 @@ final class TrainCommand implements Callable<Integer> {
         if (given.hasMatchedOption("--prefetch")) {
             run.prefetch = prefetch;
         }
+        if (given.hasMatchedOption("--parallel")) {
+            run.parallel = parallel;
+        }
         return run;
     }
 
@@ -461,9 +464,8 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandFailure("--device cuda: distributed training runs on the CPU (Gloo) in this build;"
                     + " NCCL for CUDA is not available yet");
         }
-        RunSpec run = new TrainSpecs(this, resuming)
-                .build(new TrainListener(stderr, ProgressBar.terminal()))
-                .withGroup(group);
+        RunSpec run = new TrainSpecs(this, resuming).build(new TrainListener(stderr, ProgressBar.terminal()));
+        run = "latents".equals(parallel) ? run.withLatentSharding(group) : run.withGroup(group);
         return report(resuming ? TrainingRun.resume(run, allowChangedData) : TrainingRun.start(run), stdout);
     }
 

@@ -3,6 +3,8 @@ package ai.batchtopk.training;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.batchtopk.Checkpoint;
+import ai.batchtopk.SaeLens;
+import ai.batchtopk.ShardedCheckpoint;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Npy;
@@ -297,11 +299,52 @@ class DistributedTrainingTest {
         assertThat(tmp.resolve("x")).doesNotExist();
     }
 
+    @ParameterizedTest
+    @ValueSource(ints = {2, 3})
+    void latentShardedWorkersTrainTheSameSaeAsOneProcess(int nproc) throws IOException {
+        Path single = tmp.resolve("single");
+        Cli.Run one = Cli.run(with(args(single, 20), "--checkpoint-every", 10));
+        assertThat(one.code()).as("%s", one).isZero();
+        Path sharded = tmp.resolve("sharded");
+        Cli.Run many =
+                Cli.run(with(args(sharded, 20), "--checkpoint-every", 10, "--nproc", nproc, "--parallel", "latents"));
+        assertThat(many.code()).as("%s", many).isZero();
+        assertThat(many.err())
+                .contains("rank 0: batchtopk: latent-sharded training over " + nproc
+                        + " workers: c10d, backend gloo (cpu)");
+        assertThat(many.out().strip().lines()).hasSize(1);
+        assertThat(many.json().get("step")).isEqualTo(20L);
+        assertThat(many.json().get("tokens")).isEqualTo(one.json().get("tokens"));
+
+        // The SAELens files of the whole SAE (rank 0 gathered it) beside one checkpoint file per worker.
+        assertCloseTensors(sharded.resolve(SaeLens.WEIGHTS_FILE), single.resolve(SaeLens.WEIGHTS_FILE), 2e-5);
+        assertThat(sharded.resolve(ShardedCheckpoint.MANIFEST)).exists();
+        assertThat(column(sharded, "l0")).isEqualTo(column(single, "l0"));
+        assertThat(column(sharded, "dead")).isEqualTo(column(single, "dead"));
+        // The run is finished: resuming it says so, with any number of workers.
+        Cli.Run again = Cli.run("train", "--resume", sharded, "--nproc", 2);
+        assertThat(again.code()).as("%s", again).isNotZero();
+        assertThat(again.err()).contains("the run is already complete (20 of 20 steps)");
+    }
+
     @Test
-    void latentShardingIsRefusedAsNotYetAvailable() {
-        Cli.Run run = Cli.run(with(args(tmp.resolve("x"), 5), "--nproc", 2, "--parallel", "latents"));
-        assertThat(run.code()).as("%s", run).isEqualTo(Main.FAILURE);
-        assertThat(run.err()).contains("--parallel latents (latent sharding) is not available in this build yet");
+    void latentShardingRefusesWhatItCannotSplitBeforeTheDirectoryChanges() {
+        List<Object> jumprelu = args(tmp.resolve("jumprelu"), 5);
+        jumprelu.addAll(List.of("--arch", "jumprelu", "--nproc", 2, "--parallel", "latents"));
+        Cli.Run arch = Cli.run(jumprelu.toArray());
+        assertThat(arch.code()).as("%s", arch).isEqualTo(Main.FAILURE);
+        assertThat(arch.err())
+                .contains("latent-sharded training supports the batchtopk and topk architectures, not jumprelu");
+        assertThat(tmp.resolve("jumprelu")).doesNotExist();
+        Cli.Run naive =
+                Cli.run(with(args(tmp.resolve("naive"), 5), "--path", "naive", "--nproc", 2, "--parallel", "latents"));
+        assertThat(naive.code()).as("%s", naive).isEqualTo(Main.FAILURE);
+        assertThat(naive.err()).contains("latent-sharded training runs the fused path only, not naive");
+        assertThat(tmp.resolve("naive")).doesNotExist();
+    }
+
+    @Test
+    void parallelNeedsSeveralWorkersAndAKnownMode() {
         Cli.Run alone = Cli.run(with(args(tmp.resolve("x"), 5), "--parallel", "data"));
         assertThat(alone.code()).as("%s", alone).isEqualTo(Main.USAGE);
         assertThat(alone.err()).contains("--parallel only applies to a run of several workers");
@@ -434,9 +477,14 @@ class DistributedTrainingTest {
 
     /** Float tensors within relative tolerance, counters exactly equal. */
     private static void assertCloseState(Path actual, Path expected, double tolerance) throws IOException {
+        assertCloseTensors(actual.resolve(Checkpoint.STATE_FILE), expected.resolve(Checkpoint.STATE_FILE), tolerance);
+    }
+
+    /** The tensors of two safetensors files: floats within relative tolerance, the others exactly equal. */
+    private static void assertCloseTensors(Path actual, Path expected, double tolerance) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            SafetensorsFile a = Safetensors.open(actual.resolve(Checkpoint.STATE_FILE), arena);
-            SafetensorsFile e = Safetensors.open(expected.resolve(Checkpoint.STATE_FILE), arena);
+            SafetensorsFile a = Safetensors.open(actual, arena);
+            SafetensorsFile e = Safetensors.open(expected, arena);
             assertThat(a.tensors().keySet()).isEqualTo(e.tensors().keySet());
             for (String name : e.tensors().keySet()) {
                 Tensor ta = a.tensors().get(name);
