@@ -54,7 +54,7 @@ final class DistributedWorker {
         keepInTouch(System.getenv());
         NativeLibrary.setNumThreads(c.threads != null ? c.threads : defaultThreads(env));
         PrintWriter err = c.spec.commandLine().getErr();
-        try (ProcessGroup joined = join(env, "latents".equals(c.parallel) ? "latent-sharded" : "data-parallel", err)) {
+        try (ProcessGroup joined = join(env, DistributedOptions.describeMode(c), err)) {
             c.group = joined;
             return training.run();
         } catch (RuntimeException e) {

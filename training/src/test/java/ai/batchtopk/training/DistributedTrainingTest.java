@@ -328,6 +328,48 @@ class DistributedTrainingTest {
     }
 
     @Test
+    void aLatentShardedJobKilledWithSigkillResumesWithTheSameOrAnotherNumberOfWorkers() throws Exception {
+        Path straight = tmp.resolve("straight");
+        Cli.Run uninterrupted = Cli.run(args(straight, 40).toArray());
+        assertThat(uninterrupted.code()).as("%s", uninterrupted).isZero();
+
+        Path killed = tmp.resolve("killed");
+        List<String> command = javaCommand("-Dbatchtopk.test.step-delay-ms=60");
+        for (Object arg : with(args(killed, 40), "--nproc", 2, "--parallel", "latents", "--checkpoint-every", 10)) {
+            command.add(String.valueOf(arg));
+        }
+        Process launcher = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(tmp.resolve("launcher.log").toFile())
+                .start();
+        waitForCheckpoint(killed, ShardedCheckpoint.MANIFEST, launcher);
+        List<ProcessHandle> job = new ArrayList<>(launcher.descendants().toList());
+        job.add(launcher.toHandle());
+        job.forEach(ProcessHandle::destroyForcibly);
+        for (ProcessHandle process : job) {
+            process.onExit().get(30, TimeUnit.SECONDS);
+        }
+        assertThat(killed.resolve(SaeLens.WEIGHTS_FILE)).doesNotExist();
+
+        Path copy = tmp.resolve("killed-copy");
+        copyTree(killed, copy);
+        // run.json keeps --parallel latents: the resumed run is latent-sharded again.
+        Cli.Run resumed = Cli.run("train", "--resume", killed, "--nproc", 2);
+        assertThat(resumed.code()).as("%s", resumed).isZero();
+        assertThat(resumed.err()).contains("latent-sharded training over 2 workers");
+        assertThat(resumed.json().get("step")).isEqualTo(40L);
+        assertCloseTensors(killed.resolve(SaeLens.WEIGHTS_FILE), straight.resolve(SaeLens.WEIGHTS_FILE), 2e-5);
+        assertThat(column(killed, "step")).isEqualTo(column(straight, "step"));
+        assertThat(column(killed, "l0")).isEqualTo(column(straight, "l0"));
+
+        // Each worker re-slices its latents from the shard files: resume with 3.
+        Cli.Run three = Cli.run("train", "--resume", copy, "--nproc", 3);
+        assertThat(three.code()).as("%s", three).isZero();
+        assertCloseTensors(copy.resolve(SaeLens.WEIGHTS_FILE), straight.resolve(SaeLens.WEIGHTS_FILE), 2e-5);
+        assertThat(column(copy, "dead")).isEqualTo(column(straight, "dead"));
+    }
+
+    @Test
     void latentShardingRefusesWhatItCannotSplitBeforeTheDirectoryChanges() {
         List<Object> jumprelu = args(tmp.resolve("jumprelu"), 5);
         jumprelu.addAll(List.of("--arch", "jumprelu", "--nproc", 2, "--parallel", "latents"));
@@ -428,10 +470,15 @@ class DistributedTrainingTest {
     }
 
     private static void waitForCheckpoint(Path out, Process launcher) throws Exception {
+        waitForCheckpoint(out, Checkpoint.STATE_FILE, launcher);
+    }
+
+    /** Waits until {@code out} holds {@code checkpointFile} and 15 metrics lines. */
+    private static void waitForCheckpoint(Path out, String checkpointFile, Process launcher) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
         while (System.nanoTime() < deadline && launcher.isAlive()) {
             try {
-                if (Files.exists(out.resolve(Checkpoint.STATE_FILE))
+                if (Files.exists(out.resolve(checkpointFile))
                         && Files.readAllLines(out.resolve(MetricsLog.FILE)).size() >= 15) {
                     return;
                 }
