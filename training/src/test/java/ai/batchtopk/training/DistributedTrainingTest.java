@@ -383,6 +383,16 @@ class DistributedTrainingTest {
         assertThat(naive.code()).as("%s", naive).isEqualTo(Main.FAILURE);
         assertThat(naive.err()).contains("latent-sharded training runs the fused path only, not naive");
         assertThat(tmp.resolve("naive")).doesNotExist();
+        // The memory check counts each worker's shard of the latents: d_sae / 2 here (still far too many).
+        List<Object> huge = args(tmp.resolve("huge"), 5);
+        huge.set(huge.indexOf("--d-sae") + 1, 1_000_000_000_000L);
+        huge.addAll(List.of("--nproc", 2, "--parallel", "latents"));
+        Cli.Run tooLarge = Cli.run(huge.toArray());
+        assertThat(tooLarge.code()).as("%s", tooLarge).isNotZero();
+        assertThat(tooLarge.err())
+                .contains("asks for more memory than there is")
+                .contains("d_sae 500000000000)");
+        assertThat(tmp.resolve("huge")).doesNotExist();
     }
 
     @Test
