@@ -4,6 +4,8 @@ import ai.batchtopk.Checkpoint;
 import ai.batchtopk.ErrorMessages;
 import ai.batchtopk.Sae;
 import ai.batchtopk.SaeLens;
+import ai.batchtopk.ShardedCheckpoint;
+import ai.batchtopk.ShardedSae;
 import ai.batchtopk.io.IOConsumer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -12,6 +14,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Stream;
 
@@ -40,6 +43,13 @@ public final class OutputDirectory {
             EvalLog.FILE,
             RunFile.FILE,
             REPORT_FILE);
+
+    /**
+     * A latent-sharded checkpoint's generation directories and the shard files in them
+     * ({@link ShardedCheckpoint}).
+     */
+    private static final java.util.regex.Pattern SHARDS =
+            java.util.regex.Pattern.compile("shards-\\d+|shard-\\d+-of-\\d+\\.safetensors");
 
     /** Where {@code --overwrite} moves the run it replaces before deleting it (a sibling of the directory). */
     public static final String REPLACED = ".replaced";
@@ -213,7 +223,10 @@ public final class OutputDirectory {
 
     /** Our files, and the temporary files of an atomic write that a crash left behind. */
     private static boolean isOurs(String name) {
-        return OURS.contains(name) || (name.startsWith(".") && name.contains(".tmp-"));
+        return OURS.contains(name)
+                || name.equals(ShardedCheckpoint.MANIFEST)
+                || SHARDS.matcher(name).matches()
+                || (name.startsWith(".") && name.contains(".tmp-"));
     }
 
     Path path() {
@@ -253,6 +266,33 @@ public final class OutputDirectory {
                     "could not write the checkpoint of step " + step + " to " + dir + ": "
                             + ErrorMessages.describe(e instanceof java.io.UncheckedIOException u ? u.getCause() : e)
                             + (previous ? "; the previous checkpoint there is intact" : ""),
+                    e);
+        }
+    }
+
+    /**
+     * Saves this rank's shard of a latent-sharded SAE ({@link ShardedCheckpoint}; every rank calls it) and,
+     * at {@code last}, the whole SAE's SAELens files, gathered to rank 0, which writes them. A failed write
+     * is one clear error; the previous checkpoint stays (a save commits only once every shard is written).
+     *
+     * @param step the run's step, for the message
+     * @throws TrainingException naming the directory, the step and the cause
+     */
+    void saveShards(ShardedSae sae, Map<String, ?> metadata, Map<String, String> extra, long step, boolean last) {
+        try {
+            ShardedCheckpoint.save(sae, dir, extra);
+            if (last) {
+                Optional<Sae> whole = sae.gather();
+                if (whole.isPresent()) {
+                    try (Sae gathered = whole.get()) {
+                        SaeLens.saveInference(gathered, dir, metadata);
+                    }
+                }
+            }
+        } catch (IOException | java.io.UncheckedIOException e) {
+            throw new TrainingException(
+                    "could not write the latent-sharded checkpoint of step " + step + " to " + dir + ": "
+                            + ErrorMessages.describe(e instanceof java.io.UncheckedIOException u ? u.getCause() : e),
                     e);
         }
     }

@@ -35,6 +35,8 @@ import java.util.Objects;
  * @param listener told of each step, evaluation and warning
  * @param group null for a run of one process; else this process is one rank of a data-parallel run over
  *     the group ({@link Builder#dataParallel}). Not saved: a run may go on with another number of ranks.
+ * @param shardLatents whether the ranks of {@code group} share the SAE's latents rather than the batch
+ *     ({@link Builder#latentSharded})
  */
 public record RunSpec(
         DataSource data,
@@ -55,7 +57,8 @@ public record RunSpec(
         Map<String, Object> metadata,
         Map<String, Object> provenance,
         RunListener listener,
-        ProcessGroup group) {
+        ProcessGroup group,
+        boolean shardLatents) {
     public static final long DEFAULT_EVAL_TOKENS = 16384;
     public static final int DEFAULT_PREFETCH = 2;
 
@@ -102,7 +105,10 @@ public record RunSpec(
             throw new IllegalArgumentException("a warm-up of " + lrShape.warmupSteps()
                     + " steps leaves no steps to decay" + " over (the run has " + steps + ")");
         }
-        if (group != null && batchSize < group.worldSize()) {
+        if (shardLatents && group == null) {
+            throw new IllegalArgumentException("latent sharding needs the group of ranks that share the latents");
+        }
+        if (group != null && !shardLatents && batchSize < group.worldSize()) {
             throw new IllegalArgumentException("batch size " + batchSize + " is smaller than the " + group.worldSize()
                     + " ranks: each needs at least one row of every batch");
         }
@@ -145,7 +151,8 @@ public record RunSpec(
                 metadata,
                 provenance,
                 listener,
-                group);
+                group,
+                shardLatents);
     }
 
     /** The same run in another directory (a run resumed where its files are now). */
@@ -169,7 +176,8 @@ public record RunSpec(
                 metadata,
                 provenance,
                 listener,
-                group);
+                group,
+                shardLatents);
     }
 
     /**
@@ -177,6 +185,18 @@ public record RunSpec(
      * read back from its directory to go on with another number of ranks.
      */
     public RunSpec withGroup(ProcessGroup group) {
+        return withGroup(group, false);
+    }
+
+    /**
+     * The same run as one rank of a latent-sharded run over {@code group} ({@link Builder#latentSharded}),
+     * e.g. a run read back from its directory.
+     */
+    public RunSpec withLatentSharding(ProcessGroup group) {
+        return withGroup(Objects.requireNonNull(group, "group"), true);
+    }
+
+    private RunSpec withGroup(ProcessGroup group, boolean shardLatents) {
         return new RunSpec(
                 data,
                 saes,
@@ -196,7 +216,8 @@ public record RunSpec(
                 metadata,
                 provenance,
                 listener,
-                group);
+                group,
+                shardLatents);
     }
 
     public static final class Builder {
@@ -220,6 +241,7 @@ public record RunSpec(
         private Map<String, Object> provenance;
         private RunListener listener = RunListener.NONE;
         private ProcessGroup group;
+        private boolean shardLatents;
 
         private Builder(DataSource data, Path out) {
             this.data = data;
@@ -335,6 +357,22 @@ public record RunSpec(
          */
         public Builder dataParallel(ProcessGroup group) {
             this.group = group;
+            this.shardLatents = false;
+            return this;
+        }
+
+        /**
+         * This process as one rank of a latent-sharded run over {@code group} (every rank builds the same
+         * specification), for dictionaries larger than one process holds: each rank owns its block of the
+         * latents ({@link ai.batchtopk.ShardedSae}) and reads every whole batch, in the order one process
+         * would. Checkpoints are one file per rank plus a manifest ({@link ai.batchtopk.ShardedCheckpoint},
+         * written by every rank); rank 0 gathers the SAE to evaluate it and to write the SAELens files at
+         * the end, and writes the run's other files. One SAE (no sweep, no {@link SaeSpec#init}); BatchTopK
+         * and TopK, fused path.
+         */
+        public Builder latentSharded(ProcessGroup group) {
+            this.group = Objects.requireNonNull(group, "group");
+            this.shardLatents = true;
             return this;
         }
 
@@ -363,7 +401,8 @@ public record RunSpec(
                     metadata,
                     provenance,
                     listener,
-                    group);
+                    group,
+                    shardLatents);
         }
     }
 }

@@ -18,7 +18,7 @@ import java.util.function.UnaryOperator;
  * dead-latent counters, theta, tokens and data position, so the run goes on as if never stopped), or
  * the parameters of an SAE of another architecture ({@link WarmStart}: a new run).
  *
- * @param sae owned by the caller
+ * @param sae owned by the caller; null for a latent-sharded run's SAE (the run holds its shard)
  * @param state tokens and data position so far
  * @param resumed whether it came from a checkpoint
  */

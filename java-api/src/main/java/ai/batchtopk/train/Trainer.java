@@ -7,6 +7,7 @@ import ai.batchtopk.EvalResult;
 import ai.batchtopk.GpuPrecision;
 import ai.batchtopk.ProcessGroup;
 import ai.batchtopk.Sae;
+import ai.batchtopk.ShardedSae;
 import ai.batchtopk.Status;
 import ai.batchtopk.StepMetrics;
 import ai.batchtopk.data.BatchSource;
@@ -39,13 +40,19 @@ import java.util.function.LongSupplier;
  * file and row the value came from. A failed evaluation saves the SAEs too.
  *
  * <p>In a data-parallel run ({@link Rank}) each rank's batches are its block of the global ones, every
- * rank steps with the same SAEs, and only rank 0 writes metrics, evaluations and checkpoints.
+ * rank steps with the same SAEs, and only rank 0 writes metrics, evaluations and checkpoints. In a
+ * latent-sharded one ({@link Member#sharded}) every rank steps its shard on the whole batch and writes its
+ * shard of each checkpoint; all take part in evaluations and the last save, which gather the SAE to rank 0.
  */
 final class Trainer {
     /** One SAE of the run, with its output directory and logs. */
     static final class Member {
         final String name;
+        /** Null in a latent-sharded run. */
         final Sae sae;
+        /** This rank's shard in a latent-sharded run, else null. */
+        final ShardedSae sharded;
+
         final OutputDirectory output;
         final MetricsLog log;
         final EvalLog evalLog;
@@ -72,9 +79,31 @@ final class Trainer {
                 Map<String, ?> metadata,
                 long stepsDone,
                 long tokens) {
+            this(name, Objects.requireNonNull(sae, "sae"), null, output, log, evalLog, metadata, stepsDone, tokens);
+        }
+
+        /**
+         * @param sae the SAE, or null in a latent-sharded run
+         * @param sharded this rank's shard in a latent-sharded run (every rank trains and saves its shard),
+         *     else null
+         */
+        Member(
+                String name,
+                Sae sae,
+                ShardedSae sharded,
+                OutputDirectory output,
+                MetricsLog log,
+                EvalLog evalLog,
+                Map<String, ?> metadata,
+                long stepsDone,
+                long tokens) {
+            if ((sae == null) == (sharded == null)) {
+                throw new IllegalArgumentException("a member is an SAE or a shard of one");
+            }
             this.name = name;
-            this.sae = Objects.requireNonNull(sae, "sae");
-            this.deferMetrics = sae.config().device() == Device.CUDA;
+            this.sae = sae;
+            this.sharded = sharded;
+            this.deferMetrics = sae != null && sae.config().device() == Device.CUDA;
             this.output = Objects.requireNonNull(output, "output");
             this.log = log;
             this.evalLog = evalLog;
@@ -200,6 +229,35 @@ final class Trainer {
         this.rank = rank;
     }
 
+    /** The same training, its checkpoints marked with the run {@code id}. */
+    Trainer withRunId(String id) {
+        Plan p = plan;
+        return new Trainer(
+                members,
+                batches,
+                origin,
+                new Plan(
+                        p.steps(),
+                        p.lr(),
+                        p.logs(),
+                        p.checkpointEvery(),
+                        p.evalEvery(),
+                        p.dataRows(),
+                        p.order(),
+                        id,
+                        p.data(),
+                        p.out()),
+                evalSet,
+                listener,
+                clock,
+                rank);
+    }
+
+    /** Whether the run's SAE is sharded over the ranks: then every rank saves and takes part in evaluations. */
+    private boolean latentSharded() {
+        return members.getFirst().sharded != null;
+    }
+
     /** Whether this process writes logs and checkpoints: the only one of its run, or rank 0. */
     private boolean writes() {
         return rank == null || rank.writes();
@@ -232,12 +290,16 @@ final class Trainer {
                 if (member.stepsDone >= s) {
                     continue;
                 }
-                if (varies) {
+                if (varies && member.sharded != null) {
+                    member.sharded.setLearningRate(lr);
+                } else if (varies) {
                     member.sae.setLearningRate(lr);
                 }
                 StepMetrics m;
                 try {
-                    if (rank != null) {
+                    if (member.sharded != null) {
+                        m = member.sharded.trainStep(batch);
+                    } else if (rank != null) {
                         m = member.sae.trainStep(batch, rank.group());
                     } else if (member.deferMetrics && member.last != null && !logs && s < plan.steps()) {
                         // On the GPU the metrics are read only when logged, so that the host never waits
@@ -288,8 +350,7 @@ final class Trainer {
                     tokensThisRun,
                     (clock.getAsLong() - start) / 1e9,
                     members.getFirst().last));
-            if (writes()
-                    && evalSet != null
+            if ((writes() || latentSharded())
                     && plan.evalEvery() > 0
                     && (s % plan.evalEvery() == 0 || s == plan.steps())) {
                 try {
@@ -312,7 +373,7 @@ final class Trainer {
         }
         listener.onEnd();
         double seconds = (clock.getAsLong() - start) / 1e9;
-        saveAll();
+        saveAll(batches.position(), members, true);
         Member head = members.getFirst();
         return new RunResult(
                 head.last,
@@ -332,7 +393,15 @@ final class Trainer {
 
     /** The checkpoints of {@code which}, at {@code position}. */
     private void saveAll(DataPosition position, List<Member> which) {
-        if (!writes()) {
+        saveAll(position, which, false);
+    }
+
+    /**
+     * The checkpoints of {@code which}, at {@code position}; a latent-sharded run's by every rank, and at
+     * {@code last} its SAELens files too (gathered to rank 0).
+     */
+    private void saveAll(DataPosition position, List<Member> which, boolean last) {
+        if (!writes() && !latentSharded()) {
             return;
         }
         for (Member member : which) {
@@ -346,7 +415,11 @@ final class Trainer {
                     plan.data());
             Map<String, String> extra = new java.util.LinkedHashMap<>(state.toExtra());
             extra.put(RunFile.ID_KEY, plan.runId());
-            member.output.save(member.sae, member.metadata, extra, member.stepsDone);
+            if (member.sharded != null) {
+                member.output.saveShards(member.sharded, member.metadata, extra, member.stepsDone, last);
+            } else {
+                member.output.save(member.sae, member.metadata, extra, member.stepsDone);
+            }
         }
     }
 
@@ -384,6 +457,11 @@ final class Trainer {
         listener.onEnd();
         String problem =
                 "evaluating on RunSpec.evalData after step " + step + " failed: " + ErrorMessages.describe(cause);
+        if (latentSharded()) {
+            // Only rank 0 evaluated: a save needs every rank, so the run stops where its last checkpoint is.
+            return new TrainingException(
+                    problem + "; go on from the last checkpoint with TrainingRun.resume " + plan.out(), cause);
+        }
         try {
             saveAll();
         } catch (TrainingException saveFailed) {
@@ -398,10 +476,23 @@ final class Trainer {
 
     private void evaluate() throws IOException {
         for (Member member : members) {
-            EvalResult result = evalSet.evaluate(member.sae);
-            long step = member.last != null ? member.last.step() : member.stepsDone;
-            member.evalLog.write(step, member.tokens, result);
-            listener.onEvaluation(member.name, step, result);
+            if (member.sharded != null) {
+                // Collective: every rank sends its latents, rank 0 evaluates the whole SAE.
+                Optional<Sae> whole = member.sharded.gather();
+                if (whole.isPresent()) {
+                    try (Sae sae = whole.get()) {
+                        log(member, evalSet.evaluate(sae));
+                    }
+                }
+                continue;
+            }
+            log(member, evalSet.evaluate(member.sae));
         }
+    }
+
+    private void log(Member member, EvalResult result) throws IOException {
+        long step = member.last != null ? member.last.step() : member.stepsDone;
+        member.evalLog.write(step, member.tokens, result);
+        listener.onEvaluation(member.name, step, result);
     }
 }

@@ -6,6 +6,8 @@ import ai.batchtopk.Device;
 import ai.batchtopk.GpuPrecision;
 import ai.batchtopk.ProcessGroup;
 import ai.batchtopk.SaeConfig;
+import ai.batchtopk.ShardedCheckpoint;
+import ai.batchtopk.ShardedSae;
 import ai.batchtopk.StepPath;
 import ai.batchtopk.data.ActivationData;
 import ai.batchtopk.data.BatchSource;
@@ -40,7 +42,9 @@ import java.util.TreeSet;
  *
  * <p>A data-parallel run ({@link RunSpec.Builder#dataParallel}) is started or resumed by every rank with
  * the same specification; the ranks agree that each is ready before the first step (a rank that is not
- * makes the others fail naming it), and only rank 0 changes the directory.
+ * makes the others fail naming it), and only rank 0 changes the directory. A latent-sharded run
+ * ({@link RunSpec.Builder#latentSharded}) is started and resumed the same way; there every rank writes
+ * its shard of each checkpoint, and rank 0 everything else.
  */
 public final class TrainingRun implements AutoCloseable {
     // Shared: the prefetch thread reads the mappings and fills the buffers the trainer reads.
@@ -79,6 +83,16 @@ public final class TrainingRun implements AutoCloseable {
                     + spec.group().worldSize() + " could not start the run (see "
                     + (notReady.size() > 1 ? "their errors" : "its error") + "); this rank stops too");
         }
+        if (spec.shardLatents() && !spec.writes()) {
+            // Every rank's shard files carry the run's id, which rank 0 has written to run.json by now.
+            try {
+                trainer =
+                        trainer.withRunId(RunFile.id(spec.out().toAbsolutePath().normalize()));
+            } catch (IOException | RuntimeException e) {
+                close();
+                throw e;
+            }
+        }
     }
 
     /** One collective over the ranks: the ranks that are not ready (every rank calls it once, ready or not). */
@@ -115,12 +129,15 @@ public final class TrainingRun implements AutoCloseable {
     }
 
     /**
-     * As {@link #resume(Path, RunListener)}, as one rank of a data-parallel run over {@code group} (null:
-     * one process); the number of ranks may differ from the one the run had before.
+     * As {@link #resume(Path, RunListener)}, as one rank of a run over {@code group} (null: one process):
+     * latent-sharded when its checkpoint is ({@link ShardedCheckpoint}), else data-parallel; the number of
+     * ranks may differ from the one the run had before.
      */
     public static TrainingRun resume(Path dir, RunListener listener, ProcessGroup group) throws IOException {
         recoverOnce(dir, group);
-        return resume(RunFile.readSpec(dir).withOut(dir).withListener(listener).withGroup(group), false);
+        RunSpec saved = RunFile.readSpec(dir).withOut(dir).withListener(listener);
+        boolean sharded = group != null && Files.exists(dir.resolve(ShardedCheckpoint.MANIFEST));
+        return resume(sharded ? saved.withLatentSharding(group) : saved.withGroup(group), false);
     }
 
     /**
@@ -182,25 +199,51 @@ public final class TrainingRun implements AutoCloseable {
         // First every SAE is made or loaded and checked, so that a run refused for its options or its data
         // leaves the directory as it was.
         List<SaeStart> starts = new ArrayList<>();
+        List<ShardedSae> shards = new ArrayList<>();
         List<Boolean> continuedRuns = new ArrayList<>();
+        if (spec.shardLatents() && (spec.sweep() || spec.saes().getFirst().init() != null)) {
+            throw new TrainingException("latent-sharded training trains one new SAE: not a sweep, nor one that starts"
+                    + " from SaeSpec.init (--init)");
+        }
         for (SaeSpec sae : spec.saes()) {
             Path dir = spec.sweep() ? top.resolve(sae.name()) : top;
-            // Resuming: from the SAE's own checkpoint when the killed run got to write one; else the run
-            // starts this SAE over exactly as it first did (new, or from init).
-            boolean continued = resuming && RunFile.hasCheckpointOf(dir, runId);
-            SaeStart start = continued
-                    ? SaeStart.load(dir, spec.overrides()::apply)
-                    : sae.config() != null
-                            ? SaeStart.fresh(sae.config())
-                            : SaeStart.init(
-                                    sae.init(),
-                                    spec.overrides()::apply,
-                                    sae.architecture(),
-                                    sae.k(),
-                                    sae.matryoshkaWidths());
-            toClose.add(start.sae());
+            if (resuming) {
+                checkSameSharding(dir, runId);
+            }
+            ShardedSae shard = null;
+            boolean continued;
+            SaeStart start;
+            if (spec.shardLatents()) {
+                // This rank's latents from the run's sharded checkpoint, or a new shard.
+                ShardedCheckpoint.Loaded loaded = resuming ? resumeShards(dir, runId) : null;
+                continued = loaded != null;
+                if (!continued) {
+                    checkDistributed(sae.name(), sae.config());
+                }
+                shard = continued ? loaded.sae() : ShardedSae.create(sae.config(), spec.group());
+                toClose.add(shard);
+                start = new SaeStart(
+                        null, continued ? ResumeState.fromExtra(loaded.extra()) : ResumeState.fresh(), continued);
+            } else {
+                // Resuming: from the SAE's own checkpoint when the killed run got to write one; else the run
+                // starts this SAE over exactly as it first did (new, or from init).
+                continued = resuming && RunFile.hasCheckpointOf(dir, runId);
+                start = continued
+                        ? SaeStart.load(dir, spec.overrides()::apply)
+                        : sae.config() != null
+                                ? SaeStart.fresh(sae.config())
+                                : SaeStart.init(
+                                        sae.init(),
+                                        spec.overrides()::apply,
+                                        sae.architecture(),
+                                        sae.k(),
+                                        sae.matryoshkaWidths());
+                toClose.add(start.sae());
+            }
             starts.add(start);
+            shards.add(shard);
             continuedRuns.add(continued);
+            SaeConfig config = shard != null ? shard.config() : start.sae().config();
             if (continued && start.state().runSteps() > steps) {
                 throw new TrainingException("TrainingRun.resume " + dir + ": its checkpoint is at step "
                         + start.state().runSteps() + ", past the run's " + steps + " steps");
@@ -209,14 +252,14 @@ public final class TrainingRun implements AutoCloseable {
                 checkSameData(dir, start.state(), fingerprint, data, order);
             }
             if (spec.group() != null) {
-                checkDataParallel(sae.name(), start.sae().config());
+                checkDistributed(sae.name(), config);
             }
-            if (start.sae().dIn() != data.width()) {
+            if (config.dIn() != data.width()) {
                 throw new TrainingException("the data has width d = " + data.width() + " (" + data.describe() + ") but "
                         + (sae.init() != null && !continued
                                 ? "the SaeSpec.init SAE " + sae.init()
                                 : "the SAE in " + dir)
-                        + " has d_in = " + start.sae().dIn());
+                        + " has d_in = " + config.dIn());
             }
             long done = continued ? start.state().runSteps() : 0;
             if (done < fewestSteps) {
@@ -228,10 +271,8 @@ public final class TrainingRun implements AutoCloseable {
             if (Double.isNaN(baseLr)) {
                 baseLr = continued && Double.isFinite(start.state().baseLr())
                         ? start.state().baseLr()
-                        : spec.overrides().lr() != null
-                                ? spec.overrides().lr()
-                                : start.sae().config().lr();
-                seed = start.sae().config().seed();
+                        : spec.overrides().lr() != null ? spec.overrides().lr() : config.lr();
+                seed = config.seed();
             }
         }
         if (fewestSteps >= steps) {
@@ -261,10 +302,12 @@ public final class TrainingRun implements AutoCloseable {
             SaeSpec sae = spec.saes().get(i);
             SaeStart start = starts.get(i);
             boolean continued = continuedRuns.get(i);
+            ShardedSae shard = shards.get(i);
             if (!writes) {
                 members.add(new Trainer.Member(
                         sae.name(),
                         start.sae(),
+                        shard,
                         spec.sweep() ? OutputDirectory.notWrittenHere(top.resolve(sae.name())) : topOutput,
                         null,
                         null,
@@ -290,6 +333,7 @@ public final class TrainingRun implements AutoCloseable {
             members.add(new Trainer.Member(
                     sae.name(),
                     start.sae(),
+                    shard,
                     output,
                     log,
                     evalLog,
@@ -300,7 +344,10 @@ public final class TrainingRun implements AutoCloseable {
 
         RowStream stream = data.stream(position, seed);
         Trainer.Rank rank = null;
-        if (spec.group() != null) {
+        if (spec.shardLatents()) {
+            // Every rank reads every whole batch.
+            rank = new Trainer.Rank(spec.group(), spec.batchSize(), 0);
+        } else if (spec.group() != null) {
             RankRows share = new RankRows(
                     stream, spec.group().rank(), spec.group().worldSize(), spec.prefetch() > 0 ? null : arena);
             rank = new Trainer.Rank(spec.group(), spec.batchSize(), share.firstRow());
@@ -315,7 +362,9 @@ public final class TrainingRun implements AutoCloseable {
             batches = prefetching;
         }
         LrSchedule schedule = spec.lrShape().of(baseLr, steps);
-        long evalPeriod = evalSet == null ? 0 : spec.evalEvery() != null ? spec.evalEvery() : Math.max(1, steps / 10);
+        // A latent-sharded run's ranks all take part in its evaluations (rank 0 gathers the SAE and evaluates).
+        boolean evaluates = spec.shardLatents() ? evalActivations != null : evalSet != null;
+        long evalPeriod = !evaluates ? 0 : spec.evalEvery() != null ? spec.evalEvery() : Math.max(1, steps / 10);
         Trainer.Plan plan = new Trainer.Plan(
                 steps,
                 schedule,
@@ -330,16 +379,48 @@ public final class TrainingRun implements AutoCloseable {
         trainer = new Trainer(members, batches, data.origin(seed), plan, evalSet, spec.listener(), rank);
     }
 
-    /** What the data-parallel step trains, checked before anything in the directory changes. */
-    private static void checkDataParallel(String name, SaeConfig config) {
+    /** What the data-parallel or latent-sharded step trains, checked before anything in the directory changes. */
+    private void checkDistributed(String name, SaeConfig config) {
+        String mode = spec.shardLatents() ? "latent-sharded" : "data-parallel";
         if (config.architecture() != Architecture.BATCHTOPK && config.architecture() != Architecture.TOPK) {
-            throw new TrainingException("data-parallel training supports the batchtopk and topk architectures, not "
+            throw new TrainingException(mode + " training supports the batchtopk and topk architectures, not "
                     + config.architecture().cliName() + " (" + name + ")");
         }
         if (config.path() != StepPath.FUSED) {
-            throw new TrainingException("data-parallel training runs the fused path only, not "
+            throw new TrainingException(mode + " training runs the fused path only, not "
                     + config.path().name().toLowerCase(java.util.Locale.ROOT) + " (" + name + ")");
         }
+    }
+
+    /**
+     * Resuming: a latent-sharded checkpoint ({@link ShardedCheckpoint#MANIFEST}) goes on latent-sharded, and
+     * an SAE's own checkpoint goes on as one SAE (one process or data-parallel).
+     */
+    private void checkSameSharding(Path dir, String runId) throws IOException {
+        boolean shardedCheckpoint = Files.exists(dir.resolve(ShardedCheckpoint.MANIFEST));
+        if (shardedCheckpoint && !spec.shardLatents()) {
+            throw new TrainingException("TrainingRun.resume " + dir + ": its checkpoint is latent-sharded ("
+                    + ShardedCheckpoint.MANIFEST + "); go on latent-sharded (RunSpec.withLatentSharding, train"
+                    + " --parallel latents)");
+        }
+        if (!shardedCheckpoint && spec.shardLatents() && RunFile.hasCheckpointOf(dir, runId)) {
+            throw new TrainingException("TrainingRun.resume " + dir + ": its checkpoint (" + Checkpoint.STATE_FILE
+                    + ") is of a run that was not latent-sharded; go on without latent sharding (train --parallel"
+                    + " data)");
+        }
+    }
+
+    /** This rank's shard from the run's sharded checkpoint in {@code dir}; null when it has none of its own. */
+    private ShardedCheckpoint.Loaded resumeShards(Path dir, String runId) throws IOException {
+        if (!Files.exists(dir.resolve(ShardedCheckpoint.MANIFEST))) {
+            return null;
+        }
+        ShardedCheckpoint.Loaded loaded = ShardedCheckpoint.resume(dir, spec.group());
+        if (runId.isEmpty() || !runId.equals(loaded.extra().get(RunFile.ID_KEY))) {
+            loaded.close();
+            return null;
+        }
+        return loaded;
     }
 
     /**

@@ -89,12 +89,12 @@ class DataParallelRunTest {
 
     /** What each rank does, given its group. */
     @FunctionalInterface
-    private interface RankWork {
+    interface RankWork {
         RunResult run(ProcessGroup group) throws Exception;
     }
 
     /** Runs {@code work} on {@code world} ranks (threads) and returns their results in rank order. */
-    private static List<RunResult> onRanks(int world, RankWork work) throws Exception {
+    static List<RunResult> onRanks(int world, RankWork work) throws Exception {
         int port;
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = socket.getLocalPort();
@@ -220,9 +220,14 @@ class DataParallelRunTest {
 
     /** Float tensors within relative tolerance, counters exactly equal. */
     static void assertCloseState(Path actual, Path expected, double tolerance) throws IOException {
+        assertCloseTensors(actual.resolve(Checkpoint.STATE_FILE), expected.resolve(Checkpoint.STATE_FILE), tolerance);
+    }
+
+    /** The tensors of two safetensors files: floats within relative tolerance, the others exactly equal. */
+    static void assertCloseTensors(Path actual, Path expected, double tolerance) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            SafetensorsFile a = Safetensors.open(actual.resolve(Checkpoint.STATE_FILE), arena);
-            SafetensorsFile e = Safetensors.open(expected.resolve(Checkpoint.STATE_FILE), arena);
+            SafetensorsFile a = Safetensors.open(actual, arena);
+            SafetensorsFile e = Safetensors.open(expected, arena);
             assertThat(a.tensors().keySet()).isEqualTo(e.tensors().keySet());
             for (String name : e.tensors().keySet()) {
                 Tensor ta = a.tensors().get(name);

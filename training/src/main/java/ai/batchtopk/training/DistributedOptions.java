@@ -1,5 +1,9 @@
 package ai.batchtopk.training;
 
+import ai.batchtopk.ShardedCheckpoint;
+import ai.batchtopk.train.RunFile;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -20,7 +24,7 @@ final class DistributedOptions {
     /**
      * @return this process's place in a group when it is a worker (torchrun's variables are set), else empty
      * @throws picocli.CommandLine.ParameterException for options that contradict each other
-     * @throws CommandFailure for incomplete variables, or a mode this build lacks
+     * @throws CommandFailure for incomplete variables
      */
     static Optional<WorkerEnvironment> check(TrainCommand c, Map<String, String> env) {
         if (c.nproc != null && c.nproc < 1) {
@@ -46,13 +50,35 @@ final class DistributedOptions {
                 throw c.usage("--parallel only applies to a run of several workers (--nproc N, or torchrun's "
                         + WorkerEnvironment.WORLD_SIZE + ")");
             }
-            // The hook for latent sharding (each rank its slice of the latents): refused until the library has it.
-            if (c.parallel.equals("latents")) {
-                throw new CommandFailure("--parallel latents (latent sharding) is not available in this build yet;"
-                        + " use --parallel data (the default)");
-            }
         }
         return worker;
+    }
+
+    /**
+     * How the workers share the run, for the line rank 0 prints: {@code --parallel} when given; resuming, the
+     * run's own (its saved --parallel, or its latent-sharded checkpoint); else data parallel.
+     */
+    static String describeMode(TrainCommand c) {
+        String mode = c.parallel;
+        if (mode == null && c.resume != null) {
+            try {
+                List<String> saved = RunFile.readArgs(c.resume);
+                if (saved == null) {
+                    mode = Files.exists(c.resume.resolve(ShardedCheckpoint.MANIFEST)) ? "latents" : null;
+                } else {
+                    for (int i = 0; i < saved.size(); i++) {
+                        if (saved.get(i).equals("--parallel") && i + 1 < saved.size()) {
+                            mode = saved.get(i + 1);
+                        } else if (saved.get(i).startsWith("--parallel=")) {
+                            mode = saved.get(i).substring("--parallel=".length());
+                        }
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                // The resume itself reports what is wrong with the run's files, right after.
+            }
+        }
+        return "latents".equals(mode) ? "latent-sharded" : "data-parallel";
     }
 
     /** The command line each worker of {@code --nproc} runs: this one without --nproc and --master-port. */

@@ -54,7 +54,7 @@ final class DistributedWorker {
         keepInTouch(System.getenv());
         NativeLibrary.setNumThreads(c.threads != null ? c.threads : defaultThreads(env));
         PrintWriter err = c.spec.commandLine().getErr();
-        try (ProcessGroup joined = join(env, err)) {
+        try (ProcessGroup joined = join(env, DistributedOptions.describeMode(c), err)) {
             c.group = joined;
             return training.run();
         } catch (RuntimeException e) {
@@ -78,11 +78,12 @@ final class DistributedWorker {
     }
 
     /**
-     * Joins the group the environment names (rank 0 hosts the TCPStore); rank 0 says which backend.
+     * Joins the group the environment names (rank 0 hosts the TCPStore); rank 0 says which backend, and
+     * the {@code mode} of training.
      *
      * @throws CommandFailure when this build cannot, or the group does not assemble (naming why)
      */
-    static ProcessGroup join(WorkerEnvironment env, PrintWriter err) {
+    static ProcessGroup join(WorkerEnvironment env, String mode, PrintWriter err) {
         if (!ProcessGroup.available()) {
             throw new CommandFailure(WorkerEnvironment.WORLD_SIZE + " is set (" + env.worldSize() + ") but this build"
                     + " of batchtopk has no distributed support (libtorch's c10d with Gloo): rebuild it against a"
@@ -99,7 +100,7 @@ final class DistributedWorker {
         }
         if (env.rank() == 0) {
             // The backend is chosen by the build: Gloo on the CPU here (a CUDA build of the step would take NCCL).
-            err.println("batchtopk: data-parallel training over " + env.worldSize() + " workers: c10d, backend gloo"
+            err.println("batchtopk: " + mode + " training over " + env.worldSize() + " workers: c10d, backend gloo"
                     + " (cpu), meeting at " + env.masterAddress() + ":" + env.masterPort());
         }
         return group;

@@ -116,7 +116,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(
             names = "--parallel",
             paramLabel = "MODE",
-            description = "How several workers share the work: data (each its rows of every batch; the default).")
+            description =
+                    "How several workers share the work: data (each its rows of every batch; the default) or latents"
+                            + " (each its 1/N of the dictionary, every batch whole; batchtopk and topk).")
     String parallel;
 
     /** This process's rank of a distributed run; null for a run of its own. */
@@ -199,6 +201,9 @@ final class TrainCommand implements Callable<Integer> {
         if (given.hasMatchedOption("--prefetch")) {
             run.loading.prefetch = loading.prefetch;
         }
+        if (given.hasMatchedOption("--parallel")) {
+            run.parallel = parallel;
+        }
         return run;
     }
 
@@ -224,9 +229,8 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandFailure("--device cuda: distributed training runs on the CPU (Gloo) in this build;"
                     + " NCCL for CUDA is not available yet");
         }
-        RunSpec run = new TrainSpecs(this, resuming)
-                .build(new TrainListener(stderr, ProgressBar.terminal()))
-                .withGroup(group);
+        RunSpec run = new TrainSpecs(this, resuming).build(new TrainListener(stderr, ProgressBar.terminal()));
+        run = "latents".equals(parallel) ? run.withLatentSharding(group) : run.withGroup(group);
         return report(
                 resuming ? TrainingRun.resume(run, allowChangedData) : TrainingRun.start(run),
                 sae.gpuPrecision,

@@ -110,8 +110,12 @@ final class TrainSpecs {
         }
     }
 
-    private static List<Long> dSaes(List<SweepGrid.Variant> variants) {
-        return variants.stream().map(SweepGrid.Variant::dSae).toList();
+    /** d_sae of each SAE as one process holds it: with --parallel latents, its shard's (at most). */
+    private List<Long> dSaes(List<SweepGrid.Variant> variants) {
+        boolean sharded = "latents".equals(c.parallel) && c.group != null;
+        return variants.stream()
+                .map(v -> sharded && v.dSae() != null ? (Long) Math.ceilDiv(v.dSae(), c.group.worldSize()) : v.dSae())
+                .toList();
     }
 
     /** The settings this run sets over a saved config (and over the library's defaults for a new one). */

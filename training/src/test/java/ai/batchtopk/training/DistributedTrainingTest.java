@@ -3,6 +3,8 @@ package ai.batchtopk.training;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.batchtopk.Checkpoint;
+import ai.batchtopk.SaeLens;
+import ai.batchtopk.ShardedCheckpoint;
 import ai.batchtopk.io.DType;
 import ai.batchtopk.io.JsonCodec;
 import ai.batchtopk.io.Npy;
@@ -297,11 +299,104 @@ class DistributedTrainingTest {
         assertThat(tmp.resolve("x")).doesNotExist();
     }
 
+    @ParameterizedTest
+    @ValueSource(ints = {2, 3})
+    void latentShardedWorkersTrainTheSameSaeAsOneProcess(int nproc) throws IOException {
+        Path single = tmp.resolve("single");
+        Cli.Run one = Cli.run(with(args(single, 20), "--checkpoint-every", 10));
+        assertThat(one.code()).as("%s", one).isZero();
+        Path sharded = tmp.resolve("sharded");
+        Cli.Run many =
+                Cli.run(with(args(sharded, 20), "--checkpoint-every", 10, "--nproc", nproc, "--parallel", "latents"));
+        assertThat(many.code()).as("%s", many).isZero();
+        assertThat(many.err())
+                .contains("rank 0: batchtopk: latent-sharded training over " + nproc
+                        + " workers: c10d, backend gloo (cpu)");
+        assertThat(many.out().strip().lines()).hasSize(1);
+        assertThat(many.json().get("step")).isEqualTo(20L);
+        assertThat(many.json().get("tokens")).isEqualTo(one.json().get("tokens"));
+
+        // The SAELens files of the whole SAE (rank 0 gathered it) beside one checkpoint file per worker.
+        assertCloseTensors(sharded.resolve(SaeLens.WEIGHTS_FILE), single.resolve(SaeLens.WEIGHTS_FILE), 2e-5);
+        assertThat(sharded.resolve(ShardedCheckpoint.MANIFEST)).exists();
+        assertThat(column(sharded, "l0")).isEqualTo(column(single, "l0"));
+        assertThat(column(sharded, "dead")).isEqualTo(column(single, "dead"));
+        // The run is finished: resuming it says so, with any number of workers.
+        Cli.Run again = Cli.run("train", "--resume", sharded, "--nproc", 2);
+        assertThat(again.code()).as("%s", again).isNotZero();
+        assertThat(again.err()).contains("the run is already complete (20 of 20 steps)");
+    }
+
     @Test
-    void latentShardingIsRefusedAsNotYetAvailable() {
-        Cli.Run run = Cli.run(with(args(tmp.resolve("x"), 5), "--nproc", 2, "--parallel", "latents"));
-        assertThat(run.code()).as("%s", run).isEqualTo(Main.FAILURE);
-        assertThat(run.err()).contains("--parallel latents (latent sharding) is not available in this build yet");
+    void aLatentShardedJobKilledWithSigkillResumesWithTheSameOrAnotherNumberOfWorkers() throws Exception {
+        Path straight = tmp.resolve("straight");
+        Cli.Run uninterrupted = Cli.run(args(straight, 40).toArray());
+        assertThat(uninterrupted.code()).as("%s", uninterrupted).isZero();
+
+        Path killed = tmp.resolve("killed");
+        List<String> command = javaCommand("-Dbatchtopk.test.step-delay-ms=60");
+        for (Object arg : with(args(killed, 40), "--nproc", 2, "--parallel", "latents", "--checkpoint-every", 10)) {
+            command.add(String.valueOf(arg));
+        }
+        Process launcher = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(tmp.resolve("launcher.log").toFile())
+                .start();
+        waitForCheckpoint(killed, ShardedCheckpoint.MANIFEST, launcher);
+        List<ProcessHandle> job = new ArrayList<>(launcher.descendants().toList());
+        job.add(launcher.toHandle());
+        job.forEach(ProcessHandle::destroyForcibly);
+        for (ProcessHandle process : job) {
+            process.onExit().get(30, TimeUnit.SECONDS);
+        }
+        assertThat(killed.resolve(SaeLens.WEIGHTS_FILE)).doesNotExist();
+
+        Path copy = tmp.resolve("killed-copy");
+        copyTree(killed, copy);
+        // run.json keeps --parallel latents: the resumed run is latent-sharded again.
+        Cli.Run resumed = Cli.run("train", "--resume", killed, "--nproc", 2);
+        assertThat(resumed.code()).as("%s", resumed).isZero();
+        assertThat(resumed.err()).contains("latent-sharded training over 2 workers");
+        assertThat(resumed.json().get("step")).isEqualTo(40L);
+        assertCloseTensors(killed.resolve(SaeLens.WEIGHTS_FILE), straight.resolve(SaeLens.WEIGHTS_FILE), 2e-5);
+        assertThat(column(killed, "step")).isEqualTo(column(straight, "step"));
+        assertThat(column(killed, "l0")).isEqualTo(column(straight, "l0"));
+
+        // Each worker re-slices its latents from the shard files: resume with 3.
+        Cli.Run three = Cli.run("train", "--resume", copy, "--nproc", 3);
+        assertThat(three.code()).as("%s", three).isZero();
+        assertCloseTensors(copy.resolve(SaeLens.WEIGHTS_FILE), straight.resolve(SaeLens.WEIGHTS_FILE), 2e-5);
+        assertThat(column(copy, "dead")).isEqualTo(column(straight, "dead"));
+    }
+
+    @Test
+    void latentShardingRefusesWhatItCannotSplitBeforeTheDirectoryChanges() {
+        List<Object> jumprelu = args(tmp.resolve("jumprelu"), 5);
+        jumprelu.addAll(List.of("--arch", "jumprelu", "--nproc", 2, "--parallel", "latents"));
+        Cli.Run arch = Cli.run(jumprelu.toArray());
+        assertThat(arch.code()).as("%s", arch).isEqualTo(Main.FAILURE);
+        assertThat(arch.err())
+                .contains("latent-sharded training supports the batchtopk and topk architectures, not jumprelu");
+        assertThat(tmp.resolve("jumprelu")).doesNotExist();
+        Cli.Run naive =
+                Cli.run(with(args(tmp.resolve("naive"), 5), "--path", "naive", "--nproc", 2, "--parallel", "latents"));
+        assertThat(naive.code()).as("%s", naive).isEqualTo(Main.FAILURE);
+        assertThat(naive.err()).contains("latent-sharded training runs the fused path only, not naive");
+        assertThat(tmp.resolve("naive")).doesNotExist();
+        // The memory check counts each worker's shard of the latents: d_sae / 2 here (still far too many).
+        List<Object> huge = args(tmp.resolve("huge"), 5);
+        huge.set(huge.indexOf("--d-sae") + 1, 1_000_000_000_000L);
+        huge.addAll(List.of("--nproc", 2, "--parallel", "latents"));
+        Cli.Run tooLarge = Cli.run(huge.toArray());
+        assertThat(tooLarge.code()).as("%s", tooLarge).isNotZero();
+        assertThat(tooLarge.err())
+                .contains("asks for more memory than there is")
+                .contains("d_sae 500000000000)");
+        assertThat(tmp.resolve("huge")).doesNotExist();
+    }
+
+    @Test
+    void parallelNeedsSeveralWorkersAndAKnownMode() {
         Cli.Run alone = Cli.run(with(args(tmp.resolve("x"), 5), "--parallel", "data"));
         assertThat(alone.code()).as("%s", alone).isEqualTo(Main.USAGE);
         assertThat(alone.err()).contains("--parallel only applies to a run of several workers");
@@ -385,10 +480,15 @@ class DistributedTrainingTest {
     }
 
     private static void waitForCheckpoint(Path out, Process launcher) throws Exception {
+        waitForCheckpoint(out, Checkpoint.STATE_FILE, launcher);
+    }
+
+    /** Waits until {@code out} holds {@code checkpointFile} and 15 metrics lines. */
+    private static void waitForCheckpoint(Path out, String checkpointFile, Process launcher) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
         while (System.nanoTime() < deadline && launcher.isAlive()) {
             try {
-                if (Files.exists(out.resolve(Checkpoint.STATE_FILE))
+                if (Files.exists(out.resolve(checkpointFile))
                         && Files.readAllLines(out.resolve(MetricsLog.FILE)).size() >= 15) {
                     return;
                 }
@@ -434,9 +534,14 @@ class DistributedTrainingTest {
 
     /** Float tensors within relative tolerance, counters exactly equal. */
     private static void assertCloseState(Path actual, Path expected, double tolerance) throws IOException {
+        assertCloseTensors(actual.resolve(Checkpoint.STATE_FILE), expected.resolve(Checkpoint.STATE_FILE), tolerance);
+    }
+
+    /** The tensors of two safetensors files: floats within relative tolerance, the others exactly equal. */
+    private static void assertCloseTensors(Path actual, Path expected, double tolerance) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            SafetensorsFile a = Safetensors.open(actual.resolve(Checkpoint.STATE_FILE), arena);
-            SafetensorsFile e = Safetensors.open(expected.resolve(Checkpoint.STATE_FILE), arena);
+            SafetensorsFile a = Safetensors.open(actual, arena);
+            SafetensorsFile e = Safetensors.open(expected, arena);
             assertThat(a.tensors().keySet()).isEqualTo(e.tensors().keySet());
             for (String name : e.tensors().keySet()) {
                 Tensor ta = a.tensors().get(name);
