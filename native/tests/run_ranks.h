@@ -8,6 +8,13 @@
 #include <thread>
 #include <vector>
 
+#include "batchtopk.h"
+
+// A build without c10d/Gloo headers (a pip torch ships none) leaves distributed training out: the
+// tests that join a group skip there rather than fail on the refusal.
+#define SKIP_WITHOUT_DISTRIBUTED() \
+  if (!btk_dist_available()) GTEST_SKIP() << "this build has no c10d/Gloo: distributed training is left out"
+
 // Runs each rank's body on its own thread and reports every rank's failure.
 inline void run_ranks(int world, const std::function<void(int)>& body) {
   std::vector<std::string> failures(world);

@@ -149,23 +149,28 @@ int32_t create_alone(int rank, int world, int port, int64_t timeout_ms, btk_dist
 }  // namespace
 
 TEST(data_parallel, two_ranks_equal_one_process_f64) {
+  SKIP_WITHOUT_DISTRIBUTED();
   check_equal_to_one_process<double>(2, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F64, 1e-10, 1e-10);
 }
 
 TEST(data_parallel, three_ranks_equal_one_process_f64) {
+  SKIP_WITHOUT_DISTRIBUTED();
   check_equal_to_one_process<double>(3, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F64, 1e-10, 1e-10);
 }
 
 TEST(data_parallel, two_and_three_ranks_equal_one_process_f32) {
+  SKIP_WITHOUT_DISTRIBUTED();
   check_equal_to_one_process<float>(2, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F32, 2e-5, 2e-3);
   check_equal_to_one_process<float>(3, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F32, 2e-5, 2e-3);
 }
 
 TEST(data_parallel, topk_three_ranks_equal_one_process) {
+  SKIP_WITHOUT_DISTRIBUTED();
   check_equal_to_one_process<double>(3, BTK_ARCH_TOPK, BTK_DTYPE_F64, 1e-10, 1e-10);
 }
 
 TEST(data_parallel, bad_rank_and_world_size) {
+  SKIP_WITHOUT_DISTRIBUTED();
   btk_dist* dist = nullptr;
   EXPECT_TRUE(create_alone(2, 2, free_port(), 1000, &dist) == BTK_ERR_INVALID_ARGUMENT) << "rank 2 of 2 accepted";
   EXPECT_TRUE(std::string(btk_last_error()).find("rank 2 is outside 0..1") != std::string::npos) << btk_last_error();
@@ -179,6 +184,7 @@ TEST(data_parallel, bad_rank_and_world_size) {
 // Matryoshka's prefix losses are not summed across ranks: a data-parallel step refuses it by name
 // rather than training something other than what one process would.
 TEST(data_parallel, matryoshka_is_refused) {
+  SKIP_WITHOUT_DISTRIBUTED();
   btk_dist* dist = nullptr;
   REQUIRE_OK(create_alone(0, 1, free_port(), 5000, &dist));
   std::unique_ptr<btk_dist, void (*)(btk_dist*)> owner(dist, btk_dist_destroy);
@@ -197,6 +203,7 @@ TEST(data_parallel, matryoshka_is_refused) {
 }
 
 TEST(data_parallel, port_in_use) {
+  SKIP_WITHOUT_DISTRIBUTED();
   const int port = free_port();
   btk_dist* first = nullptr;
   REQUIRE_OK(create_alone(0, 1, port, 5000, &first));
@@ -211,6 +218,7 @@ TEST(data_parallel, port_in_use) {
 }
 
 TEST(data_parallel, missing_rank_times_out) {
+  SKIP_WITHOUT_DISTRIBUTED();
   btk_dist* dist = nullptr;
   auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(create_alone(1, 2, free_port(), 1500, &dist) == BTK_ERR_COMMUNICATION)
@@ -222,6 +230,7 @@ TEST(data_parallel, missing_rank_times_out) {
 }
 
 TEST(data_parallel, lost_rank_is_an_error_not_a_hang) {
+  SKIP_WITHOUT_DISTRIBUTED();
   const int port = free_port();
   run_ranks(2, [&](int rank) {
     btk_dist* dist = nullptr;
@@ -244,6 +253,7 @@ TEST(data_parallel, lost_rank_is_an_error_not_a_hang) {
 }
 
 TEST(data_parallel, sum_over_ranks) {
+  SKIP_WITHOUT_DISTRIBUTED();
   const int port = free_port();
   run_ranks(3, [&](int rank) {
     btk_dist* dist = nullptr;

@@ -147,25 +147,30 @@ void check_equal_to_one_process(int world, int32_t arch, int32_t dtype, double t
 }  // namespace
 
 TEST(latent_shards, two_shards_equal_one_process_f64) {
+  SKIP_WITHOUT_DISTRIBUTED();
   check_equal_to_one_process<double>(2, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F64, 1e-10);
 }
 
 TEST(latent_shards, three_shards_equal_one_process_f64) {
+  SKIP_WITHOUT_DISTRIBUTED();
   check_equal_to_one_process<double>(3, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F64, 1e-10);
 }
 
 TEST(latent_shards, two_and_three_shards_equal_one_process_f32) {
+  SKIP_WITHOUT_DISTRIBUTED();
   check_equal_to_one_process<float>(2, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F32, 2e-5);
   check_equal_to_one_process<float>(3, BTK_ARCH_BATCHTOPK, BTK_DTYPE_F32, 2e-5);
 }
 
 TEST(latent_shards, topk_two_and_three_shards_equal_one_process) {
+  SKIP_WITHOUT_DISTRIBUTED();
   check_equal_to_one_process<double>(2, BTK_ARCH_TOPK, BTK_DTYPE_F64, 1e-10);
   check_equal_to_one_process<double>(3, BTK_ARCH_TOPK, BTK_DTYPE_F64, 1e-10);
 }
 
 // A shard draws its slice of the very numbers the whole SAE draws, without a group.
 TEST(latent_shards, shards_start_as_slices_of_the_whole_sae) {
+  SKIP_WITHOUT_DISTRIBUTED();
   const auto cfg = job_config(BTK_ARCH_BATCHTOPK, BTK_DTYPE_F32);
   Sae whole(cfg);
   const auto W_enc = whole.state("W_enc"), W_dec = whole.state("W_dec");
@@ -198,6 +203,7 @@ TEST(latent_shards, shards_start_as_slices_of_the_whole_sae) {
 }
 
 TEST(latent_shards, fewer_latents_than_ranks_is_refused) {
+  SKIP_WITHOUT_DISTRIBUTED();
   auto cfg = config_for(kD, 2, BTK_ARCH_BATCHTOPK, 1);
   btk_sae* shard = nullptr;
   EXPECT_TRUE(btk_sae_create_shard(&cfg, 0, 3, &shard) == BTK_ERR_INVALID_ARGUMENT) << "2 latents over 3 ranks";
@@ -210,6 +216,7 @@ TEST(latent_shards, fewer_latents_than_ranks_is_refused) {
 }
 
 TEST(latent_shards, other_architectures_are_refused) {
+  SKIP_WITHOUT_DISTRIBUTED();
   for (int32_t arch : {BTK_ARCH_MATRYOSHKA_BATCHTOPK, BTK_ARCH_JUMPRELU, BTK_ARCH_RELU}) {
     auto cfg = config_for(kD, kF, arch, 6);
     btk_sae* shard = nullptr;
@@ -221,6 +228,7 @@ TEST(latent_shards, other_architectures_are_refused) {
 
 // A shard trains only with its own group, and refuses what needs every latent.
 TEST(latent_shards, misuse_is_a_clear_error) {
+  SKIP_WITHOUT_DISTRIBUTED();
   Sae shard(create_shard(job_config(BTK_ARCH_BATCHTOPK, BTK_DTYPE_F32), 1, 2));
   auto x = batch<float>(0);
   auto v = view_of(x, kB, kD);

@@ -2,7 +2,6 @@ package ai.batchtopk.train;
 
 import ai.batchtopk.Architecture;
 import ai.batchtopk.Checkpoint;
-import ai.batchtopk.Device;
 import ai.batchtopk.GpuPrecision;
 import ai.batchtopk.ProcessGroup;
 import ai.batchtopk.SaeConfig;
@@ -356,7 +355,7 @@ public final class TrainingRun implements AutoCloseable {
         BatchSource batches = (BatchSource) stream;
         if (spec.prefetch() > 0) {
             // A CUDA SAE copies its batches from page-locked buffers by DMA, behind the previous step.
-            boolean onGpu = members.stream().anyMatch(m -> m.sae.config().device() == Device.CUDA);
+            boolean onGpu = members.stream().anyMatch(m -> m.deferMetrics); // the members on a CUDA device
             PrefetchingBatches prefetching = new PrefetchingBatches(stream, spec.prefetch(), arena, onGpu);
             toClose.add(prefetching);
             batches = prefetching;
