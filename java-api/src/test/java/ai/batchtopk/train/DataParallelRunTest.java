@@ -48,7 +48,9 @@ class DataParallelRunTest {
     @TempDir
     Path tmp;
 
-    private Path data() throws IOException {
+    // Synchronized: the ranks (threads) ask for it at once, and a second writer would replace the file a
+    // first reader has opened.
+    private synchronized Path data() throws IOException {
         Path file = tmp.resolve("acts.npy");
         if (!Files.exists(file)) {
             try (Arena arena = Arena.ofConfined()) {
