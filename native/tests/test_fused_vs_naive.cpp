@@ -126,10 +126,9 @@ TEST(fused_vs_naive, batches_of_one_two_and_three_rows) {
 }
 
 // A realistic size in float32, where the fused path's blocking and the rounding of long sums matter
-// (d = 768, F = 24576, B = 4096 is too slow for a test on two cores): a few steps of each architecture
-// that selects k latents.
+// (d = 768, F = 24576, B = 4096 is too slow for a test on two cores): a few steps of every architecture.
 TEST(fused_vs_naive, realistic_size_f32) {
-  for (int32_t arch : {BTK_ARCH_BATCHTOPK, BTK_ARCH_TOPK}) {
+  for (int32_t arch : kArchitectures) {
     run_case<float>({1024, 256, 8192, 32, 0.0f, BTK_NORMALIZE_PER_TOKEN, 3}, arch);
   }
 }

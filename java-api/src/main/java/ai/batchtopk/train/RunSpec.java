@@ -132,52 +132,12 @@ public record RunSpec(
 
     /** The same run with another listener (not part of what is saved). */
     public RunSpec withListener(RunListener listener) {
-        return new RunSpec(
-                data,
-                saes,
-                sweep,
-                out,
-                batchSize,
-                steps,
-                lrShape,
-                overrides,
-                evalData,
-                evalTokens,
-                evalEvery,
-                checkpointEvery,
-                logEvery,
-                prefetch,
-                overwrite,
-                metadata,
-                provenance,
-                listener,
-                group,
-                shardLatents);
+        return copy(out, listener, group, shardLatents);
     }
 
     /** The same run in another directory (a run resumed where its files are now). */
     public RunSpec withOut(Path out) {
-        return new RunSpec(
-                data,
-                saes,
-                sweep,
-                out,
-                batchSize,
-                steps,
-                lrShape,
-                overrides,
-                evalData,
-                evalTokens,
-                evalEvery,
-                checkpointEvery,
-                logEvery,
-                prefetch,
-                overwrite,
-                metadata,
-                provenance,
-                listener,
-                group,
-                shardLatents);
+        return copy(out, listener, group, shardLatents);
     }
 
     /**
@@ -185,7 +145,7 @@ public record RunSpec(
      * read back from its directory to go on with another number of ranks.
      */
     public RunSpec withGroup(ProcessGroup group) {
-        return withGroup(group, false);
+        return copy(out, listener, group, false);
     }
 
     /**
@@ -193,10 +153,11 @@ public record RunSpec(
      * e.g. a run read back from its directory.
      */
     public RunSpec withLatentSharding(ProcessGroup group) {
-        return withGroup(Objects.requireNonNull(group, "group"), true);
+        return copy(out, listener, Objects.requireNonNull(group, "group"), true);
     }
 
-    private RunSpec withGroup(ProcessGroup group, boolean shardLatents) {
+    /** This run with the components that may change after it is specified: where, who listens, which ranks. */
+    private RunSpec copy(Path out, RunListener listener, ProcessGroup group, boolean shardLatents) {
         return new RunSpec(
                 data,
                 saes,

@@ -1,8 +1,9 @@
 package ai.batchtopk.train;
 
-import static ai.batchtopk.train.DataParallelRunTest.assertCloseTensors;
-import static ai.batchtopk.train.DataParallelRunTest.column;
 import static ai.batchtopk.train.DataParallelRunTest.onRanks;
+import static ai.batchtopk.train.RunFiles.assertCloseTensors;
+import static ai.batchtopk.train.RunFiles.column;
+import static ai.batchtopk.train.RunFiles.copyTree;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -202,18 +203,5 @@ class LatentShardedRunTest {
             values.add(((java.util.Map<?, ?>) ai.batchtopk.io.JsonCodec.parse(line)).get(key));
         }
         return values;
-    }
-
-    private static void copyTree(Path from, Path to) throws IOException {
-        try (var tree = Files.walk(from)) {
-            for (Path p : tree.toList()) {
-                Path target = to.resolve(from.relativize(p).toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(target);
-                } else {
-                    Files.copy(p, target);
-                }
-            }
-        }
     }
 }
